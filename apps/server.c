@@ -1,0 +1,55 @@
+/*
+ * server.c — main of vial-server, the reference system.
+ *
+ * Composes the application's blueprints.  Until the apps land (logs, users,
+ * chat, music) it serves a home page and a JSON health check.
+ */
+#include <vial.h>
+
+#include <time.h>
+
+static time_t started;
+
+static const char home_html[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vial-server</title>\n"
+    "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}"
+    "code{background:#f3f3f3;padding:.1em .3em}</style></head>\n"
+    "<body><h1>vial-server</h1>\n"
+    "<p>A Flask-style web framework in C, and the system built on it.</p>\n"
+    "<ul><li><a href=\"/health\"><code>GET /health</code></a> &mdash; JSON health check</li></ul>\n"
+    "</body></html>\n";
+
+static int home(vial_req *req)
+{
+    return vial_send_static(req, 200, "text/html; charset=utf-8", home_html, sizeof home_html - 1);
+}
+
+static int health(vial_req *req)
+{
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "status");
+    vial_jw_str(w, "ok");
+    vial_jw_key(w, "version");
+    vial_jw_str(w, VIAL_VERSION_STRING);
+    vial_jw_key(w, "uptime_s");
+    vial_jw_int(w, (int64_t)(time(NULL) - started));
+    vial_jw_key(w, "worker");
+    vial_jw_int(w, vial_worker_id(req));
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
+int main(int argc, char **argv)
+{
+    started = time(NULL);
+    vial_app *app = vial_app_new("vial-server");
+    if (!app)
+        return 1;
+    vial_get(app, "/", home);
+    vial_get(app, "/health", health);
+    int rc = vial_run(app, argc, argv);
+    vial_app_free(app);
+    return rc;
+}

@@ -1,0 +1,530 @@
+/*
+ * vial.h — the public API of libvial, a Flask-style web framework in C.
+ *
+ * This header is the contract: what is not declared here is not part of the
+ * API.  Conventions that hold for every declaration below:
+ *
+ *  - Names: `vial_` for functions and types, `VIAL_` for macros and
+ *    constants.  Types are opaque; you hold pointers, never structs.
+ *  - Errors: calls that can fail return `int`: 0 on success or a negative
+ *    VIAL_E* code (see vial_strerror()).  Calls returning a pointer return
+ *    NULL on failure.  Nothing in the library calls exit() or abort() on bad
+ *    input or on allocation failure.
+ *  - Ownership: every pointer that crosses the API says who owns it.
+ *    "Arena" means the memory belongs to the request and stays valid until
+ *    the response is finished (the handler never frees it).  "Borrowed"
+ *    means the callee does not keep it past the call unless stated.
+ *    "Steals" means ownership (or a jansson reference) moves to the callee,
+ *    even when the call fails.
+ *  - Threads: handlers run on the worker thread that owns the connection.
+ *    A vial_req is used by one thread only.  Registration calls (routes,
+ *    hooks, config) are made before vial_run() and are not thread-safe.
+ */
+#ifndef VIAL_H
+#define VIAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(VIAL_BUILDING) && defined(__GNUC__)
+#define VIAL_API __attribute__((visibility("default")))
+#else
+#define VIAL_API
+#endif
+
+#if defined(__GNUC__)
+#define VIAL_NODISCARD __attribute__((warn_unused_result))
+#define VIAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define VIAL_NODISCARD
+#define VIAL_PRINTF(f, a)
+#endif
+
+#define VIAL_VERSION_MAJOR 0
+#define VIAL_VERSION_MINOR 1
+#define VIAL_VERSION_PATCH 0
+#define VIAL_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+/* One list, expanded into the enum and into vial_strerror(). */
+#define VIAL_ERRNO_MAP(X)                                                     \
+    X(NOMEM, -1, "out of memory")                                             \
+    X(INVAL, -2, "invalid argument")                                          \
+    X(EXIST, -3, "already exists")                                            \
+    X(NOENT, -4, "no such entry")                                             \
+    X(RANGE, -5, "value out of range")                                        \
+    X(PATTERN, -6, "malformed route pattern")                                 \
+    X(STATE, -7, "call not valid in this state")                              \
+    X(IO, -8, "input/output error")                                           \
+    X(PARSE, -9, "parse error")                                               \
+    X(TOOBIG, -10, "too large")                                               \
+    X(CLOSED, -11, "connection closed")                                       \
+    X(SYS, -12, "system call failed")
+
+enum {
+#define VIAL__ERRNO_ENUM(name, val, msg) VIAL_E##name = (val),
+    VIAL_ERRNO_MAP(VIAL__ERRNO_ENUM)
+#undef VIAL__ERRNO_ENUM
+};
+
+/* Returns a static string describing `err` (0 or a VIAL_E* code). */
+VIAL_API const char *vial_strerror(int err);
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct vial_app vial_app; /* the application: routes, config, run */
+typedef struct vial_bp vial_bp;   /* a blueprint: routes + hooks under a prefix */
+typedef struct vial_req vial_req; /* one request and its response */
+typedef struct vial_jw vial_jw;   /* a streaming JSON writer */
+typedef struct vial_test_resp vial_test_resp; /* an in-process test response */
+
+/*
+ * A handler answers a request.  It returns 0 once it has produced a response
+ * (every response call below returns 0 on success, so `return vial_text(...)`
+ * reads naturally).  Any other return value fails the request: the client
+ * gets a 500 in the common error shape and the failure is logged with the
+ * request id.  Returning 0 without a response is also a 500.
+ */
+typedef int (*vial_handler)(vial_req *req);
+
+/*
+ * An error handler renders the response for an error status (404, 500, ...).
+ * `message` is borrowed for the call.  Same return convention as handlers;
+ * if it fails, the built-in JSON/HTML error response is used.
+ */
+typedef int (*vial_error_handler)(vial_req *req, int status, const char *message);
+
+/* HTTP methods, as a bit set for vial_route(). */
+enum {
+    VIAL_GET = 1u << 0,
+    VIAL_HEAD = 1u << 1,
+    VIAL_POST = 1u << 2,
+    VIAL_PUT = 1u << 3,
+    VIAL_DELETE = 1u << 4,
+    VIAL_PATCH = 1u << 5,
+    VIAL_OPTIONS = 1u << 6,
+};
+
+/* ------------------------------------------------------------------ app */
+
+/*
+ * Creates an application.  `name` is copied; it appears in logs and in
+ * `vial-server routes`.  Free with vial_app_free() (NULL is a no-op).
+ * Reads no configuration yet: that happens in vial_run() / vial_configure().
+ */
+VIAL_API VIAL_NODISCARD vial_app *vial_app_new(const char *name);
+VIAL_API void vial_app_free(vial_app *app);
+
+/*
+ * The command line entry point.  `prog [command] [--key value]...`:
+ *   run (default)   serve HTTP until SIGINT/SIGTERM, then drain and return 0
+ *   routes          print the route table and return 0
+ *   help            list commands and configuration keys
+ *   <custom>        a command added with vial_command()
+ * Flags set configuration keys (`--port 8080`, `--port=8080`, `--debug`);
+ * see "configuration" below for the precedence.  Returns a process exit
+ * status: 0 on a clean stop, 1 on a start-up error (message on stderr), 2 on
+ * a usage error.  Does not free the app.
+ */
+VIAL_API int vial_run(vial_app *app, int argc, char **argv);
+
+/*
+ * Loads configuration (defaults < config file < environment < `argv` flags)
+ * without running anything; vial_run() calls it.  `argv` may be NULL.
+ * Returns 0 or a VIAL_E* code after logging what was wrong.
+ */
+VIAL_API int vial_configure(vial_app *app, int argc, char **argv);
+
+/*
+ * Adds a CLI command.  `fn` receives the arguments after the command name
+ * with configuration flags already consumed.  `name` and `help` are
+ * borrowed and must outlive the app (string literals).
+ */
+typedef int (*vial_command_fn)(vial_app *app, int argc, char **argv);
+VIAL_API int vial_command(vial_app *app, const char *name, vial_command_fn fn,
+                          const char *help);
+
+/* ------------------------------------------------------------------ routing */
+
+/*
+ * Blueprints group routes, hooks and error handlers under a URL prefix.
+ * vial_bp_new() returns a blueprint owned by the caller until it is passed
+ * to vial_register(), which moves it into the app (or into a parent
+ * blueprint); an unregistered blueprint is freed with vial_bp_free().
+ * `name` is copied and prefixes its endpoints: "logs.get_log".
+ */
+VIAL_API VIAL_NODISCARD vial_bp *vial_bp_new(const char *name);
+VIAL_API void vial_bp_free(vial_bp *bp);
+
+/* The app's root blueprint (no prefix).  Borrowed; lives as long as the app. */
+VIAL_API vial_bp *vial_app_bp(vial_app *app);
+/* The identity; lets the macros below take an app or a blueprint. */
+VIAL_API vial_bp *vial_bp_self(vial_bp *bp);
+/* A vial_app * or vial_bp * as the blueprint routes are added to. */
+#define VIAL_BP(x)                                                             \
+    _Generic((x), vial_app *: vial_app_bp, vial_bp *: vial_bp_self)(x)
+
+/*
+ * Registers `bp` under `url_prefix` ("" or "/api"; no trailing slash) in
+ * `parent` (an app's root blueprint or another blueprint).  Steals `bp`:
+ * after the call, even a failing one, the app owns it.
+ */
+VIAL_API int vial_bp_register(vial_bp *parent, vial_bp *bp, const char *url_prefix);
+#define vial_register(x, bp, prefix) vial_bp_register(VIAL_BP(x), (bp), (prefix))
+
+/*
+ * Adds a route.  `pattern` is a path with typed parameters:
+ *   /site/<int:Age>   digits, fits int64         vial_param_int()
+ *   /p/<float:x>      digits '.' digits          vial_param_float()
+ *   /u/<name>         <string:name>: one non-empty segment
+ *   /f/<path:rest>    the rest of the path, slashes included
+ *   /o/<uuid:id>      8-4-4-4-12 hex digits
+ * A value that does not convert makes the route not match (404, as Flask).
+ * A pattern ending in '/' also answers its slash-less form with a 308
+ * redirect.  `endpoint` names the route for vial_url_for() (copied; NULL
+ * means the pattern); the vial_get()... macros use the handler's name.
+ * Errors (malformed pattern, the same path and method twice) are returned
+ * here and also remembered: vial_run() refuses to start while one stands.
+ */
+VIAL_API int vial_route(vial_bp *bp, unsigned methods, const char *pattern,
+                        vial_handler fn, const char *endpoint);
+
+#define vial_get(x, pat, fn) vial_route(VIAL_BP(x), VIAL_GET, (pat), (fn), #fn)
+#define vial_post(x, pat, fn) vial_route(VIAL_BP(x), VIAL_POST, (pat), (fn), #fn)
+#define vial_put(x, pat, fn) vial_route(VIAL_BP(x), VIAL_PUT, (pat), (fn), #fn)
+#define vial_delete(x, pat, fn) vial_route(VIAL_BP(x), VIAL_DELETE, (pat), (fn), #fn)
+#define vial_patch(x, pat, fn) vial_route(VIAL_BP(x), VIAL_PATCH, (pat), (fn), #fn)
+
+/*
+ * Hooks of a blueprint run for its routes (the root blueprint's for all).
+ * Before-hooks run outermost first; one that answers (vial_responded())
+ * skips the rest and the view.  After-hooks run innermost first once the
+ * response exists and may change its headers.  A hook that returns non-zero
+ * fails the request (500).
+ */
+VIAL_API int vial_bp_before(vial_bp *bp, vial_handler fn);
+VIAL_API int vial_bp_after(vial_bp *bp, vial_handler fn);
+#define vial_before_request(x, fn) vial_bp_before(VIAL_BP(x), (fn))
+#define vial_after_request(x, fn) vial_bp_after(VIAL_BP(x), (fn))
+
+/*
+ * Renders errors with `status` (0: every status) raised inside the
+ * blueprint's routes; the innermost matching handler wins.  Errors outside
+ * any route (404, 405, malformed requests) use the root blueprint's.
+ */
+VIAL_API int vial_bp_errorhandler(vial_bp *bp, int status, vial_error_handler fn);
+#define vial_errorhandler(x, status, fn) vial_bp_errorhandler(VIAL_BP(x), (status), (fn))
+
+/* ------------------------------------------------------------------ request */
+
+/* The method ("GET") and decoded path ("/user/a b").  Arena. */
+VIAL_API const char *vial_method(vial_req *req);
+VIAL_API const char *vial_path(vial_req *req);
+/* The request target as sent, query included ("/user/a%20b?x=1").  Arena. */
+VIAL_API const char *vial_target(vial_req *req);
+/* The app serving the request.  Borrowed. */
+VIAL_API vial_app *vial_req_app(vial_req *req);
+/* The endpoint name of the matched route ("logs.get_log"), or NULL. */
+VIAL_API const char *vial_endpoint(vial_req *req);
+
+/*
+ * Route parameters, percent-decoded after the path was split on '/'
+ * (so "/user/a%2Fb" gives "a/b").  NULL if the route has no such
+ * parameter.  Arena.
+ */
+VIAL_API const char *vial_param(vial_req *req, const char *name);
+/* The value of an <int:> / <float:> parameter (0 when absent). */
+VIAL_API int64_t vial_param_int(vial_req *req, const char *name);
+VIAL_API double vial_param_float(vial_req *req, const char *name);
+
+/*
+ * Query arguments, decoded ('+' is a space).  vial_arg() returns the first
+ * value of `name` or NULL; vial_args() stores up to `max` values in `out`
+ * and returns how many there are in all (which may exceed `max`).  Arena.
+ */
+VIAL_API const char *vial_arg(vial_req *req, const char *name);
+VIAL_API size_t vial_args(vial_req *req, const char *name, const char **out, size_t max);
+
+/* A request header by case-insensitive name, or NULL.  Repeated headers are
+ * joined with ", " (cookies with "; ").  Arena. */
+VIAL_API const char *vial_header(vial_req *req, const char *name);
+/* Iterates headers: returns 1 and sets name/value for index `i`, else 0. */
+VIAL_API int vial_header_at(vial_req *req, size_t i, const char **name, const char **value);
+/* A cookie from the Cookie header, or NULL.  Arena. */
+VIAL_API const char *vial_cookie(vial_req *req, const char *name);
+
+/* The raw body; `*len` receives its size (0 if none).  Arena; NUL-terminated. */
+VIAL_API const char *vial_body(vial_req *req, size_t *len);
+
+/*
+ * The body parsed as JSON (parsed once, cached).  Returns a borrowed
+ * reference owned by the request, or NULL when the body is missing or not
+ * valid JSON; vial_json_error() then says why (arena string).
+ */
+VIAL_API json_t *vial_req_json(vial_req *req);
+VIAL_API const char *vial_json_error(vial_req *req);
+
+/* Peer address "127.0.0.1" or "::1" (test client: "test").  Arena. */
+VIAL_API const char *vial_client_addr(vial_req *req);
+/* This request's id: the client's X-Request-Id if it looks sane, otherwise
+ * generated.  Sent back in X-Request-Id and written in the access log. */
+VIAL_API const char *vial_request_id(vial_req *req);
+/* The worker thread's index, 0..workers-1 (the test client is worker 0). */
+VIAL_API int vial_worker_id(vial_req *req);
+
+/* ------------------------------------------------------------------ arena */
+
+/* Memory that lives until the response is finished.  Never free it.
+ * Return NULL only on allocation failure. */
+VIAL_API VIAL_NODISCARD void *vial_alloc(vial_req *req, size_t size);
+VIAL_API VIAL_NODISCARD char *vial_strdup(vial_req *req, const char *s);
+VIAL_API VIAL_NODISCARD char *vial_strndup(vial_req *req, const char *s, size_t n);
+VIAL_API VIAL_NODISCARD char *vial_sprintf(vial_req *req, const char *fmt, ...)
+    VIAL_PRINTF(2, 3);
+/* Runs `fn(arg)` when the request ends (finalize a statement, give back a
+ * connection), last registered first.  Returns VIAL_ENOMEM and does not
+ * register when out of memory; the caller must then clean up itself. */
+VIAL_API int vial_defer(vial_req *req, void (*fn)(void *), void *arg);
+
+/* ------------------------------------------------------------------ response */
+
+/*
+ * All response calls return 0 on success.  A second response for the same
+ * request returns VIAL_ESTATE and changes nothing.  Bodies are copied unless
+ * the name says otherwise.  Content types: text → "text/plain;
+ * charset=utf-8", html → "text/html; charset=utf-8", json →
+ * "application/json".
+ */
+VIAL_API int vial_text(vial_req *req, int status, const char *text);
+VIAL_API int vial_textf(vial_req *req, int status, const char *fmt, ...) VIAL_PRINTF(3, 4);
+VIAL_API int vial_html(vial_req *req, int status, const char *html);
+/* Any content type (copied); `data` may contain NULs. */
+VIAL_API int vial_send(vial_req *req, int status, const char *content_type,
+                       const void *data, size_t len);
+/* Borrows `data`: it must stay valid until the response is finished. */
+VIAL_API int vial_send_static(vial_req *req, int status, const char *content_type,
+                              const void *data, size_t len);
+/* Serializes `value` now; the caller keeps its reference. */
+VIAL_API int vial_json(vial_req *req, int status, json_t *value);
+/* Serializes `value` and steals the reference (NULL → 500). */
+VIAL_API int vial_json_take(vial_req *req, int status, json_t *value);
+/* 204 No Content. */
+VIAL_API int vial_no_content(vial_req *req);
+/* A redirect (301, 302, 303, 307 or 308) to `location` (copied). */
+VIAL_API int vial_redirect(vial_req *req, int status, const char *location);
+
+/*
+ * An error response in the common shape,
+ *   {"error": "not_found_404", "message": "no log with id 42"}
+ * (an HTML page for clients that prefer text/html), after giving the
+ * blueprint's error handlers the chance to render it.  `message` is copied;
+ * NULL uses the status's reason phrase.
+ */
+VIAL_API int vial_abort(vial_req *req, int status, const char *message);
+VIAL_API int vial_abortf(vial_req *req, int status, const char *fmt, ...) VIAL_PRINTF(3, 4);
+/* As vial_abort(), merging the members of the object `extra` into the JSON
+ * body (e.g. "fields").  Steals `extra` (may be NULL). */
+VIAL_API int vial_abort_json(vial_req *req, int status, const char *message, json_t *extra);
+/* The error name of a status: "not_found_404".  Static. */
+VIAL_API const char *vial_error_name(int status);
+/* The reason phrase of a status: "Not Found".  Static. */
+VIAL_API const char *vial_status_reason(int status);
+
+/*
+ * Response headers.  vial_set_header() replaces a header of the same name,
+ * vial_add_header() appends another.  Both copy.  Content-Length, Date,
+ * Connection and Transfer-Encoding are managed by vial and refused
+ * (VIAL_EINVAL).  Headers may be set before or after the body and in
+ * after-hooks; names and values containing CR or LF are refused.
+ */
+VIAL_API int vial_set_header(vial_req *req, const char *name, const char *value);
+VIAL_API int vial_add_header(vial_req *req, const char *name, const char *value);
+/* A response header already set, or NULL.  Arena. */
+VIAL_API const char *vial_resp_header(vial_req *req, const char *name);
+/* The response status so far (0 while no response exists). */
+VIAL_API int vial_resp_status(vial_req *req);
+/* Changes the status of an existing response (after-hooks). */
+VIAL_API int vial_set_status(vial_req *req, int status);
+/* 1 once a response exists. */
+VIAL_API int vial_responded(vial_req *req);
+
+enum vial_samesite { VIAL_SAMESITE_DEFAULT = 0, VIAL_SAMESITE_LAX, VIAL_SAMESITE_STRICT, VIAL_SAMESITE_NONE };
+/* Cookie attributes.  Zeroed means: Path=/, HttpOnly, SameSite=Lax,
+ * session cookie, not Secure. */
+typedef struct vial_cookie_opts {
+    int64_t max_age;      /* seconds; 0 = session cookie; <0 = delete now */
+    const char *path;     /* NULL = "/" */
+    const char *domain;   /* NULL = host only */
+    int secure;           /* 1 = Secure */
+    int not_httponly;     /* 1 = readable by scripts */
+    enum vial_samesite samesite;
+} vial_cookie_opts;
+/* Adds a Set-Cookie header.  `opts` may be NULL.  Names must be tokens and
+ * values cookie-octets (VIAL_EINVAL otherwise). */
+VIAL_API int vial_set_cookie(vial_req *req, const char *name, const char *value,
+                             const vial_cookie_opts *opts);
+
+/*
+ * Streamed responses (Transfer-Encoding: chunked) for bodies too large to
+ * build in memory.  vial_stream() sends the status and headers and returns;
+ * afterwards the connection calls `fn(req, ud)` each time its send buffer
+ * has room.  `fn` calls vial_write() (or writes JSON with vial_stream_jw())
+ * and returns 1 to be called again, 0 when the body is complete, or a
+ * negative value to abort (the connection is closed without the final
+ * chunk, so the client sees a truncated body rather than a false end).
+ * The request and its arena live until the stream ends; pipelined requests
+ * behind it wait.  `fn` is never called after the client has gone; deferred
+ * functions run either way.
+ */
+typedef int (*vial_stream_fn)(vial_req *req, void *ud);
+VIAL_API int vial_stream(vial_req *req, int status, const char *content_type,
+                         vial_stream_fn fn, void *ud);
+/* Appends body bytes to a streamed response (copied). */
+VIAL_API int vial_write(vial_req *req, const void *data, size_t len);
+
+/* ------------------------------------------------------------------ JSON writer */
+
+/*
+ * A streaming JSON writer that appends straight into the response body, so
+ * large results are never built as a tree.  Commas and nesting are tracked
+ * for you.  Usage:
+ *     vial_jw *w = vial_jw_begin(req, 200);
+ *     vial_jw_object(w);
+ *       vial_jw_key(w, "message"); vial_jw_str(w, "Hello, World!");
+ *     vial_jw_end(w);
+ *     return vial_jw_finish(w);
+ * The writer is arena memory.  Errors are sticky: calls after a misuse
+ * (a value where a key is needed, unbalanced ends) do nothing and
+ * vial_jw_finish() returns VIAL_ESTATE, so one check at the end suffices.
+ * Strings must be UTF-8; invalid sequences are written as U+FFFD.
+ * Non-finite doubles are written as null.
+ */
+VIAL_API VIAL_NODISCARD vial_jw *vial_jw_begin(vial_req *req, int status);
+VIAL_API int vial_jw_finish(vial_jw *w);
+/* Inside a stream callback: a writer whose output goes into the next chunk.
+ * Nesting state persists across calls for the life of the stream. */
+VIAL_API vial_jw *vial_stream_jw(vial_req *req);
+
+VIAL_API void vial_jw_object(vial_jw *w);
+VIAL_API void vial_jw_array(vial_jw *w);
+VIAL_API void vial_jw_end(vial_jw *w); /* closes the innermost object or array */
+VIAL_API void vial_jw_key(vial_jw *w, const char *key);
+VIAL_API void vial_jw_str(vial_jw *w, const char *s); /* NULL writes null */
+VIAL_API void vial_jw_strn(vial_jw *w, const char *s, size_t n);
+VIAL_API void vial_jw_int(vial_jw *w, int64_t v);
+VIAL_API void vial_jw_double(vial_jw *w, double v);
+VIAL_API void vial_jw_bool(vial_jw *w, int v);
+VIAL_API void vial_jw_null(vial_jw *w);
+/* Writes a jansson value (borrowed). */
+VIAL_API void vial_jw_value(vial_jw *w, json_t *v);
+/* Writes `json` verbatim as one value; the caller vouches it is valid JSON. */
+VIAL_API void vial_jw_raw(vial_jw *w, const char *json, size_t n);
+/* Error state: 0, or VIAL_ESTATE / VIAL_ENOMEM. */
+VIAL_API int vial_jw_error(const vial_jw *w);
+
+/* ------------------------------------------------------------------ URLs */
+
+/*
+ * Builds the URL of `endpoint` ("site" or "logs.get_log") from name/value
+ * pairs ending with NULL; values are percent-encoded, and pairs that are
+ * not route parameters become query arguments (as Flask's url_for).
+ * Returns an arena string, or NULL if the endpoint is unknown, a parameter
+ * is missing, or a value does not fit its converter.
+ */
+VIAL_API const char *vial_url_for(vial_req *req, const char *endpoint, ...);
+
+/*
+ * Percent-decodes `n` bytes of `s` into `out` (room for n + 1 bytes), with
+ * '+' as space when `plus_is_space`.  Returns the decoded length, or -1 on a
+ * malformed escape.  The output is NUL-terminated and may contain NULs.
+ */
+VIAL_API ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_is_space);
+/* Percent-encodes everything but RFC 3986 unreserved characters.  Arena. */
+VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
+
+/* ------------------------------------------------------------------ configuration */
+
+/*
+ * Every setting is a string key with a default.  The value in effect comes
+ * from, highest first: command-line flag (--max-body 1M), environment
+ * (VIAL_MAX_BODY; HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL, SECRET_KEY
+ * and LOG_LEVEL also without the prefix), the config file (vial.ini in the
+ * working directory, or --config / VIAL_CONFIG), the default.  Built-in keys are
+ * listed by `prog help`; apps declare theirs with vial_config_define()
+ * before vial_run().  Sizes accept K/M/G suffixes, durations ms/s/m/h.
+ * A key whose default is "on"/"off" (or true/false, yes/no) is a switch:
+ * `--debug` sets it, `--no-debug` clears it.
+ */
+VIAL_API int vial_config_define(vial_app *app, const char *key, const char *def,
+                                const char *help);
+/* The value in effect, or NULL for an unknown key.  Borrowed; valid until
+ * the app is freed or the key is set again. */
+VIAL_API const char *vial_config(vial_app *app, const char *key);
+/* Sets a value at the highest precedence (copied). */
+VIAL_API int vial_config_set(vial_app *app, const char *key, const char *value);
+/* Typed reads; `def` when unset or unparsable. */
+VIAL_API int64_t vial_config_int(vial_app *app, const char *key, int64_t def);
+VIAL_API int vial_config_bool(vial_app *app, const char *key, int def);
+
+/* ------------------------------------------------------------------ per-worker state */
+
+/*
+ * State that each worker thread owns (a database connection, a cache) is
+ * created on first use by `init(app, worker_id, ud)` and released by
+ * `fini(state, ud)` when the worker stops.  vial_worker_slot() is called
+ * before vial_run() and returns a slot number (>= 0) or a VIAL_E* code.
+ * vial_worker_get() returns the calling worker's state for that slot, or
+ * NULL when init failed (it is retried on the next call).
+ */
+typedef void *(*vial_worker_init_fn)(vial_app *app, int worker_id, void *ud);
+typedef void (*vial_worker_fini_fn)(void *state, void *ud);
+VIAL_API int vial_worker_slot(vial_app *app, vial_worker_init_fn init,
+                              vial_worker_fini_fn fini, void *ud);
+VIAL_API void *vial_worker_get(vial_req *req, int slot);
+
+/* ------------------------------------------------------------------ logging */
+
+enum { VIAL_LOG_DEBUG = 0, VIAL_LOG_INFO, VIAL_LOG_WARN, VIAL_LOG_ERROR };
+/* Writes one line to stderr when `level` is at or above log_level. */
+VIAL_API void vial_log(int level, const char *fmt, ...) VIAL_PRINTF(2, 3);
+/* As vial_log(), tagged with the request's id. */
+VIAL_API void vial_req_log(vial_req *req, int level, const char *fmt, ...) VIAL_PRINTF(3, 4);
+
+/* ------------------------------------------------------------------ test client */
+
+/*
+ * Flask's test_client: runs a request through the app in the calling
+ * thread, parsing, routing and rendering exactly as the server does, with
+ * no sockets.  `headers` is "Name: value\r\n..." or NULL; `body` may be
+ * NULL.  Returns a response to free with vial_test_free(), or NULL when out
+ * of memory.  A streamed response is run to its end.
+ */
+VIAL_API VIAL_NODISCARD vial_test_resp *vial_test(vial_app *app, const char *method,
+                                                  const char *target, const char *headers,
+                                                  const void *body, size_t body_len);
+/* Feeds raw bytes as if read from one connection (pipelining included) and
+ * returns everything the server wrote in `raw`.  */
+VIAL_API VIAL_NODISCARD vial_test_resp *vial_test_raw(vial_app *app, const void *bytes,
+                                                      size_t len);
+VIAL_API int vial_test_status(const vial_test_resp *r);
+/* A header of the first response (case-insensitive), or NULL.  Owned by r. */
+VIAL_API const char *vial_test_header(const vial_test_resp *r, const char *name);
+/* The decoded body of the first response (chunks joined), NUL-terminated.
+ * Owned by r. */
+VIAL_API const char *vial_test_body(const vial_test_resp *r, size_t *len);
+/* Everything written on the connection.  Owned by r. */
+VIAL_API const char *vial_test_output(const vial_test_resp *r, size_t *len);
+VIAL_API void vial_test_free(vial_test_resp *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIAL_H */

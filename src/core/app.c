@@ -1,0 +1,943 @@
+/*
+ * app.c — the application: blueprints, hooks, error handlers, dispatch,
+ * reverse routing, configuration defaults and the command line.
+ *
+ * Registration (routes, hooks, handlers) only records declarations on the
+ * blueprint they were made on; vial__app_compile() walks the blueprint tree
+ * once, applies prefixes and names, and builds the router.  Errors found at
+ * registration are returned and remembered, and vial_run() refuses to start
+ * while one stands, so a typo in a pattern cannot yield a server that
+ * silently lacks a route.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *vial_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+#define VIAL__ERRNO_STR(name, val, msg) case val: return msg;
+    VIAL_ERRNO_MAP(VIAL__ERRNO_STR)
+#undef VIAL__ERRNO_STR
+    default: return "unknown error";
+    }
+}
+
+/* ------------------------------------------------------------------ built-in configuration */
+
+static const struct {
+    const char *key, *def, *help;
+} builtin_keys[] = {
+    { "host", "127.0.0.1", "address to listen on" },
+    { "port", "5000", "TCP port to listen on" },
+    { "workers", "0", "worker threads (0: one per CPU core)" },
+    { "debug", "off", "debug mode: detailed errors, no caching" },
+    { "log_level", "info", "debug, info, warn or error" },
+    { "access_log", "on", "one log line per request" },
+    { "max_body", "10M", "largest request body accepted (413 above)" },
+    { "max_header_size", "16K", "largest request line + headers (431 above)" },
+    { "max_headers", "100", "most request headers accepted (431 above)" },
+    { "max_uri", "8K", "longest request target (414 above)" },
+    { "header_timeout", "10s", "time allowed to send the request headers" },
+    { "body_timeout", "30s", "longest pause while sending the request body" },
+    { "idle_timeout", "60s", "keep-alive connections idle longer are closed" },
+    { "write_timeout", "30s", "longest stall while the client reads a response" },
+    { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT" },
+    { "max_pending_output", "4M", "stop reading a connection while this much is unsent" },
+    { "backlog", "1024", "listen(2) backlog per worker" },
+};
+
+/* ------------------------------------------------------------------ app */
+
+static void bp_init(vial_bp *bp, vial_app *app)
+{
+    memset(bp, 0, sizeof *bp);
+    bp->app = app;
+}
+
+vial_app *vial_app_new(const char *name)
+{
+    vial_app *app = calloc(1, sizeof *app);
+    if (!app)
+        return NULL;
+    app->name = strdup(name ? name : "vial");
+    app->cfg = vial__config_new();
+    if (!app->name || !app->cfg) {
+        vial_app_free(app);
+        return NULL;
+    }
+    bp_init(&app->root, app);
+    app->root.name = strdup("");
+    app->root.prefix = strdup("");
+    if (!app->root.name || !app->root.prefix) {
+        vial_app_free(app);
+        return NULL;
+    }
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(builtin_keys); i++) {
+        if (vial__config_define(app->cfg, builtin_keys[i].key, builtin_keys[i].def,
+                                builtin_keys[i].help, true)) {
+            vial_app_free(app);
+            return NULL;
+        }
+    }
+    app->dirty = true;
+    if (vial__app_apply_config(app)) {
+        vial_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+static void route_free(vial__route *r)
+{
+    if (!r)
+        return;
+    free(r->pattern);
+    free(r->endpoint);
+    vial__segs_free(r->segs, r->nsegs);
+    free(r);
+}
+
+static void bp_clear(vial_bp *bp)
+{
+    for (size_t i = 0; i < bp->nchildren; i++)
+        vial_bp_free(bp->children[i]);
+    free(bp->children);
+    for (size_t i = 0; i < bp->nroutes; i++)
+        route_free(bp->routes[i]);
+    free(bp->routes);
+    free(bp->before);
+    free(bp->after);
+    free(bp->errh);
+    free(bp->name);
+    free(bp->prefix);
+    free(bp->error);
+}
+
+static void compiled_free(vial_app *app)
+{
+    vial__router_free(app->router);
+    app->router = NULL;
+    for (size_t i = 0; i < app->nall_routes; i++)
+        route_free(app->all_routes[i]);
+    free(app->all_routes);
+    app->all_routes = NULL;
+    app->nall_routes = 0;
+}
+
+void vial_app_free(vial_app *app)
+{
+    if (!app)
+        return;
+    if (app->test_worker) {
+        vial__worker_free(app->test_worker);
+        app->test_worker = NULL;
+    }
+    compiled_free(app);
+    bp_clear(&app->root);
+    vial__config_free(app->cfg);
+    free(app->cmds);
+    free(app->slots);
+    free(app->error);
+    free(app->name);
+    free(app);
+}
+
+/* ------------------------------------------------------------------ blueprints */
+
+vial_bp *vial_bp_new(const char *name)
+{
+    if (!name || !*name || strchr(name, '.'))
+        return NULL; /* names join endpoints with '.' */
+    vial_bp *bp = malloc(sizeof *bp);
+    if (!bp)
+        return NULL;
+    bp_init(bp, NULL);
+    bp->name = strdup(name);
+    if (!bp->name) {
+        free(bp);
+        return NULL;
+    }
+    return bp;
+}
+
+void vial_bp_free(vial_bp *bp)
+{
+    if (!bp)
+        return;
+    bp_clear(bp);
+    free(bp);
+}
+
+vial_bp *vial_app_bp(vial_app *app)
+{
+    return app ? &app->root : NULL;
+}
+
+vial_bp *vial_bp_self(vial_bp *bp)
+{
+    return bp;
+}
+
+static vial_app *bp_app(vial_bp *bp)
+{
+    while (bp && !bp->app && bp->parent)
+        bp = bp->parent;
+    return bp ? bp->app : NULL;
+}
+
+static void mark_dirty(vial_bp *bp)
+{
+    vial_app *app = bp_app(bp);
+    if (app)
+        app->dirty = true;
+}
+
+void vial__bp_set_error(vial_bp *bp, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vial_log(VIAL_LOG_ERROR, "%s", msg);
+    if (!bp->error)
+        bp->error = strdup(msg);
+}
+
+static void set_app(vial_bp *bp, vial_app *app)
+{
+    bp->app = app;
+    for (size_t i = 0; i < bp->nchildren; i++)
+        set_app(bp->children[i], app);
+}
+
+static bool prefix_ok(const char *p)
+{
+    if (!*p)
+        return true;
+    if (p[0] != '/' || p[strlen(p) - 1] == '/')
+        return false;
+    return !strstr(p, "//") && !strpbrk(p, "<>%?# ");
+}
+
+int vial_bp_register(vial_bp *parent, vial_bp *bp, const char *url_prefix)
+{
+    if (!bp)
+        return VIAL_EINVAL;
+    if (!parent || bp->parent || bp == parent) {
+        if (!bp->parent && bp != parent)
+            vial_bp_free(bp);
+        return VIAL_EINVAL;
+    }
+    if (!url_prefix)
+        url_prefix = "";
+    if (!prefix_ok(url_prefix)) {
+        vial__bp_set_error(parent, "blueprint '%s': bad URL prefix '%s' (\"\" or \"/x\", no trailing slash)",
+                           bp->name, url_prefix);
+        vial_bp_free(bp);
+        return VIAL_EPATTERN;
+    }
+    for (size_t i = 0; i < parent->nchildren; i++) {
+        if (!strcmp(parent->children[i]->name, bp->name)) {
+            vial__bp_set_error(parent, "blueprint name '%s' registered twice", bp->name);
+            vial_bp_free(bp);
+            return VIAL_EEXIST;
+        }
+    }
+    vial_bp **kids = realloc(parent->children, (parent->nchildren + 1) * sizeof *kids);
+    char *pre = strdup(url_prefix);
+    if (!kids || !pre) {
+        free(pre);
+        if (kids)
+            parent->children = kids;
+        vial_bp_free(bp);
+        return VIAL_ENOMEM;
+    }
+    parent->children = kids;
+    free(bp->prefix);
+    bp->prefix = pre;
+    bp->parent = parent;
+    parent->children[parent->nchildren++] = bp;
+    set_app(bp, bp_app(parent));
+    mark_dirty(parent);
+    return 0;
+}
+
+static bool same_shape(const vial__route *a, const vial__route *b)
+{
+    if (a->nsegs != b->nsegs)
+        return false;
+    for (size_t i = 0; i < a->nsegs; i++) {
+        if (a->segs[i].kind != b->segs[i].kind)
+            return false;
+        if (a->segs[i].kind == VIAL__SEG_STATIC && strcmp(a->segs[i].text, b->segs[i].text))
+            return false;
+    }
+    return true;
+}
+
+int vial_route(vial_bp *bp, unsigned methods, const char *pattern, vial_handler fn,
+               const char *endpoint)
+{
+    if (!bp || !fn || !pattern)
+        return VIAL_EINVAL;
+    const unsigned all = VIAL_GET | VIAL_HEAD | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH |
+                         VIAL_OPTIONS;
+    if (!methods || (methods & ~all)) {
+        vial__bp_set_error(bp, "route %s: bad method set 0x%x", pattern, methods);
+        return VIAL_EINVAL;
+    }
+    vial__route *r = calloc(1, sizeof *r);
+    if (!r)
+        return VIAL_ENOMEM;
+    const char *why = NULL;
+    int rc = vial__pattern_parse(pattern, &r->segs, &r->nsegs, &r->nparams, &why);
+    if (rc) {
+        if (rc == VIAL_EPATTERN)
+            vial__bp_set_error(bp, "route '%s': %s", pattern, why);
+        route_free(r);
+        return rc;
+    }
+    r->methods = methods;
+    r->fn = fn;
+    r->bp = bp;
+    r->pattern = strdup(pattern);
+    r->endpoint = strdup(endpoint ? endpoint : pattern);
+    if (!r->pattern || !r->endpoint) {
+        route_free(r);
+        return VIAL_ENOMEM;
+    }
+    if (strchr(r->endpoint, '.')) {
+        vial__bp_set_error(bp, "route '%s': endpoint '%s' may not contain '.'", pattern, r->endpoint);
+        route_free(r);
+        return VIAL_EINVAL;
+    }
+    for (size_t i = 0; i < bp->nroutes; i++) {
+        if ((bp->routes[i]->methods & methods) && same_shape(bp->routes[i], r)) {
+            vial__bp_set_error(bp, "route '%s' duplicates '%s' for the same method", pattern,
+                               bp->routes[i]->pattern);
+            route_free(r);
+            return VIAL_EEXIST;
+        }
+    }
+    vial__route **rs = realloc(bp->routes, (bp->nroutes + 1) * sizeof *rs);
+    if (!rs) {
+        route_free(r);
+        return VIAL_ENOMEM;
+    }
+    bp->routes = rs;
+    vial_app *app = bp_app(bp);
+    r->order = app ? app->route_seq++ : bp->nroutes;
+    bp->routes[bp->nroutes++] = r;
+    mark_dirty(bp);
+    return 0;
+}
+
+static int push_fn(vial_handler **arr, size_t *n, vial_handler fn)
+{
+    if (!fn)
+        return VIAL_EINVAL;
+    vial_handler *a = realloc(*arr, (*n + 1) * sizeof *a);
+    if (!a)
+        return VIAL_ENOMEM;
+    a[(*n)++] = fn;
+    *arr = a;
+    return 0;
+}
+
+int vial_bp_before(vial_bp *bp, vial_handler fn)
+{
+    return bp ? push_fn(&bp->before, &bp->nbefore, fn) : VIAL_EINVAL;
+}
+
+int vial_bp_after(vial_bp *bp, vial_handler fn)
+{
+    return bp ? push_fn(&bp->after, &bp->nafter, fn) : VIAL_EINVAL;
+}
+
+int vial_bp_errorhandler(vial_bp *bp, int status, vial_error_handler fn)
+{
+    if (!bp || !fn || status < 0 || (status && (status < 400 || status > 599)))
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < bp->nerrh; i++) {
+        if (bp->errh[i].status == status) {
+            bp->errh[i].fn = fn;
+            return 0;
+        }
+    }
+    vial__errh *e = realloc(bp->errh, (bp->nerrh + 1) * sizeof *e);
+    if (!e)
+        return VIAL_ENOMEM;
+    e[bp->nerrh++] = (vial__errh){ status, fn };
+    bp->errh = e;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ compile */
+
+static const char *first_error(vial_bp *bp)
+{
+    if (bp->error)
+        return bp->error;
+    for (size_t i = 0; i < bp->nchildren; i++) {
+        const char *e = first_error(bp->children[i]);
+        if (e)
+            return e;
+    }
+    return NULL;
+}
+
+static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char *names)
+{
+    char full_prefix[1024], full_names[512];
+    snprintf(full_prefix, sizeof full_prefix, "%s%s", prefix, bp->prefix ? bp->prefix : "");
+    if (bp == &app->root)
+        full_names[0] = '\0';
+    else
+        snprintf(full_names, sizeof full_names, "%s%s.", names, bp->name);
+    for (size_t i = 0; i < bp->nroutes; i++) {
+        const vial__route *d = bp->routes[i];
+        vial__route *r = calloc(1, sizeof *r);
+        if (!r)
+            return VIAL_ENOMEM;
+        size_t pl = strlen(full_prefix) + strlen(d->pattern) + 1;
+        size_t el = strlen(full_names) + strlen(d->endpoint) + 1;
+        r->pattern = malloc(pl);
+        r->endpoint = malloc(el);
+        if (!r->pattern || !r->endpoint) {
+            route_free(r);
+            return VIAL_ENOMEM;
+        }
+        /* "/api" + "/" is "/api/", as in Flask. */
+        snprintf(r->pattern, pl, "%s%s", full_prefix, d->pattern);
+        snprintf(r->endpoint, el, "%s%s", full_names, d->endpoint);
+        r->methods = d->methods;
+        r->fn = d->fn;
+        r->bp = bp;
+        r->order = d->order;
+        const char *why = NULL;
+        int rc = vial__pattern_parse(r->pattern, &r->segs, &r->nsegs, &r->nparams, &why);
+        if (!rc)
+            rc = vial__router_add(app->router, r, &why);
+        if (rc) {
+            if (why)
+                vial__bp_set_error(&app->root, "route %s (%s): %s", r->pattern, r->endpoint, why);
+            route_free(r);
+            return rc;
+        }
+        vial__route **all = realloc(app->all_routes, (app->nall_routes + 1) * sizeof *all);
+        if (!all) {
+            route_free(r);
+            return VIAL_ENOMEM;
+        }
+        app->all_routes = all;
+        app->all_routes[app->nall_routes++] = r;
+    }
+    for (size_t i = 0; i < bp->nchildren; i++) {
+        int rc = compile_bp(app, bp->children[i], full_prefix, full_names);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vial__app_compile(vial_app *app)
+{
+    if (!app->dirty && app->router)
+        return app->error ? VIAL_EINVAL : 0;
+    const char *e = first_error(&app->root);
+    if (e) {
+        free(app->error);
+        app->error = strdup(e);
+        return VIAL_EINVAL;
+    }
+    compiled_free(app);
+    app->router = vial__router_new();
+    if (!app->router)
+        return VIAL_ENOMEM;
+    int rc = compile_bp(app, &app->root, "", "");
+    if (rc) {
+        e = first_error(&app->root);
+        free(app->error);
+        app->error = strdup(e ? e : vial_strerror(rc));
+        compiled_free(app);
+        return rc;
+    }
+    app->dirty = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ configuration */
+
+int vial__app_apply_config(vial_app *app)
+{
+    vial__limits *l = &app->lim;
+    struct {
+        const char *key;
+        bool duration;
+        uint64_t *u64;
+        size_t *sz;
+        int64_t min;
+    } items[] = {
+        { "max_body", false, &l->max_body, NULL, 0 },
+        { "max_header_size", false, NULL, &l->max_header_bytes, 256 },
+        { "max_headers", false, NULL, &l->max_headers, 1 },
+        { "max_uri", false, NULL, &l->max_uri, 16 },
+        { "header_timeout", true, &l->header_timeout_ms, NULL, 1 },
+        { "body_timeout", true, &l->body_timeout_ms, NULL, 1 },
+        { "idle_timeout", true, &l->idle_timeout_ms, NULL, 1 },
+        { "write_timeout", true, &l->write_timeout_ms, NULL, 1 },
+        { "shutdown_timeout", true, &l->shutdown_timeout_ms, NULL, 0 },
+        { "max_pending_output", false, NULL, &l->max_pending_output, 4096 },
+    };
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(items); i++) {
+        const char *v = vial_config(app, items[i].key);
+        int64_t x = items[i].duration ? vial__parse_duration_ms(v) : vial__parse_size(v);
+        if (x < items[i].min || (items[i].sz && x > (int64_t)UINT32_MAX)) {
+            vial_log(VIAL_LOG_ERROR, "config %s: bad value '%s' (%s)", items[i].key, v ? v : "",
+                     items[i].duration ? "a duration like 10s or 500ms" : "a size like 16K or 10M");
+            return VIAL_EINVAL;
+        }
+        if (items[i].u64)
+            *items[i].u64 = (uint64_t)x;
+        else
+            *items[i].sz = (size_t)x;
+    }
+    /* The URI is part of the header section: keep the two limits coherent. */
+    if (l->max_uri > l->max_header_bytes)
+        l->max_uri = l->max_header_bytes;
+    const char *lv = vial_config(app, "log_level");
+    static const char *const levels[] = { "debug", "info", "warn", "error" };
+    int level = -1;
+    for (int i = 0; i < 4; i++)
+        if (lv && !strcasecmp(lv, levels[i]))
+            level = i;
+    if (level < 0) {
+        vial_log(VIAL_LOG_ERROR, "config log_level: '%s' is not debug, info, warn or error",
+                 lv ? lv : "");
+        return VIAL_EINVAL;
+    }
+    vial__log_level = level;
+    app->debug = vial_config_bool(app, "debug", 0);
+    app->access_log = vial_config_bool(app, "access_log", 1);
+    return 0;
+}
+
+int vial_configure(vial_app *app, int argc, char **argv)
+{
+    if (!app)
+        return VIAL_EINVAL;
+    /* Work on a copy: the caller's argv stays as it was. */
+    char **copy = NULL;
+    if (argc > 0 && argv) {
+        copy = calloc((size_t)argc + 1, sizeof *copy);
+        if (!copy)
+            return VIAL_ENOMEM;
+        memcpy(copy, argv, (size_t)argc * sizeof *copy);
+    }
+    int n = argc > 0 ? argc : 0;
+    int rc = vial__config_load(app->cfg, &n, copy);
+    free(copy);
+    if (rc)
+        return rc;
+    return vial__app_apply_config(app);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+/* The blueprint chain of a request, root first. */
+static size_t bp_chain(const vial_req *req, vial_bp **out, size_t max)
+{
+    vial_bp *tmp[32];
+    size_t n = 0;
+    for (vial_bp *b = req->route ? req->route->bp : &req->app->root; b && n < 32; b = b->parent)
+        tmp[n++] = b;
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+int vial_abort_json(vial_req *req, int status, const char *message, json_t *extra)
+{
+    if (!req) {
+        json_decref(extra);
+        return VIAL_EINVAL;
+    }
+    if (status < 400 || status > 599)
+        status = 500;
+    char *msg = message ? vial_strdup(req, message) : NULL;
+    if (req->streaming && req->stream_head_sent) {
+        json_decref(extra);
+        return VIAL_ESTATE; /* the status line has gone out */
+    }
+    vial__req_reset_response(req);
+    if (!req->in_error) {
+        vial_bp *chain[32];
+        size_t n = bp_chain(req, chain, 32);
+        vial_error_handler fn = NULL;
+        for (size_t i = n; i-- > 0 && !fn;) {
+            for (size_t k = 0; k < chain[i]->nerrh; k++)
+                if (chain[i]->errh[k].status == status)
+                    fn = chain[i]->errh[k].fn;
+            for (size_t k = 0; k < chain[i]->nerrh && !fn; k++)
+                if (chain[i]->errh[k].status == 0)
+                    fn = chain[i]->errh[k].fn;
+        }
+        if (fn) {
+            req->in_error = true;
+            int rc = fn(req, status, msg ? msg : vial_status_reason(status));
+            req->in_error = false;
+            if (rc == 0 && req->responded) {
+                json_decref(extra);
+                return 0;
+            }
+            vial_req_log(req, VIAL_LOG_ERROR, "error handler for %d failed; using the built-in page",
+                         status);
+            vial__req_reset_response(req);
+        }
+    }
+    int rc = vial__resp_builtin_error(req, status, msg, extra);
+    json_decref(extra);
+    return rc;
+}
+
+int vial_abort(vial_req *req, int status, const char *message)
+{
+    return vial_abort_json(req, status, message, NULL);
+}
+
+int vial_abortf(vial_req *req, int status, const char *fmt, ...)
+{
+    if (!req || !fmt)
+        return VIAL_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = vial__arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    return vial_abort_json(req, status, m, NULL);
+}
+
+static void fail_500(vial_req *req, const char *what, int rc)
+{
+    vial_req_log(req, VIAL_LOG_ERROR, "%s %s: %s (%d)", req->method, req->target.p, what, rc);
+    if (vial_abort(req, 500, "internal server error") != 0)
+        vial__resp_builtin_error(req, 500, NULL, NULL);
+}
+
+static void allow_header(vial_req *req, unsigned allowed)
+{
+    char buf[128];
+    size_t n = 0;
+    for (unsigned b = 1; b <= VIAL_OPTIONS; b <<= 1) {
+        if (!(allowed & b))
+            continue;
+        const char *m = vial__method_name(b);
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? ", " : "", m);
+    }
+    vial_set_header(req, "Allow", buf);
+}
+
+void vial__app_dispatch(vial_req *req)
+{
+    vial_app *app = req->app;
+    vial__match m;
+    vial__router_match(app->router, req->arena, req->path_raw.p, req->path_raw.n, req->method_bit, &m);
+    req->route = m.route;
+    req->params = m.params;
+
+    vial_bp *chain[32];
+    size_t n = bp_chain(req, chain, 32);
+    int rc = 0;
+    for (size_t i = 0; i < n && !req->responded && rc == 0; i++)
+        for (size_t k = 0; k < chain[i]->nbefore && !req->responded && rc == 0; k++)
+            rc = chain[i]->before[k](req);
+    if (rc) {
+        fail_500(req, "before-request hook failed", rc);
+    } else if (!req->responded) {
+        if (m.bad_escape) {
+            vial_abort(req, 400, "malformed percent-escape in the path");
+        } else if (m.route) {
+            rc = m.route->fn(req);
+            if (rc)
+                fail_500(req, "handler failed", rc);
+            else if (!req->responded)
+                fail_500(req, "handler returned without a response", 0);
+            else if (req->jw && !req->streaming && (rc = vial_jw_finish(req->jw)) != 0)
+                fail_500(req, "unbalanced or invalid JSON written", rc);
+        } else if (req->method_bit == VIAL_OPTIONS && m.allowed) {
+            vial_no_content(req);
+            allow_header(req, m.allowed);
+        } else if (m.allowed) {
+            vial_abortf(req, 405, "%s is not allowed here", req->method);
+            allow_header(req, m.allowed);
+        } else if (m.redirect_slash) {
+            const char *loc = req->query_raw.n
+                                  ? vial_sprintf(req, "%.*s/?%.*s", (int)req->path_raw.n,
+                                                 req->path_raw.p, (int)req->query_raw.n,
+                                                 req->query_raw.p)
+                                  : vial_sprintf(req, "%.*s/", (int)req->path_raw.n, req->path_raw.p);
+            if (!loc || vial_redirect(req, 308, loc))
+                fail_500(req, "redirect failed", VIAL_ENOMEM);
+        } else {
+            vial_abort(req, 404, "the requested URL was not found on the server");
+        }
+    }
+    for (size_t i = n; i-- > 0;) {
+        for (size_t k = chain[i]->nafter; k-- > 0;) {
+            rc = chain[i]->after[k](req);
+            if (rc) {
+                fail_500(req, "after-request hook failed", rc);
+                break;
+            }
+        }
+    }
+}
+
+void vial__app_protocol_error(vial_req *req, int status, const char *message)
+{
+    /* No route: the root blueprint's handlers, if any, render it. */
+    req->route = NULL;
+    if (vial_abort(req, status, message) != 0)
+        vial__resp_builtin_error(req, status, message, NULL);
+}
+
+/* ------------------------------------------------------------------ url_for */
+
+const char *vial_url_for(vial_req *req, const char *endpoint, ...)
+{
+    if (!req || !endpoint)
+        return NULL;
+    const char *kv[64];
+    size_t nkv = 0;
+    va_list ap;
+    va_start(ap, endpoint);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *v = va_arg(ap, const char *);
+        if (!v || nkv + 2 > VIAL__ARRAY_LEN(kv)) {
+            va_end(ap);
+            return NULL;
+        }
+        kv[nkv++] = k;
+        kv[nkv++] = v;
+    }
+    va_end(ap);
+    /* A relative name (".view") resolves inside the current blueprint. */
+    const char *name = endpoint;
+    if (endpoint[0] == '.' && req->route) {
+        const char *cur = req->route->endpoint;
+        const char *dot = strrchr(cur, '.');
+        name = dot ? vial_sprintf(req, "%.*s%s", (int)(dot - cur), cur, endpoint)
+                   : endpoint + 1;
+        if (!name)
+            return NULL;
+    }
+    const vial__route *r = vial__router_find_endpoint(req->app->router, name);
+    if (!r)
+        return NULL;
+    vial__buf b = { 0 };
+    int rc = vial__url_build(r, kv, nkv, &b);
+    const char *out = rc ? NULL : vial__arena_strndup(req->arena, b.p ? b.p : "", b.n);
+    vial__buf_free(&b);
+    return out;
+}
+
+/* ------------------------------------------------------------------ workers */
+
+int vial_worker_slot(vial_app *app, vial_worker_init_fn init, vial_worker_fini_fn fini, void *ud)
+{
+    if (!app || !init)
+        return VIAL_EINVAL;
+    if (app->server)
+        return VIAL_ESTATE;
+    vial__slot *s = realloc(app->slots, (app->nslots + 1) * sizeof *s);
+    if (!s)
+        return VIAL_ENOMEM;
+    app->slots = s;
+    s[app->nslots] = (vial__slot){ init, fini, ud };
+    return (int)app->nslots++;
+}
+
+void *vial_worker_get(vial_req *req, int slot)
+{
+    if (!req || slot < 0 || (size_t)slot >= req->app->nslots)
+        return NULL;
+    vial__worker *w = req->w;
+    if (!w->slots) {
+        w->slots = calloc(req->app->nslots, sizeof *w->slots);
+        if (!w->slots)
+            return NULL;
+    }
+    if (!w->slots[slot]) {
+        const vial__slot *s = &req->app->slots[slot];
+        w->slots[slot] = s->init(req->app, w->id, s->ud);
+    }
+    return w->slots[slot];
+}
+
+vial__worker *vial__worker_new(vial_app *app, int id)
+{
+    vial__worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->id = id;
+    w->app = app;
+    w->pool.max = 1024; /* 8 MiB of free blocks per worker at most */
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+    w->id_prefix = r;
+    return w;
+}
+
+void vial__worker_free(vial__worker *w)
+{
+    if (!w)
+        return;
+    if (w->slots) {
+        for (size_t i = 0; i < w->app->nslots; i++)
+            if (w->slots[i] && w->app->slots[i].fini)
+                w->app->slots[i].fini(w->slots[i], w->app->slots[i].ud);
+        free(w->slots);
+    }
+    vial__pool_drain(&w->pool);
+    free(w);
+}
+
+/* ------------------------------------------------------------------ command line */
+
+int vial_command(vial_app *app, const char *name, vial_command_fn fn, const char *help)
+{
+    if (!app || !name || !fn)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < app->ncmds; i++)
+        if (!strcmp(app->cmds[i].name, name))
+            return VIAL_EEXIST;
+    vial__cmd *c = realloc(app->cmds, (app->ncmds + 1) * sizeof *c);
+    if (!c)
+        return VIAL_ENOMEM;
+    app->cmds = c;
+    c[app->ncmds++] = (vial__cmd){ name, help ? help : "", fn };
+    return 0;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+    const vial__route *x = *(vial__route *const *)a, *y = *(vial__route *const *)b;
+    int c = strcmp(x->pattern, y->pattern);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void print_routes(vial_app *app, FILE *out)
+{
+    size_t n = app->nall_routes;
+    vial__route **rs = malloc((n ? n : 1) * sizeof *rs);
+    if (!rs)
+        return;
+    memcpy(rs, app->all_routes, n * sizeof *rs);
+    qsort(rs, n, sizeof *rs, cmp_route);
+    size_t we = strlen("Endpoint"), wm = strlen("Methods");
+    char meth[64];
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(rs[i]->endpoint);
+        if (l > we)
+            we = l;
+    }
+    wm = 20;
+    fprintf(out, "%-*s  %-*s  %s\n", (int)we, "Endpoint", (int)wm, "Methods", "Rule");
+    for (size_t i = 0; i < we; i++)
+        fputc('-', out);
+    fputs("  ", out);
+    for (size_t i = 0; i < wm; i++)
+        fputc('-', out);
+    fputs("  ----------------------------\n", out);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        meth[0] = '\0';
+        for (unsigned b = 1; b <= VIAL_OPTIONS; b <<= 1)
+            if (rs[i]->methods & b)
+                k += (size_t)snprintf(meth + k, sizeof meth - k, "%s%s", k ? ", " : "",
+                                      vial__method_name(b));
+        fprintf(out, "%-*s  %-*s  %s\n", (int)we, rs[i]->endpoint, (int)wm, meth, rs[i]->pattern);
+    }
+    free(rs);
+}
+
+static void usage(vial_app *app, const char *prog, FILE *out)
+{
+    fprintf(out, "usage: %s [command] [--option value]...\n\ncommands:\n", prog);
+    fprintf(out, "  %-12s %s\n", "run", "serve HTTP (the default)");
+    fprintf(out, "  %-12s %s\n", "routes", "print the route table");
+    fprintf(out, "  %-12s %s\n", "help", "this text");
+    for (size_t i = 0; i < app->ncmds; i++)
+        fprintf(out, "  %-12s %s\n", app->cmds[i].name, app->cmds[i].help);
+    fputc('\n', out);
+    vial__config_help(app->cfg, out);
+}
+
+int vial_run(vial_app *app, int argc, char **argv)
+{
+    if (!app)
+        return 1;
+    const char *prog = argc > 0 && argv ? argv[0] : app->name;
+    char **args = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *args);
+    if (!args)
+        return 1;
+    int n = 0;
+    for (int i = 1; i < argc; i++)
+        args[n++] = argv[i];
+    int rc = vial__config_load(app->cfg, &n, args);
+    if (!rc)
+        rc = vial__app_apply_config(app);
+    if (rc) {
+        free(args);
+        return 2;
+    }
+    const char *cmd = n > 0 && args[0][0] != '-' ? args[0] : "run";
+    int first = n > 0 && args[0][0] != '-' ? 1 : 0;
+    int status;
+    if (!strcmp(cmd, "help") || (n > 0 && (!strcmp(args[0], "--help") || !strcmp(args[0], "-h")))) {
+        usage(app, prog, stdout);
+        status = 0;
+    } else if (!strcmp(cmd, "routes") || !strcmp(cmd, "run")) {
+        if (n > first) {
+            fprintf(stderr, "%s: unknown option or argument '%s' (see '%s help')\n", prog,
+                    args[first], prog);
+            status = 2;
+        } else if (vial__app_compile(app)) {
+            fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
+            status = 1;
+        } else if (!strcmp(cmd, "routes")) {
+            print_routes(app, stdout);
+            status = 0;
+        } else {
+            status = vial__serve(app);
+        }
+    } else {
+        const vial__cmd *c = NULL;
+        for (size_t i = 0; i < app->ncmds; i++)
+            if (!strcmp(app->cmds[i].name, cmd))
+                c = &app->cmds[i];
+        if (!c) {
+            fprintf(stderr, "%s: unknown command '%s' (see '%s help')\n", prog, cmd, prog);
+            status = 2;
+        } else if (vial__app_compile(app)) {
+            fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
+            status = 1;
+        } else {
+            status = c->fn(app, n - 1, args + 1);
+        }
+    }
+    free(args);
+    return status;
+}

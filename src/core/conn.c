@@ -1,0 +1,529 @@
+/*
+ * conn.c — one TCP connection on a worker's loop: reads into the session's
+ * buffer, gathered writes, timeouts, lingering close.
+ *
+ * Writes: output is first tried with uv_try_write (one writev, no request
+ * allocation — the usual case for a small response); whatever the kernel
+ * does not take moves, as a whole queue, into `inflight` for uv_write, and
+ * new output accumulates behind it in the session's queue.  So the bytes
+ * libuv is sending are never moved or freed under it.
+ *
+ * Timeouts: a connection sits in at most one of the worker's timeout lists,
+ * chosen from its state (idle, reading headers, reading a body, writing,
+ * lingering).  The worker's sweep timer expires list heads.
+ *
+ * Closing: a connection is never freed inside its own callback chain;
+ * vial__conn_close() marks it and uv_close() frees it in close_cb.  After a
+ * response with "Connection: close" the write side is shut down and the
+ * read side drained briefly (lingering close), so a client still sending a
+ * body it was refused (413) gets to read the answer instead of a reset.
+ */
+#include "server.h"
+
+#include <stdlib.h>
+
+#define IOV_BATCH 64
+#define PUMP_ROUNDS 16 /* stream rounds per callback before yielding to other connections */
+
+/* ------------------------------------------------------------------ timeout lists */
+
+void vial__tlist_remove(vial__wctx *wc, vial__conn *c)
+{
+    if (c->list == VIAL__TL_NONE)
+        return;
+    vial__tlist *l = &wc->lists[c->list];
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->list = VIAL__TL_NONE;
+}
+
+static void tlist_add(vial__wctx *wc, vial__conn *c, int list)
+{
+    vial__tlist_remove(wc, c);
+    if (list == VIAL__TL_NONE)
+        return;
+    vial__tlist *l = &wc->lists[list];
+    c->deadline = uv_now(&wc->loop) + l->timeout_ms;
+    c->list = list;
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+/* Which clock runs now. */
+static int wanted_list(const vial__conn *c)
+{
+    if (c->lingering)
+        return VIAL__TL_LINGER;
+    if (c->writing)
+        return VIAL__TL_WRITE;
+    switch (c->s.phase) {
+    case VIAL__PH_IDLE: return VIAL__TL_IDLE;
+    case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
+    case VIAL__PH_BODY: return VIAL__TL_BODY;
+    case VIAL__PH_WRITE: return VIAL__TL_WRITE;
+    default: return VIAL__TL_NONE;
+    }
+}
+
+static void rearm(vial__conn *c)
+{
+    if (c->closed)
+        return;
+    int l = wanted_list(c);
+    /* The header timeout is absolute (from the request's first byte):
+     * re-arming on every trickled byte would let a slowloris client live
+     * forever. */
+    if (l == c->list && l == VIAL__TL_HEADERS)
+        return;
+    tlist_add(c->wc, c, l);
+}
+
+/* ------------------------------------------------------------------ closing */
+
+static void on_close(uv_handle_t *h)
+{
+    vial__conn *c = (vial__conn *)h;
+    vial__wctx *wc = c->wc;
+    vial__session_free(&c->s);
+    vial__outq_free(&c->inflight);
+    wc->slots[c->slot] = NULL;
+    wc->gens[c->slot]++;
+    wc->free_slots[wc->nfree++] = c->slot;
+    wc->nconns--;
+    free(c);
+    if (wc->stopping && wc->nconns == 0)
+        uv_async_send(&wc->wake); /* let the worker finish stopping */
+}
+
+static void hard_close(vial__conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    vial__tlist_remove(c->wc, c);
+    vial__session_abort(&c->s);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void vial__conn_abort(vial__conn *c)
+{
+    hard_close(c);
+}
+
+static void linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    VIAL__UNUSED(h);
+    VIAL__UNUSED(suggested);
+    static _Thread_local char sink[4096];
+    *buf = uv_buf_init(sink, sizeof sink);
+}
+
+static void linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    VIAL__UNUSED(buf);
+    if (nread < 0)
+        hard_close((vial__conn *)st); /* EOF or error: the client has our answer */
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    vial__conn *c = r->data;
+    if (c->closed)
+        return;
+    if (status < 0) {
+        hard_close(c);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, linger_alloc, linger_read))
+        hard_close(c);
+}
+
+/* Graceful close: after everything queued is written, shut down our side
+ * and linger until the client closes (bounded by VIAL__LINGER_MS). */
+void vial__conn_close(vial__conn *c)
+{
+    if (c->closed || c->lingering)
+        return;
+    c->closing = true;
+    if (c->writing || c->s.out.bytes || c->inflight.bytes)
+        return; /* on_write comes back through pump() */
+    if (c->s.dead) {
+        hard_close(c);
+        return;
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown)) {
+        hard_close(c);
+        return;
+    }
+    c->lingering = true;
+    rearm(c);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+static void pump(vial__conn *c);
+static void read_start(vial__conn *c);
+
+static void on_write(uv_write_t *r, int status)
+{
+    vial__conn *c = r->data;
+    c->writing = false;
+    if (c->closed)
+        return;
+    if (status < 0) {
+        hard_close(c);
+        return;
+    }
+    /* uv_write sent exactly the iovecs it was given. */
+    struct iovec iov[IOV_BATCH];
+    size_t n = vial__outq_iov(&c->inflight, iov, IOV_BATCH), sent = 0;
+    for (size_t i = 0; i < n; i++)
+        sent += iov[i].iov_len;
+    vial__outq_consume(&c->inflight, sent);
+    pump(c);
+}
+
+/* Starts uv_write on whatever `inflight` still holds (at most IOV_BATCH). */
+static int start_write(vial__conn *c)
+{
+    uv_buf_t bufs[IOV_BATCH];
+    struct iovec iov[IOV_BATCH];
+    size_t n = vial__outq_iov(&c->inflight, iov, IOV_BATCH);
+    for (size_t i = 0; i < n; i++)
+        bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
+    if (rc == 0)
+        c->writing = true;
+    return rc;
+}
+
+/* Writes what the session queued.  Returns false once the connection died. */
+static bool flush_out(vial__conn *c, bool may_try)
+{
+    vial__outq *q = &c->s.out;
+    while (q->bytes && may_try) {
+        uv_buf_t bufs[IOV_BATCH];
+        struct iovec iov[IOV_BATCH];
+        size_t n = vial__outq_iov(q, iov, IOV_BATCH);
+        for (size_t i = 0; i < n; i++)
+            bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+        if (w == UV_EAGAIN || w == 0)
+            break;
+        if (w < 0) {
+            hard_close(c);
+            return false;
+        }
+        vial__outq_consume(q, (size_t)w);
+    }
+    if (!q->bytes)
+        return true;
+    /* The rest goes asynchronously: hand the whole queue to `inflight` and
+     * give the session a fresh one (keeping its pool binding). */
+    vial__outq_free(&c->inflight);
+    c->inflight = *q;
+    memset(q, 0, sizeof *q);
+    q->coal.pool = c->inflight.coal.pool;
+    if (start_write(c)) {
+        hard_close(c);
+        return false;
+    }
+    rearm(c);
+    return true;
+}
+
+/*
+ * The single place output moves: write what is queued; when everything is
+ * out, let a stream produce more or let parsing resume, a bounded number of
+ * rounds (then yield through an asynchronous write so one fast stream does
+ * not starve the worker's other connections).
+ */
+static void pump(vial__conn *c)
+{
+    if (c->in_pump) {
+        c->want_pump = true;
+        return;
+    }
+    c->in_pump = true;
+    for (int round = 0; !c->closed; round++) {
+        c->want_pump = false;
+        if (c->writing)
+            break; /* on_write calls back */
+        if (c->inflight.bytes) {
+            if (start_write(c)) {
+                hard_close(c);
+                break;
+            }
+            rearm(c);
+            break;
+        }
+        if (!flush_out(c, round < PUMP_ROUNDS))
+            break;
+        if (c->writing)
+            break;
+        /* Everything is written. */
+        if (vial__session_streaming(&c->s)) {
+            vial__session_drained(&c->s);
+            continue;
+        }
+        if (c->closing || c->s.closing) {
+            if (!c->s.out.bytes) {
+                c->in_pump = false;
+                vial__conn_close(c);
+                return;
+            }
+            continue;
+        }
+        if (!c->want_pump)
+            break;
+    }
+    c->in_pump = false;
+    if (c->closed)
+        return;
+    rearm(c);
+    /* Reading resumes once output no longer piles up (and stops while a
+     * stream or a slow reader holds the connection). */
+    bool want = vial__session_wants_read(&c->s) && !c->closing && !c->lingering;
+    if (want && !c->reading) {
+        read_start(c);
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ------------------------------------------------------------------ transport for the session */
+
+static vial__conn *conn_of(vial__session *s)
+{
+    return s->tp_ud;
+}
+
+static void tp_want_write(vial__session *s)
+{
+    pump(conn_of(s));
+}
+
+static void tp_want_close(vial__session *s)
+{
+    vial__conn *c = conn_of(s);
+    c->closing = true;
+    if (c->in_pump)
+        c->want_pump = true;
+    else
+        pump(c);
+}
+
+static void tp_phase(vial__session *s, int phase)
+{
+    VIAL__UNUSED(phase);
+    rearm(conn_of(s));
+}
+
+static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase };
+
+/* ------------------------------------------------------------------ reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    VIAL__UNUSED(suggested);
+    vial__conn *c = (vial__conn *)h;
+    if (vial__session_rbuf(&c->s, 1024)) {
+        *buf = uv_buf_init(NULL, 0); /* read_cb sees UV_ENOBUFS */
+        return;
+    }
+    *buf = uv_buf_init(c->s.rbuf + c->s.rlen, (unsigned)(c->s.rcap - c->s.rlen));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    VIAL__UNUSED(buf);
+    vial__conn *c = (vial__conn *)st;
+    if (c->closed)
+        return;
+    if (nread > 0) {
+        if (c->s.phase == VIAL__PH_BODY)
+            tlist_add(c->wc, c, VIAL__TL_BODY); /* body timeout is per read */
+        c->in_pump = true; /* batch: the session's writes wait for the end */
+        vial__session_received(&c->s, (size_t)nread);
+        c->in_pump = false;
+        if (!c->closed)
+            pump(c);
+    } else if (nread == 0) {
+        /* EAGAIN: nothing more for now. */
+    } else if (nread == UV_EOF) {
+        c->in_pump = true;
+        vial__session_eof(&c->s);
+        c->in_pump = false;
+        if (!c->closed) {
+            c->closing = true;
+            pump(c);
+        }
+        return;
+    } else if (nread == UV_ENOBUFS) {
+        /* The session refused to grow the buffer and answered 431; it is
+         * closing. */
+        if (!c->closed)
+            pump(c);
+        return;
+    } else {
+        hard_close(c); /* reset by peer etc. */
+        return;
+    }
+    if (!c->closed && c->s.phase == VIAL__PH_IDLE && !c->writing && !c->inflight.bytes)
+        vial__session_idle_trim(&c->s);
+}
+
+static void read_start(vial__conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        hard_close(c);
+}
+
+/* ------------------------------------------------------------------ accept */
+
+static int slot_take(vial__wctx *wc, vial__conn *c)
+{
+    if (!wc->nfree) {
+        uint32_t n = wc->nslots ? wc->nslots * 2 : 256;
+        vial__conn **s = realloc(wc->slots, n * sizeof *s);
+        if (!s)
+            return VIAL_ENOMEM;
+        wc->slots = s;
+        uint32_t *g = realloc(wc->gens, n * sizeof *g);
+        if (!g)
+            return VIAL_ENOMEM;
+        wc->gens = g;
+        uint32_t *f = realloc(wc->free_slots, n * sizeof *f);
+        if (!f)
+            return VIAL_ENOMEM;
+        wc->free_slots = f;
+        for (uint32_t i = n; i-- > wc->nslots;) {
+            wc->slots[i] = NULL;
+            wc->gens[i] = 1;
+            wc->free_slots[wc->nfree++] = i;
+        }
+        wc->nslots = n;
+    }
+    c->slot = wc->free_slots[--wc->nfree];
+    c->gen = wc->gens[c->slot];
+    wc->slots[c->slot] = c;
+    return 0;
+}
+
+static void format_peer(vial__conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    strcpy(c->client, "-");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len))
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, c->client, sizeof c->client);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, c->client, sizeof c->client);
+}
+
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
+{
+    vial__conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        vial_log(VIAL_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    c->wc = wc;
+    c->list = VIAL__TL_NONE;
+    if (uv_tcp_init(&wc->loop, &c->tcp)) {
+        free(c);
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) || slot_take(wc, c) ||
+        vial__session_init(&c->s, wc->w, &conn_transport, c, c->client)) {
+        c->closed = true;
+        c->slot = UINT32_MAX;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    wc->nconns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    format_peer(c);
+    if (wc->stopping)
+        c->s.draining = true;
+    rearm(c);
+    read_start(c);
+}
+
+/* ------------------------------------------------------------------ expiry, drain, cross-thread */
+
+void vial__conn_expire(vial__conn *c)
+{
+    vial__tlist_remove(c->wc, c);
+    if (c->lingering || c->writing || c->s.phase == VIAL__PH_WRITE) {
+        hard_close(c); /* a stalled reader: reset */
+        return;
+    }
+    if (c->s.phase == VIAL__PH_IDLE) {
+        hard_close(c);
+        return;
+    }
+    c->in_pump = true;
+    vial__session_timeout(&c->s);
+    c->in_pump = false;
+    if (!c->closed) {
+        c->closing = true;
+        pump(c);
+    }
+}
+
+void vial__conn_drain(vial__conn *c)
+{
+    if (c->closed)
+        return;
+    c->s.draining = true;
+    if (c->s.phase == VIAL__PH_IDLE && !c->writing && !c->s.out.bytes && !c->s.rlen)
+        hard_close(c);
+}
+
+uint64_t vial__conn_id(const vial__conn *c)
+{
+    return (uint64_t)c->gen << 32 | c->slot;
+}
+
+vial__conn *vial__conn_lookup(vial__wctx *wc, uint64_t id)
+{
+    uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+    if (slot >= wc->nslots || wc->gens[slot] != gen)
+        return NULL;
+    vial__conn *c = wc->slots[slot];
+    return c && !c->closed ? c : NULL;
+}
+
+int vial__conn_send(vial__conn *c, const void *data, size_t len)
+{
+    if (!c || c->closed || c->closing)
+        return VIAL_ECLOSED;
+    int rc = vial__outq_append(&c->s.out, data, len);
+    if (rc)
+        return rc;
+    pump(c);
+    return 0;
+}

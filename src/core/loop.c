@@ -1,0 +1,452 @@
+/*
+ * loop.c — the server: listening sockets, worker threads, signals, the
+ * sweep timer, cross-thread posts and graceful shutdown.
+ *
+ * Each worker owns a libuv loop and its own SO_REUSEPORT listening socket,
+ * so the kernel spreads new connections over workers and a connection
+ * lives and dies on one thread: no locks on the request path.  The sockets
+ * are bound in the main thread before any worker starts, so "address in
+ * use" is reported at once with exit status 1.
+ *
+ * Shutdown (SIGINT/SIGTERM): workers close their listeners, close idle
+ * connections, let in-flight requests finish with "Connection: close", and
+ * force-close whatever remains after shutdown_timeout.  A second signal
+ * forces at once.  vial_run() then returns 0.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ cross-thread posts */
+
+int vial__worker_post(vial__server *srv, int worker, void (*fn)(vial__wctx *, void *), void *arg)
+{
+    if (!srv || worker < 0 || worker >= srv->nworkers || !fn)
+        return VIAL_EINVAL;
+    vial__post *p = malloc(sizeof *p);
+    if (!p)
+        return VIAL_ENOMEM;
+    p->fn = fn;
+    p->arg = arg;
+    p->next = NULL;
+    vial__wctx *wc = &srv->workers[worker];
+    uv_mutex_lock(&wc->inbox_mu);
+    *wc->inbox_tail = p;
+    wc->inbox_tail = &p->next;
+    uv_mutex_unlock(&wc->inbox_mu);
+    uv_async_send(&wc->wake);
+    return 0;
+}
+
+static void run_inbox(vial__wctx *wc)
+{
+    uv_mutex_lock(&wc->inbox_mu);
+    vial__post *p = wc->inbox;
+    wc->inbox = NULL;
+    wc->inbox_tail = &wc->inbox;
+    uv_mutex_unlock(&wc->inbox_mu);
+    while (p) {
+        vial__post *next = p->next;
+        p->fn(wc, p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+/* ------------------------------------------------------------------ worker loop */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    VIAL__UNUSED(arg);
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void force_close_all(vial__wctx *wc)
+{
+    for (uint32_t i = 0; i < wc->nslots; i++)
+        if (wc->slots[i])
+            vial__conn_abort(wc->slots[i]);
+}
+
+static void maybe_finish(vial__wctx *wc)
+{
+    if (wc->stopping && wc->nconns == 0) {
+        /* Everything is closed: closing our own handles ends uv_run(). */
+        uv_walk(&wc->loop, close_walk, NULL);
+    }
+}
+
+static void begin_stop(vial__wctx *wc)
+{
+    if (!wc->stopping) {
+        wc->stopping = true;
+        wc->stop_deadline = uv_now(&wc->loop) + wc->w->app->lim.shutdown_timeout_ms;
+        if (!uv_is_closing((uv_handle_t *)&wc->listener))
+            uv_close((uv_handle_t *)&wc->listener, NULL);
+        for (uint32_t i = 0; i < wc->nslots; i++)
+            if (wc->slots[i])
+                vial__conn_drain(wc->slots[i]);
+    }
+    if (atomic_load(&wc->srv->stop) >= 2 && !wc->forced) {
+        wc->forced = true;
+        force_close_all(wc);
+    }
+    maybe_finish(wc);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    vial__wctx *wc = a->data;
+    run_inbox(wc);
+    if (atomic_load(&wc->srv->stop))
+        begin_stop(wc);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    vial__wctx *wc = t->data;
+    uint64_t now = uv_now(&wc->loop);
+    for (int l = 0; l < VIAL__TL_COUNT; l++) {
+        vial__conn *c;
+        while ((c = wc->lists[l].head) && c->deadline <= now)
+            vial__conn_expire(c);
+    }
+    if (wc->stopping && !wc->forced && now >= wc->stop_deadline) {
+        vial_log(VIAL_LOG_WARN, "worker %d: shutdown timeout, closing %zu connection(s)",
+                 wc->w->id, wc->nconns);
+        wc->forced = true;
+        force_close_all(wc);
+    }
+    maybe_finish(wc);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    VIAL__UNUSED(p);
+    vial__log_flush(); /* access log: one write per loop turn */
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    vial__wctx *wc = server->data;
+    if (status < 0) {
+        /* EMFILE and friends: libuv keeps listening; say it, rarely. */
+        static _Thread_local uint64_t last;
+        uint64_t now = uv_now(&wc->loop);
+        if (now - last > 5000) {
+            vial_log(VIAL_LOG_WARN, "worker %d: accept failed: %s", wc->w->id, uv_strerror(status));
+            last = now;
+        }
+        return;
+    }
+    vial__conn_accept(wc, server);
+}
+
+static void worker_main(void *arg)
+{
+    vial__wctx *wc = arg;
+    vial__log_set_batched(true);
+    uv_run(&wc->loop, UV_RUN_DEFAULT);
+    vial__log_flush();
+    atomic_fetch_add(&wc->srv->finished, 1);
+    uv_async_send(wc->srv->done);
+}
+
+static uint64_t sweep_interval(const vial__limits *l)
+{
+    uint64_t m = l->header_timeout_ms;
+    if (l->body_timeout_ms < m)
+        m = l->body_timeout_ms;
+    if (l->idle_timeout_ms < m)
+        m = l->idle_timeout_ms;
+    if (l->write_timeout_ms < m)
+        m = l->write_timeout_ms;
+    m /= 4;
+    return m < 50 ? 50 : m > 1000 ? 1000 : m;
+}
+
+static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
+{
+    const vial__limits *lim = &srv->app->lim;
+    wc->srv = srv;
+    wc->listen_fd = fd;
+    wc->w = vial__worker_new(srv->app, id);
+    if (!wc->w)
+        return VIAL_ENOMEM;
+    wc->w->loop_ctx = wc;
+    wc->inbox_tail = &wc->inbox;
+    wc->lists[VIAL__TL_IDLE].timeout_ms = lim->idle_timeout_ms;
+    wc->lists[VIAL__TL_HEADERS].timeout_ms = lim->header_timeout_ms;
+    wc->lists[VIAL__TL_BODY].timeout_ms = lim->body_timeout_ms;
+    wc->lists[VIAL__TL_WRITE].timeout_ms = lim->write_timeout_ms;
+    wc->lists[VIAL__TL_LINGER].timeout_ms = VIAL__LINGER_MS;
+    int rc;
+    if ((rc = uv_mutex_init(&wc->inbox_mu)) || (rc = uv_loop_init(&wc->loop)))
+        return VIAL_ESYS;
+    uv_tcp_init(&wc->loop, &wc->listener);
+    wc->listener.data = wc;
+    if ((rc = uv_tcp_open(&wc->listener, fd)) ||
+        (rc = uv_listen((uv_stream_t *)&wc->listener,
+                        (int)vial_config_int(srv->app, "backlog", 1024), on_connection))) {
+        vial_log(VIAL_LOG_ERROR, "worker %d: listen: %s", id, uv_strerror(rc));
+        return VIAL_ESYS;
+    }
+    uv_async_init(&wc->loop, &wc->wake, on_wake);
+    wc->wake.data = wc;
+    uv_timer_init(&wc->loop, &wc->sweep);
+    wc->sweep.data = wc;
+    uint64_t iv = sweep_interval(lim);
+    uv_timer_start(&wc->sweep, on_sweep, iv, iv);
+    uv_prepare_init(&wc->loop, &wc->prep);
+    uv_prepare_start(&wc->prep, on_prepare);
+    return 0;
+}
+
+static void worker_fini(vial__wctx *wc)
+{
+    if (wc->w) {
+        /* Drain anything posted after the loop stopped. */
+        run_inbox(wc);
+        uv_loop_close(&wc->loop);
+        uv_mutex_destroy(&wc->inbox_mu);
+        free(wc->slots);
+        free(wc->gens);
+        free(wc->free_slots);
+        vial__worker_free(wc->w);
+        wc->w = NULL;
+    }
+}
+
+/* ------------------------------------------------------------------ listening sockets */
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = { 0 }, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc || !res) {
+        vial_log(VIAL_LOG_ERROR, "cannot resolve host '%s': %s", host, gai_strerror(rc));
+        return VIAL_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int bind_one(const struct sockaddr_storage *ss, socklen_t len, bool reuseport, int *out)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *out = fd;
+    return 0;
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+static int get_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/*
+ * Binds one socket per worker.  A probe bind without SO_REUSEPORT first, so
+ * that another server already on the port is an error instead of silently
+ * sharing its traffic.
+ */
+static int open_listeners(vial_app *app, int n, int *fds, int *port_out)
+{
+    const char *host = vial_config(app, "host");
+    int64_t port = vial_config_int(app, "port", -1);
+    if (port < 0 || port > 65535) {
+        vial_log(VIAL_LOG_ERROR, "config port: '%s' is not a port number", vial_config(app, "port"));
+        return VIAL_EINVAL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = resolve(host, (int)port, &ss, &len);
+    if (rc)
+        return rc;
+    if (port != 0) {
+        int probe;
+        int e = bind_one(&ss, len, false, &probe);
+        if (e) {
+            vial_log(VIAL_LOG_ERROR, "cannot listen on %s:%d: %s", host, (int)port, strerror(-e));
+            return VIAL_ESYS;
+        }
+        close(probe);
+    }
+    for (int i = 0; i < n; i++) {
+        int e = bind_one(&ss, len, true, &fds[i]);
+        if (e) {
+            vial_log(VIAL_LOG_ERROR, "cannot listen on %s:%d: %s", host, (int)port, strerror(-e));
+            while (i-- > 0)
+                close(fds[i]);
+            return VIAL_ESYS;
+        }
+        if (i == 0 && port == 0) {
+            port = get_port(fds[0]); /* the other workers share the port the kernel chose */
+            set_port(&ss, (int)port);
+        }
+    }
+    *port_out = (int)port;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ signals */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    vial__server *srv = h->data;
+    int prev = atomic_fetch_add(&srv->stop, 1);
+    if (prev == 0)
+        vial_log(VIAL_LOG_INFO, "%s: finishing in-flight requests (again to force)",
+                 signum == SIGINT ? "SIGINT" : "SIGTERM");
+    else
+        vial_log(VIAL_LOG_INFO, "stopping now");
+    for (int i = 0; i < srv->nworkers; i++)
+        uv_async_send(&srv->workers[i].wake);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* ------------------------------------------------------------------ serve */
+
+static void on_done(uv_async_t *a)
+{
+    VIAL__UNUSED(a); /* wakes the main loop so it re-checks srv.finished */
+}
+
+int vial__serve(vial_app *app)
+{
+    int64_t nw = vial_config_int(app, "workers", 0);
+    if (nw < 0 || nw > 1024) {
+        vial_log(VIAL_LOG_ERROR, "config workers: '%s' is not 0..1024", vial_config(app, "workers"));
+        return 1;
+    }
+    if (nw == 0)
+        nw = (int64_t)uv_available_parallelism();
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    vial__server srv = { .app = app, .nworkers = 0 };
+    int *fds = calloc((size_t)nw, sizeof *fds);
+    srv.workers = calloc((size_t)nw, sizeof *srv.workers);
+    int port = 0, status = 1, started = 0;
+    if (!fds || !srv.workers || open_listeners(app, (int)nw, fds, &port)) {
+        free(fds);
+        free(srv.workers);
+        return 1;
+    }
+
+    uv_loop_t main_loop;
+    uv_signal_t sigint, sigterm;
+    uv_async_t done;
+    uv_loop_init(&main_loop);
+    uv_signal_init(&main_loop, &sigint);
+    uv_signal_init(&main_loop, &sigterm);
+    uv_async_init(&main_loop, &done, on_done);
+    sigint.data = sigterm.data = &srv;
+    srv.done = &done;
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    app->server = &srv;
+
+    int inited = 0;
+    for (; inited < nw; inited++)
+        if (worker_init(&srv.workers[inited], &srv, inited, fds[inited]))
+            break;
+    srv.nworkers = inited;
+    if (inited == nw) {
+        for (; started < nw; started++) {
+            if (uv_thread_create(&srv.workers[started].thread, worker_main, &srv.workers[started])) {
+                vial_log(VIAL_LOG_ERROR, "cannot start worker thread %d", started);
+                break;
+            }
+        }
+    }
+    if (started == nw) {
+        const char *host = vial_config(app, "host");
+        bool v6 = strchr(host, ':') != NULL;
+        vial_log(VIAL_LOG_INFO, "%s: listening on http://%s%s%s:%d (%d worker%s%s)", app->name,
+                 v6 ? "[" : "", host, v6 ? "]" : "", port, (int)nw, nw == 1 ? "" : "s",
+                 app->debug ? ", debug" : "");
+        status = 0;
+    } else {
+        atomic_store(&srv.stop, 2);
+        for (int i = 0; i < started; i++)
+            uv_async_send(&srv.workers[i].wake);
+    }
+    /* The main thread answers signals (a second one forces) until every
+     * worker has finished. */
+    while (atomic_load(&srv.finished) < started)
+        uv_run(&main_loop, UV_RUN_ONCE);
+    for (int i = 0; i < started; i++)
+        uv_thread_join(&srv.workers[i].thread);
+    for (int i = 0; i < (int)nw; i++) {
+        if (i < inited) {
+            if (i >= started) { /* initialized, never run: close its handles */
+                uv_walk(&srv.workers[i].loop, close_walk, NULL);
+                uv_run(&srv.workers[i].loop, UV_RUN_DEFAULT);
+            }
+            worker_fini(&srv.workers[i]);
+        } else {
+            close(fds[i]);
+        }
+    }
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&done, NULL);
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&main_loop);
+    app->server = NULL;
+    if (status == 0)
+        vial_log(VIAL_LOG_INFO, "%s: stopped", app->name);
+    free(fds);
+    free(srv.workers);
+    return status;
+}

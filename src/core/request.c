@@ -1,0 +1,383 @@
+/*
+ * request.c — what a handler can read from a request.
+ *
+ * Header names and values are slices into the connection's read buffer,
+ * which stays untouched until the response is finished; accessors copy into
+ * the arena only when they must hand out a NUL-terminated string.  Parsing
+ * that not every handler needs (query arguments, JSON body, decoded path)
+ * happens on first use and is cached on the request.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                            "OPTIONS" };
+
+unsigned vial__method_bit(const char *m, size_t n)
+{
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(method_names); i++)
+        if (strlen(method_names[i]) == n && !memcmp(method_names[i], m, n))
+            return 1u << i;
+    return 0;
+}
+
+const char *vial__method_name(unsigned bit)
+{
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(method_names); i++)
+        if (bit == 1u << i)
+            return method_names[i];
+    return NULL;
+}
+
+const char *vial_method(vial_req *req)
+{
+    return req ? req->method : NULL;
+}
+
+const char *vial_target(vial_req *req)
+{
+    if (!req || !req->target.p)
+        return NULL;
+    return req->target.p; /* NUL-terminated by http.c */
+}
+
+const char *vial_path(vial_req *req)
+{
+    if (!req)
+        return NULL;
+    if (!req->path_dec) {
+        char *d = vial__arena_alloc(req->arena, req->path_raw.n + 1);
+        if (!d)
+            return NULL;
+        ptrdiff_t n = vial_url_decode(req->path_raw.p, req->path_raw.n, d, 0);
+        if (n < 0) {
+            /* Only reachable for requests answered before routing; show the
+             * raw form rather than nothing. */
+            memcpy(d, req->path_raw.p, req->path_raw.n);
+            d[req->path_raw.n] = '\0';
+        }
+        req->path_dec = d;
+    }
+    return req->path_dec;
+}
+
+vial_app *vial_req_app(vial_req *req)
+{
+    return req ? req->app : NULL;
+}
+
+const char *vial_endpoint(vial_req *req)
+{
+    return req && req->route ? req->route->endpoint : NULL;
+}
+
+int vial_worker_id(vial_req *req)
+{
+    return req ? req->w->id : -1;
+}
+
+/* ------------------------------------------------------------------ params */
+
+static const vial__str *param(vial_req *req, const char *name)
+{
+    if (!req || !req->route || !name)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < req->route->nsegs; i++) {
+        const vial__seg *s = &req->route->segs[i];
+        if (s->kind == VIAL__SEG_STATIC)
+            continue;
+        if (!strcmp(s->text, name))
+            return &req->params[k];
+        k++;
+    }
+    return NULL;
+}
+
+const char *vial_param(vial_req *req, const char *name)
+{
+    const vial__str *p = param(req, name);
+    return p ? p->p : NULL;
+}
+
+int64_t vial_param_int(vial_req *req, const char *name)
+{
+    const vial__str *p = param(req, name);
+    if (!p)
+        return 0;
+    /* The router only matched digits that fit an int64. */
+    return (int64_t)strtoll(p->p, NULL, 10);
+}
+
+double vial_param_float(vial_req *req, const char *name)
+{
+    const vial__str *p = param(req, name);
+    return p ? strtod(p->p, NULL) : 0.0;
+}
+
+/* ------------------------------------------------------------------ query */
+
+static int load_args(vial_req *req)
+{
+    if (req->args_done)
+        return 0;
+    int rc = vial__parse_query(req->arena, req->query_raw.p, req->query_raw.n, &req->args,
+                               &req->nargs);
+    if (rc == 0)
+        req->args_done = true;
+    return rc;
+}
+
+const char *vial_arg(vial_req *req, const char *name)
+{
+    if (!req || !name || load_args(req))
+        return NULL;
+    for (size_t i = 0; i < req->nargs; i++)
+        if (!strcmp(req->args[i].name, name))
+            return req->args[i].value;
+    return NULL;
+}
+
+size_t vial_args(vial_req *req, const char *name, const char **out, size_t max)
+{
+    if (!req || !name || load_args(req))
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < req->nargs; i++) {
+        if (strcmp(req->args[i].name, name))
+            continue;
+        if (n < max && out)
+            out[n] = req->args[i].value;
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ headers */
+
+const char *vial_header(vial_req *req, const char *name)
+{
+    if (!req || !name)
+        return NULL;
+    const vial__hdr *first = NULL;
+    size_t count = 0, total = 0;
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        const vial__hdr *h = &req->hdrs[i];
+        if (vial__streq_ci(h->name.p, h->name.n, name)) {
+            if (!first)
+                first = h;
+            count++;
+            total += h->value.n + 2;
+        }
+    }
+    if (!first)
+        return NULL;
+    if (count == 1)
+        return first->value.p; /* NUL-terminated in place by http.c */
+    /* RFC 9110 5.3: repeated fields combine with commas; Cookie uses "; ". */
+    bool cookie = vial__streq_ci(name, strlen(name), "cookie");
+    char *out = vial__arena_alloc(req->arena, total + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        const vial__hdr *h = &req->hdrs[i];
+        if (!vial__streq_ci(h->name.p, h->name.n, name))
+            continue;
+        if (o) {
+            out[o++] = cookie ? ';' : ',';
+            out[o++] = ' ';
+        }
+        memcpy(out + o, h->value.p, h->value.n);
+        o += h->value.n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int vial_header_at(vial_req *req, size_t i, const char **name, const char **value)
+{
+    if (!req || i >= req->nhdrs)
+        return 0;
+    if (name)
+        *name = req->hdrs[i].name.p;
+    if (value)
+        *value = req->hdrs[i].value.p;
+    return 1;
+}
+
+const char *vial_cookie(vial_req *req, const char *name)
+{
+    const char *h = vial_header(req, "cookie");
+    if (!h || !name)
+        return NULL;
+    vial__str v = vial__cookie_find(h, strlen(h), name);
+    return v.p ? vial__arena_strndup(req->arena, v.p, v.n) : NULL;
+}
+
+/* ------------------------------------------------------------------ body */
+
+const char *vial_body(vial_req *req, size_t *len)
+{
+    if (len)
+        *len = req ? req->body_len : 0;
+    return req ? (req->body ? req->body : "") : NULL;
+}
+
+json_t *vial_req_json(vial_req *req)
+{
+    if (!req)
+        return NULL;
+    if (req->json_done)
+        return req->json;
+    req->json_done = true;
+    if (req->body_len == 0) {
+        req->json_err = "request body is empty (expected JSON)";
+        return NULL;
+    }
+    json_error_t e;
+    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+    if (!req->json) {
+        req->json_err = vial_sprintf(req, "invalid JSON at line %d column %d: %s", e.line,
+                                     e.column, e.text);
+        return NULL;
+    }
+    /* Owned by the request: released with it. */
+    if (vial_defer(req, (void (*)(void *))json_decref, req->json)) {
+        json_decref(req->json);
+        req->json = NULL;
+        req->json_err = "out of memory";
+    }
+    return req->json;
+}
+
+const char *vial_json_error(vial_req *req)
+{
+    return req ? req->json_err : NULL;
+}
+
+/* ------------------------------------------------------------------ identity */
+
+const char *vial_client_addr(vial_req *req)
+{
+    return req ? req->client : NULL;
+}
+
+static bool reqid_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+const char *vial_request_id(vial_req *req)
+{
+    if (!req)
+        return NULL;
+    if (req->reqid_set)
+        return req->reqid;
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        const vial__hdr *h = &req->hdrs[i];
+        if (vial__streq_ci(h->name.p, h->name.n, "x-request-id") && reqid_ok(h->value.p, h->value.n) &&
+            h->value.n < sizeof req->reqid) {
+            memcpy(req->reqid, h->value.p, h->value.n);
+            req->reqid[h->value.n] = '\0';
+            req->reqid_set = true;
+            return req->reqid;
+        }
+    }
+    /* 8 hex digits of per-process randomness, the worker, and a counter:
+     * unique across workers and restarts without any coordination. */
+    static const char hex[] = "0123456789abcdef";
+    uint64_t c = ++req->w->req_counter;
+    uint32_t pre = req->w->id_prefix;
+    char *o = req->reqid;
+    for (int i = 7; i >= 0; i--)
+        *o++ = hex[(pre >> (i * 4)) & 15];
+    *o++ = '-';
+    for (int i = 9; i >= 0; i--)
+        *o++ = hex[(c >> (i * 4)) & 15];
+    *o = '\0';
+    req->reqid_set = true;
+    return req->reqid;
+}
+
+/* ------------------------------------------------------------------ arena */
+
+void *vial_alloc(vial_req *req, size_t size)
+{
+    return req ? vial__arena_alloc(req->arena, size) : NULL;
+}
+
+char *vial_strdup(vial_req *req, const char *s)
+{
+    return req && s ? vial__arena_strndup(req->arena, s, strlen(s)) : NULL;
+}
+
+char *vial_strndup(vial_req *req, const char *s, size_t n)
+{
+    if (!req || !s)
+        return NULL;
+    const char *z = memchr(s, '\0', n);
+    return vial__arena_strndup(req->arena, s, z ? (size_t)(z - s) : n);
+}
+
+char *vial_sprintf(vial_req *req, const char *fmt, ...)
+{
+    if (!req || !fmt)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = vial__arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+int vial_defer(vial_req *req, void (*fn)(void *), void *arg)
+{
+    if (!req || !fn)
+        return VIAL_EINVAL;
+    vial__defer *d = vial__arena_alloc(req->arena, sizeof *d);
+    if (!d)
+        return VIAL_ENOMEM;
+    d->fn = fn;
+    d->arg = arg;
+    d->next = req->defers;
+    req->defers = d;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+void vial__req_start(vial_req *req, vial__session *s)
+{
+    memset(req, 0, sizeof *req);
+    req->s = s;
+    req->app = s->app;
+    req->w = s->w;
+    req->arena = &s->arena;
+    req->client = s->client;
+    req->body_out = &s->resp_body;
+    req->rh_tail = &req->rh;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    req->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void vial__req_end(vial_req *req)
+{
+    /* Deferred work runs last-in first-out, before the arena goes. */
+    while (req->defers) {
+        vial__defer *d = req->defers;
+        req->defers = d->next;
+        d->fn(d->arg);
+    }
+}

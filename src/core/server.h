@@ -1,0 +1,106 @@
+/*
+ * server.h — the libuv side of libvial, shared by loop.c and conn.c only.
+ *
+ * One vial__wctx per worker thread: its own uv loop, its own SO_REUSEPORT
+ * listening socket, its connections, and the timeout lists that bound every
+ * phase of a connection.  Nothing in a wctx is touched by another thread
+ * except the inbox (a mutex-protected queue that only cross-thread posts
+ * use) and the stop flag.
+ */
+#ifndef VIAL_SERVER_H
+#define VIAL_SERVER_H
+
+#include "internal.h"
+
+#include <uv.h>
+
+typedef struct vial__conn vial__conn;
+struct vial__wctx;
+
+#define VIAL__LINGER_MS 2000 /* lingering close: how long to drain a closing client */
+
+/* An intrusive list of connections sharing one timeout: appending at the
+ * tail on every (re)arm keeps it sorted by deadline, so expiry only ever
+ * looks at the head and each arm/disarm is O(1). */
+typedef struct vial__tlist {
+    vial__conn *head, *tail;
+    uint64_t timeout_ms;
+} vial__tlist;
+
+enum { VIAL__TL_IDLE, VIAL__TL_HEADERS, VIAL__TL_BODY, VIAL__TL_WRITE, VIAL__TL_LINGER,
+       VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+
+typedef struct vial__post {
+    void (*fn)(struct vial__wctx *wc, void *arg);
+    void *arg;
+    struct vial__post *next;
+} vial__post;
+
+typedef struct vial__wctx {
+    vial__worker *w;
+    struct vial__server *srv;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_tcp_t listener;
+    uv_async_t wake;
+    uv_timer_t sweep;
+    uv_prepare_t prep;
+    int listen_fd;
+    vial__tlist lists[VIAL__TL_COUNT];
+    /* connection table: slot → conn, with generations so stale ids miss */
+    vial__conn **slots;
+    uint32_t *gens;
+    uint32_t nslots, *free_slots, nfree;
+    size_t nconns;
+    /* cross-thread inbox */
+    uv_mutex_t inbox_mu;
+    vial__post *inbox, **inbox_tail;
+    bool stopping, forced;
+    uint64_t stop_deadline;
+    int start_rc;
+} vial__wctx;
+
+typedef struct vial__server {
+    vial_app *app;
+    int nworkers;
+    vial__wctx *workers;
+    atomic_int stop;     /* 0 run, 1 drain, 2 force */
+    atomic_int finished; /* workers whose loop has returned */
+    uv_async_t *done;    /* wakes the main thread when one does */
+} vial__server;
+
+struct vial__conn {
+    uv_tcp_t tcp; /* first: the handle's address is the conn's */
+    vial__wctx *wc;
+    vial__session s;
+    vial__conn *prev, *next; /* timeout list links */
+    int list;
+    uint64_t deadline;
+    uint32_t slot, gen;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    vial__outq inflight; /* what uv_write is sending; untouchable until write_cb */
+    bool writing, reading, closing, closed, lingering, in_pump, want_pump;
+    char client[48];
+};
+
+/* conn.c */
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server);
+void vial__conn_expire(vial__conn *c);
+void vial__conn_close(vial__conn *c);
+/* Closes at once (reset), whatever the connection was doing. */
+void vial__conn_abort(vial__conn *c);
+/* Stop mode: idle connections close now, busy ones finish their request. */
+void vial__conn_drain(vial__conn *c);
+void vial__tlist_remove(vial__wctx *wc, vial__conn *c);
+
+/* loop.c: runs `fn(wc, arg)` on worker `worker`'s thread soon.  Safe from
+ * any thread.  Returns VIAL_ENOMEM without queuing when out of memory. */
+int vial__worker_post(vial__server *srv, int worker, void (*fn)(vial__wctx *, void *), void *arg);
+/* The connection with `id` on this worker, or NULL if it has gone. */
+vial__conn *vial__conn_lookup(vial__wctx *wc, uint64_t id);
+uint64_t vial__conn_id(const vial__conn *c);
+/* Queues bytes on a connection (owner thread only) and starts writing. */
+int vial__conn_send(vial__conn *c, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * testclient.c — Flask's test_client for vial: requests run through the
+ * real session code (llhttp, limits, routing, hooks, serialization) with a
+ * transport that writes into memory, in the calling thread.  The unit tests
+ * and the fuzz target use it; so can applications' own tests.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+struct vial_test_resp {
+    vial__buf out;   /* everything written */
+    int status;
+    size_t head_len; /* of the first response's head */
+    vial__buf body;  /* decoded body of the first response */
+    vial__buf hdrs;  /* the first response's header lines, NUL-terminated */
+    bool closed;
+};
+
+static void t_want_write(vial__session *s)
+{
+    vial_test_resp *r = s->tp_ud;
+    struct iovec iov[64];
+    while (s->out.bytes) {
+        size_t n = vial__outq_iov(&s->out, iov, 64), total = 0;
+        for (size_t i = 0; i < n; i++) {
+            vial__buf_append(&r->out, iov[i].iov_base, iov[i].iov_len);
+            total += iov[i].iov_len;
+        }
+        vial__outq_consume(&s->out, total);
+    }
+}
+
+static void t_want_close(vial__session *s)
+{
+    vial_test_resp *r = s->tp_ud;
+    r->closed = true;
+}
+
+static const vial__transport test_transport = { t_want_write, t_want_close, NULL };
+
+static const char *find_crlf2(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 3 < n; i++)
+        if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n')
+            return p + i;
+    return NULL;
+}
+
+/* Finds the first final (non-1xx) response and decodes its body. */
+static void parse_first(vial_test_resp *r, bool head)
+{
+    const char *p = r->out.p, *end = r->out.p + r->out.n;
+    while (p && p < end) {
+        const char *he = find_crlf2(p, (size_t)(end - p));
+        if (!he || end - p < 12 || memcmp(p, "HTTP/1.", 7) != 0)
+            return;
+        int status = atoi(p + 9);
+        const char *next = he + 4;
+        if (status >= 100 && status < 200) {
+            p = next;
+            continue;
+        }
+        r->status = status;
+        /* Header lines become "name\0value\0" pairs. */
+        const char *line = memchr(p, '\n', (size_t)(he - p));
+        while (line && line < he) {
+            const char *ls = line + 1;
+            const char *le = memchr(ls, '\r', (size_t)(he + 2 - ls));
+            if (!le)
+                break;
+            const char *colon = memchr(ls, ':', (size_t)(le - ls));
+            if (colon) {
+                const char *v = colon + 1;
+                while (v < le && *v == ' ')
+                    v++;
+                vial__buf_append(&r->hdrs, ls, (size_t)(colon - ls));
+                vial__buf_append(&r->hdrs, "", 1);
+                vial__buf_append(&r->hdrs, v, (size_t)(le - v));
+                vial__buf_append(&r->hdrs, "", 1);
+            }
+            line = le + 1;
+        }
+        vial__buf_append(&r->hdrs, "", 1);
+        r->head_len = (size_t)(next - r->out.p);
+        const char *te = vial_test_header(r, "transfer-encoding");
+        const char *cl = vial_test_header(r, "content-length");
+        if (head || status == 204 || status == 304) {
+            /* no body */
+        } else if (te && strstr(te, "chunked")) {
+            const char *q = next;
+            while (q < end) {
+                char *e;
+                unsigned long n = strtoul(q, &e, 16);
+                const char *nl = memchr(q, '\n', (size_t)(end - q));
+                if (!nl || e == q)
+                    break;
+                q = nl + 1;
+                if (n == 0 || (size_t)(end - q) < n)
+                    break;
+                vial__buf_append(&r->body, q, n);
+                q += n + 2;
+            }
+        } else if (cl) {
+            size_t n = (size_t)strtoull(cl, NULL, 10);
+            if (n > (size_t)(end - next))
+                n = (size_t)(end - next);
+            vial__buf_append(&r->body, next, n);
+        } else {
+            vial__buf_append(&r->body, next, (size_t)(end - next));
+        }
+        vial__buf_nul(&r->body);
+        return;
+    }
+}
+
+static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool head)
+{
+    if (!app)
+        return NULL;
+    if (vial__app_compile(app)) {
+        vial_log(VIAL_LOG_ERROR, "test client: cannot compile routes: %s",
+                 app->error ? app->error : "?");
+        return NULL;
+    }
+    if (!app->test_worker && !(app->test_worker = vial__worker_new(app, 0)))
+        return NULL;
+    vial_test_resp *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    vial__session s;
+    if (vial__session_init(&s, app->test_worker, &test_transport, r, "test")) {
+        free(r);
+        return NULL;
+    }
+    size_t off = 0;
+    while (off < len && !r->closed && !s.closing) {
+        size_t chunk = len - off;
+        if (chunk > 65536)
+            chunk = 65536;
+        if (vial__session_rbuf(&s, chunk)) {
+            /* the session answered 431 and is closing */
+            break;
+        }
+        size_t room = s.rcap - s.rlen;
+        if (chunk > room)
+            chunk = room;
+        memcpy(s.rbuf + s.rlen, bytes + off, chunk);
+        off += chunk;
+        vial__session_received(&s, chunk);
+        while (vial__session_streaming(&s))
+            vial__session_drained(&s);
+    }
+    t_want_write(&s);
+    vial__session_free(&s);
+    vial__buf_nul(&r->out);
+    parse_first(r, head);
+    return r;
+}
+
+vial_test_resp *vial_test_raw(vial_app *app, const void *bytes, size_t len)
+{
+    return run(app, bytes, len, len >= 5 && !memcmp(bytes, "HEAD ", 5));
+}
+
+vial_test_resp *vial_test(vial_app *app, const char *method, const char *target,
+                          const char *headers, const void *body, size_t body_len)
+{
+    if (!app || !method || !target)
+        return NULL;
+    vial__buf b = { 0 };
+    int rc = vial__buf_printf(&b, "%s %s HTTP/1.1\r\nHost: localhost\r\n", method, target);
+    if (!rc && headers)
+        rc = vial__buf_puts(&b, headers);
+    if (!rc && (body || strcmp(method, "GET")) && !(headers && strcasestr(headers, "transfer-encoding")))
+        rc = vial__buf_printf(&b, "Content-Length: %zu\r\n", body ? body_len : 0);
+    if (!rc)
+        rc = vial__buf_puts(&b, "\r\n");
+    if (!rc && body)
+        rc = vial__buf_append(&b, body, body_len);
+    vial_test_resp *r = rc ? NULL : run(app, b.p, b.n, !strcmp(method, "HEAD"));
+    vial__buf_free(&b);
+    return r;
+}
+
+int vial_test_status(const vial_test_resp *r)
+{
+    return r ? r->status : 0;
+}
+
+const char *vial_test_header(const vial_test_resp *r, const char *name)
+{
+    if (!r || !r->hdrs.p || !name)
+        return NULL;
+    size_t nl = strlen(name);
+    for (const char *p = r->hdrs.p; p < r->hdrs.p + r->hdrs.n && *p;) {
+        const char *v = p + strlen(p) + 1;
+        if (strlen(p) == nl && vial__strneq_ci(p, name, nl))
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+const char *vial_test_body(const vial_test_resp *r, size_t *len)
+{
+    if (len)
+        *len = r ? r->body.n : 0;
+    return r && r->body.p ? r->body.p : "";
+}
+
+const char *vial_test_output(const vial_test_resp *r, size_t *len)
+{
+    if (len)
+        *len = r ? r->out.n : 0;
+    return r && r->out.p ? r->out.p : "";
+}
+
+void vial_test_free(vial_test_resp *r)
+{
+    if (!r)
+        return;
+    vial__buf_free(&r->out);
+    vial__buf_free(&r->body);
+    vial__buf_free(&r->hdrs);
+    free(r);
+}
