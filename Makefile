@@ -1,0 +1,41 @@
+# vial — the two commands that matter:
+#   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
+#   make test   install what tests need, build, run every suite, print "N passed, N failed"
+# Also: make build | bench | fuzz | install [PREFIX=/usr/local] | clean
+
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_TIME  ?= 60
+
+.PHONY: all build deps run test bench fuzz install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL in the environment override the defaults.
+run: build
+	exec ./$(BUILD)/vial-server run
+
+test:
+	@scripts/test.sh
+
+bench: build
+	@scripts/deps.sh bench
+	@bench/run.sh
+
+fuzz:
+	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

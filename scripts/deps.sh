@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vial needs, idempotently.
+#   scripts/deps.sh build   compile libvial and vial-server
+#   scripts/deps.sh test    + what `make test` needs
+#   scripts/deps.sh bench   + load generator and peers
+# Checks each package with dpkg -s and installs only what is missing.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-dev libinih-dev)
+test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
+           python3-websockets)
+bench_pkgs=(wrk nginx procps util-linux)
+
+want=("${build_pkgs[@]}")
+for what in "$@"; do
+  case $what in
+    build) ;;
+    test) want+=("${test_pkgs[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=sudo
+  else
+    echo "vial needs these Debian packages: ${missing[*]}" >&2
+    echo "install them as root:  apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+echo "installing: ${missing[*]}" >&2
+# Keep package scripts from starting services (nginx on :80, redis) here.
+own_policy=0
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  own_policy=1
+fi
+trap '((own_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

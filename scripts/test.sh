@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `make test`: every suite, twice where it matters (plain and ASan+UBSan),
+# then one closing line "N passed, N failed".  Exit status 0 only when
+# nothing failed.  Reports (JUnit XML) land in build/reports/.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+REPORTS=$ROOT/build/reports
+JOBS=$(nproc 2>/dev/null || echo 2)
+PY=/usr/bin/python3
+FUZZ_TIME=${FUZZ_TIME:-15}
+
+log() { printf '\n==> %s\n' "$*"; }
+rm -rf "$REPORTS"
+mkdir -p "$REPORTS"
+broken=()   # suites that could not even run
+
+log "dependencies"
+scripts/deps.sh test || { echo "cannot install test dependencies"; exit 1; }
+
+build() {  # DIR [cmake args...]
+  local dir=$1; shift
+  mkdir -p "$REPORTS"
+  if cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$REPORTS/$dir-build.log" 2>&1 &&
+     cmake --build "$dir" -j"$JOBS" >>"$REPORTS/$dir-build.log" 2>&1; then
+    return 0
+  fi
+  tail -40 "$REPORTS/$dir-build.log"
+  return 1
+}
+
+unit() {  # BUILD_DIR NAME
+  local dir=$1 name=$2
+  log "unit tests ($name)"
+  mkdir -p "$REPORTS/$name"
+  (cd "$dir" && CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$REPORTS/$name/%g.xml" \
+     ctest --output-on-failure --output-junit "$REPORTS/$name-ctest.xml" -j"$JOBS")
+}
+
+api() {  # BUILD_DIR NAME
+  local dir=$1 name=$2
+  log "API tests ($name)"
+  VIAL_BUILD_DIR="$ROOT/$dir" $PY -m pytest tests/api -q -p no:cacheprovider \
+    --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name"
+}
+
+log "build (release)"
+if build build; then
+  unit build unit
+  api build api
+else
+  echo "release build failed"; broken+=(build)
+fi
+
+log "build (ASan+UBSan)"
+if build build-asan -DVIAL_SANITIZE=ON; then
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  unit build-asan unit-asan
+  api build-asan api-asan
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+  echo "sanitizer build failed"; broken+=(build-asan)
+fi
+
+if [[ -x scripts/fuzz.sh ]]; then
+  log "fuzzing (${FUZZ_TIME}s per target, regressions replayed)"
+  FUZZ_TIME=$FUZZ_TIME REPORT="$REPORTS/fuzz.xml" scripts/fuzz.sh || true
+fi
+
+if [[ -x tests/browser/run.sh ]]; then
+  log "browser tests"
+  VIAL_BUILD_DIR="$ROOT/build" REPORT="$REPORTS/browser.xml" tests/browser/run.sh || true
+fi
+
+log "summary"
+$PY scripts/summarize.py "$REPORTS" "${broken[@]}"
