@@ -495,8 +495,7 @@ static void dispatch(vial__session *s)
             return;
         }
         if (r < 0) {
-            vial_req_log(req, VIAL_LOG_ERROR, "stream failed (%s); closing the connection",
-                         vial_strerror(r));
+            vial_req_log(req, VIAL_LOG_ERROR, "stream ended with error %d; closing the connection", r);
             req->keep_alive = false;
         }
     } else if (vial__resp_finish(req)) {
@@ -660,8 +659,8 @@ void vial__session_drained(vial__session *s)
             return;
         }
         if (r < 0) {
-            vial_req_log(&s->req, VIAL_LOG_ERROR, "stream failed (%s); closing the connection",
-                         vial_strerror(r));
+            vial_req_log(&s->req, VIAL_LOG_ERROR, "stream ended with error %d; closing the connection",
+                         r);
             s->req.keep_alive = false;
         }
         request_done(s);

@@ -714,12 +714,14 @@ int vial__resp_stream_step(vial_req *req)
     }
     while (!req->stream_done && s->out.bytes < 256 * 1024) {
         int r = req->stream_fn(req, req->stream_ud);
+        /* What was written before a failure still goes out: the missing
+         * final chunk is what tells the client the body is incomplete. */
+        if (emit_chunk(req))
+            return VIAL_ENOMEM;
         if (r < 0)
             return r;
         if (req->jw && req->jw->err)
             return req->jw->err;
-        if (emit_chunk(req))
-            return VIAL_ENOMEM;
         if (r == 0)
             req->stream_done = true;
     }
