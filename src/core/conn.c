@@ -300,7 +300,8 @@ static void pump(vial__conn *c)
     rearm(c);
     /* Reading resumes once output no longer piles up (and stops while a
      * stream or a slow reader holds the connection). */
-    bool want = vial__session_wants_read(&c->s) && !c->closing && !c->lingering;
+    bool want = vial__session_wants_read(&c->s, c->s.out.bytes + c->inflight.bytes) &&
+                !c->closing && !c->lingering;
     if (want && !c->reading) {
         read_start(c);
     } else if (!want && c->reading) {

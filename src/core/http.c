@@ -333,16 +333,13 @@ void vial__session_idle_trim(vial__session *s)
 {
     if (s->in_msg || s->req_live || s->rlen || s->out.bytes)
         return;
+    /* Pool blocks go back (pointer pushes); the small malloc'd arrays (header
+     * spans, output segments: a few hundred bytes) stay, or every keep-alive
+     * request would pay for malloc/free pairs. */
     rbuf_release(s);
     vial__buf_release(&s->body);
     vial__buf_release(&s->resp_body);
     vial__buf_release(&s->out.coal);
-    free(s->out.segs);
-    s->out.segs = NULL;
-    s->out.nsegs = s->out.cap = 0;
-    free(s->hs);
-    s->hs = NULL;
-    s->hs_cap = 0;
 }
 
 int vial__session_rbuf(vial__session *s, size_t min)
@@ -709,8 +706,7 @@ bool vial__session_streaming(const vial__session *s)
     return s->paused && s->req_live && s->req.streaming;
 }
 
-bool vial__session_wants_read(const vial__session *s)
+bool vial__session_wants_read(const vial__session *s, size_t unsent)
 {
-    return !s->closing && !s->dead && !s->paused &&
-           s->out.bytes < s->app->lim.max_pending_output;
+    return !s->closing && !s->dead && !s->paused && unsent < s->app->lim.max_pending_output;
 }

@@ -458,8 +458,9 @@ void vial__session_abort(vial__session *s);
 /* True when a stream wants more output (the transport calls _drained). */
 bool vial__session_streaming(const vial__session *s);
 /* False while reading more would only pile up: closing, paused behind a
- * stream, or too much output not yet written. */
-bool vial__session_wants_read(const vial__session *s);
+ * stream, or `unsent` (all output the transport has not written yet) over
+ * the limit. */
+bool vial__session_wants_read(const vial__session *s, size_t unsent);
 
 /* ------------------------------------------------------------------ request/response internals */
 
