@@ -68,6 +68,8 @@ static int wanted_list(const vial__conn *c)
         return VIAL__TL_LINGER;
     if (c->writing)
         return VIAL__TL_WRITE;
+    if (c->upgraded)
+        return VIAL__TL_NONE; /* the protocol keeps its own liveness checks */
     switch (c->s.phase) {
     case VIAL__PH_IDLE: return VIAL__TL_IDLE;
     case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
@@ -96,6 +98,10 @@ static void on_close(uv_handle_t *h)
 {
     vial__conn *c = (vial__conn *)h;
     vial__wctx *wc = c->wc;
+    if (c->proto)
+        c->proto->on_close(c->proto_ud); /* exactly once, after the last callback */
+    free(c->pending_in);
+    vial__pool_put(&wc->w->pool, c->pbuf);
     vial__session_free(&c->s);
     vial__outq_free(&c->inflight);
     wc->slots[c->slot] = NULL;
@@ -179,6 +185,7 @@ void vial__conn_close(vial__conn *c)
 
 static void pump(vial__conn *c);
 static void read_start(vial__conn *c);
+static void switch_proto(vial__conn *c);
 
 static void on_write(uv_write_t *r, int status)
 {
@@ -279,6 +286,25 @@ static void pump(vial__conn *c)
         if (c->writing)
             break;
         /* Everything is written. */
+        if (c->upgrading) {
+            switch_proto(c);
+            continue;
+        }
+        if (c->upgraded) {
+            if (c->closing) {
+                c->in_pump = false;
+                vial__conn_close(c);
+                return;
+            }
+            if (c->proto_wrote && c->proto->on_drain) {
+                c->proto_wrote = false;
+                c->proto->on_drain(c->proto_ud);
+                continue;
+            }
+            if (!c->want_pump)
+                break;
+            continue;
+        }
         if (vial__session_streaming(&c->s)) {
             vial__session_drained(&c->s);
             continue;
@@ -300,8 +326,10 @@ static void pump(vial__conn *c)
     rearm(c);
     /* Reading resumes once output no longer piles up (and stops while a
      * stream or a slow reader holds the connection). */
-    bool want = vial__session_wants_read(&c->s, c->s.out.bytes + c->inflight.bytes) &&
-                !c->closing && !c->lingering;
+    size_t unsent = c->s.out.bytes + c->inflight.bytes;
+    bool want = c->upgraded ? unsent < c->s.app->lim.max_pending_output
+                            : vial__session_wants_read(&c->s, unsent);
+    want = want && !c->closing && !c->lingering && !c->upgrading;
     if (want && !c->reading) {
         read_start(c);
     } else if (!want && c->reading) {
@@ -338,7 +366,51 @@ static void tp_phase(vial__session *s, int phase)
     rearm(conn_of(s));
 }
 
-static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase };
+static void tp_upgrade(vial__session *s, const vial__proto *proto, void *ud, const char *rest,
+                       size_t n)
+{
+    vial__conn *c = conn_of(s);
+    c->proto = proto; /* from here on, on_close(ud) is guaranteed */
+    c->proto_ud = ud;
+    c->upgrading = true;
+    if (n) {
+        c->pending_in = malloc(n);
+        if (!c->pending_in) {
+            hard_close(c);
+            return;
+        }
+        memcpy(c->pending_in, rest, n);
+        c->pending_n = n;
+    }
+    if (c->in_pump)
+        c->want_pump = true;
+    else
+        pump(c);
+}
+
+static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase,
+                                                tp_upgrade };
+
+/* The 101 is on the wire: the connection now speaks the new protocol. */
+static void switch_proto(vial__conn *c)
+{
+    c->upgrading = false;
+    c->upgraded = true;
+    c->s.closing = false; /* the session's HTTP life is over, the connection's is not */
+    vial__session_idle_trim(&c->s);
+    c->s.closing = true;
+    rearm(c);
+    if (c->proto->on_open)
+        c->proto->on_open(c->proto_ud, c);
+    if (c->pending_n && !c->closed) {
+        char *p = c->pending_in;
+        size_t n = c->pending_n;
+        c->pending_in = NULL;
+        c->pending_n = 0;
+        c->proto->on_data(c->proto_ud, p, n);
+        free(p);
+    }
+}
 
 /* ------------------------------------------------------------------ reading */
 
@@ -346,6 +418,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     VIAL__UNUSED(suggested);
     vial__conn *c = (vial__conn *)h;
+    if (c->upgraded) {
+        if (!c->pbuf)
+            c->pbuf = vial__pool_get(&c->wc->w->pool);
+        *buf = uv_buf_init(c->pbuf, c->pbuf ? VIAL__BLOCK_SIZE : 0);
+        return;
+    }
     if (vial__session_rbuf(&c->s, 1024)) {
         *buf = uv_buf_init(NULL, 0); /* read_cb sees UV_ENOBUFS */
         return;
@@ -359,6 +437,23 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     vial__conn *c = (vial__conn *)st;
     if (c->closed)
         return;
+    if (c->upgraded) {
+        if (nread > 0) {
+            c->in_pump = true; /* what the protocol sends in reply goes out in one write */
+            c->proto->on_data(c->proto_ud, c->pbuf, (size_t)nread);
+            c->in_pump = false;
+            if (!c->closed)
+                pump(c);
+        } else if (nread < 0) {
+            hard_close(c); /* EOF or error: the protocol hears it in on_close */
+            return;
+        }
+        if (!c->closed && c->pbuf && nread >= 0) {
+            vial__pool_put(&c->wc->w->pool, c->pbuf); /* idle sockets hold no buffer */
+            c->pbuf = NULL;
+        }
+        return;
+    }
     if (nread > 0) {
         if (c->s.phase == VIAL__PH_BODY)
             tlist_add(c->wc, c, VIAL__TL_BODY); /* body timeout is per read */
@@ -525,6 +620,7 @@ int vial__conn_send(vial__conn *c, const void *data, size_t len)
     int rc = vial__outq_append(&c->s.out, data, len);
     if (rc)
         return rc;
+    c->proto_wrote = true;
     pump(c);
     return 0;
 }

@@ -499,7 +499,27 @@ static void dispatch(vial__session *s)
         vial_req_log(req, VIAL_LOG_ERROR, "out of memory writing the response; closing");
         req->keep_alive = false;
     }
+    const vial__proto *proto = req->upgrade_proto;
+    void *ud = req->upgrade_ud;
+    int status = req->status;
+    bool switching = proto && status == 101 && req->keep_alive && s->tp->upgrade;
     request_done(s);
+    if (!proto) {
+        if (status == 101)
+            s->closing = true; /* a 101 nobody takes over: nothing more to say */
+        return;
+    }
+    if (!switching) {
+        proto->on_close(ud);
+        if (status == 101)
+            s->closing = true;
+        return;
+    }
+    /* The bytes after this request are the new protocol's, not HTTP. */
+    s->upgraded = true;
+    s->closing = true;
+    s->tp->upgrade(s, proto, ud, s->rbuf + s->msg_end, s->rlen - s->msg_end);
+    s->rlen = s->fed = s->consumed = s->msg_end = 0;
 }
 
 /* Answers a request the parser refused, then closes. */
@@ -592,7 +612,7 @@ static void compact(vial__session *s)
 static void process(vial__session *s)
 {
     llhttp_t *p = s->parser;
-    while (!s->paused && !s->closing && !s->dead && s->fed < s->rlen) {
+    while (!s->paused && !s->closing && !s->dead && !s->upgraded && s->fed < s->rlen) {
         const char *start = s->rbuf + s->fed;
         llhttp_errno_t err = llhttp_execute(p, start, s->rlen - s->fed);
         if (err == HPE_OK) {
@@ -615,6 +635,8 @@ static void process(vial__session *s)
         protocol_error(s, err);
         break;
     }
+    if (s->upgraded)
+        return; /* the transport has switched protocols */
     if (!s->dead)
         compact(s);
     if (s->out.bytes)

@@ -314,6 +314,8 @@ void vial__outq_commit(vial__outq *q, size_t n);
 /* ------------------------------------------------------------------ HTTP session */
 
 typedef struct vial__session vial__session;
+struct vial__conn;
+struct vial__proto;
 
 /* What the session needs from whatever carries its bytes. */
 typedef struct vial__transport {
@@ -323,7 +325,26 @@ typedef struct vial__transport {
     void (*want_close)(vial__session *s);
     /* A phase with a timeout began (see enum vial__phase). */
     void (*phase)(vial__session *s, int phase);
+    /* A 101 response is queued and the connection now belongs to `proto`;
+     * `rest` holds bytes the peer already sent after the request (the
+     * transport copies them).  NULL: the transport cannot switch, and the
+     * session closes instead. */
+    void (*upgrade)(vial__session *s, const struct vial__proto *proto, void *ud,
+                    const char *rest, size_t n);
 } vial__transport;
+
+/*
+ * A protocol that takes a connection over after "101 Switching Protocols"
+ * (WebSocket).  The connection calls these on its own thread; `conn` is the
+ * handle for vial__conn_send() / vial__conn_close() and stays valid until
+ * on_close returns.
+ */
+typedef struct vial__proto {
+    void (*on_open)(void *ud, struct vial__conn *conn);
+    void (*on_data)(void *ud, const char *data, size_t n);
+    void (*on_drain)(void *ud); /* everything queued was written */
+    void (*on_close)(void *ud); /* last call: free ud here */
+} vial__proto;
 
 enum vial__phase { VIAL__PH_IDLE, VIAL__PH_HEADERS, VIAL__PH_BODY, VIAL__PH_HANDLER,
                    VIAL__PH_WRITE, VIAL__PH_CLOSING };
@@ -393,6 +414,8 @@ struct vial_req {
     vial_stream_fn stream_fn;
     void *stream_ud;
     vial_jw *jw;
+    const struct vial__proto *upgrade_proto; /* see vial__req_upgrade() */
+    void *upgrade_ud;
     vial__defer *defers;
     char reqid[24];
     bool reqid_set;
@@ -429,6 +452,7 @@ struct vial__session {
     bool paused;        /* waiting for a stream to end */
     bool dead;          /* transport gone */
     bool draining;      /* server shutting down: finish and close */
+    bool upgraded;      /* handed to another protocol: parse nothing more */
     vial_req req;
     bool req_live;
     vial__arena arena;
@@ -464,6 +488,11 @@ bool vial__session_wants_read(const vial__session *s, size_t unsent);
 
 /* ------------------------------------------------------------------ request/response internals */
 
+/* Asks that after this request's 101 response the connection be handed to
+ * `proto`.  The handler then answers with status 101 and its Upgrade header.
+ * If the response is not a 101, or the transport cannot switch, `proto`'s
+ * on_close(ud) is called instead so `ud` is never leaked. */
+int vial__req_upgrade(vial_req *req, const struct vial__proto *proto, void *ud);
 void vial__req_start(vial_req *req, vial__session *s);
 void vial__req_end(vial_req *req);
 /* Serializes the response into the session's output queue. */

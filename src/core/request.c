@@ -355,6 +355,19 @@ int vial_defer(vial_req *req, void (*fn)(void *), void *arg)
     return 0;
 }
 
+/* ------------------------------------------------------------------ upgrade */
+
+int vial__req_upgrade(vial_req *req, const vial__proto *proto, void *ud)
+{
+    if (!req || !proto || !proto->on_data || !proto->on_close)
+        return VIAL_EINVAL;
+    if (req->upgrade_proto)
+        return VIAL_ESTATE;
+    req->upgrade_proto = proto;
+    req->upgrade_ud = ud;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 void vial__req_start(vial_req *req, vial__session *s)

@@ -607,7 +607,9 @@ static int write_head(vial_req *req, int64_t body_len)
         o = put(o, h->value, strlen(h->value));
         o = PUTS(o, "\r\n");
     }
-    if (!req->keep_alive || s->closing || s->draining) {
+    if (req->status == 101) {
+        o = PUTS(o, "Connection: Upgrade\r\n");
+    } else if (!req->keep_alive || s->closing || s->draining) {
         o = PUTS(o, "Connection: close\r\n");
         req->keep_alive = false;
     } else if (req->http_minor == 0) {

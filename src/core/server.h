@@ -81,6 +81,13 @@ struct vial__conn {
     uv_shutdown_t sreq;
     vial__outq inflight; /* what uv_write is sending; untouchable until write_cb */
     bool writing, reading, closing, closed, lingering, in_pump, want_pump;
+    /* after a 101: the protocol that owns the connection */
+    const vial__proto *proto;
+    void *proto_ud;
+    char *pending_in; /* bytes that followed the upgrade request */
+    size_t pending_n;
+    char *pbuf;       /* read buffer while upgraded (a pool block) */
+    bool upgrading, upgraded, proto_wrote;
     char client[48];
 };
 

@@ -37,7 +37,8 @@ static void t_want_close(vial__session *s)
     r->closed = true;
 }
 
-static const vial__transport test_transport = { t_want_write, t_want_close, NULL };
+static const vial__transport test_transport = { .want_write = t_want_write,
+                                                .want_close = t_want_close };
 
 static const char *find_crlf2(const char *p, size_t n)
 {

@@ -207,7 +207,7 @@ static void t_close(vial__session *s)
     (void)s;
 }
 
-static const vial__transport split_tp = { t_write, t_close, NULL };
+static const vial__transport split_tp = { .want_write = t_write, .want_close = t_close };
 
 static void feed_split(vial_app *app, const char *req, size_t len, size_t first, vial__buf *out)
 {
