@@ -1,7 +1,7 @@
 # vial — the two commands that matter:
 #   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
 #   make test   install what tests need, build, run every suite, print "N passed, N failed"
-# Also: make build | bench | fuzz | install [PREFIX=/usr/local] | clean
+# Also: make build | hello | bench | fuzz | install [PREFIX=/usr/local] | clean
 
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -9,7 +9,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps run test bench fuzz install clean
+.PHONY: all build deps run hello test bench fuzz install clean
 
 all: build
 
@@ -23,6 +23,10 @@ build: deps
 # HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL in the environment override the defaults.
 run: build
 	exec ./$(BUILD)/vial-server run
+
+# The DESIGN.md hello world (examples/hello.c) on 127.0.0.1:5000.
+hello: build
+	exec ./$(BUILD)/examples/hello
 
 test:
 	@scripts/test.sh
