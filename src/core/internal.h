@@ -264,6 +264,8 @@ void vial__bp_set_error(vial_bp *bp, const char *fmt, ...) VIAL_PRINTF(2, 3);
 
 /* Serves until SIGINT/SIGTERM (loop.c).  Returns a process exit status. */
 int vial__serve(vial_app *app);
+/* True once a stop signal arrived (any thread; a relaxed atomic read). */
+bool vial__server_stopping(const vial_app *app);
 
 typedef struct vial__worker vial__worker;
 struct vial__worker {

@@ -61,6 +61,12 @@ static void run_inbox(vial__wctx *wc)
     }
 }
 
+bool vial__server_stopping(const vial_app *app)
+{
+    const vial__server *srv = app->server;
+    return srv && atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0;
+}
+
 /* ------------------------------------------------------------------ worker loop */
 
 static void close_walk(uv_handle_t *h, void *arg)

@@ -607,6 +607,10 @@ static int write_head(vial_req *req, int64_t body_len)
         o = put(o, h->value, strlen(h->value));
         o = PUTS(o, "\r\n");
     }
+    /* A stop signal may have arrived while the handler ran (the worker
+     * hears about it only after): say goodbye in this response already. */
+    if (!s->draining && vial__server_stopping(req->app))
+        s->draining = true;
     if (req->status == 101) {
         o = PUTS(o, "Connection: Upgrade\r\n");
     } else if (!req->keep_alive || s->closing || s->draining) {
