@@ -67,7 +67,14 @@ extern "C" {
     X(PARSE, -9, "parse error")                                               \
     X(TOOBIG, -10, "too large")                                               \
     X(CLOSED, -11, "connection closed")                                       \
-    X(SYS, -12, "system call failed")
+    X(SYS, -12, "system call failed")                                         \
+    X(UNIQUE, -13, "unique constraint violated")                              \
+    X(FKEY, -14, "foreign key constraint violated")                           \
+    X(CHECK, -15, "NOT NULL or CHECK constraint violated")                    \
+    X(DBDOWN, -16, "database unavailable")                                    \
+    X(BUSY, -17, "database busy or statement timed out")                      \
+    X(DB, -18, "database error")                                              \
+    X(BADVALUE, -19, "value rejected by the database")
 
 enum {
 #define VIAL__ERRNO_ENUM(name, val, msg) VIAL_E##name = (val),
@@ -489,6 +496,253 @@ typedef void (*vial_worker_fini_fn)(void *state, void *ud);
 VIAL_API int vial_worker_slot(vial_app *app, vial_worker_init_fn init,
                               vial_worker_fini_fn fini, void *ud);
 VIAL_API void *vial_worker_get(vial_req *req, int slot);
+
+/*
+ * Runs `fn(app)` once the configuration is loaded, before `run` listens
+ * (and before `migrate`-style commands run their body), in registration
+ * order.  A non-zero return stops the start with exit status 1 — the place
+ * to open files, check a database, apply migrations.
+ */
+typedef int (*vial_start_fn)(vial_app *app);
+VIAL_API int vial_on_start(vial_app *app, vial_start_fn fn);
+
+/* ------------------------------------------------------------------ database */
+
+/*
+ * One API over SQLite (the embedded default) and PostgreSQL, chosen by the
+ * `database_url` setting (env DATABASE_URL):
+ *   sqlite:///data/vial.db      relative path (created, with its directory)
+ *   sqlite:////var/lib/x.db     absolute path
+ *   sqlite://:memory:           one in-memory database shared by all workers
+ *   postgresql://user:pass@host:port/dbname
+ * Each worker thread owns its own connection (no locks on the hot path),
+ * opened on first use; statements are prepared once and cached per
+ * connection.  SQLite runs in WAL mode with foreign keys ON; PostgreSQL
+ * connections come back by themselves after a server restart (the request
+ * that found it gone gets 503, later ones succeed).
+ *
+ * SQL is written with PostgreSQL-style placeholders, $1 $2 ..., on both
+ * backends.  Values are always bound, never spliced into SQL text: the
+ * query macros accept only a string literal as SQL (a variable does not
+ * compile), so building SQL from input takes a deliberate detour through
+ * vial_db_query_dynamic().
+ *
+ *     vial_rows *r = vial_db_query(db, "SELECT id, name FROM users WHERE id = $1",
+ *                                  VIAL_ARGS(VIAL_INT(id)));
+ *     if (!r) return vial_db_abort(req, db);
+ *     while (vial_rows_next(r) > 0) ... vial_rows_int(r, 0) ... vial_rows_text(r, 1)
+ */
+typedef struct vial_db vial_db;
+typedef struct vial_rows vial_rows;
+
+typedef enum vial_type { VIAL_T_NULL = 0, VIAL_T_INT, VIAL_T_DOUBLE, VIAL_T_TEXT, VIAL_T_BLOB,
+                         VIAL_T_BOOL, VIAL_T_JSON } vial_type;
+
+/* A value to bind.  Text and blobs are borrowed for the duration of the
+ * call that binds them. */
+typedef struct vial_val {
+    vial_type type;
+    union {
+        int64_t i;
+        double d;
+        struct {
+            const char *p;
+            size_t n; /* (size_t)-1: NUL-terminated */
+        } s;
+    } u;
+} vial_val;
+
+#define VIAL_NULL ((vial_val){ .type = VIAL_T_NULL })
+#define VIAL_INT(v) ((vial_val){ .type = VIAL_T_INT, .u.i = (int64_t)(v) })
+#define VIAL_DOUBLE(v) ((vial_val){ .type = VIAL_T_DOUBLE, .u.d = (double)(v) })
+#define VIAL_BOOL(v) ((vial_val){ .type = VIAL_T_BOOL, .u.i = !!(v) })
+/* A NULL pointer binds SQL NULL. */
+#define VIAL_TEXT(p) ((vial_val){ .type = VIAL_T_TEXT, .u.s = { (p), (size_t)-1 } })
+#define VIAL_TEXTN(p, n) ((vial_val){ .type = VIAL_T_TEXT, .u.s = { (p), (n) } })
+#define VIAL_BLOB(p, n) ((vial_val){ .type = VIAL_T_BLOB, .u.s = { (const char *)(p), (n) } })
+/* The arguments of a query: VIAL_ARGS(VIAL_INT(1), VIAL_TEXT(s)); none: VIAL_NOARGS. */
+#define VIAL_ARGS(...)                                                         \
+    (const vial_val[]){ __VA_ARGS__ }, (sizeof((const vial_val[]){ __VA_ARGS__ }) / sizeof(vial_val))
+#define VIAL_NOARGS NULL, 0
+
+/*
+ * Connects the app to its database: declares the settings database_url
+ * (default sqlite:///data/vial.db), migrations_dir (default "migrations"),
+ * auto_migrate (on), db_timeout (PostgreSQL statement_timeout, 30s) and
+ * sqlite_synchronous (normal); adds the `migrate` command; and, when
+ * auto_migrate is on, applies pending migrations before serving.  Call once
+ * before vial_run().
+ */
+VIAL_API int vial_db_init(vial_app *app);
+
+/*
+ * The calling worker's connection, (re)connected if needed.  Borrowed: it
+ * belongs to the worker.  Rows left open and a transaction left running are
+ * closed/rolled back when the request ends.  Returns NULL when the database
+ * cannot be reached; vial_db_unavailable(req) has then already answered 503.
+ */
+VIAL_API vial_db *vial_db_get(vial_req *req);
+
+/* A connection outside any request (CLI commands).  Free with vial_db_close(). */
+VIAL_API VIAL_NODISCARD vial_db *vial_db_open(vial_app *app);
+VIAL_API void vial_db_close(vial_db *db);
+/* "sqlite" or "postgresql". */
+VIAL_API const char *vial_db_backend(const vial_db *db);
+
+/* Runs a statement; returns the number of rows changed (>= 0) or VIAL_E*. */
+#define vial_db_exec(db, sql, ...) vial_db_exec_dynamic((db), "" sql "", __VA_ARGS__)
+/* Runs a query; returns its rows, or NULL (see vial_db_error()).  The rows
+ * are read with vial_rows_*() and must be closed with vial_rows_close()
+ * (or are closed when the request ends). */
+#define vial_db_query(db, sql, ...) vial_db_query_dynamic((db), "" sql "", __VA_ARGS__)
+/* The same, for SQL built at run time.  Never build SQL from input: values
+ * belong in `args`.  `sql` is borrowed. */
+VIAL_API int vial_db_exec_dynamic(vial_db *db, const char *sql, const vial_val *args, size_t nargs);
+VIAL_API vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *args,
+                                          size_t nargs);
+/* Runs several ;-separated statements without parameters (DDL, scripts). */
+VIAL_API int vial_db_script(vial_db *db, const char *sql);
+/* The rowid of the last INSERT on this connection (SQLite); on PostgreSQL
+ * use INSERT ... RETURNING id. */
+VIAL_API int64_t vial_db_last_id(vial_db *db);
+
+/* The last error: a VIAL_E* code and the database's message (borrowed until
+ * the next call on `db`). */
+VIAL_API int vial_db_errcode(const vial_db *db);
+VIAL_API const char *vial_db_error(const vial_db *db);
+
+/*
+ * Answers the request for the last error on `db`: unique or foreign-key
+ * violations → 409, NOT NULL / CHECK / bad value → 400, database down or
+ * busy → 503, anything else → 500 (the database's message is logged, not
+ * shown).  Returns like vial_abort().
+ */
+VIAL_API int vial_db_abort(vial_req *req, vial_db *db);
+/* The 503 answered when vial_db_get() fails.  Returns like vial_abort(). */
+VIAL_API int vial_db_unavailable(vial_req *req);
+
+/* Transactions.  Not nested: begin inside a transaction is VIAL_ESTATE. */
+VIAL_API int vial_db_begin(vial_db *db);
+VIAL_API int vial_db_commit(vial_db *db);
+VIAL_API int vial_db_rollback(vial_db *db);
+/*
+ * A transaction for the rest of the request: committed after the handler
+ * and the after-hooks if the response status is below 400, rolled back
+ * otherwise (a failing handler, an abort, a validation error).  If the
+ * commit fails, the response is replaced by the error (409/503/500), so a
+ * client never sees success for a write that was not committed.  Returns
+ * 0, or non-zero after answering 503 when the database is unavailable.
+ */
+VIAL_API int vial_db_tx(vial_req *req);
+
+/*
+ * Reading rows.  vial_rows_next() returns 1 when a row is current, 0 at the
+ * end, negative on error.  Columns are numbered from 0.  Text is borrowed
+ * until the next vial_rows_next()/vial_rows_close(); NULL reads as NULL
+ * (text), 0 (numbers) and vial_rows_isnull() tells them apart.
+ */
+VIAL_API int vial_rows_next(vial_rows *r);
+VIAL_API size_t vial_rows_ncols(const vial_rows *r);
+VIAL_API const char *vial_rows_name(const vial_rows *r, size_t col);
+/* The column with that name, or -1. */
+VIAL_API int vial_rows_col(const vial_rows *r, const char *name);
+VIAL_API vial_type vial_rows_type(vial_rows *r, size_t col);
+VIAL_API int vial_rows_isnull(vial_rows *r, size_t col);
+VIAL_API int64_t vial_rows_int(vial_rows *r, size_t col);
+VIAL_API double vial_rows_double(vial_rows *r, size_t col);
+VIAL_API int vial_rows_bool(vial_rows *r, size_t col);
+VIAL_API const char *vial_rows_text(vial_rows *r, size_t col);
+VIAL_API size_t vial_rows_len(vial_rows *r, size_t col);
+/* Writes the current row as an object ({"id": 1, "note": null}). */
+VIAL_API void vial_rows_jw_row(vial_rows *r, vial_jw *w);
+/* Writes every remaining row as an array of objects; returns the number of
+ * rows written or VIAL_E*. */
+VIAL_API int64_t vial_rows_jw(vial_rows *r, vial_jw *w);
+/* NULL is a no-op. */
+VIAL_API void vial_rows_close(vial_rows *r);
+
+/* ------------------------------------------------------------------ validation */
+
+/*
+ * Schemas describe a JSON body once (marshmallow's job); vial_validate()
+ * checks a value and lists every problem by path, e.g.
+ *   {"actions[3].time": "not an RFC 3339 timestamp with an offset"}.
+ *
+ *     static const vial_field action_f[] = {
+ *         { "time", VIAL_F_TIMESTAMP, VIAL_REQUIRED },
+ *         { "type", VIAL_F_STRING, VIAL_REQUIRED, .max = 64 },
+ *         { 0 } };
+ *     static const vial_schema action = { action_f, VIAL_SCHEMA_STRICT };
+ */
+typedef enum vial_ftype { VIAL_F_ANY = 0, VIAL_F_STRING, VIAL_F_INT, VIAL_F_NUMBER, VIAL_F_BOOL,
+                          VIAL_F_OBJECT, VIAL_F_ARRAY, VIAL_F_TIMESTAMP } vial_ftype;
+enum {
+    VIAL_REQUIRED = 1u << 0, /* absent → "required" */
+    VIAL_NULLABLE = 1u << 1, /* null accepted (else "must not be null") */
+    VIAL_NONEMPTY = 1u << 2, /* strings: at least one non-space character */
+};
+enum { VIAL_SCHEMA_STRICT = 1u << 0 /* unknown members are errors, else ignored */ };
+
+struct vial_schema;
+typedef struct vial_field {
+    const char *name;   /* NULL ends a field list */
+    vial_ftype type;
+    unsigned flags;
+    /* INT/NUMBER: value bounds; STRING: length in characters; ARRAY: items.
+     * Checked when min < max or either is non-zero (0/0: unbounded). */
+    double min, max;
+    const char *const *one_of;         /* STRING: allowed values, NULL-terminated */
+    const struct vial_schema *schema;  /* OBJECT, or ARRAY of objects */
+    const struct vial_field *items;    /* ARRAY of non-objects: the item rule */
+    /* Extra check: return NULL if fine, else a static reason. */
+    const char *(*check)(json_t *value);
+} vial_field;
+
+typedef struct vial_schema {
+    const vial_field *fields;
+    unsigned flags;
+} vial_schema;
+
+/*
+ * Validates `value` (borrowed) against `schema`; each problem is added to
+ * the object `errors` as "<prefix><path>": "<reason>".  Returns the number
+ * of problems (0: valid), or VIAL_ENOMEM.
+ */
+VIAL_API int vial_validate(const vial_schema *schema, json_t *value, const char *prefix,
+                           json_t *errors);
+/* Validates one value against a field rule (for top-level arrays etc.). */
+VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const char *path,
+                                 json_t *errors);
+/*
+ * The request's JSON body if it is valid against `schema` (borrowed, owned
+ * by the request).  Otherwise answers 400 — "invalid JSON" with the parse
+ * position, or "invalid body" with a "fields" object naming every bad field
+ * — and returns NULL; the handler then returns 0.
+ */
+VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
+
+/* ------------------------------------------------------------------ time */
+
+/*
+ * An instant with the UTC offset it was written with, so it can be shown
+ * again exactly as sent: RFC 3339 in, RFC 3339 out.
+ */
+typedef struct vial_time {
+    int64_t us;        /* microseconds since 1970-01-01T00:00:00Z */
+    int32_t offset_s;  /* the offset it was given in, seconds east of UTC */
+} vial_time;
+
+/*
+ * Parses RFC 3339 ("2018-10-18T21:37:28-06:00", fractions up to
+ * microseconds, 'Z', lower-case 't'/'z' and a space separator accepted).
+ * Without an offset it is refused unless `default_offset_s` is not
+ * INT32_MIN.  Returns 0 or VIAL_EPARSE.
+ */
+VIAL_API int vial_time_parse(const char *s, size_t n, int32_t default_offset_s, vial_time *out);
+/* Formats as RFC 3339 in the original offset, with microseconds only when
+ * non-zero ("2018-10-18T21:37:28.120000-06:00").  `out` needs 33 bytes.
+ * Returns the length. */
+VIAL_API size_t vial_time_format(vial_time t, char *out);
 
 /* ------------------------------------------------------------------ logging */
 

@@ -44,6 +44,17 @@ api() {  # BUILD_DIR NAME
     --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name"
 }
 
+log "PostgreSQL (a throwaway cluster on a free loopback port)"
+PGDIR=$ROOT/build/pg
+scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1 || true
+if VIAL_TEST_PG_URL=$(scripts/pg.sh start "$PGDIR"); then
+  export VIAL_TEST_PG_URL VIAL_TEST_PG_DIR=$PGDIR
+  echo "$VIAL_TEST_PG_URL"
+  trap 'scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1' EXIT
+else
+  echo "cannot start PostgreSQL"; broken+=(postgresql)
+fi
+
 log "build (release)"
 if build build; then
   unit build unit

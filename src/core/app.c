@@ -143,6 +143,14 @@ void vial_app_free(vial_app *app)
     vial__config_free(app->cfg);
     free(app->cmds);
     free(app->slots);
+    free(app->start_fns);
+    while (app->exts) {
+        vial__ext *e = app->exts;
+        app->exts = e->next;
+        if (e->free_fn)
+            e->free_fn(e->data);
+        free(e);
+    }
     free(app->error);
     free(app->name);
     free(app);
@@ -699,6 +707,11 @@ void vial__app_dispatch(vial_req *req)
             }
         }
     }
+    while (req->finishers) {
+        vial__finisher *f = req->finishers;
+        req->finishers = f->next;
+        f->fn(req, f->arg);
+    }
 }
 
 void vial__app_protocol_error(vial_req *req, int status, const char *message)
@@ -814,6 +827,48 @@ void vial__worker_free(vial__worker *w)
     free(w);
 }
 
+void *vial__app_ext(const vial_app *app, const void *key)
+{
+    for (const vial__ext *e = app ? app->exts : NULL; e; e = e->next)
+        if (e->key == key)
+            return e->data;
+    return NULL;
+}
+
+int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn)(void *))
+{
+    vial__ext *e = calloc(1, sizeof *e);
+    if (!e)
+        return VIAL_ENOMEM;
+    *e = (vial__ext){ key, data, free_fn, app->exts };
+    app->exts = e;
+    return 0;
+}
+
+int vial_on_start(vial_app *app, vial_start_fn fn)
+{
+    if (!app || !fn)
+        return VIAL_EINVAL;
+    vial_start_fn *s = realloc(app->start_fns, (app->nstart + 1) * sizeof *s);
+    if (!s)
+        return VIAL_ENOMEM;
+    s[app->nstart++] = fn;
+    app->start_fns = s;
+    return 0;
+}
+
+static int run_start_hooks(vial_app *app)
+{
+    for (size_t i = 0; i < app->nstart; i++) {
+        int rc = app->start_fns[i](app);
+        if (rc) {
+            vial_log(VIAL_LOG_ERROR, "%s: start-up check failed (%d); not starting", app->name, rc);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ command line */
 
 int vial_command(vial_app *app, const char *name, vial_command_fn fn, const char *help)
@@ -921,7 +976,7 @@ int vial_run(vial_app *app, int argc, char **argv)
             print_routes(app, stdout);
             status = 0;
         } else {
-            status = vial__serve(app);
+            status = run_start_hooks(app) ? 1 : vial__serve(app);
         }
     } else {
         const vial__cmd *c = NULL;
@@ -935,7 +990,7 @@ int vial_run(vial_app *app, int argc, char **argv)
             fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
             status = 1;
         } else {
-            status = c->fn(app, n - 1, args + 1);
+            status = run_start_hooks(app) ? 1 : c->fn(app, n - 1, args + 1);
         }
     }
     free(args);

@@ -215,6 +215,23 @@ typedef struct vial__cmd {
     vial_command_fn fn;
 } vial__cmd;
 
+/* Module data hung on the app (the database module's settings, ...),
+ * found by the address of a static key. */
+typedef struct vial__ext {
+    const void *key;
+    void *data;
+    void (*free_fn)(void *);
+    struct vial__ext *next;
+} vial__ext;
+void *vial__app_ext(const vial_app *app, const void *key);
+int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn)(void *));
+
+typedef struct vial__finisher {
+    void (*fn)(vial_req *req, void *arg);
+    void *arg;
+    struct vial__finisher *next;
+} vial__finisher;
+
 typedef struct vial__slot {
     vial_worker_init_fn init;
     vial_worker_fini_fn fini;
@@ -244,6 +261,9 @@ struct vial_app {
     size_t ncmds;
     vial__slot *slots;
     size_t nslots;
+    vial_start_fn *start_fns;
+    size_t nstart;
+    vial__ext *exts;
     vial__limits lim;
     bool debug, access_log;
     struct vial__worker *test_worker; /* the in-process test client's worker */
@@ -416,6 +436,7 @@ struct vial_req {
     vial_stream_fn stream_fn;
     void *stream_ud;
     vial_jw *jw;
+    vial__finisher *finishers; /* see vial__req_on_finish() */
     const struct vial__proto *upgrade_proto; /* see vial__req_upgrade() */
     void *upgrade_ud;
     vial__defer *defers;
@@ -496,6 +517,11 @@ bool vial__session_wants_read(const vial__session *s, size_t unsent);
  * on_close(ud) is called instead so `ud` is never leaked. */
 int vial__req_upgrade(vial_req *req, const struct vial__proto *proto, void *ud);
 void vial__req_start(vial_req *req, vial__session *s);
+/* Runs `fn(req, arg)` after the after-hooks and before the response is
+ * serialized (first registered first); it may replace the response.  The
+ * database's request transaction commits here, so a failed commit can still
+ * turn a 201 into an error.  Returns VIAL_ENOMEM when it cannot register. */
+int vial__req_on_finish(vial_req *req, void (*fn)(vial_req *, void *), void *arg);
 void vial__req_end(vial_req *req);
 /* Serializes the response into the session's output queue. */
 int vial__resp_finish(vial_req *req);

@@ -355,6 +355,21 @@ int vial_defer(vial_req *req, void (*fn)(void *), void *arg)
     return 0;
 }
 
+int vial__req_on_finish(vial_req *req, void (*fn)(vial_req *, void *), void *arg)
+{
+    vial__finisher *f = vial__arena_alloc(req->arena, sizeof *f);
+    if (!f)
+        return VIAL_ENOMEM;
+    f->fn = fn;
+    f->arg = arg;
+    f->next = NULL;
+    vial__finisher **pp = &req->finishers;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ upgrade */
 
 int vial__req_upgrade(vial_req *req, const vial__proto *proto, void *ud)

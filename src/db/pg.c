@@ -1,0 +1,357 @@
+/*
+ * pg.c — the PostgreSQL backend (libpq): one connection per worker,
+ * statements prepared once per connection (PQprepare) and executed with
+ * PQexecPrepared, parameters sent out of band — never spliced into SQL.
+ *
+ * A connection the server dropped (restart, admin shutdown, network) is
+ * marked broken when a call fails; the failing request gets 503 and the
+ * next use reconnects (PQreset) and re-prepares lazily.  Queries are
+ * synchronous on the worker, as handlers are; statement_timeout (db_timeout)
+ * bounds how long one can hold a worker.
+ */
+#include "db.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+
+typedef struct prows {
+    vial_rows base;
+    PGresult *res;
+    int row, nrows;
+} prows;
+
+/* Type OIDs from pg_type.h (stable across releases). */
+enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_OID = 26,
+       OID_JSON = 114, OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_NUMERIC = 1700, OID_JSONB = 3802 };
+
+/* ------------------------------------------------------------------ errors */
+
+static int fail_res(vial_db *db, PGresult *res)
+{
+    PGconn *c = db->impl;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = PQerrorMessage(c);
+    int code = VIAL_EDB;
+    if (PQstatus(c) == CONNECTION_BAD) {
+        db->broken = true;
+        code = VIAL_EDBDOWN;
+    } else if (state) {
+        if (!strcmp(state, "23505"))
+            code = VIAL_EUNIQUE;
+        else if (!strcmp(state, "23503"))
+            code = VIAL_EFKEY;
+        else if (!strncmp(state, "23", 2))
+            code = VIAL_ECHECK;
+        else if (!strncmp(state, "22", 2))
+            code = VIAL_EBADVALUE;
+        else if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3)) {
+            code = VIAL_EDBDOWN;
+            db->broken = true;
+        } else if (!strcmp(state, "57014") || !strcmp(state, "40001") || !strcmp(state, "40P01") ||
+                   !strcmp(state, "55P03") || !strncmp(state, "53", 2))
+            code = VIAL_EBUSY;
+    }
+    return vial__db_fail(db, code, "%s", msg);
+}
+
+/* ------------------------------------------------------------------ connection */
+
+/* Server NOTICEs ("relation already exists, skipping") are not errors. */
+static void on_notice(void *arg, const char *message)
+{
+    VIAL__UNUSED(arg);
+    size_t n = strlen(message);
+    vial_log(VIAL_LOG_DEBUG, "postgresql: %.*s", (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
+}
+
+static int p_connect(vial_db *db, const vial__dburl *url)
+{
+    char timeout[32], options[64];
+    int64_t st = vial__parse_duration_ms(vial_config(db->app, "db_timeout"));
+    int64_t ct = vial__parse_duration_ms(vial_config(db->app, "db_connect_timeout"));
+    snprintf(options, sizeof options, "-c statement_timeout=%lld", (long long)(st > 0 ? st : 30000));
+    snprintf(timeout, sizeof timeout, "%lld", (long long)(ct > 0 ? (ct + 999) / 1000 : 5));
+    const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
+                           "client_encoding", NULL };
+    const char *vals[] = { url->conninfo, timeout, options, "vial", "UTF8", NULL };
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c)
+        return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+    if (PQstatus(c) != CONNECTION_OK) {
+        vial__db_fail(db, VIAL_EDBDOWN, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return VIAL_EDBDOWN;
+    }
+    PQsetNoticeProcessor(c, on_notice, NULL);
+    db->impl = c;
+    db->broken = false;
+    return 0;
+}
+
+static void p_disconnect(vial_db *db)
+{
+    vial__cache_clear((vial__stmt_cache **)&db->cache, free);
+    PQfinish(db->impl);
+    db->impl = NULL;
+}
+
+static int p_ensure(vial_db *db)
+{
+    if (!db->broken)
+        return 0;
+    /* Prepared statements died with the old session. */
+    vial__cache_clear((vial__stmt_cache **)&db->cache, free);
+    db->in_tx = false;
+    PQreset(db->impl);
+    if (PQstatus(db->impl) != CONNECTION_OK)
+        return vial__db_fail(db, VIAL_EDBDOWN, "cannot reconnect to PostgreSQL: %s",
+                             PQerrorMessage(db->impl));
+    db->broken = false;
+    vial_log(VIAL_LOG_INFO, "reconnected to PostgreSQL");
+    return 0;
+}
+
+static int p_script(vial_db *db, const char *sql)
+{
+    PGresult *res = PQexec(db->impl, sql);
+    ExecStatusType s = PQresultStatus(res);
+    int rc = (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) ? 0 : fail_res(db, res);
+    PQclear(res);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ statements */
+
+static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows)
+{
+    PGconn *c = db->impl;
+    vial__stmt_cache **cache = (vial__stmt_cache **)&db->cache;
+    vial__cached *ce = vial__cache_find(cache, sql);
+    if (!ce) {
+        static _Thread_local unsigned seq;
+        char name[32];
+        snprintf(name, sizeof name, "vial_%u", ++seq);
+        PGresult *res = PQprepare(c, name, sql, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            int rc = fail_res(db, res);
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+        char *n = strdup(name);
+        if (!n || !(ce = vial__cache_add(cache, sql, n))) {
+            free(n);
+            return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+        }
+    }
+    if (nargs > 65535)
+        return vial__db_fail(db, VIAL_EINVAL, "too many parameters");
+    /* Parameters travel as text (binary for blobs); numbers are formatted
+     * here into one scratch buffer. */
+    const char *vals_s[16];
+    int lens_s[16], fmts_s[16];
+    const char **vals = nargs <= 16 ? vals_s : calloc(nargs, sizeof *vals);
+    int *lens = nargs <= 16 ? lens_s : calloc(nargs, sizeof *lens);
+    int *fmts = nargs <= 16 ? fmts_s : calloc(nargs, sizeof *fmts);
+    char *scratch = nargs ? malloc(nargs * 32) : NULL;
+    char **copies = NULL;
+    size_t ncopies = 0;
+    int rc = 0;
+    if ((nargs > 16 && (!vals || !lens || !fmts)) || (nargs && !scratch)) {
+        rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        const vial_val *v = &args[i];
+        char *num = scratch + i * 32;
+        fmts[i] = 0;
+        lens[i] = 0;
+        switch (v->type) {
+        case VIAL_T_NULL: vals[i] = NULL; break;
+        case VIAL_T_INT:
+            if (v->u.i < 0) {
+                num[0] = '-';
+                vial__u64toa((uint64_t)0 - (uint64_t)v->u.i, num + 1);
+            } else {
+                vial__u64toa((uint64_t)v->u.i, num);
+            }
+            vals[i] = num;
+            break;
+        case VIAL_T_BOOL: vals[i] = v->u.i ? "true" : "false"; break;
+        case VIAL_T_DOUBLE:
+            snprintf(num, 32, "%.17g", v->u.d);
+            vals[i] = num;
+            break;
+        case VIAL_T_BLOB:
+            vals[i] = v->u.s.p;
+            lens[i] = (int)v->u.s.n;
+            fmts[i] = 1;
+            break;
+        default: /* TEXT, JSON */
+            if (!v->u.s.p) {
+                vals[i] = NULL;
+            } else if (v->u.s.n == (size_t)-1) {
+                vals[i] = v->u.s.p;
+            } else {
+                if (memchr(v->u.s.p, '\0', v->u.s.n)) {
+                    rc = vial__db_fail(db, VIAL_EBADVALUE, "text value $%zu contains a NUL byte", i + 1);
+                    goto out;
+                }
+                char **cp = realloc(copies, (ncopies + 1) * sizeof *cp);
+                char *z = cp ? strndup(v->u.s.p, v->u.s.n) : NULL;
+                if (cp)
+                    copies = cp;
+                if (!z) {
+                    rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+                    goto out;
+                }
+                copies[ncopies++] = z;
+                vals[i] = z;
+            }
+        }
+    }
+    PGresult *res = PQexecPrepared(c, ce->stmt, (int)nargs, vals, lens, fmts, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = fail_res(db, res);
+        PQclear(res);
+        goto out;
+    }
+    if (!rows) {
+        const char *t = PQcmdTuples(res);
+        rc = (t && *t) ? atoi(t) : PQntuples(res);
+        PQclear(res);
+        goto out;
+    }
+    prows *r = calloc(1, sizeof *r);
+    if (!r) {
+        PQclear(res);
+        rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+        goto out;
+    }
+    r->res = res;
+    r->row = -1;
+    r->nrows = PQntuples(res);
+    r->base.ncols = (size_t)PQnfields(res);
+    r->base.impl = r;
+    vial__db_track(db, &r->base);
+    *rows = &r->base;
+out:
+    for (size_t i = 0; i < ncopies; i++)
+        free(copies[i]);
+    free(copies);
+    free(scratch);
+    if (vals != vals_s)
+        free(vals);
+    if (lens != lens_s)
+        free(lens);
+    if (fmts != fmts_s)
+        free(fmts);
+    return rc;
+}
+
+static int64_t p_last_id(vial_db *db)
+{
+    VIAL__UNUSED(db);
+    return 0; /* PostgreSQL: INSERT ... RETURNING id */
+}
+
+/* ------------------------------------------------------------------ rows */
+
+static int p_next(vial_rows *rb)
+{
+    prows *r = (prows *)rb;
+    if (r->row + 1 >= r->nrows) {
+        r->row = r->nrows;
+        return 0;
+    }
+    r->row++;
+    return 1;
+}
+
+static const char *p_name(const vial_rows *rb, size_t col)
+{
+    return PQfname(((const prows *)rb)->res, (int)col);
+}
+
+static int p_isnull(vial_rows *rb, size_t col)
+{
+    prows *r = (prows *)rb;
+    return r->row < 0 || r->row >= r->nrows || PQgetisnull(r->res, r->row, (int)col);
+}
+
+static vial_type p_type(vial_rows *rb, size_t col)
+{
+    if (p_isnull(rb, col))
+        return VIAL_T_NULL;
+    switch (PQftype(((prows *)rb)->res, (int)col)) {
+    case OID_BOOL: return VIAL_T_BOOL;
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8:
+    case OID_OID: return VIAL_T_INT;
+    case OID_FLOAT4:
+    case OID_FLOAT8:
+    case OID_NUMERIC: return VIAL_T_DOUBLE;
+    case OID_JSON:
+    case OID_JSONB: return VIAL_T_JSON;
+    case OID_BYTEA: return VIAL_T_BLOB;
+    default: return VIAL_T_TEXT;
+    }
+}
+
+static const char *p_text(vial_rows *rb, size_t col, size_t *len)
+{
+    prows *r = (prows *)rb;
+    if (p_isnull(rb, col)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)PQgetlength(r->res, r->row, (int)col);
+    return PQgetvalue(r->res, r->row, (int)col);
+}
+
+static int64_t p_int(vial_rows *rb, size_t col)
+{
+    size_t n;
+    const char *t = p_text(rb, col, &n);
+    if (!t)
+        return 0;
+    if (PQftype(((prows *)rb)->res, (int)col) == OID_BOOL)
+        return t[0] == 't';
+    return strtoll(t, NULL, 10);
+}
+
+static double p_double(vial_rows *rb, size_t col)
+{
+    size_t n;
+    const char *t = p_text(rb, col, &n);
+    return t ? strtod(t, NULL) : 0.0;
+}
+
+static void p_rows_free(vial_rows *rb)
+{
+    prows *r = (prows *)rb;
+    PQclear(r->res);
+    free(r);
+}
+
+const vial__dbops vial__pg_ops = {
+    .name = "postgresql",
+    .connect = p_connect,
+    .disconnect = p_disconnect,
+    .ensure = p_ensure,
+    .script = p_script,
+    .run = p_run,
+    .last_id = p_last_id,
+    .next = p_next,
+    .name_of = p_name,
+    .type_of = p_type,
+    .isnull = p_isnull,
+    .get_int = p_int,
+    .get_double = p_double,
+    .get_text = p_text,
+    .rows_free = p_rows_free,
+};

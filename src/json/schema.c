@@ -1,0 +1,230 @@
+/*
+ * schema.c — validation of parsed JSON against declared schemas.
+ *
+ * Every problem is reported, not just the first, keyed by its path in the
+ * body as sent ("actions[3].time", "[0].userId"), so a client can fix a
+ * whole request in one round trip.  Validation never changes the value.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+#define PATH_MAX_LEN 512
+
+static int add(json_t *errors, const char *path, const char *why)
+{
+    if (!errors)
+        return 1;
+    const char *key = *path ? path : "(root)";
+    if (json_object_get(errors, key))
+        return 1; /* first reason per path wins */
+    return json_object_set_new(errors, key, json_string(why)) ? VIAL_ENOMEM : 1;
+}
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+static bool bounded(const vial_field *f)
+{
+    return f->min != 0 || f->max != 0;
+}
+
+static int check_value(const vial_field *f, json_t *v, const char *path, json_t *errors);
+
+static int sub_path(char *out, const char *base, const char *name, size_t index, bool is_index)
+{
+    int n = is_index ? snprintf(out, PATH_MAX_LEN, "%s[%zu]", base, index)
+                     : snprintf(out, PATH_MAX_LEN, "%s%s%s", base, *base ? "." : "", name);
+    return n < 0 || n >= PATH_MAX_LEN ? -1 : 0;
+}
+
+static int check_object(const vial_schema *s, json_t *obj, const char *path, json_t *errors)
+{
+    if (!json_is_object(obj))
+        return add(errors, path, "must be an object");
+    int total = 0;
+    char sub[PATH_MAX_LEN];
+    for (const vial_field *f = s->fields; f && f->name; f++) {
+        if (sub_path(sub, path, f->name, 0, false))
+            return add(errors, path, "nested too deeply");
+        json_t *v = json_object_get(obj, f->name);
+        int r = v ? check_value(f, v, sub, errors)
+                  : (f->flags & VIAL_REQUIRED) ? add(errors, sub, "required") : 0;
+        if (r < 0)
+            return r;
+        total += r;
+    }
+    if (s->flags & VIAL_SCHEMA_STRICT) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v) {
+            bool known = false;
+            for (const vial_field *f = s->fields; f && f->name && !known; f++)
+                known = !strcmp(f->name, k);
+            if (!known) {
+                if (sub_path(sub, path, k, 0, false))
+                    return add(errors, path, "nested too deeply");
+                int r = add(errors, sub, "unknown field");
+                if (r < 0)
+                    return r;
+                total += r;
+            }
+        }
+    }
+    return total;
+}
+
+static int check_value(const vial_field *f, json_t *v, const char *path, json_t *errors)
+{
+    if (json_is_null(v))
+        return (f->flags & VIAL_NULLABLE) ? 0 : add(errors, path, "must not be null");
+    char why[128];
+    switch (f->type) {
+    case VIAL_F_ANY:
+        break;
+    case VIAL_F_STRING: {
+        if (!json_is_string(v))
+            return add(errors, path, "must be a string");
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (memchr(s, '\0', n))
+            return add(errors, path, "must not contain NUL characters");
+        size_t chars = utf8_chars(s, n);
+        if (bounded(f) && (chars < (size_t)f->min || (f->max > 0 && chars > (size_t)f->max))) {
+            snprintf(why, sizeof why, "length must be %s%g..%g characters", "", f->min, f->max);
+            return add(errors, path, why);
+        }
+        if (f->flags & VIAL_NONEMPTY) {
+            bool blank = true;
+            for (size_t i = 0; i < n && blank; i++)
+                blank = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
+            if (blank)
+                return add(errors, path, "must not be empty");
+        }
+        if (f->one_of) {
+            bool ok = false;
+            for (const char *const *o = f->one_of; *o && !ok; o++)
+                ok = !strcmp(*o, s);
+            if (!ok) {
+                size_t k = (size_t)snprintf(why, sizeof why, "must be one of:");
+                for (const char *const *o = f->one_of; *o && k < sizeof why; o++)
+                    k += (size_t)snprintf(why + k, sizeof why - k, " %s", *o);
+                return add(errors, path, why);
+            }
+        }
+        break;
+    }
+    case VIAL_F_INT:
+    case VIAL_F_NUMBER: {
+        if (f->type == VIAL_F_INT ? !json_is_integer(v) : !json_is_number(v))
+            return add(errors, path, f->type == VIAL_F_INT ? "must be an integer" : "must be a number");
+        double x = json_number_value(v);
+        if (bounded(f) && (x < f->min || x > f->max)) {
+            snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
+            return add(errors, path, why);
+        }
+        break;
+    }
+    case VIAL_F_BOOL:
+        if (!json_is_boolean(v))
+            return add(errors, path, "must be true or false");
+        break;
+    case VIAL_F_TIMESTAMP: {
+        vial_time t;
+        if (!json_is_string(v) ||
+            vial_time_parse(json_string_value(v), json_string_length(v), INT32_MIN, &t))
+            return add(errors, path, "not an RFC 3339 timestamp with an offset");
+        break;
+    }
+    case VIAL_F_OBJECT:
+        if (!json_is_object(v))
+            return add(errors, path, "must be an object");
+        if (f->schema)
+            return check_object(f->schema, v, path, errors);
+        break;
+    case VIAL_F_ARRAY: {
+        if (!json_is_array(v))
+            return add(errors, path, "must be an array");
+        size_t n = json_array_size(v);
+        if (bounded(f) && (n < (size_t)f->min || (f->max > 0 && n > (size_t)f->max))) {
+            if (n == 0)
+                return add(errors, path, "must not be empty");
+            snprintf(why, sizeof why, "must have %g..%g items", f->min, f->max);
+            return add(errors, path, why);
+        }
+        int total = 0;
+        char sub[PATH_MAX_LEN];
+        for (size_t i = 0; i < n; i++) {
+            if (sub_path(sub, path, NULL, i, true))
+                return add(errors, path, "nested too deeply");
+            json_t *item = json_array_get(v, i);
+            int r = 0;
+            if (f->schema)
+                r = check_object(f->schema, item, sub, errors);
+            else if (f->items)
+                r = check_value(f->items, item, sub, errors);
+            if (r < 0)
+                return r;
+            total += r;
+        }
+        if (total)
+            return total;
+        break;
+    }
+    }
+    if (f->check) {
+        const char *reason = f->check(v);
+        if (reason)
+            return add(errors, path, reason);
+    }
+    return 0;
+}
+
+int vial_validate(const vial_schema *schema, json_t *value, const char *prefix, json_t *errors)
+{
+    if (!schema)
+        return VIAL_EINVAL;
+    char p[PATH_MAX_LEN];
+    snprintf(p, sizeof p, "%s", prefix ? prefix : "");
+    return check_object(schema, value, p, errors);
+}
+
+int vial_validate_field(const vial_field *field, json_t *value, const char *path, json_t *errors)
+{
+    if (!field)
+        return VIAL_EINVAL;
+    if (!value)
+        return (field->flags & VIAL_REQUIRED) ? add(errors, path ? path : "", "required") : 0;
+    return check_value(field, value, path ? path : "", errors);
+}
+
+json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema)
+{
+    json_t *j = vial_req_json(req);
+    if (!j) {
+        vial_abort(req, 400, vial_json_error(req));
+        return NULL;
+    }
+    json_t *errors = json_object();
+    if (!errors) {
+        vial_abort(req, 503, "out of memory");
+        return NULL;
+    }
+    int n = vial_validate(schema, j, "", errors);
+    if (n == 0) {
+        json_decref(errors);
+        return j;
+    }
+    if (n < 0) {
+        json_decref(errors);
+        vial_abort(req, 503, "out of memory");
+        return NULL;
+    }
+    vial_abort_json(req, 400, "invalid body", json_pack("{s:o}", "fields", errors));
+    return NULL;
+}
