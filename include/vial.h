@@ -669,9 +669,9 @@ VIAL_API void vial_rows_close(vial_rows *r);
  *   {"actions[3].time": "not an RFC 3339 timestamp with an offset"}.
  *
  *     static const vial_field action_f[] = {
- *         { "time", VIAL_F_TIMESTAMP, VIAL_REQUIRED },
- *         { "type", VIAL_F_STRING, VIAL_REQUIRED, .max = 64 },
- *         { 0 } };
+ *         VIAL_FIELD("time", VIAL_F_TIMESTAMP, VIAL_REQUIRED),
+ *         VIAL_FIELD("type", VIAL_F_STRING, VIAL_REQUIRED, .max = 64),
+ *         VIAL_FIELD_END };
  *     static const vial_schema action = { action_f, VIAL_SCHEMA_STRICT };
  */
 typedef enum vial_ftype { VIAL_F_ANY = 0, VIAL_F_STRING, VIAL_F_INT, VIAL_F_NUMBER, VIAL_F_BOOL,
@@ -703,10 +703,17 @@ typedef struct vial_schema {
     unsigned flags;
 } vial_schema;
 
+/* A field with designated initializers (so -Wextra stays quiet); options
+ * follow as .min = 1, .max = 64, .one_of = ..., .schema = &s, .items = &f. */
+#define VIAL_FIELD(n, t, f, ...) { .name = (n), .type = (t), .flags = (f), __VA_ARGS__ }
+#define VIAL_FIELD_END { .name = NULL }
+
 /*
  * Validates `value` (borrowed) against `schema`; each problem is added to
- * the object `errors` as "<prefix><path>": "<reason>".  Returns the number
- * of problems (0: valid), or VIAL_ENOMEM.
+ * the object `errors` as "<path>": "<reason>", paths starting at `prefix`
+ * ("" for the body itself, "[0]" for the first element of an array body:
+ * "[0].actions[3].time").  Returns the number of problems (0: valid), or
+ * VIAL_ENOMEM.
  */
 VIAL_API int vial_validate(const vial_schema *schema, json_t *value, const char *prefix,
                            json_t *errors);

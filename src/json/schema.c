@@ -96,7 +96,10 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
             return add(errors, path, "must not contain NUL characters");
         size_t chars = utf8_chars(s, n);
         if (bounded(f) && (chars < (size_t)f->min || (f->max > 0 && chars > (size_t)f->max))) {
-            snprintf(why, sizeof why, "length must be %s%g..%g characters", "", f->min, f->max);
+            if (f->max > 0)
+                snprintf(why, sizeof why, "length must be %g..%g characters", f->min, f->max);
+            else
+                snprintf(why, sizeof why, "must be at least %g characters", f->min);
             return add(errors, path, why);
         }
         if (f->flags & VIAL_NONEMPTY) {
@@ -154,7 +157,10 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
         if (bounded(f) && (n < (size_t)f->min || (f->max > 0 && n > (size_t)f->max))) {
             if (n == 0)
                 return add(errors, path, "must not be empty");
-            snprintf(why, sizeof why, "must have %g..%g items", f->min, f->max);
+            if (f->max > 0)
+                snprintf(why, sizeof why, "must have %g..%g items", f->min, f->max);
+            else
+                snprintf(why, sizeof why, "must have at least %g items", f->min);
             return add(errors, path, why);
         }
         int total = 0;

@@ -1,0 +1,84 @@
+/* Unit tests for src/json/time.c: RFC 3339 in, the same offset out. */
+#include "unit.h"
+
+static void roundtrip(const char *in, const char *out)
+{
+    vial_time t;
+    assert_int_equal(vial_time_parse(in, strlen(in), INT32_MIN, &t), 0);
+    char buf[40];
+    size_t n = vial_time_format(t, buf);
+    assert_int_equal(n, strlen(out));
+    assert_string_equal(buf, out);
+}
+
+static void test_parse_format(void **state)
+{
+    (void)state;
+    roundtrip("2018-10-18T21:37:28-06:00", "2018-10-18T21:37:28-06:00");
+    roundtrip("2018-10-18T21:37:28.5+05:30", "2018-10-18T21:37:28.500000+05:30");
+    roundtrip("2018-10-18T21:37:28.123456789Z", "2018-10-18T21:37:28.123456Z");
+    roundtrip("2018-10-18t21:37:28z", "2018-10-18T21:37:28Z");
+    roundtrip("2018-10-18 21:37:28+00:00", "2018-10-18T21:37:28Z");
+    roundtrip("1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z");
+    roundtrip("2000-02-29T00:00:00-23:59", "2000-02-29T00:00:00-23:59");
+    roundtrip("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z");
+    roundtrip("9999-12-31T23:59:59+14:00", "9999-12-31T23:59:59+14:00");
+}
+
+static void test_instants(void **state)
+{
+    (void)state;
+    vial_time a, b;
+    /* the same instant written in two offsets */
+    assert_int_equal(vial_time_parse("2018-10-18T21:37:28-06:00", 25, INT32_MIN, &a), 0);
+    assert_int_equal(vial_time_parse("2018-10-19T03:37:28Z", 20, INT32_MIN, &b), 0);
+    assert_true(a.us == b.us);
+    assert_int_equal(a.offset_s, -6 * 3600);
+    assert_true(b.us == (int64_t)1539920248 * 1000000);
+    assert_int_equal(vial_time_parse("1970-01-01T00:00:00Z", 20, INT32_MIN, &a), 0);
+    assert_true(a.us == 0);
+}
+
+static void test_rejects(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "2018-10-18T21:37:28",         /* no offset */
+        "2018-10-18",                  /* no time */
+        "2018-13-01T00:00:00Z",        /* month */
+        "2018-02-29T00:00:00Z",        /* not a leap year */
+        "2018-04-31T00:00:00Z",        /* day */
+        "2018-10-18T24:00:00Z",        /* hour */
+        "2018-10-18T21:60:00Z",        /* minute */
+        "2018-10-18T21:37:60Z",        /* leap second */
+        "2018-10-18T21:37:28.Z",       /* empty fraction */
+        "2018-10-18T21:37:28+0600",    /* offset without colon */
+        "2018-10-18T21:37:28+24:00",   /* offset hour */
+        "2018-10-18T21:37:28Zjunk",    /* trailing bytes */
+        "18-10-18T21:37:28Z",          /* short year */
+        "2018-10-18X21:37:28Z",        /* separator */
+        "+2018-10-18T21:37:28Z",
+        "",
+    };
+    vial_time t;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (vial_time_parse(bad[i], strlen(bad[i]), INT32_MIN, &t) == 0)
+            print_error("accepted: %s\n", bad[i]);
+        assert_int_equal(vial_time_parse(bad[i], strlen(bad[i]), INT32_MIN, &t), VIAL_EPARSE);
+    }
+    /* a configured default zone makes offset-less times acceptable */
+    assert_int_equal(vial_time_parse("2018-10-18T21:37:28", 19, 3600, &t), 0);
+    assert_int_equal(t.offset_s, 3600);
+    /* length-bounded: bytes past n are not read */
+    assert_int_equal(vial_time_parse("2018-10-18T21:37:28Z", 19, INT32_MIN, &t), VIAL_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_format),
+        cmocka_unit_test(test_instants),
+        cmocka_unit_test(test_rejects),
+    };
+    return RUN_GROUP(tests);
+}
