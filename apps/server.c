@@ -1,7 +1,8 @@
 /*
  * server.c — main of vial-server, the reference system.
  *
- * Composes the application's blueprints.  Until the apps land (logs, users,
+ * Composes the application's blueprints on the database module (SQLite by
+ * default, PostgreSQL by DATABASE_URL).  Until the apps land (logs, users,
  * chat, music) it serves a home page and a JSON health check.
  */
 #include <vial.h>
@@ -27,6 +28,15 @@ static int home(vial_req *req)
 
 static int health(vial_req *req)
 {
+    /* The health check touches the database: a server that cannot reach it
+     * is not healthy (503), which is what a load balancer needs to know. */
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db, "SELECT 1", VIAL_NOARGS);
+    if (!r || vial_rows_next(r) != 1)
+        return vial_db_abort(req, db);
+    vial_rows_close(r);
     vial_jw *w = vial_jw_begin(req, 200);
     vial_jw_object(w);
     vial_jw_key(w, "status");
@@ -37,6 +47,8 @@ static int health(vial_req *req)
     vial_jw_int(w, (int64_t)(time(NULL) - started));
     vial_jw_key(w, "worker");
     vial_jw_int(w, vial_worker_id(req));
+    vial_jw_key(w, "database");
+    vial_jw_str(w, vial_db_backend(db));
     vial_jw_end(w);
     return vial_jw_finish(w);
 }
@@ -46,6 +58,8 @@ int main(int argc, char **argv)
     started = time(NULL);
     vial_app *app = vial_app_new("vial-server");
     if (!app)
+        return 1;
+    if (vial_db_init(app))
         return 1;
     vial_get(app, "/", home);
     vial_get(app, "/health", health);
