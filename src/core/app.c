@@ -657,7 +657,14 @@ void vial__app_dispatch(vial_req *req)
 {
     vial_app *app = req->app;
     vial__match m;
-    vial__router_match(app->router, req->arena, req->path_raw.p, req->path_raw.n, req->method_bit, &m);
+    if (req->path_raw.n == 1 && req->path_raw.p[0] == '*') {
+        /* OPTIONS * asks about the server as a whole. */
+        memset(&m, 0, sizeof m);
+        m.allowed = VIAL_GET | VIAL_HEAD | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH | VIAL_OPTIONS;
+    } else {
+        vial__router_match(app->router, req->arena, req->path_raw.p, req->path_raw.n, req->method_bit,
+                           &m);
+    }
     req->route = m.route;
     req->params = m.params;
 
@@ -907,8 +914,13 @@ static void print_routes(vial_app *app, FILE *out)
         size_t l = strlen(rs[i]->endpoint);
         if (l > we)
             we = l;
+        size_t k = 0;
+        for (unsigned b = 1; b <= VIAL_OPTIONS; b <<= 1)
+            if (rs[i]->methods & b)
+                k += strlen(vial__method_name(b)) + (k ? 2 : 0);
+        if (k > wm)
+            wm = k;
     }
-    wm = 20;
     fprintf(out, "%-*s  %-*s  %s\n", (int)we, "Endpoint", (int)wm, "Methods", "Rule");
     for (size_t i = 0; i < we; i++)
         fputc('-', out);

@@ -179,12 +179,19 @@ static int on_headers_complete(llhttp_t *p)
     const vial__limits *lim = &s->app->lim;
     if (p->http_major != 1)
         return fail(s, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+    size_t hosts = 0;
     for (size_t i = 0; i < s->nhs; i++) {
         const char *n = s->rbuf + s->hs[i].noff;
+        if (s->hs[i].nlen == 0)
+            return fail(s, 400, "a header without a name");
         for (uint32_t k = 0; k < s->hs[i].nlen; k++)
             if (is_ws(n[k]))
                 return fail(s, 400, "whitespace in a header name");
+        hosts += vial__streq_ci(n, s->hs[i].nlen, "host");
     }
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (a server MUST answer 400). */
+    if (p->http_minor >= 1 && hosts != 1)
+        return fail(s, 400, hosts ? "more than one Host header" : "missing Host header");
     if (p->flags & F_TRANSFER_ENCODING) {
         if (p->http_minor == 0)
             return fail(s, 400, "Transfer-Encoding in an HTTP/1.0 request");
@@ -435,16 +442,33 @@ static int fill_request(vial__session *s, vial_req *req)
         req->body = s->body.p;
         req->body_len = s->body.n;
     }
-    /* origin-form "/p?q", absolute-form "http://host/p?q", asterisk "*". */
+    /* origin-form "/p?q", absolute-form "http://host/p?q", asterisk-form "*"
+     * (OPTIONS only; answered by the app for the whole server). */
     const char *t = req->target.p;
     size_t tn = req->target.n;
+    if (memchr(t, '#', tn))
+        return VIAL_EPARSE; /* a fragment never belongs in a request target */
+    if (tn == 1 && t[0] == '*' && req->method_bit == VIAL_OPTIONS) {
+        req->path_raw = (vial__str){ t, 1 };
+        req->query_raw = (vial__str){ "", 0 };
+        return 0;
+    }
     if (tn >= 7 && (vial__strneq_ci(t, "http://", 7) || (tn >= 8 && vial__strneq_ci(t, "https://", 8)))) {
         const char *a = strstr(t, "://") + 3;
-        const char *slash = memchr(a, '/', tn - (size_t)(a - t));
-        if (!slash)
-            return VIAL_EPARSE;
-        tn -= (size_t)(slash - t);
-        t = slash;
+        const char *rest = a;
+        while (rest < t + tn && *rest != '/' && *rest != '?')
+            rest++;
+        if (rest == a)
+            return VIAL_EPARSE; /* no authority */
+        if (rest == t + tn || *rest == '?') {
+            /* "http://host" or "http://host?q": the path is "/" (RFC 9112 3.2.2) */
+            req->path_raw = (vial__str){ "/", 1 };
+            req->query_raw = rest < t + tn ? (vial__str){ rest + 1, (size_t)(t + tn - rest - 1) }
+                                           : (vial__str){ "", 0 };
+            return 0;
+        }
+        tn -= (size_t)(rest - t);
+        t = rest;
     }
     if (tn == 0 || t[0] != '/')
         return VIAL_EPARSE;
@@ -477,12 +501,14 @@ static void dispatch(vial__session *s)
     s->bytes_out = 0;
     set_phase(s, VIAL__PH_HANDLER);
     int rc = fill_request(s, req);
-    if (rc == VIAL_ENOMEM)
-        vial__app_protocol_error(req, 503, "out of memory");
-    else if (rc)
-        vial__app_protocol_error(req, 400, "malformed request target");
-    else
+    if (rc) {
+        /* Refused before routing, like a parse error: answer and close. */
+        req->keep_alive = false;
+        vial__app_protocol_error(req, rc == VIAL_ENOMEM ? 503 : 400,
+                                 rc == VIAL_ENOMEM ? "out of memory" : "malformed request target");
+    } else {
         vial__app_dispatch(req);
+    }
 
     if (req->streaming) {
         int r = vial__resp_stream_step(req);

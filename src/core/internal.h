@@ -108,6 +108,8 @@ void vial__access_log(vial_req *req, size_t bytes);
 void vial__log_flush(void);
 /* Event-loop threads batch access lines and flush once per loop turn. */
 void vial__log_set_batched(bool batched);
+/* Writes and frees the calling thread's access-log buffer (thread exit). */
+void vial__log_thread_end(void);
 
 /* ------------------------------------------------------------------ config */
 
@@ -440,7 +442,7 @@ struct vial_req {
     const struct vial__proto *upgrade_proto; /* see vial__req_upgrade() */
     void *upgrade_ud;
     vial__defer *defers;
-    char reqid[24];
+    char reqid[72]; /* a client's id may be 64 characters */
     bool reqid_set;
     uint64_t t0_ns;
     const char *client;

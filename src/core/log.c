@@ -130,3 +130,9 @@ void vial__log_set_batched(bool batched)
 {
     access_batched = batched;
 }
+
+void vial__log_thread_end(void)
+{
+    vial__log_flush();
+    vial__buf_free(&access_buf);
+}

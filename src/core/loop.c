@@ -162,7 +162,7 @@ static void worker_main(void *arg)
     vial__wctx *wc = arg;
     vial__log_set_batched(true);
     uv_run(&wc->loop, UV_RUN_DEFAULT);
-    vial__log_flush();
+    vial__log_thread_end();
     atomic_fetch_add(&wc->srv->finished, 1);
     uv_async_send(wc->srv->done);
 }

@@ -155,10 +155,12 @@ static int begin(vial_req *req, int status, const char *ctype)
         return VIAL_EINVAL;
     if (req->responded)
         return VIAL_ESTATE;
-    if (status < 100 || status > 999)
+    /* 1xx are interim; only 101 (a protocol switch) may end a request. */
+    if (status < 200 ? status != 101 : status > 999)
         return VIAL_EINVAL;
     req->status = status;
-    req->ctype = ctype;
+    if (ctype || !req->ctype)
+        req->ctype = ctype; /* a Content-Type header set earlier stays unless replaced */
     req->responded = true;
     req->body_out->n = 0;
     req->static_body = NULL;
@@ -372,7 +374,7 @@ int vial_set_status(vial_req *req, int status)
 {
     if (!req || !req->responded)
         return VIAL_ESTATE;
-    if (status < 100 || status > 999)
+    if (status < 200 || status > 999)
         return VIAL_EINVAL;
     req->status = status;
     return 0;

@@ -455,8 +455,9 @@ static bool walk(mstate *st, const rnode *n, size_t i)
         } else if (kid->kind == VIAL__SEG_PATH) {
             if (s->rawn == 0)
                 continue;
-            /* Longest first, so "/<path:p>/edit" still reaches "edit". */
-            for (size_t j = st->nsegs; j > i; j--) {
+            /* Shortest first (Werkzeug's non-greedy match): "/<path:p>/edit"
+             * gets ".../edit" before "/<path:p>" swallows it. */
+            for (size_t j = i + 1; j <= st->nsegs; j++) {
                 const char *start = s->raw;
                 const seg_in *last = &st->segs[j - 1];
                 size_t rawn = (size_t)(last->raw + last->rawn - start);

@@ -56,11 +56,7 @@ def sanitized_build() -> bool:
 # function in the allocation stack) everywhere else so one known bug does not
 # fail every test.  Remove an entry once its bug is fixed (its xfail test then
 # XPASSes and says so).
-KNOWN_LEAKS = [
-    # BUG: the thread-local access-log buffer (log.c access_buf) is never
-    # freed when a worker thread exits.  test_server.py::test_no_leak_at_exit
-    "vial__access_log",
-]
+KNOWN_LEAKS: list[str] = []
 _SUPPRESSIONS = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"vial-api-lsan-{os.getpid()}.supp"
 
 

@@ -83,8 +83,6 @@ def test_status_304_has_no_body(server):
         assert c.get("/textf").body == b"answer=42"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a handler can send a 1xx status as the final response "
-                                       "(vial_text(req, 100, ...) returns 0); the client then waits forever")
 def test_informational_status_is_refused_as_final_response(server):
     with server.conn(timeout=2) as c:
         c.send(b"GET /status/100 HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -136,9 +134,6 @@ def test_headers_set_replace_add_and_refusals(server):
     assert len(r.header_all("date")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG/API: Content-Type set with vial_set_header() before "
-                                       "vial_send(req, 200, NULL, ...) is dropped (vial.h: headers may be "
-                                       "set before or after the body)")
 def test_content_type_set_before_body(server):
     r = server.get("/ctype_before")
     assert r.header("content-type") == "application/x-before"

@@ -73,9 +73,6 @@ def test_path_param_spans_segments(server):
     assert server.get("/files/edit").json() == {"p": "edit", "view": "files"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with both /files/<path:p> and /files/<path:p>/edit routed, "
-                                       "the longest-first <path:> match always takes the first: the /edit "
-                                       "route can never be reached (router.c claims most specific wins)")
 def test_path_param_with_static_suffix_route_is_reachable(server):
     assert server.get("/files/a/b/edit").json() == {"p": "a/b", "view": "edit"}
 

@@ -490,10 +490,6 @@ def test_slow_handler_on_one_worker_does_not_block_the_other(start_server):
 # ---------------------------------------------------------------------------- sanitizer-only
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: LeakSanitizer: the thread-local access-log buffer (log.c "
-                                       "access_buf, grown in vial__access_log) is never freed when a worker "
-                                       "thread exits; suppressed in the other tests via conftest.KNOWN_LEAKS")
 def test_no_leak_at_exit(tmp_path):
     """Without the known-leak suppressions, a server that logged requests
     exits 0 with a clean LeakSanitizer report (ASan build only)."""

@@ -171,8 +171,8 @@ static void test_refused_upgrade_stays_http(void **state)
 {
     (void)state;
     int fd = dial();
-    const char req[] = "GET /up HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
-                       "GET /hello HTTP/1.1\r\n\r\n";
+    const char req[] = "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+                       "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
     char *got = read_until(fd, "hi");
     assert_non_null(strstr(got, "HTTP/1.1 426 "));
@@ -185,7 +185,7 @@ static void test_client_peer_closes_upgraded(void **state)
     (void)state;
     int before = atomic_load(&closed_count);
     int fd = dial();
-    const char req[] = "GET /up HTTP/1.1\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n";
+    const char req[] = "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n";
     assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
     read_until(fd, "\r\n\r\n");
     close(fd); /* the protocol hears it through on_close */

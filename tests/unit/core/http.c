@@ -48,9 +48,27 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
-static char *raw(vial_app *app, const char *req)
+/* Every HTTP/1.1 request needs exactly one Host: add it after each request
+ * line, so the cases below stay about what they test. */
+static char *with_host(const char *req)
 {
+    vial__buf b = { 0 };
+    const char *p = req, *hit;
+    while ((hit = strstr(p, "HTTP/1.1\r\n"))) {
+        vial__buf_append(&b, p, (size_t)(hit + 10 - p));
+        vial__buf_puts(&b, "Host: t\r\n");
+        p = hit + 10;
+    }
+    vial__buf_puts(&b, p);
+    vial__buf_nul(&b);
+    return b.p;
+}
+
+static char *raw(vial_app *app, const char *req0)
+{
+    char *req = with_host(req0);
     vial_test_resp *r = vial_test_raw(app, req, strlen(req));
+    free(req);
     assert_non_null(r);
     size_t n;
     const char *o = vial_test_output(r, &n);
@@ -67,6 +85,8 @@ static void expect_status(vial_app *app, const char *req, const char *status_lin
     assert_true(strncmp(out, status_line, strlen(status_line)) == 0);
     /* every error carries the JSON shape and closes the connection */
     if (status_line[9] >= '4') {
+        if (!strstr(out, "Connection: close\r\n"))
+            print_error("request %s\ngot: %s\n", req, out);
         assert_non_null(strstr(out, "{\"error\":\""));
         assert_non_null(strstr(out, "Connection: close\r\n"));
     }
@@ -77,9 +97,9 @@ static void test_pipelining_in_order(void **state)
 {
     (void)state;
     vial_app *app = app_with_limits();
-    char *out = raw(app, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
-                         "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *out = raw(app, "GET /a HTTP/1.1\r\n\r\n"
+                         "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz"
+                         "GET /c HTTP/1.1\r\n\r\n");
     assert_int_equal(count(out, "HTTP/1.1 200 OK"), 3);
     char *a = strstr(out, "GET /a []"), *b = strstr(out, "POST /b [xyz]"), *c = strstr(out, "GET /c []");
     assert_true(a && b && c && a < b && b < c);
@@ -92,7 +112,7 @@ static void test_chunked_body(void **state)
 {
     (void)state;
     vial_app *app = app_with_limits();
-    char *out = raw(app, "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    char *out = raw(app, "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: x\r\n\r\n"
                          "GET /after HTTP/1.1\r\n\r\n");
     assert_non_null(strstr(out, "POST /u [abcdefg]"));
@@ -152,10 +172,48 @@ static void test_smuggling_and_malformed(void **state)
     expect_status(app, "GET / HTTP/1.1\r\nX: a\001b\r\n\r\n", "HTTP/1.1 400 ");
     expect_status(app, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400 ");
     expect_status(app, "GET / HTTP/1.1\r\nExpect: magic\r\n\r\n", "HTTP/1.1 417 ");
+    /* chunk data must be followed by CRLF (llhttp strict mode) */
+    expect_status(app, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+                  "HTTP/1.1 400 ");
+    expect_status(app, "GET / HTTP/1.1\r\n: no-name\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status(app, "GET /x#frag HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
     /* nothing after an error is answered */
     char *out = raw(app, "GET / HTTP/1.1\r\nHost : x\r\n\r\nGET /second HTTP/1.1\r\n\r\n");
     assert_null(strstr(out, "/second"));
     assert_int_equal(count(out, "HTTP/1.1 "), 1);
+    free(out);
+    vial_app_free(app);
+}
+
+static void test_host_rules(void **state)
+{
+    (void)state;
+    vial_app *app = app_with_limits();
+    /* raw bytes, no Host added: RFC 9112 3.2 */
+    const char *none = "GET / HTTP/1.1\r\n\r\n";
+    const char *two = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+    const char *ten = "GET / HTTP/1.0\r\n\r\n";
+    vial_test_resp *r = vial_test_raw(app, none, strlen(none));
+    assert_int_equal(vial_test_status(r), 400);
+    assert_non_null(strstr(vial_test_body(r, NULL), "missing Host header"));
+    vial_test_free(r);
+    r = vial_test_raw(app, two, strlen(two));
+    assert_int_equal(vial_test_status(r), 400);
+    vial_test_free(r);
+    r = vial_test_raw(app, ten, strlen(ten)); /* HTTP/1.0 may omit it */
+    assert_int_equal(vial_test_status(r), 200);
+    vial_test_free(r);
+    /* OPTIONS * asks about the server */
+    char *out = raw(app, "OPTIONS * HTTP/1.1\r\n\r\n");
+    assert_true(strncmp(out, "HTTP/1.1 204 ", 13) == 0);
+    assert_non_null(strstr(out, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n"));
+    free(out);
+    out = raw(app, "GET * HTTP/1.1\r\n\r\n");
+    assert_true(strncmp(out, "HTTP/1.1 400 ", 13) == 0);
+    free(out);
+    /* absolute-form without a path means "/" */
+    out = raw(app, "GET http://example.com?q=1 HTTP/1.1\r\n\r\n");
+    assert_non_null(strstr(out, "GET / []"));
     free(out);
     vial_app_free(app);
 }
@@ -235,7 +293,7 @@ static void test_every_split(void **state)
     (void)state;
     vial_app *app = app_with_limits();
     static const char *reqs[] = {
-        "GET /a%20b?x=1 HTTP/1.1\r\nHost: example\r\nCookie: a=1\r\n\r\n"
+        "GET /a%20b?x=1 HTTP/1.1\r\nCookie: a=1\r\n\r\n"
         "POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
         "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
         "GET /last HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -245,16 +303,17 @@ static void test_every_split(void **state)
     vial_test_resp *warm = vial_test(app, "GET", "/", NULL, NULL, 0); /* creates the test worker */
     vial_test_free(warm);
     for (size_t k = 0; k < VIAL__ARRAY_LEN(reqs); k++) {
-        size_t len = strlen(reqs[k]);
+        char *req = with_host(reqs[k]);
+        size_t len = strlen(req);
         vial__buf ref = { 0 };
-        feed_split(app, reqs[k], len, len, &ref);
+        feed_split(app, req, len, len, &ref);
         char *want = normalized(ref.p, ref.n);
         /* the reference itself is right: 4 answers, or one refusal */
         assert_int_equal(count(want, "HTTP/1.1 "), k == 0 ? 4 : 1);
         assert_non_null(strstr(want, k == 0 ? "POST /c [ab]" : k == 1 ? " 400 " : " 413 "));
         for (size_t first = 1; first < len; first++) {
             vial__buf got = { 0 };
-            feed_split(app, reqs[k], len, first, &got);
+            feed_split(app, req, len, first, &got);
             char *g = normalized(got.p ? got.p : "", got.n);
             if (strcmp(g, want))
                 print_error("split at %zu differs:\n%s\n---\n%s\n", first, g, want);
@@ -263,6 +322,7 @@ static void test_every_split(void **state)
             vial__buf_free(&got);
         }
         free(want);
+        free(req);
         vial__buf_free(&ref);
     }
     vial_app_free(app);
@@ -276,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_smuggling_and_malformed),
         cmocka_unit_test(test_connection_semantics),
+        cmocka_unit_test(test_host_rules),
         cmocka_unit_test(test_every_split),
     };
     return RUN_GROUP(tests);
