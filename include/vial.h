@@ -252,6 +252,10 @@ VIAL_API const char *vial_param(vial_req *req, const char *name);
 VIAL_API int64_t vial_param_int(vial_req *req, const char *name);
 VIAL_API double vial_param_float(vial_req *req, const char *name);
 
+/* Iterates the route parameters in pattern order: returns 1 and sets
+ * name/value for index `i`, 0 past the end.  Arena. */
+VIAL_API int vial_param_at(vial_req *req, size_t i, const char **name, const char **value);
+
 /*
  * Query arguments, decoded ('+' is a space).  vial_arg() returns the first
  * value of `name` or NULL; vial_args() stores up to `max` values in `out`
@@ -259,6 +263,8 @@ VIAL_API double vial_param_float(vial_req *req, const char *name);
  */
 VIAL_API const char *vial_arg(vial_req *req, const char *name);
 VIAL_API size_t vial_args(vial_req *req, const char *name, const char **out, size_t max);
+/* Iterates all query arguments in order (repeats included). */
+VIAL_API int vial_arg_at(vial_req *req, size_t i, const char **name, const char **value);
 
 /* A request header by case-insensitive name, or NULL.  Repeated headers are
  * joined with ", " (cookies with "; ").  Arena. */
@@ -286,6 +292,15 @@ VIAL_API const char *vial_client_addr(vial_req *req);
 VIAL_API const char *vial_request_id(vial_req *req);
 /* The worker thread's index, 0..workers-1 (the test client is worker 0). */
 VIAL_API int vial_worker_id(vial_req *req);
+
+/*
+ * Values that live as long as the request (Flask's `g`): a before-hook
+ * stores the current user, the view reads it.  `key` is copied; `value` is
+ * borrowed (point into the arena or at something longer-lived).  Setting a
+ * key again replaces it; vial_local() returns NULL for an unknown key.
+ */
+VIAL_API int vial_set_local(vial_req *req, const char *key, void *value);
+VIAL_API void *vial_local(vial_req *req, const char *key);
 
 /* ------------------------------------------------------------------ arena */
 

@@ -383,6 +383,12 @@ typedef struct vial__defer {
     struct vial__defer *next;
 } vial__defer;
 
+typedef struct vial__local {
+    const char *key;
+    void *value;
+    struct vial__local *next;
+} vial__local;
+
 typedef struct vial__rhdr {
     const char *name, *value; /* arena */
     struct vial__rhdr *next;
@@ -439,6 +445,7 @@ struct vial_req {
     void *stream_ud;
     vial_jw *jw;
     vial__finisher *finishers; /* see vial__req_on_finish() */
+    struct vial__local *locals; /* vial_set_local() */
     const struct vial__proto *upgrade_proto; /* see vial__req_upgrade() */
     void *upgrade_ud;
     vial__defer *defers;

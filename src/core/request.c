@@ -111,6 +111,27 @@ int64_t vial_param_int(vial_req *req, const char *name)
     return (int64_t)strtoll(p->p, NULL, 10);
 }
 
+int vial_param_at(vial_req *req, size_t i, const char **name, const char **value)
+{
+    if (!req || !req->route || i >= req->route->nparams)
+        return 0;
+    size_t k = 0;
+    for (size_t s = 0; s < req->route->nsegs; s++) {
+        const vial__seg *seg = &req->route->segs[s];
+        if (seg->kind == VIAL__SEG_STATIC)
+            continue;
+        if (k == i) {
+            if (name)
+                *name = seg->text;
+            if (value)
+                *value = req->params[k].p;
+            return 1;
+        }
+        k++;
+    }
+    return 0;
+}
+
 double vial_param_float(vial_req *req, const char *name)
 {
     const vial__str *p = param(req, name);
@@ -153,6 +174,17 @@ size_t vial_args(vial_req *req, const char *name, const char **out, size_t max)
         n++;
     }
     return n;
+}
+
+int vial_arg_at(vial_req *req, size_t i, const char **name, const char **value)
+{
+    if (!req || load_args(req) || i >= req->nargs)
+        return 0;
+    if (name)
+        *name = req->args[i].name;
+    if (value)
+        *value = req->args[i].value;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ headers */
@@ -308,6 +340,35 @@ const char *vial_request_id(vial_req *req)
     *o = '\0';
     req->reqid_set = true;
     return req->reqid;
+}
+
+/* ------------------------------------------------------------------ request locals */
+
+int vial_set_local(vial_req *req, const char *key, void *value)
+{
+    if (!req || !key)
+        return VIAL_EINVAL;
+    for (vial__local *l = req->locals; l; l = l->next) {
+        if (!strcmp(l->key, key)) {
+            l->value = value;
+            return 0;
+        }
+    }
+    vial__local *l = vial__arena_alloc(req->arena, sizeof *l);
+    if (!l || !(l->key = vial_strdup(req, key)))
+        return VIAL_ENOMEM;
+    l->value = value;
+    l->next = req->locals;
+    req->locals = l;
+    return 0;
+}
+
+void *vial_local(vial_req *req, const char *key)
+{
+    for (vial__local *l = req && key ? req->locals : NULL; l; l = l->next)
+        if (!strcmp(l->key, key))
+            return l->value;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ arena */

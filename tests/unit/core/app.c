@@ -26,6 +26,7 @@ static int app_after(vial_req *req)
 }
 static int bp_before(vial_req *req)
 {
+    vial_set_local(req, "who", "blueprint");
     tr("B<");
     if (vial_arg(req, "deny"))
         return vial_abort(req, 403, "denied by the blueprint");
@@ -40,6 +41,9 @@ static int bp_after(vial_req *req)
 static int view(vial_req *req)
 {
     tr("V");
+    const char *who = vial_local(req, "who");
+    if (who)
+        vial_set_header(req, "X-Who", who);
     return vial_text(req, 200, vial_endpoint(req));
 }
 static int fails(vial_req *req)
@@ -107,6 +111,7 @@ static void test_hooks_order(void **state)
     assert_string_equal(vial_test_body(r, NULL), "api.view");
     assert_string_equal(trace, "A<B<V>B>A");
     assert_string_equal(vial_test_header(r, "X-App"), "1");
+    assert_string_equal(vial_test_header(r, "X-Who"), "blueprint"); /* request locals */
     vial_test_free(r);
     trace[0] = 0;
     r = get(app, "/api/v1/deep");

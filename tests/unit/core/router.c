@@ -6,14 +6,11 @@ static int echo_params(vial_req *req)
 {
     /* "name=value;..." for every parameter of the matched route */
     vial__buf b = { 0 };
-    const vial__route *r = req->route;
-    size_t k = 0;
+    const char *name, *value;
     vial__buf_printf(&b, "%s:", vial_endpoint(req));
-    for (size_t i = 0; i < r->nsegs; i++) {
-        if (r->segs[i].kind == VIAL__SEG_STATIC)
-            continue;
-        vial__buf_printf(&b, "%s=%s;", r->segs[i].text, vial_param(req, r->segs[i].text));
-        k++;
+    for (size_t i = 0; vial_param_at(req, i, &name, &value); i++) {
+        assert_string_equal(vial_param(req, name), value);
+        vial__buf_printf(&b, "%s=%s;", name, value);
     }
     vial__buf_nul(&b);
     int rc = vial_text(req, 200, b.p);

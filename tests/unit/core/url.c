@@ -93,8 +93,12 @@ static void test_cookie(void **state)
 
 static int args_handler(vial_req *req)
 {
-    const char *vals[4];
+    const char *vals[4], *k, *v;
     size_t n = vial_args(req, "a", vals, 4);
+    size_t all = 0;
+    while (vial_arg_at(req, all, &k, &v))
+        all++;
+    assert_int_equal(all, 3);
     return vial_textf(req, 200, "%zu:%s,%s|b=%s|c=%s|ck=%s|%s", n, n > 0 ? vals[0] : "",
                       n > 1 ? vals[1] : "", vial_arg(req, "b"), vial_arg(req, "c") ? "yes" : "no",
                       vial_cookie(req, "ck"), vial_url_encode(req, "a/b c"));
