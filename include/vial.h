@@ -621,6 +621,26 @@ VIAL_API int vial_db_script(vial_db *db, const char *sql);
  * use INSERT ... RETURNING id. */
 VIAL_API int64_t vial_db_last_id(vial_db *db);
 
+/*
+ * Bulk inserts, the fast path for ingest: rows are added one by one and
+ * written at vial_batch_finish() — on SQLite through one cached prepared
+ * statement, on PostgreSQL as multi-row INSERTs of up to ~60,000 values.
+ * Run it inside a transaction (vial_db_tx) for all-or-nothing.  `table` and
+ * `columns` are identifiers ([A-Za-z_][A-Za-z0-9_]*), checked; the arrays
+ * are borrowed until finish.  Text values in rows are borrowed until
+ * finish too (they usually point into the parsed request body).
+ * With `id_column` set, finish reports the first and last id assigned
+ * (NULL: not needed).  The batch is freed by finish, whatever it returns.
+ */
+typedef struct vial_batch vial_batch;
+VIAL_API VIAL_NODISCARD vial_batch *vial_db_batch(vial_db *db, const char *table,
+                                                  const char *const *columns, size_t ncols,
+                                                  const char *id_column);
+/* Adds a row of `ncols` values (the array is copied, text is borrowed). */
+VIAL_API int vial_batch_add(vial_batch *b, const vial_val *row);
+/* Writes the rows; returns how many, or VIAL_E* (see vial_db_error()). */
+VIAL_API int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id);
+
 /* The last error: a VIAL_E* code and the database's message (borrowed until
  * the next call on `db`). */
 VIAL_API int vial_db_errcode(const vial_db *db);

@@ -306,7 +306,19 @@ int vial_db_exec_dynamic(vial_db *db, const char *sql, const vial_val *args, siz
     if (rc)
         return rc;
     db->err = 0;
-    return db->ops->run(db, sql, args, nargs, NULL);
+    return db->ops->run(db, sql, args, nargs, NULL, false);
+}
+
+int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t nargs,
+                      vial_rows **rows)
+{
+    int rc = check_args(db, args, nargs);
+    if (!rc)
+        rc = db_connect(db);
+    if (rc)
+        return rc;
+    db->err = 0;
+    return db->ops->run(db, sql, args, nargs, rows, true);
 }
 
 vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *args, size_t nargs)
@@ -317,7 +329,7 @@ vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *a
         return NULL;
     db->err = 0;
     vial_rows *r = NULL;
-    if (db->ops->run(db, sql, args, nargs, &r) < 0)
+    if (db->ops->run(db, sql, args, nargs, &r, false) < 0)
         return NULL;
     return r;
 }

@@ -51,8 +51,10 @@ struct vial__dbops {
     /* true if the connection can be used (reconnects when broken) */
     int (*ensure)(vial_db *db);
     int (*script)(vial_db *db, const char *sql);
-    /* A prepared, bound statement; rows==NULL asks for the change count. */
-    int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows);
+    /* A prepared, bound statement; rows==NULL asks for the change count.
+     * `once`: SQL that will not repeat (bulk inserts): do not cache it. */
+    int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
+               bool once);
     int64_t (*last_id)(vial_db *db);
     int (*next)(vial_rows *r);
     const char *(*name_of)(const vial_rows *r, size_t col);
@@ -73,6 +75,11 @@ int vial__db_fail(vial_db *db, int code, const char *fmt, ...) VIAL_PRINTF(3, 4)
 void vial__db_track(vial_db *db, vial_rows *r);
 int vial__dburl_parse(const char *url, vial__dburl *out, char *why, size_t whylen);
 void vial__dburl_free(vial__dburl *u);
+
+/* Runs SQL that will not be seen again (not cached).  rows may be NULL. */
+int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t nargs,
+                      vial_rows **rows);
+#define VIAL__DB_CACHE_MAX 512 /* statements cached per connection; more run uncached */
 
 /* migrate.c */
 int vial__migrate(vial_app *app, vial_db *db, bool verbose);

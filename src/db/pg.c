@@ -124,12 +124,16 @@ static int p_script(vial_db *db, const char *sql)
 
 /* ------------------------------------------------------------------ statements */
 
-static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows)
+static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
+                 bool once)
 {
     PGconn *c = db->impl;
     vial__stmt_cache **cache = (vial__stmt_cache **)&db->cache;
     vial__cached *ce = vial__cache_find(cache, sql);
-    if (!ce) {
+    /* SQL that will not repeat runs as an unnamed statement (PQexecParams),
+     * so neither side accumulates prepared statements. */
+    bool unnamed = !ce && (once || vial__cache_size(*cache) >= VIAL__DB_CACHE_MAX);
+    if (!ce && !unnamed) {
         static _Thread_local unsigned seq;
         char name[32];
         snprintf(name, sizeof name, "vial_%u", ++seq);
@@ -212,7 +216,8 @@ static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
             }
         }
     }
-    PGresult *res = PQexecPrepared(c, ce->stmt, (int)nargs, vals, lens, fmts, 0);
+    PGresult *res = unnamed ? PQexecParams(c, sql, (int)nargs, NULL, vals, lens, fmts, 0)
+                            : PQexecPrepared(c, ce->stmt, (int)nargs, vals, lens, fmts, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         rc = fail_res(db, res);

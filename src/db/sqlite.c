@@ -19,7 +19,6 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
-#define CACHE_MAX 512 /* statements cached per connection; more are prepared per use */
 
 typedef struct srows {
     vial_rows base;
@@ -195,7 +194,8 @@ static void release(sqlite3_stmt *st, vial__cached *ce)
     }
 }
 
-static int s_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows)
+static int s_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
+                 bool once)
 {
     sqlite3 *s = db->impl;
     vial__stmt_cache **cache = (vial__stmt_cache **)&db->cache;
@@ -206,7 +206,7 @@ static int s_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
     } else {
         /* Not cached yet, or in use by rows still open (a nested query of
          * the same SQL): prepare a statement of its own. */
-        bool keep = !ce && vial__cache_size(*cache) < CACHE_MAX;
+        bool keep = !ce && !once && vial__cache_size(*cache) < VIAL__DB_CACHE_MAX;
         const char *tail = NULL;
         int rc = sqlite3_prepare_v3(s, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
         if (rc != SQLITE_OK)

@@ -365,6 +365,54 @@ static void test_explicit_transactions(void **state)
     vial_db_close(db);
 }
 
+static void test_batch(void **state)
+{
+    backend *b = *state;
+    SKIP_IF_NO_PG(b);
+    vial_db *db = vial_db_open(b->app);
+    static const char *const cols[] = { "name", "age" };
+    /* 25,000 rows: PostgreSQL needs two multi-row statements for them */
+    assert_int_equal(vial_db_begin(db), 0);
+    vial_batch *bt = vial_db_batch(db, "owners", cols, 2, "id");
+    assert_non_null(bt);
+    char (*names)[16] = malloc(25000 * 16);
+    for (int i = 0; i < 25000; i++) {
+        snprintf(names[i], 16, "n%d", i);
+        vial_val row[] = { VIAL_TEXT(names[i]), VIAL_INT(i % 100) };
+        assert_int_equal(vial_batch_add(bt, row), 0);
+    }
+    int64_t first = 0, last = 0;
+    assert_int_equal(vial_batch_finish(bt, &first, &last), 25000);
+    assert_int_equal(vial_db_commit(db), 0);
+    assert_int_equal(last - first, 24999);
+    vial_rows *r = vial_db_query(db, "SELECT count(*), min(id), max(id) FROM owners", VIAL_NOARGS);
+    assert_int_equal(vial_rows_next(r), 1);
+    assert_int_equal(vial_rows_int(r, 0), 25000);
+    assert_int_equal(vial_rows_int(r, 1), first);
+    assert_int_equal(vial_rows_int(r, 2), last);
+    vial_rows_close(r);
+    /* one bad row: nothing of the batch stays (with the transaction) */
+    assert_int_equal(vial_db_begin(db), 0);
+    bt = vial_db_batch(db, "owners", cols, 2, NULL);
+    vial_val ok[] = { VIAL_TEXT("fresh"), VIAL_INT(1) };
+    vial_val bad[] = { VIAL_TEXT(NULL), VIAL_INT(1) }; /* NOT NULL */
+    vial_batch_add(bt, ok);
+    vial_batch_add(bt, bad);
+    assert_true(vial_batch_finish(bt, NULL, NULL) < 0);
+    assert_int_equal(vial_db_errcode(db), VIAL_ECHECK);
+    assert_int_equal(vial_db_rollback(db), 0);
+    r = vial_db_query(db, "SELECT count(*) FROM owners WHERE name = 'fresh'", VIAL_NOARGS);
+    assert_int_equal(vial_rows_next(r), 1);
+    assert_int_equal(vial_rows_int(r, 0), 0);
+    vial_rows_close(r);
+    /* identifiers are checked */
+    static const char *const evil[] = { "name); DROP TABLE owners; --" };
+    assert_null(vial_db_batch(db, "owners", evil, 1, NULL));
+    assert_null(vial_db_batch(db, "owners x", cols, 2, NULL));
+    free(names);
+    vial_db_close(db);
+}
+
 static void test_reconnect(void **state)
 {
     backend *b = *state;
@@ -418,7 +466,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BOTH(test_bind_every_type),  BOTH(test_argument_errors), BOTH(test_request_transactions),
         BOTH(test_constraints),      BOTH(test_migrations),      BOTH(test_explicit_transactions),
-        BOTH(test_reconnect),        cmocka_unit_test(test_bad_url),
+        BOTH(test_reconnect),        BOTH(test_batch),           cmocka_unit_test(test_bad_url),
     };
     return RUN_GROUP(tests);
 }
