@@ -622,7 +622,9 @@ static void compact(vial__session *s)
         memmove(s->rbuf, s->rbuf + from, s->rlen - from);
         s->rlen -= from;
         s->fed -= from;
-        s->consumed -= from;
+        /* Between messages `from` is `fed`, past `consumed` (llhttp also ate
+         * the CRLFs it skips before a request line). */
+        s->consumed = s->consumed >= from ? s->consumed - from : 0;
         s->msg_end = s->msg_end >= from ? s->msg_end - from : 0;
         s->spans_end = s->spans_end >= from ? s->spans_end - (uint32_t)from : 0;
         if (s->url_len)

@@ -577,7 +577,17 @@ int vial__url_build(const vial__route *route, const char **kv, size_t nkv, vial_
         }
         size_t vn = strlen(v);
         if (s->kind == VIAL__SEG_PATH) {
-            rc = vn ? vial__url_encode_into(out, v, vn, 2) : VIAL_EINVAL;
+            /* A leading '/' would make an empty segment, which <path:> does
+             * not match; as %2F it decodes back to the same value. */
+            if (vn && v[0] == '/') {
+                rc = vial__buf_puts(out, "%2F");
+                v++;
+                vn--;
+                if (!rc && vn)
+                    rc = vial__url_encode_into(out, v, vn, 2);
+            } else {
+                rc = vn ? vial__url_encode_into(out, v, vn, 2) : VIAL_EINVAL;
+            }
         } else if (!conv_ok(s->kind, v, vn)) {
             rc = VIAL_EINVAL;
         } else {

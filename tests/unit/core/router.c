@@ -207,8 +207,9 @@ static int url_for_handler(vial_req *req)
     const char *e = vial_url_for(req, "nosuch", NULL);
     const char *f = vial_url_for(req, "user", NULL);                  /* missing param */
     const char *g = vial_url_for(req, "dir", NULL);
-    return vial_textf(req, 200, "%s|%s|%s|%s|%s|%s|%s", a, b, c, d ? d : "NULL",
-                      e ? e : "NULL", f ? f : "NULL", g);
+    const char *h = vial_url_for(req, "files", "rest", "/lead", NULL); /* fuzz: leading slash */
+    return vial_textf(req, 200, "%s|%s|%s|%s|%s|%s|%s|%s", a, b, c, d ? d : "NULL",
+                      e ? e : "NULL", f ? f : "NULL", g, h);
 }
 
 static void test_url_for(void **state)
@@ -217,7 +218,8 @@ static void test_url_for(void **state)
     vial_app *app = make_app();
     assert_int_equal(vial_get(app, "/urls", url_for_handler), 0);
     expect(app, "GET", "/urls", 200,
-           "/user/a%20b%2Fc|/files/x%20y/z?q=1%262|/n/12|NULL|NULL|NULL|/dir/");
+           "/user/a%20b%2Fc|/files/x%20y/z?q=1%262|/n/12|NULL|NULL|NULL|/dir/|/files/%2Flead");
+    expect(app, "GET", "/files/%2Flead", 200, "files:rest=/lead;");
     vial_app_free(app);
 }
 
