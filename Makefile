@@ -33,7 +33,7 @@ test:
 
 bench: build
 	@scripts/deps.sh bench
-	@bench/run.sh
+	@VIAL_BUILD_DIR=$(BUILD) bench/run.sh
 
 fuzz:
 	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh

@@ -101,7 +101,6 @@ static void on_close(uv_handle_t *h)
     if (c->proto)
         c->proto->on_close(c->proto_ud); /* exactly once, after the last callback */
     free(c->pending_in);
-    vial__pool_put(&wc->w->pool, c->pbuf);
     vial__session_free(&c->s);
     vial__outq_free(&c->inflight);
     wc->slots[c->slot] = NULL;
@@ -418,10 +417,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     VIAL__UNUSED(suggested);
     vial__conn *c = (vial__conn *)h;
-    if (c->upgraded) {
-        if (!c->pbuf)
-            c->pbuf = vial__pool_get(&c->wc->w->pool);
-        *buf = uv_buf_init(c->pbuf, c->pbuf ? VIAL__BLOCK_SIZE : 0);
+    if (c->upgraded || !c->s.rbuf) {
+        /* Nothing buffered: read into the worker's scratch space and copy
+         * only what arrives (an EOF or a reset costs nothing). */
+        *buf = uv_buf_init(c->wc->scratch, VIAL__SCRATCH_SIZE);
         return;
     }
     if (vial__session_rbuf(&c->s, 1024)) {
@@ -440,19 +439,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->upgraded) {
         if (nread > 0) {
             c->in_pump = true; /* what the protocol sends in reply goes out in one write */
-            c->proto->on_data(c->proto_ud, c->pbuf, (size_t)nread);
+            c->proto->on_data(c->proto_ud, buf->base, (size_t)nread);
             c->in_pump = false;
             if (!c->closed)
                 pump(c);
         } else if (nread < 0) {
             hard_close(c); /* EOF or error: the protocol hears it in on_close */
-            return;
-        }
-        if (!c->closed && c->pbuf && nread >= 0) {
-            vial__pool_put(&c->wc->w->pool, c->pbuf); /* idle sockets hold no buffer */
-            c->pbuf = NULL;
         }
         return;
+    }
+    if (nread > 0 && buf->base == c->wc->scratch) {
+        if (vial__session_rbuf(&c->s, (size_t)nread)) {
+            pump(c); /* the session refused (431) and is closing */
+            return;
+        }
+        memcpy(c->s.rbuf + c->s.rlen, buf->base, (size_t)nread);
     }
     if (nread > 0) {
         if (c->s.phase == VIAL__PH_BODY)

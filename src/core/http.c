@@ -180,6 +180,7 @@ static int on_headers_complete(llhttp_t *p)
     if (p->http_major != 1)
         return fail(s, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
     size_t hosts = 0;
+    s->reqid_hdr = 0;
     for (size_t i = 0; i < s->nhs; i++) {
         const char *n = s->rbuf + s->hs[i].noff;
         if (s->hs[i].nlen == 0)
@@ -188,6 +189,8 @@ static int on_headers_complete(llhttp_t *p)
             if (is_ws(n[k]))
                 return fail(s, 400, "whitespace in a header name");
         hosts += vial__streq_ci(n, s->hs[i].nlen, "host");
+        if (!s->reqid_hdr && vial__streq_ci(n, s->hs[i].nlen, "x-request-id"))
+            s->reqid_hdr = (uint32_t)i + 1; /* found once here, not per lookup */
     }
     /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (a server MUST answer 400). */
     if (p->http_minor >= 1 && hosts != 1)
@@ -423,6 +426,7 @@ static int fill_request(vial__session *s, vial_req *req)
     req->keep_alive = llhttp_should_keep_alive(p) != 0;
     req->target = span_z(s, s->url_off, s->url_len);
     req->nhdrs = s->nhs;
+    req->reqid_hdr = s->reqid_hdr;
     if (s->nhs) {
         req->hdrs = vial__arena_alloc(&s->arena, s->nhs * sizeof *req->hdrs);
         if (!req->hdrs)

@@ -63,6 +63,18 @@ void vial__buf_release(vial__buf *b);
 /* Ensures p[n] == '\0' without counting it. */
 int vial__buf_nul(vial__buf *b);
 
+/* vial__buf_append with the common case (room already there) inlined: the
+ * JSON writer and the serializer call it for every token. */
+static inline int vial__buf_add(vial__buf *b, const void *d, size_t n)
+{
+    if (b->cap > b->n + n) { /* keeps the byte vial__buf_nul() needs */
+        memcpy(b->p + b->n, d, n);
+        b->n += n;
+        return 0;
+    }
+    return vial__buf_append(b, d, n);
+}
+
 /* Case-insensitive ASCII compare of a slice with a C string. */
 bool vial__streq_ci(const char *a, size_t an, const char *b);
 bool vial__strneq_ci(const char *a, const char *b, size_t n);
@@ -422,6 +434,7 @@ struct vial_req {
     /* headers and body */
     vial__hdr *hdrs;
     size_t nhdrs;
+    uint32_t reqid_hdr; /* copied from the session */
     char *body;
     size_t body_len;
     json_t *json;
@@ -467,6 +480,7 @@ struct vial__session {
     char *rbuf;
     size_t rlen, rcap, fed, consumed, msg_end;
     uint32_t spans_end;
+    uint32_t reqid_hdr; /* 1 + index of the X-Request-Id header, 0: none */
     bool rbuf_pooled, in_msg;
     /* the request being parsed; spans are offsets into rbuf */
     uint32_t url_off, url_len;

@@ -189,6 +189,9 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     if (!wc->w)
         return VIAL_ENOMEM;
     wc->w->loop_ctx = wc;
+    wc->scratch = malloc(VIAL__SCRATCH_SIZE);
+    if (!wc->scratch)
+        return VIAL_ENOMEM;
     wc->inbox_tail = &wc->inbox;
     wc->lists[VIAL__TL_IDLE].timeout_ms = lim->idle_timeout_ms;
     wc->lists[VIAL__TL_HEADERS].timeout_ms = lim->header_timeout_ms;
@@ -225,6 +228,7 @@ static void worker_fini(vial__wctx *wc)
         uv_loop_close(&wc->loop);
         uv_mutex_destroy(&wc->inbox_mu);
         free(wc->slots);
+        free(wc->scratch);
         free(wc->gens);
         free(wc->free_slots);
         vial__worker_free(wc->w);

@@ -316,10 +316,9 @@ const char *vial_request_id(vial_req *req)
         return NULL;
     if (req->reqid_set)
         return req->reqid;
-    for (size_t i = 0; i < req->nhdrs; i++) {
-        const vial__hdr *h = &req->hdrs[i];
-        if (vial__streq_ci(h->name.p, h->name.n, "x-request-id") && reqid_ok(h->value.p, h->value.n) &&
-            h->value.n < sizeof req->reqid) {
+    if (req->reqid_hdr && req->reqid_hdr <= req->nhdrs) {
+        const vial__hdr *h = &req->hdrs[req->reqid_hdr - 1];
+        if (reqid_ok(h->value.p, h->value.n) && h->value.n < sizeof req->reqid) {
             memcpy(req->reqid, h->value.p, h->value.n);
             req->reqid[h->value.n] = '\0';
             req->reqid_set = true;
@@ -456,9 +455,11 @@ void vial__req_start(vial_req *req, vial__session *s)
     req->client = s->client;
     req->body_out = &s->resp_body;
     req->rh_tail = &req->rh;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    req->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (s->app->access_log) { /* the only reader of t0 */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        req->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
 }
 
 void vial__req_end(vial_req *req)

@@ -18,6 +18,7 @@ typedef struct vial__conn vial__conn;
 struct vial__wctx;
 
 #define VIAL__LINGER_MS 2000 /* lingering close: how long to drain a closing client */
+#define VIAL__SCRATCH_SIZE (64 * 1024)
 
 /* An intrusive list of connections sharing one timeout: appending at the
  * tail on every (re)arm keeps it sorted by deadline, so expiry only ever
@@ -46,6 +47,9 @@ typedef struct vial__wctx {
     uv_timer_t sweep;
     uv_prepare_t prep;
     int listen_fd;
+    /* Reads land here when a connection holds no buffer (idle keep-alive,
+     * EOF, upgraded protocols), so 10,000 closing clients cost no memory. */
+    char *scratch;
     vial__tlist lists[VIAL__TL_COUNT];
     /* connection table: slot → conn, with generations so stale ids miss */
     vial__conn **slots;
@@ -86,7 +90,6 @@ struct vial__conn {
     void *proto_ud;
     char *pending_in; /* bytes that followed the upgrade request */
     size_t pending_n;
-    char *pbuf;       /* read buffer while upgraded (a pool block) */
     bool upgrading, upgraded, proto_wrote;
     char client[48];
 };

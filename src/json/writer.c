@@ -16,14 +16,17 @@
 
 void vial__jw_init(vial_jw *w, vial__buf *out, vial_req *req)
 {
-    memset(w, 0, sizeof *w);
+    /* The nesting stack is written before it is read: no need to clear it. */
     w->out = out;
     w->req = req;
+    w->depth = 0;
+    w->need_comma = w->need_value = false;
+    w->err = 0;
 }
 
 static inline bool put(vial_jw *w, const char *s, size_t n)
 {
-    if (vial__buf_append(w->out, s, n)) {
+    if (vial__buf_add(w->out, s, n)) {
         w->err = VIAL_ENOMEM;
         return false;
     }
@@ -64,23 +67,26 @@ static void after_value(vial_jw *w)
  * (clients such as browsers reject the document otherwise).  '<', '>' and
  * '&' are escaped too, so JSON embedded in a <script> cannot close it.
  */
+/* 1 for bytes that leave the fast path: controls, '"', '\\', '<', '>', '&'
+ * and everything >= 0x80 (UTF-8 is validated, not copied blindly). */
+static const uint8_t special[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0x80 ... 0xff] = 1,
+};
+
 int vial__json_escape(vial__buf *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    /* Worst case is 6 output bytes per input byte; reserving the likely size
+     * once keeps the plain-ASCII loop free of capacity checks. */
     if (vial__buf_reserve(out, n + 2))
         return VIAL_ENOMEM;
     out->p[out->n++] = '"';
     size_t i = 0;
     while (i < n) {
-        /* Fast path: a run of plain ASCII. */
         size_t j = i;
-        while (j < n) {
-            unsigned char c = (unsigned char)s[j];
-            if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&')
-                break;
+        while (j < n && !special[(unsigned char)s[j]])
             j++;
-        }
-        if (j > i && vial__buf_append(out, s + i, j - i))
+        if (j > i && vial__buf_add(out, s + i, j - i))
             return VIAL_ENOMEM;
         i = j;
         if (i >= n)
@@ -131,10 +137,10 @@ int vial__json_escape(vial__buf *out, const char *s, size_t n)
                 i++;
             }
         }
-        if (vial__buf_append(out, esc, en))
+        if (vial__buf_add(out, esc, en))
             return VIAL_ENOMEM;
     }
-    if (vial__buf_append(out, "\"", 1))
+    if (vial__buf_add(out, "\"", 1))
         return VIAL_ENOMEM;
     return 0;
 }
