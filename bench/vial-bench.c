@@ -3,12 +3,18 @@
  * vial with its peers.  Rules followed (see ../shared/BENCHMARKS.md):
  * /plaintext composes the whole response per request (the body is a static
  * buffer, which the rules allow); /json builds and serializes a fresh
- * object per request with the JSON writer.  Access logging is off, as the
- * rules require.
+ * object per request with the JSON writer; /db reads one random World row
+ * per request with a prepared statement (no caching of rows) and returns it
+ * as an object.  Access logging is off by default, as the rules require.
  *
  *   vial-bench --port 8090 --workers 1
+ *   DB_PATH=/tmp/world.db vial-bench ...           SQLite world table
+ *   DATABASE_URL=postgresql://... vial-bench ...   PostgreSQL world table
  */
 #include <vial.h>
+
+#include <stdio.h>
+#include <stdlib.h>
 
 static const char hello[] = "Hello, World!";
 
@@ -27,16 +33,53 @@ static int json(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* 1..10000, uniformly enough, per worker thread without locks. */
+static int64_t random_id(void)
+{
+    static _Thread_local uint64_t s = 0x9e3779b97f4a7c15ull;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (int64_t)(s % 10000) + 1;
+}
+
+static int db(vial_req *req)
+{
+    vial_db *d = vial_db_get(req);
+    if (!d)
+        return 0;
+    vial_rows *r = vial_db_query(d, "SELECT id, randomNumber FROM world WHERE id = $1",
+                                 VIAL_ARGS(VIAL_INT(random_id())));
+    if (!r || vial_rows_next(r) != 1)
+        return vial_db_abort(req, d);
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "id");
+    vial_jw_int(w, vial_rows_int(r, 0));
+    vial_jw_key(w, "randomNumber");
+    vial_jw_int(w, vial_rows_int(r, 1));
+    vial_jw_end(w);
+    vial_rows_close(r);
+    return vial_jw_finish(w);
+}
+
 int main(int argc, char **argv)
 {
     vial_app *app = vial_app_new("vial-bench");
-    if (!app)
+    if (!app || vial_db_init(app))
         return 1;
-    vial_config_set(app, "access_log", "off");
-    /* No vial_config_set(app, "port", ...): a value set in code outranks
-     * flags and environment, and the harness needs --port to work. */
+    /* Defaults only: flags and environment (--port, DATABASE_URL) still win. */
+    vial_config_default(app, "access_log", "off");
+    vial_config_default(app, "auto_migrate", "off"); /* the world table is the harness's */
+    const char *path = getenv("DB_PATH");
+    if (path) {
+        char url[4200];
+        snprintf(url, sizeof url, "sqlite://%s%s", path[0] == '/' ? "/" : "/", path);
+        vial_config_default(app, "database_url", url);
+    }
     vial_get(app, "/plaintext", plaintext);
     vial_get(app, "/json", json);
+    vial_get(app, "/db", db);
     int rc = vial_run(app, argc, argv);
     vial_app_free(app);
     return rc;

@@ -490,8 +490,10 @@ VIAL_API int vial_config_define(vial_app *app, const char *key, const char *def,
 /* The value in effect, or NULL for an unknown key.  Borrowed; valid until
  * the app is freed or the key is set again. */
 VIAL_API const char *vial_config(vial_app *app, const char *key);
-/* Sets a value at the highest precedence (copied). */
+/* Sets a value at the highest precedence (copied): flags cannot change it. */
 VIAL_API int vial_config_set(vial_app *app, const char *key, const char *value);
+/* Changes a key's default (copied): file, environment and flags still win. */
+VIAL_API int vial_config_default(vial_app *app, const char *key, const char *value);
 /* Typed reads; `def` when unset or unparsable. */
 VIAL_API int64_t vial_config_int(vial_app *app, const char *key, int64_t def);
 VIAL_API int vial_config_bool(vial_app *app, const char *key, int def);

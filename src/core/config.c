@@ -411,6 +411,13 @@ int vial_config_set(vial_app *app, const char *key, const char *value)
     return vial__config_put(app->cfg, key, value, VIAL__CFG_SET);
 }
 
+int vial_config_default(vial_app *app, const char *key, const char *value)
+{
+    if (!app || !value)
+        return VIAL_EINVAL;
+    return vial__config_put(app->cfg, key, value, VIAL__CFG_DEFAULT);
+}
+
 int64_t vial_config_int(vial_app *app, const char *key, int64_t def)
 {
     const char *v = vial_config(app, key);
