@@ -64,6 +64,7 @@ static int on_message_begin(llhttp_t *p)
     s->nhs = 0;
     s->hdr_bytes = 0;
     s->in_value = false;
+    s->hdrs_done = false;
     s->expect_continue = false;
     s->pending_status = 0;
     s->pending_msg = NULL;
@@ -95,6 +96,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     vial__session *s = S(p);
+    if (s->hdrs_done)
+        return count_header_bytes(s, len); /* a trailer: counted, not kept (RFC 9110 6.5.1) */
     uint32_t off = (uint32_t)(at - s->rbuf);
     struct vial__hspan *h = s->nhs ? &s->hs[s->nhs - 1] : NULL;
     if (h && !s->in_value && h->noff + h->nlen == off) {
@@ -119,6 +122,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     vial__session *s = S(p);
+    if (s->hdrs_done)
+        return count_header_bytes(s, len);
     uint32_t off = (uint32_t)(at - s->rbuf);
     struct vial__hspan *h = &s->hs[s->nhs - 1];
     if (!s->in_value) {
@@ -177,6 +182,9 @@ static int on_headers_complete(llhttp_t *p)
 {
     vial__session *s = S(p);
     const vial__limits *lim = &s->app->lim;
+    /* Trailer fields of a chunked body arrive through the same callbacks
+     * later; they are not kept (their bytes may already be compacted away). */
+    s->hdrs_done = true;
     if (p->http_major != 1)
         return fail(s, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
     size_t hosts = 0;

@@ -487,7 +487,7 @@ struct vial__session {
     struct vial__hspan { uint32_t noff, nlen, voff, vlen; } *hs;
     size_t nhs, hs_cap;
     size_t hdr_bytes;
-    bool in_value;
+    bool in_value, hdrs_done;
     int pending_status; /* protocol error found in a callback */
     const char *pending_msg;
     bool expect_continue;

@@ -295,7 +295,7 @@ static void test_every_split(void **state)
     static const char *reqs[] = {
         "GET /a%20b?x=1 HTTP/1.1\r\nCookie: a=1\r\n\r\n"
         "POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-Trailer: one\r\nX-Other: two\r\n\r\n"
         "GET /last HTTP/1.1\r\nConnection: close\r\n\r\n",
         "GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
         "\r\n\r\nGET /lead HTTP/1.1\r\n\r\n", /* fuzz: CRLFs before a request line */
