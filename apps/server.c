@@ -7,6 +7,8 @@
  */
 #include <vial.h>
 
+#include "logs/logs.h"
+
 #include <time.h>
 
 static time_t started;
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     if (vial_db_init(app))
+        return 1;
+    if (logs_register(app))
         return 1;
     vial_get(app, "/", home);
     vial_get(app, "/health", health);

@@ -1,0 +1,805 @@
+/*
+ * logs.c — the Log REST API blueprint: ingest front-end activity logs and
+ * read them back by any combination of user, log type and time range.
+ *
+ *   POST   /logs                       one log file object, or an array of them
+ *   GET    /logs, /logs/<int:id>
+ *   GET    /user/<u>[/log_type/<t>][/time_range/<start>/<end>]
+ *   GET    /log_type/<t>[/time_range/<start>/<end>], /time_range/<start>/<end>
+ *   DELETE /logs/<int:id>, /user/<u>, /log_type/<t>, /time_range/<start>/<end>
+ *
+ * Ingest is all-or-nothing: the whole body is validated first (every bad
+ * field reported by its path as sent), then every action is written in one
+ * transaction with one block of ids; 201 is sent only after COMMIT.
+ *
+ * Lists are ordered by (time, id) and keyset-paginated: ?limit=N returns a
+ * page plus a Link to the next one (an opaque cursor encoding the last
+ * (time, id)); without limit the whole result is streamed in pages of 1000
+ * rows, each fetched by its own short query, so no request ever holds a
+ * 10-million-row result or a long-lived cursor.
+ */
+#include "logs.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_ROWS 1000        /* rows per streamed page */
+#define MAX_LIMIT 10000
+#define MAX_REPORTED_ERRORS 1000
+#define MAX_ID_LEN 1024       /* userId, sessionId, viewedId, pageFrom, pageTo */
+#define MAX_TYPE_LEN 256
+
+/* ------------------------------------------------------------------ settings */
+
+typedef struct logs_cfg {
+    bool keep_unknown;      /* logs_unknown_properties = keep */
+    bool has_default_offset;
+    int32_t default_offset; /* logs_default_offset */
+} logs_cfg;
+
+static logs_cfg cfg;
+
+static int logs_start(vial_app *app)
+{
+    const char *u = vial_config(app, "logs_unknown_properties");
+    if (!strcmp(u, "keep")) {
+        cfg.keep_unknown = true;
+    } else if (!strcmp(u, "reject")) {
+        cfg.keep_unknown = false;
+    } else {
+        vial_log(VIAL_LOG_ERROR, "logs_unknown_properties: '%s' is not reject or keep", u);
+        return VIAL_EINVAL;
+    }
+    const char *off = vial_config(app, "logs_default_offset");
+    cfg.has_default_offset = off && *off;
+    if (cfg.has_default_offset) {
+        /* Parse it as the zone of a dummy timestamp: "Z", "+01:00", ... */
+        char probe[64];
+        vial_time t;
+        snprintf(probe, sizeof probe, "2000-01-01T00:00:00%s", off);
+        if (vial_time_parse(probe, strlen(probe), INT32_MIN, &t)) {
+            vial_log(VIAL_LOG_ERROR, "logs_default_offset: '%s' is not an offset like Z or +01:00", off);
+            return VIAL_EINVAL;
+        }
+        cfg.default_offset = t.offset_s;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ ingest: validation */
+
+/* Problems are collected with their paths; a path is built only when there
+ * is something to report, so a valid 10,000-action body costs no formatting. */
+typedef struct problems {
+    json_t *fields;
+    size_t count;
+    bool oom;
+} problems;
+
+static void problem(problems *p, const char *prefix, const char *path, const char *why)
+{
+    p->count++;
+    if (p->oom || p->count > MAX_REPORTED_ERRORS)
+        return;
+    char key[512];
+    snprintf(key, sizeof key, "%s%s%s", prefix, *prefix && *path && path[0] != '[' ? "." : "", path);
+    if (json_object_get(p->fields, key))
+        return;
+    if (json_object_set_new(p->fields, key, json_string(why)))
+        p->oom = true;
+}
+
+static void problemf(problems *p, const char *prefix, const char *fmt, size_t i, const char *field,
+                     const char *why)
+{
+    char path[400];
+    snprintf(path, sizeof path, fmt, i, field);
+    problem(p, prefix, path, why);
+}
+
+/* One stored row, pointing into the parsed body (alive for the request). */
+typedef struct row {
+    const char *user, *session, *type;
+    vial_time t;
+    json_t *lx, *ly, *viewed, *from, *to; /* NULL when absent */
+    json_t *extra;                       /* unknown properties (keep mode), owned */
+} row;
+
+static bool text_ok(json_t *v, size_t max, const char **why)
+{
+    if (!json_is_string(v)) {
+        *why = "must be a string";
+        return false;
+    }
+    size_t n = json_string_length(v);
+    if (n == 0) {
+        *why = "must not be empty";
+        return false;
+    }
+    if (n > max) {
+        *why = max == MAX_TYPE_LEN ? "longer than 256 bytes" : "longer than 1024 bytes";
+        return false;
+    }
+    if (memchr(json_string_value(v), '\0', n)) {
+        *why = "must not contain NUL characters";
+        return false;
+    }
+    return true;
+}
+
+static const char *const known_props[] = { "locationX", "locationY", "viewedId", "pageFrom", "pageTo" };
+
+/* Checks one action and, if fine, fills `r`.  Paths: "<prefix>actions[i].x". */
+static void check_action(problems *p, const char *prefix, size_t i, json_t *a, row *r)
+{
+    const char *why;
+    if (!json_is_object(a)) {
+        problemf(p, prefix, "actions[%zu]%s", i, "", "must be an object");
+        return;
+    }
+    size_t before = p->count;
+    const char *k;
+    json_t *v;
+    json_object_foreach(a, k, v) {
+        if (strcmp(k, "time") && strcmp(k, "type") && strcmp(k, "properties"))
+            problemf(p, prefix, "actions[%zu].%s", i, k, "unknown field");
+    }
+    json_t *t = json_object_get(a, "time");
+    if (!t) {
+        problemf(p, prefix, "actions[%zu].%s", i, "time", "required");
+    } else if (!json_is_string(t)) {
+        problemf(p, prefix, "actions[%zu].%s", i, "time", "must be an RFC 3339 timestamp string");
+    } else if (vial_time_parse(json_string_value(t), json_string_length(t),
+                               cfg.has_default_offset ? cfg.default_offset : INT32_MIN, &r->t)) {
+        problemf(p, prefix, "actions[%zu].%s", i, "time",
+                 "not an RFC 3339 timestamp with a UTC offset (e.g. 2018-10-18T21:37:28-06:00)");
+    }
+    json_t *ty = json_object_get(a, "type");
+    if (!ty)
+        problemf(p, prefix, "actions[%zu].%s", i, "type", "required");
+    else if (!text_ok(ty, MAX_TYPE_LEN, &why))
+        problemf(p, prefix, "actions[%zu].%s", i, "type", why);
+    else
+        r->type = json_string_value(ty);
+    r->lx = r->ly = r->viewed = r->from = r->to = NULL;
+    r->extra = NULL;
+    json_t *props = json_object_get(a, "properties");
+    if (props && !json_is_null(props)) {
+        if (!json_is_object(props)) {
+            problemf(p, prefix, "actions[%zu].%s", i, "properties", "must be an object");
+        } else {
+            json_object_foreach(props, k, v) {
+                char field[200]; /* long unknown names are cut in the report */
+                snprintf(field, sizeof field, "properties.%.180s", k);
+                size_t which = 0;
+                while (which < 5 && strcmp(known_props[which], k))
+                    which++;
+                if (which == 5) {
+                    if (!cfg.keep_unknown) {
+                        problemf(p, prefix, "actions[%zu].%s", i, field,
+                                 "unknown property (known: locationX, locationY, viewedId, pageFrom, pageTo)");
+                    } else {
+                        if (!r->extra)
+                            r->extra = json_object();
+                        if (!r->extra || json_object_set(r->extra, k, v))
+                            p->oom = true;
+                    }
+                    continue;
+                }
+                if (json_is_null(v))
+                    continue;
+                if (which < 2) {
+                    if (!json_is_integer(v))
+                        problemf(p, prefix, "actions[%zu].%s", i, field, "must be an integer");
+                    else
+                        *(which == 0 ? &r->lx : &r->ly) = v;
+                } else if (!text_ok(v, MAX_ID_LEN, &why)) {
+                    problemf(p, prefix, "actions[%zu].%s", i, field, why);
+                } else {
+                    *(which == 2 ? &r->viewed : which == 3 ? &r->from : &r->to) = v;
+                }
+            }
+        }
+    }
+    if (p->count != before && r->extra) {
+        json_decref(r->extra);
+        r->extra = NULL;
+    }
+}
+
+/* Checks one log file object; appends its rows (if it is valid so far). */
+static void check_log(problems *p, const char *prefix, json_t *o, row *rows, size_t *nrows)
+{
+    const char *why;
+    if (!json_is_object(o)) {
+        problem(p, prefix, "", "must be an object with userId, sessionId and actions");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (strcmp(k, "userId") && strcmp(k, "sessionId") && strcmp(k, "actions"))
+            problem(p, prefix, k, "unknown field");
+    }
+    json_t *u = json_object_get(o, "userId"), *s = json_object_get(o, "sessionId");
+    if (!u)
+        problem(p, prefix, "userId", "required");
+    else if (!text_ok(u, MAX_ID_LEN, &why))
+        problem(p, prefix, "userId", why);
+    if (!s)
+        problem(p, prefix, "sessionId", "required");
+    else if (!text_ok(s, MAX_ID_LEN, &why))
+        problem(p, prefix, "sessionId", why);
+    json_t *acts = json_object_get(o, "actions");
+    if (!acts) {
+        problem(p, prefix, "actions", "required");
+        return;
+    }
+    if (!json_is_array(acts)) {
+        problem(p, prefix, "actions", "must be an array");
+        return;
+    }
+    if (json_array_size(acts) == 0) {
+        problem(p, prefix, "actions", "must not be empty");
+        return;
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(acts, i, a) {
+        row *r = &rows[*nrows];
+        check_action(p, prefix, i, a, r);
+        r->user = json_string_value(u);
+        r->session = json_string_value(s);
+        (*nrows)++;
+    }
+}
+
+static size_t count_actions(json_t *body)
+{
+    size_t n = 0;
+    if (json_is_object(body)) {
+        n = json_array_size(json_object_get(body, "actions"));
+    } else {
+        size_t i;
+        json_t *o;
+        json_array_foreach(body, i, o) n += json_array_size(json_object_get(o, "actions"));
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ ingest: storing */
+
+static vial_val opt_int(json_t *v)
+{
+    return v ? VIAL_INT(json_integer_value(v)) : VIAL_NULL;
+}
+
+static vial_val opt_text(json_t *v)
+{
+    return v ? VIAL_TEXTN(json_string_value(v), json_string_length(v)) : VIAL_NULL;
+}
+
+static int64_t reserve_ids(vial_db *db, int64_t n)
+{
+    vial_rows *r;
+    if (!strcmp(vial_db_backend(db), "postgresql"))
+        r = vial_db_query(db, "SELECT logs_reserve_ids($1)", VIAL_ARGS(VIAL_INT(n)));
+    else
+        r = vial_db_query(db, "UPDATE logs_seq SET next_id = next_id + $1 WHERE one = 1 "
+                              "RETURNING next_id - $1",
+                          VIAL_ARGS(VIAL_INT(n)));
+    if (!r || vial_rows_next(r) != 1)
+        return -1;
+    int64_t first = vial_rows_int(r, 0);
+    vial_rows_close(r);
+    return first;
+}
+
+static int post_logs(vial_req *req)
+{
+    json_t *body = vial_req_json(req);
+    if (!body)
+        return vial_abort(req, 400, vial_json_error(req));
+    bool is_array = json_is_array(body);
+    if (!is_array && !json_is_object(body))
+        return vial_abort(req, 400, "the body must be a log object or an array of log objects");
+    if (is_array && json_array_size(body) == 0)
+        return vial_abort(req, 400, "the body is an empty array: nothing to store");
+
+    size_t cap = count_actions(body);
+    row *rows = vial_alloc(req, (cap ? cap : 1) * sizeof *rows);
+    problems p = { .fields = json_object() };
+    if (!rows || !p.fields) {
+        json_decref(p.fields);
+        return vial_abort(req, 503, "out of memory");
+    }
+    size_t n = 0;
+    if (is_array) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(body, i, o) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "[%zu]", i);
+            check_log(&p, prefix, o, rows, &n);
+        }
+    } else {
+        check_log(&p, "", body, rows, &n);
+    }
+    if (p.count || p.oom) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(rows[i].extra);
+        if (p.oom) {
+            json_decref(p.fields);
+            return vial_abort(req, 503, "out of memory");
+        }
+        char msg[120];
+        if (p.count > MAX_REPORTED_ERRORS)
+            snprintf(msg, sizeof msg, "invalid body: %zu problems (the first %d are listed); nothing was stored",
+                     p.count, MAX_REPORTED_ERRORS);
+        else
+            snprintf(msg, sizeof msg, "invalid body: %zu problem%s; nothing was stored", p.count,
+                     p.count == 1 ? "" : "s");
+        return vial_abort_json(req, 400, msg, json_pack("{s:o}", "fields", p.fields));
+    }
+    json_decref(p.fields);
+
+    /* All valid: one transaction, one block of ids, one batch. */
+    if (vial_db_tx(req)) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(rows[i].extra);
+        return 0;
+    }
+    vial_db *db = vial_db_get(req);
+    int64_t first = reserve_ids(db, (int64_t)n);
+    if (first < 0) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(rows[i].extra);
+        return vial_db_abort(req, db);
+    }
+    static const char *const cols[] = { "id", "user_id", "session_id", "time_us", "time_offset",
+                                        "log_type", "location_x", "location_y", "viewed_id",
+                                        "page_from", "page_to", "extra" };
+    vial_batch *b = vial_db_batch(db, "logs", cols, 12, NULL);
+    char **extras = cfg.keep_unknown ? vial_alloc(req, n * sizeof *extras) : NULL;
+    int rc = b ? 0 : vial_db_errcode(db);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const row *r = &rows[i];
+        vial_val ex = VIAL_NULL;
+        if (r->extra) {
+            extras[i] = json_dumps(r->extra, JSON_COMPACT);
+            json_decref(rows[i].extra);
+            rows[i].extra = NULL;
+            if (extras[i])
+                ex = ((vial_val){ .type = VIAL_T_JSON, .u.s = { extras[i], (size_t)-1 } });
+        } else if (extras) {
+            extras[i] = NULL;
+        }
+        vial_val v[12] = { VIAL_INT(first + (int64_t)i), VIAL_TEXT(r->user), VIAL_TEXT(r->session),
+                           VIAL_INT(r->t.us), VIAL_INT(r->t.offset_s), VIAL_TEXT(r->type),
+                           opt_int(r->lx), opt_int(r->ly), opt_text(r->viewed), opt_text(r->from),
+                           opt_text(r->to), ex };
+        rc = vial_batch_add(b, v);
+    }
+    int64_t stored = b ? vial_batch_finish(b, NULL, NULL) : rc;
+    if (extras)
+        for (size_t i = 0; i < n; i++)
+            free(extras[i]);
+    if (rc < 0 || stored < 0)
+        return vial_db_abort(req, db);
+    /* 201 only after COMMIT: vial_db_tx commits before this is sent. */
+    vial_jw *w = vial_jw_begin(req, 201);
+    vial_jw_object(w);
+    vial_jw_key(w, "stored");
+    vial_jw_int(w, stored);
+    vial_jw_key(w, "first_id");
+    vial_jw_int(w, first);
+    vial_jw_key(w, "last_id");
+    vial_jw_int(w, first + stored - 1);
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
+/* ------------------------------------------------------------------ queries */
+
+enum { F_USER = 1, F_TYPE = 2, F_RANGE = 4 };
+
+/* One SELECT per filter combination, so each uses its index.  Parameters
+ * are numbered in the order query_args() binds them: the filters present
+ * (user, type, range start and end), then the (time, id) to continue after,
+ * then the row limit. */
+#define COLS "SELECT id, user_id, session_id, time_us, time_offset, log_type, location_x, " \
+             "location_y, viewed_id, page_from, page_to, extra FROM logs WHERE "
+#define ORDER " ORDER BY time_us, id LIMIT "
+static const char *const select_sql[8] = {
+    [0] = COLS "(time_us, id) > ($1, $2)" ORDER "$3",
+    [F_USER] = COLS "user_id = $1 AND (time_us, id) > ($2, $3)" ORDER "$4",
+    [F_TYPE] = COLS "log_type = $1 AND (time_us, id) > ($2, $3)" ORDER "$4",
+    [F_USER | F_TYPE] = COLS "user_id = $1 AND log_type = $2 AND (time_us, id) > ($3, $4)" ORDER "$5",
+    [F_RANGE] = COLS "time_us BETWEEN $1 AND $2 AND (time_us, id) > ($3, $4)" ORDER "$5",
+    [F_USER | F_RANGE] =
+        COLS "user_id = $1 AND time_us BETWEEN $2 AND $3 AND (time_us, id) > ($4, $5)" ORDER "$6",
+    [F_TYPE | F_RANGE] =
+        COLS "log_type = $1 AND time_us BETWEEN $2 AND $3 AND (time_us, id) > ($4, $5)" ORDER "$6",
+    [F_USER | F_TYPE | F_RANGE] = COLS "user_id = $1 AND log_type = $2 AND time_us BETWEEN $3 AND $4 "
+                                       "AND (time_us, id) > ($5, $6)" ORDER "$7",
+};
+
+static const char *const delete_sql[8] = {
+    [F_USER] = "DELETE FROM logs WHERE user_id = $1",
+    [F_TYPE] = "DELETE FROM logs WHERE log_type = $1",
+    [F_RANGE] = "DELETE FROM logs WHERE time_us BETWEEN $1 AND $2",
+};
+
+typedef struct query {
+    unsigned filters;
+    const char *user, *type;
+    int64_t start_us, end_us;
+    int64_t after_t, after_id; /* keyset position */
+    int64_t limit;             /* 0: stream everything */
+} query;
+
+/* Binds the filters in use, then (with `keyset`) the position and limit.
+ * Returns the number of values. */
+static size_t query_args(const query *q, bool keyset, int64_t limit, vial_val *a)
+{
+    size_t n = 0;
+    if (q->filters & F_USER)
+        a[n++] = VIAL_TEXT(q->user);
+    if (q->filters & F_TYPE)
+        a[n++] = VIAL_TEXT(q->type);
+    if (q->filters & F_RANGE) {
+        a[n++] = VIAL_INT(q->start_us);
+        a[n++] = VIAL_INT(q->end_us);
+    }
+    if (keyset) {
+        a[n++] = VIAL_INT(q->after_t);
+        a[n++] = VIAL_INT(q->after_id);
+        a[n++] = VIAL_INT(limit);
+    }
+    return n;
+}
+
+/* Writes one log row as the API's flat object. */
+static void write_row(vial_jw *w, vial_rows *r)
+{
+    static const char *const keys[] = { "id", "userId", "sessionId", "time", NULL, "log_type",
+                                         "locationX", "locationY", "viewedId", "pageFrom", "pageTo" };
+    vial_jw_object(w);
+    for (size_t c = 0; c < 11; c++) {
+        if (c == 4)
+            continue; /* time_offset goes into "time" */
+        vial_jw_key(w, keys[c]);
+        if (vial_rows_isnull(r, c)) {
+            vial_jw_null(w);
+        } else if (c == 3) {
+            char buf[40];
+            vial_time t = { vial_rows_int(r, 3), (int32_t)vial_rows_int(r, 4) };
+            vial_jw_strn(w, buf, vial_time_format(t, buf));
+        } else if (c == 0 || c == 6 || c == 7) {
+            vial_jw_int(w, vial_rows_int(r, c));
+        } else {
+            vial_jw_strn(w, vial_rows_text(r, c), vial_rows_len(r, c));
+        }
+    }
+    if (cfg.keep_unknown) {
+        vial_jw_key(w, "extra");
+        if (vial_rows_isnull(r, 11))
+            vial_jw_null(w);
+        else
+            vial_jw_raw(w, vial_rows_text(r, 11), vial_rows_len(r, 11));
+    }
+    vial_jw_end(w);
+}
+
+/* Cursor: 16 bytes (time_us, id), base64url without padding: opaque to
+ * clients, checked on the way back in. */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void cursor_encode(int64_t t, int64_t id, char out[23])
+{
+    uint8_t raw[18] = { 0 };
+    for (int i = 0; i < 8; i++) {
+        raw[i] = (uint8_t)((uint64_t)t >> (56 - 8 * i));
+        raw[8 + i] = (uint8_t)((uint64_t)id >> (56 - 8 * i));
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        if (i + 1 < 16)
+            out[o++] = b64[v >> 6 & 63];
+        if (i + 2 < 16)
+            out[o++] = b64[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static bool cursor_decode(const char *s, int64_t *t, int64_t *id)
+{
+    if (strlen(s) != 22)
+        return false;
+    uint8_t raw[18] = { 0 };
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < 22; i++) {
+        const char *pos = strchr(b64, s[i]);
+        if (!pos || !s[i])
+            return false;
+        acc = acc << 6 | (uint32_t)(pos - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o < 16)
+                raw[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    uint64_t ut = 0, uid = 0;
+    for (int i = 0; i < 8; i++) {
+        ut = ut << 8 | raw[i];
+        uid = uid << 8 | raw[8 + i];
+    }
+    *t = (int64_t)ut;
+    *id = (int64_t)uid;
+    return *id >= 0;
+}
+
+/* Parses the path's filters and the ?limit / ?after arguments.  Returns 0,
+ * or answers 400 and returns 1. */
+static int parse_query(vial_req *req, unsigned filters, query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->filters = filters;
+    q->user = vial_param(req, "userId");
+    q->type = vial_param(req, "type");
+    q->start_us = INT64_MIN;
+    q->end_us = INT64_MAX;
+    q->after_t = INT64_MIN;
+    q->after_id = -1;
+    if (filters & F_RANGE) {
+        const char *s = vial_param(req, "start"), *e = vial_param(req, "end");
+        int32_t dz = cfg.has_default_offset ? cfg.default_offset : INT32_MIN;
+        vial_time ts, te;
+        if (vial_time_parse(s, strlen(s), dz, &ts)) {
+            vial_abortf(req, 400, "start '%s' is not an RFC 3339 timestamp with a UTC offset "
+                                  "(e.g. 2018-10-18T21:37:29-06:00; + may be sent as %%2B)", s);
+            return 1;
+        }
+        if (vial_time_parse(e, strlen(e), dz, &te)) {
+            vial_abortf(req, 400, "end '%s' is not an RFC 3339 timestamp with a UTC offset "
+                                  "(e.g. 2018-10-18T21:37:35-06:00; + may be sent as %%2B)", e);
+            return 1;
+        }
+        if (ts.us > te.us) {
+            vial_abort(req, 400, "the time range starts after it ends");
+            return 1;
+        }
+        q->start_us = ts.us;
+        q->end_us = te.us;
+    }
+    const char *lim = vial_arg(req, "limit");
+    if (lim) {
+        char *end;
+        long long v = strtoll(lim, &end, 10);
+        if (!*lim || *end || v < 1 || v > MAX_LIMIT) {
+            vial_abortf(req, 400, "limit must be an integer from 1 to %d", MAX_LIMIT);
+            return 1;
+        }
+        q->limit = v;
+    }
+    const char *after = vial_arg(req, "after");
+    if (after && !cursor_decode(after, &q->after_t, &q->after_id)) {
+        vial_abort(req, 400, "after is not a cursor this API handed out");
+        return 1;
+    }
+    return 0;
+}
+
+/* Streams every matching row, a page per callback. */
+static int stream_page(vial_req *req, void *ud)
+{
+    query *q = ud;
+    vial_jw *w = vial_stream_jw(req);
+    if (!w)
+        return VIAL_ENOMEM;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return VIAL_EDBDOWN;
+    vial_val a[7];
+    size_t na = query_args(q, true, PAGE_ROWS, a);
+    vial_rows *r = vial_db_query_dynamic(db, select_sql[q->filters], a, na);
+    if (!r) {
+        vial_req_log(req, VIAL_LOG_ERROR, "logs stream: %s", vial_db_error(db));
+        return vial_db_errcode(db);
+    }
+    int got = 0, rc;
+    while ((rc = vial_rows_next(r)) > 0) {
+        write_row(w, r);
+        q->after_t = vial_rows_int(r, 3);
+        q->after_id = vial_rows_int(r, 0);
+        got++;
+    }
+    vial_rows_close(r);
+    if (rc < 0)
+        return rc;
+    if (got < PAGE_ROWS) {
+        vial_jw_end(w);
+        return 0;
+    }
+    return 1;
+}
+
+static int list_logs(vial_req *req, unsigned filters)
+{
+    query *q = vial_alloc(req, sizeof *q);
+    if (!q)
+        return vial_abort(req, 503, "out of memory");
+    if (parse_query(req, filters, q))
+        return 0;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    if (!q->limit) {
+        int rc = vial_stream(req, 200, "application/json", stream_page, q);
+        if (!rc) {
+            vial_jw *w = vial_stream_jw(req);
+            vial_jw_array(w);
+        }
+        return rc;
+    }
+    vial_val a[7];
+    size_t na = query_args(q, true, q->limit + 1, a); /* one more tells whether a next page exists */
+    vial_rows *r = vial_db_query_dynamic(db, select_sql[filters], a, na);
+    if (!r)
+        return vial_db_abort(req, db);
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_array(w);
+    int64_t n = 0, last_t = 0, last_id = 0;
+    int rc;
+    bool more = false;
+    while ((rc = vial_rows_next(r)) > 0) {
+        if (n == q->limit) {
+            more = true;
+            break;
+        }
+        write_row(w, r);
+        last_t = vial_rows_int(r, 3);
+        last_id = vial_rows_int(r, 0);
+        n++;
+    }
+    vial_rows_close(r);
+    if (rc < 0)
+        return vial_db_abort(req, db); /* replaces the half-written page */
+    vial_jw_end(w);
+    if (more) {
+        char cur[23];
+        cursor_encode(last_t, last_id, cur);
+        const char *target = vial_target(req);
+        const char *qm = strchr(target, '?');
+        int plen = qm ? (int)(qm - target) : (int)strlen(target);
+        const char *link = vial_sprintf(req, "<%.*s?limit=%" PRId64 "&after=%s>; rel=\"next\"", plen,
+                                        target, q->limit, cur);
+        if (link)
+            vial_set_header(req, "Link", link);
+    }
+    return vial_jw_finish(w);
+}
+
+static int get_log(vial_req *req)
+{
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    int64_t id = vial_param_int(req, "id");
+    vial_rows *r = vial_db_query(db,
+                                 "SELECT id, user_id, session_id, time_us, time_offset, log_type, location_x, "
+                                 "location_y, viewed_id, page_from, page_to, extra FROM logs WHERE id = $1",
+                                 VIAL_ARGS(VIAL_INT(id)));
+    if (!r)
+        return vial_db_abort(req, db);
+    int rc = vial_rows_next(r);
+    if (rc < 0)
+        return vial_db_abort(req, db);
+    if (rc == 0)
+        return vial_abortf(req, 404, "no log with id %" PRId64, id);
+    vial_jw *w = vial_jw_begin(req, 200);
+    write_row(w, r);
+    return vial_jw_finish(w);
+}
+
+static int deleted(vial_req *req, int n, const char *what)
+{
+    if (n == 0)
+        return vial_abortf(req, 404, "no logs %s", what);
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "deleted");
+    vial_jw_int(w, n);
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
+static int delete_logs(vial_req *req, unsigned filters)
+{
+    query q;
+    if (parse_query(req, filters, &q))
+        return 0;
+    if (vial_arg(req, "limit") || vial_arg(req, "after"))
+        return vial_abort(req, 400, "limit and after apply to lists, not to DELETE");
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_val a[7];
+    size_t na = query_args(&q, false, 0, a);
+    int n = vial_db_exec_dynamic(db, delete_sql[filters], a, na);
+    if (n < 0)
+        return vial_db_abort(req, db);
+    const char *what = filters == F_USER   ? vial_sprintf(req, "for user '%s'", q.user)
+                       : filters == F_TYPE ? vial_sprintf(req, "of type '%s'", q.type)
+                                           : "in that time range";
+    return deleted(req, n, what);
+}
+
+/* ------------------------------------------------------------------ handlers */
+
+static int all_logs(vial_req *req) { return list_logs(req, 0); }
+static int by_user(vial_req *req) { return list_logs(req, F_USER); }
+static int by_user_type(vial_req *req) { return list_logs(req, F_USER | F_TYPE); }
+static int by_user_range(vial_req *req) { return list_logs(req, F_USER | F_RANGE); }
+static int by_user_type_range(vial_req *req) { return list_logs(req, F_USER | F_TYPE | F_RANGE); }
+static int by_type(vial_req *req) { return list_logs(req, F_TYPE); }
+static int by_type_range(vial_req *req) { return list_logs(req, F_TYPE | F_RANGE); }
+static int by_range(vial_req *req) { return list_logs(req, F_RANGE); }
+
+static int delete_log(vial_req *req)
+{
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    int64_t id = vial_param_int(req, "id");
+    int n = vial_db_exec(db, "DELETE FROM logs WHERE id = $1", VIAL_ARGS(VIAL_INT(id)));
+    if (n < 0)
+        return vial_db_abort(req, db);
+    if (n == 0)
+        return vial_abortf(req, 404, "no log with id %" PRId64, id);
+    return deleted(req, n, "");
+}
+
+static int delete_user(vial_req *req) { return delete_logs(req, F_USER); }
+static int delete_type(vial_req *req) { return delete_logs(req, F_TYPE); }
+static int delete_range(vial_req *req) { return delete_logs(req, F_RANGE); }
+
+/* ------------------------------------------------------------------ registration */
+
+int logs_register(vial_app *app)
+{
+    static const char *const unknown_help = "unknown action properties: reject (400) or keep (stored, returned as \"extra\")";
+    if (vial_config_define(app, "logs_unknown_properties", "reject", unknown_help) ||
+        vial_config_define(app, "logs_default_offset", "",
+                           "UTC offset assumed for times sent without one (e.g. Z); empty: refuse them") ||
+        vial_on_start(app, logs_start))
+        return VIAL_EINVAL;
+    vial_bp *bp = vial_bp_new("logs");
+    if (!bp)
+        return VIAL_ENOMEM;
+    int rc = 0;
+    rc |= vial_post(bp, "/logs", post_logs);
+    rc |= vial_get(bp, "/logs", all_logs);
+    rc |= vial_get(bp, "/logs/<int:id>", get_log);
+    rc |= vial_get(bp, "/user/<userId>", by_user);
+    rc |= vial_get(bp, "/user/<userId>/log_type/<type>", by_user_type);
+    rc |= vial_get(bp, "/user/<userId>/time_range/<start>/<end>", by_user_range);
+    rc |= vial_get(bp, "/user/<userId>/log_type/<type>/time_range/<start>/<end>", by_user_type_range);
+    rc |= vial_get(bp, "/log_type/<type>", by_type);
+    rc |= vial_get(bp, "/log_type/<type>/time_range/<start>/<end>", by_type_range);
+    rc |= vial_get(bp, "/time_range/<start>/<end>", by_range);
+    rc |= vial_delete(bp, "/logs/<int:id>", delete_log);
+    rc |= vial_delete(bp, "/user/<userId>", delete_user);
+    rc |= vial_delete(bp, "/log_type/<type>", delete_type);
+    rc |= vial_delete(bp, "/time_range/<start>/<end>", delete_range);
+    rc |= vial_register(app, bp, "");
+    return rc ? VIAL_EINVAL : 0;
+}
