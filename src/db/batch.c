@@ -129,14 +129,19 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
     if (strcmp(vial_db_backend(db), "sqlite") == 0) {
         if ((rc = build_sql(b, 1, &sql)))
             goto out;
-        for (size_t r = 0; r < b->nrows; r++) {
-            int n = vial_db_exec_dynamic(db, sql.p, b->vals + r * b->ncols, b->ncols);
-            if (n < 0) {
-                rc = n;
+        if (!b->id_col) {
+            /* One prepared statement, stepped per row. */
+            if ((rc = db->ops->exec_many(db, sql.p, b->vals, b->nrows, b->ncols)))
                 goto out;
-            }
-            if (b->id_col)
+        } else {
+            for (size_t r = 0; r < b->nrows; r++) {
+                int n = vial_db_exec_dynamic(db, sql.p, b->vals + r * b->ncols, b->ncols);
+                if (n < 0) {
+                    rc = n;
+                    goto out;
+                }
                 note_id(vial_db_last_id(db), &first, &last, &any);
+            }
         }
     } else {
         size_t per = PG_MAX_PARAMS / b->ncols;

@@ -683,6 +683,7 @@ int vial_db_init(vial_app *app)
 {
     if (!app)
         return VIAL_EINVAL;
+    vial__sqlite_global_init();
     if (mod_of(app))
         return VIAL_EEXIST;
     dbmod *m = calloc(1, sizeof *m);

@@ -55,6 +55,9 @@ struct vial__dbops {
      * `once`: SQL that will not repeat (bulk inserts): do not cache it. */
     int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
                bool once);
+    /* Runs one statement for `nrows` rows of `ncols` values (bulk path);
+     * NULL: the caller loops over run(). */
+    int (*exec_many)(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols);
     int64_t (*last_id)(vial_db *db);
     int (*next)(vial_rows *r);
     const char *(*name_of)(const vial_rows *r, size_t col);
@@ -67,6 +70,8 @@ struct vial__dbops {
 };
 
 extern const vial__dbops vial__sqlite_ops;
+/* Process-wide SQLite settings, before any connection exists. */
+void vial__sqlite_global_init(void);
 extern const vial__dbops vial__pg_ops;
 
 /* Records an error on `db`; returns `code`. */

@@ -18,11 +18,13 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <time.h>
 
 
+typedef struct sstmt sstmt;
 typedef struct srows {
     vial_rows base;
-    sqlite3_stmt *st;
+    sstmt *s;
     vial__cached *ce; /* NULL: finalize when done */
 } srows;
 
@@ -62,6 +64,20 @@ static int map_error(vial_db *db, int rc)
 
 /* ------------------------------------------------------------------ connection */
 
+static void global_init_once(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void vial__sqlite_global_init(void)
+{
+    /* Memory statistics take a global mutex on every SQLite allocation;
+     * vial never reads them.  Only possible before SQLite initializes, so
+     * a program that already used SQLite keeps the default (harmless). */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, global_init_once);
+}
+
 /*
  * ":memory:" must be one database for every worker, so it is a named
  * shared-cache memory database, kept alive by one connection that lives as
@@ -70,6 +86,100 @@ static int map_error(vial_db *db, int rc)
 static pthread_mutex_t keeper_mu = PTHREAD_MUTEX_INITIALIZER;
 static sqlite3 *keeper;
 static const char mem_uri[] = "file:vial-memdb?mode=memory&cache=shared";
+
+/*
+ * Checkpoints run on a thread of their own, not in the request that happens
+ * to cross the WAL threshold: a checkpoint copies megabytes into the
+ * database file and fsyncs it, which would otherwise stall an ingest
+ * request for tens of milliseconds.  Workers' connections only signal it
+ * (sqlite3_wal_hook); it checkpoints PASSIVE, never blocking writers.
+ * One per database file, for the life of the process.
+ */
+typedef struct ckpt {
+    char *path;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool pending;
+    struct ckpt *next;
+} ckpt;
+
+static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
+static ckpt *ckpts;
+
+#define CKPT_PAGES 4000 /* ~16 MiB of WAL (4 KiB pages) starts a checkpoint */
+
+static void *ckpt_main(void *arg)
+{
+    ckpt *c = arg;
+    sqlite3 *s = NULL;
+    if (sqlite3_open_v2(c->path, &s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        vial_log(VIAL_LOG_ERROR, "sqlite checkpointer: cannot open %s: %s", c->path, sqlite3_errmsg(s));
+        sqlite3_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s, 1000);
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->pending) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 5; /* and now and then anyway, for a quiet WAL */
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts))
+                break;
+        }
+        c->pending = false;
+        pthread_mutex_unlock(&c->mu);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            vial_log(VIAL_LOG_WARN, "sqlite checkpoint of %s: %s", c->path, sqlite3_errmsg(s));
+        else if (log > 0 && done == log && log > 4 * CKPT_PAGES)
+            /* Everything copied: start the WAL over so it does not stay big. */
+            sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    return NULL;
+}
+
+static ckpt *ckpt_for(const char *path)
+{
+    pthread_mutex_lock(&ckpt_mu);
+    ckpt *c = ckpts;
+    while (c && strcmp(c->path, path))
+        c = c->next;
+    if (!c && (c = calloc(1, sizeof *c)) && (c->path = strdup(path))) {
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->cv, NULL);
+        if (pthread_create(&c->th, NULL, ckpt_main, c) == 0) {
+            pthread_detach(c->th);
+            c->next = ckpts;
+            ckpts = c;
+        } else {
+            free(c->path);
+            free(c);
+            c = NULL;
+        }
+    } else if (c && !c->path) {
+        free(c);
+        c = NULL;
+    }
+    pthread_mutex_unlock(&ckpt_mu);
+    return c;
+}
+
+static int on_wal(void *arg, sqlite3 *s, const char *name, int pages)
+{
+    VIAL__UNUSED(s);
+    VIAL__UNUSED(name);
+    ckpt *c = arg;
+    if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&c->mu);
+        c->pending = true;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return SQLITE_OK;
+}
 
 static int s_connect(vial_db *db, const vial__dburl *url)
 {
@@ -97,9 +207,12 @@ static int s_connect(vial_db *db, const vial__dburl *url)
     db->impl = s;
     const char *sync = vial_config(db->app, "sqlite_synchronous");
     bool full = sync && !strcasecmp(sync, "full");
-    char pragmas[200];
+    char pragmas[400];
+    /* Reads go through a shared memory map (no copy per page read); each
+     * connection keeps a 16 MiB page cache for the write path. */
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON; "
+             "PRAGMA cache_size=-16384; PRAGMA mmap_size=1073741824; PRAGMA temp_store=MEMORY;",
              full ? "FULL" : "NORMAL");
     char *err = NULL;
     if (sqlite3_exec(s, pragmas, NULL, NULL, &err) != SQLITE_OK) {
@@ -109,17 +222,17 @@ static int s_connect(vial_db *db, const vial__dburl *url)
         db->impl = NULL;
         return VIAL_EDBDOWN;
     }
+    ckpt *c = mem ? NULL : ckpt_for(url->path);
+    if (c)
+        sqlite3_wal_hook(s, on_wal, c); /* replaces automatic checkpoints */
     return 0;
 }
 
-static void fin_stmt(void *st)
-{
-    sqlite3_finalize(st);
-}
+static void fin_sstmt(void *p);
 
 static void s_disconnect(vial_db *db)
 {
-    vial__cache_clear((vial__stmt_cache **)&db->cache, fin_stmt);
+    vial__cache_clear((vial__stmt_cache **)&db->cache, fin_sstmt);
     sqlite3_close(db->impl);
     db->impl = NULL;
 }
@@ -139,26 +252,86 @@ static int s_script(vial_db *db, const char *sql)
 
 /* ------------------------------------------------------------------ statements */
 
-static int bind(vial_db *db, sqlite3_stmt *st, const vial_val *args, size_t nargs, bool copy)
+/*
+ * A prepared statement plus the map from its placeholders to argument
+ * numbers, worked out once at prepare time: SQLite numbers distinct names
+ * in order of first appearance, so "$2 ... $1" has its own order, and
+ * looking names up per bind would cost every row of a bulk insert.
+ */
+typedef struct sstmt {
+    sqlite3_stmt *st;
+    int n;           /* placeholders */
+    uint16_t map[];  /* placeholder j (0-based) binds argument map[j] */
+} sstmt;
+
+static void fin_sstmt(void *p)
 {
-    /* SQLite counts distinct names, so "$1 ... $1" is one placeholder. */
-    int count = sqlite3_bind_parameter_count(st);
-    if ((size_t)count != nargs)
-        return vial__db_fail(db, VIAL_EINVAL, "the statement has %d placeholder(s), %zu value(s) given",
-                             count, nargs);
-    sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
-    for (int j = 1; j <= count; j++) {
+    sstmt *s = p;
+    if (s) {
+        sqlite3_finalize(s->st);
+        free(s);
+    }
+}
+
+static sstmt *prepare(vial_db *db, const char *sql, bool persistent)
+{
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(db->impl, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
+    if (rc != SQLITE_OK) {
+        map_error(db, rc);
+        return NULL;
+    }
+    if (!st) {
+        vial__db_fail(db, VIAL_EINVAL, "empty SQL statement");
+        return NULL;
+    }
+    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';' || *tail == '\r'))
+        tail++;
+    if (tail && *tail) {
+        sqlite3_finalize(st);
+        vial__db_fail(db, VIAL_EINVAL, "one statement per call (use vial_db_script for several)");
+        return NULL;
+    }
+    int n = sqlite3_bind_parameter_count(st);
+    sstmt *s = malloc(sizeof *s + (size_t)n * sizeof s->map[0]);
+    if (!s) {
+        sqlite3_finalize(st);
+        vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->st = st;
+    s->n = n;
+    for (int j = 1; j <= n; j++) {
         const char *name = sqlite3_bind_parameter_name(st, j);
         long k = j;
         if (name) {
             char *end;
             k = name[0] == '$' ? strtol(name + 1, &end, 10) : 0;
-            if (name[0] != '$' || *end || k < 1)
-                return vial__db_fail(db, VIAL_EINVAL, "placeholder %s: write $1, $2 ...", name);
+            if (name[0] != '$' || *end || k < 1 || k > 65535) {
+                vial__db_fail(db, VIAL_EINVAL, "placeholder %s: write $1, $2 ...", name);
+                fin_sstmt(s);
+                return NULL;
+            }
         }
-        if ((size_t)k > nargs)
-            return vial__db_fail(db, VIAL_EINVAL, "placeholder $%ld has no value (%zu given)", k, nargs);
-        const vial_val *v = &args[k - 1];
+        s->map[j - 1] = (uint16_t)(k - 1);
+    }
+    return s;
+}
+
+static int bind(vial_db *db, const sstmt *s, const vial_val *args, size_t nargs, bool copy)
+{
+    /* SQLite counts distinct names, so "$1 ... $1" is one placeholder. */
+    if ((size_t)s->n != nargs)
+        return vial__db_fail(db, VIAL_EINVAL, "the statement has %d placeholder(s), %zu value(s) given",
+                             s->n, nargs);
+    sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
+    for (int j = 1; j <= s->n; j++) {
+        size_t k = s->map[j - 1];
+        if (k >= nargs)
+            return vial__db_fail(db, VIAL_EINVAL, "placeholder $%zu has no value (%zu given)", k + 1, nargs);
+        const vial_val *v = &args[k];
+        sqlite3_stmt *st = s->st;
         int rc;
         switch (v->type) {
         case VIAL_T_INT:
@@ -183,83 +356,101 @@ static int bind(vial_db *db, sqlite3_stmt *st, const vial_val *args, size_t narg
     return 0;
 }
 
-static void release(sqlite3_stmt *st, vial__cached *ce)
+static void release(sstmt *s, vial__cached *ce)
 {
     if (ce) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        sqlite3_reset(s->st);
+        sqlite3_clear_bindings(s->st);
         ce->busy = false;
     } else {
-        sqlite3_finalize(st);
+        fin_sstmt(s);
     }
+}
+
+/* The statement for `sql`: the cached one if free, else a new one (cached
+ * when there is room and the SQL may repeat). */
+static sstmt *lookup(vial_db *db, const char *sql, bool once, vial__cached **cep)
+{
+    vial__stmt_cache **cache = (vial__stmt_cache **)&db->cache;
+    vial__cached *ce = vial__cache_find(cache, sql);
+    if (ce && !ce->busy) {
+        *cep = ce;
+        return ce->stmt;
+    }
+    /* Not cached yet, or in use by rows still open (a nested query of the
+     * same SQL): prepare a statement of its own. */
+    bool keep = !ce && !once && vial__cache_size(*cache) < VIAL__DB_CACHE_MAX;
+    sstmt *s = prepare(db, sql, keep);
+    *cep = NULL;
+    if (s && keep) {
+        *cep = vial__cache_add(cache, sql, s);
+        if (!*cep) {
+            fin_sstmt(s);
+            vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static int step_done(vial_db *db, sstmt *s)
+{
+    int step;
+    while ((step = sqlite3_step(s->st)) == SQLITE_ROW)
+        ;
+    return step == SQLITE_DONE ? 0 : map_error(db, step);
 }
 
 static int s_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
                  bool once)
 {
-    sqlite3 *s = db->impl;
-    vial__stmt_cache **cache = (vial__stmt_cache **)&db->cache;
-    vial__cached *ce = vial__cache_find(cache, sql);
-    sqlite3_stmt *st = NULL;
-    if (ce && !ce->busy) {
-        st = ce->stmt;
-    } else {
-        /* Not cached yet, or in use by rows still open (a nested query of
-         * the same SQL): prepare a statement of its own. */
-        bool keep = !ce && !once && vial__cache_size(*cache) < VIAL__DB_CACHE_MAX;
-        const char *tail = NULL;
-        int rc = sqlite3_prepare_v3(s, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
-        if (rc != SQLITE_OK)
-            return map_error(db, rc);
-        if (!st)
-            return vial__db_fail(db, VIAL_EINVAL, "empty SQL statement");
-        while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';' || *tail == '\r'))
-            tail++;
-        if (tail && *tail) {
-            sqlite3_finalize(st);
-            return vial__db_fail(db, VIAL_EINVAL, "one statement per call (use vial_db_script for several)");
-        }
-        ce = NULL;
-        if (keep) {
-            ce = vial__cache_add(cache, sql, st);
-            if (!ce) {
-                sqlite3_finalize(st);
-                return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
-            }
-        }
-    }
-    int rc = bind(db, st, args, nargs, rows != NULL);
+    vial__cached *ce;
+    sstmt *s = lookup(db, sql, once, &ce);
+    if (!s)
+        return db->err;
+    int rc = bind(db, s, args, nargs, rows != NULL);
     if (rc) {
-        release(st, ce);
+        release(s, ce);
         return rc;
     }
     if (!rows) {
-        int step;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-            ;
-        if (step != SQLITE_DONE) {
-            rc = map_error(db, step);
-            release(st, ce);
-            return rc;
-        }
-        int64_t changes = sqlite3_changes64(s);
-        release(st, ce);
-        return changes > INT32_MAX ? INT32_MAX : (int)changes;
+        rc = step_done(db, s);
+        int64_t changes = sqlite3_changes64(db->impl);
+        release(s, ce);
+        return rc ? rc : changes > INT32_MAX ? INT32_MAX : (int)changes;
     }
     srows *r = calloc(1, sizeof *r);
     if (!r) {
-        release(st, ce);
+        release(s, ce);
         return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
     }
-    r->st = st;
+    r->s = s;
     r->ce = ce;
     if (ce)
         ce->busy = true;
-    r->base.ncols = (size_t)sqlite3_column_count(st);
+    r->base.ncols = (size_t)sqlite3_column_count(s->st);
     r->base.impl = r;
     vial__db_track(db, &r->base);
     *rows = &r->base;
     return 0;
+}
+
+/* The bulk path: one statement, bound and stepped per row. */
+static int s_exec_many(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols)
+{
+    vial__cached *ce;
+    sstmt *s = lookup(db, sql, false, &ce);
+    if (!s)
+        return db->err;
+    int rc = 0;
+    for (size_t r = 0; r < nrows && !rc; r++) {
+        rc = bind(db, s, vals + r * ncols, ncols, false);
+        if (!rc)
+            rc = step_done(db, s);
+        sqlite3_reset(s->st);
+    }
+    release(s, ce);
+    return rc;
 }
 
 static int64_t s_last_id(vial_db *db)
@@ -272,7 +463,7 @@ static int64_t s_last_id(vial_db *db)
 static int s_next(vial_rows *rb)
 {
     srows *r = (srows *)rb;
-    int rc = sqlite3_step(r->st);
+    int rc = sqlite3_step(r->s->st);
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE)
@@ -282,7 +473,7 @@ static int s_next(vial_rows *rb)
 
 static const char *s_name(const vial_rows *rb, size_t col)
 {
-    return sqlite3_column_name(((const srows *)rb)->st, (int)col);
+    return sqlite3_column_name(((const srows *)rb)->s->st, (int)col);
 }
 
 static bool decl_has(sqlite3_stmt *st, int col, const char *what)
@@ -293,7 +484,7 @@ static bool decl_has(sqlite3_stmt *st, int col, const char *what)
 
 static vial_type s_type(vial_rows *rb, size_t col)
 {
-    sqlite3_stmt *st = ((srows *)rb)->st;
+    sqlite3_stmt *st = ((srows *)rb)->s->st;
     switch (sqlite3_column_type(st, (int)col)) {
     case SQLITE_INTEGER: return decl_has(st, (int)col, "BOOL") ? VIAL_T_BOOL : VIAL_T_INT;
     case SQLITE_FLOAT: return VIAL_T_DOUBLE;
@@ -305,22 +496,22 @@ static vial_type s_type(vial_rows *rb, size_t col)
 
 static int s_isnull(vial_rows *rb, size_t col)
 {
-    return sqlite3_column_type(((srows *)rb)->st, (int)col) == SQLITE_NULL;
+    return sqlite3_column_type(((srows *)rb)->s->st, (int)col) == SQLITE_NULL;
 }
 
 static int64_t s_int(vial_rows *rb, size_t col)
 {
-    return sqlite3_column_int64(((srows *)rb)->st, (int)col);
+    return sqlite3_column_int64(((srows *)rb)->s->st, (int)col);
 }
 
 static double s_double(vial_rows *rb, size_t col)
 {
-    return sqlite3_column_double(((srows *)rb)->st, (int)col);
+    return sqlite3_column_double(((srows *)rb)->s->st, (int)col);
 }
 
 static const char *s_text(vial_rows *rb, size_t col, size_t *len)
 {
-    sqlite3_stmt *st = ((srows *)rb)->st;
+    sqlite3_stmt *st = ((srows *)rb)->s->st;
     if (sqlite3_column_type(st, (int)col) == SQLITE_NULL) {
         *len = 0;
         return NULL;
@@ -333,7 +524,7 @@ static const char *s_text(vial_rows *rb, size_t col, size_t *len)
 static void s_rows_free(vial_rows *rb)
 {
     srows *r = (srows *)rb;
-    release(r->st, r->ce);
+    release(r->s, r->ce);
     free(r);
 }
 
@@ -344,6 +535,7 @@ const vial__dbops vial__sqlite_ops = {
     .ensure = s_ensure,
     .script = s_script,
     .run = s_run,
+    .exec_many = s_exec_many,
     .last_id = s_last_id,
     .next = s_next,
     .name_of = s_name,
