@@ -765,6 +765,74 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  */
 VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
 
+/* ------------------------------------------------------------------ templates */
+
+/*
+ * Templates: a Jinja2 subset, from the `templates_dir` setting (default
+ * "templates"), compiled on first use and cached for the life of the app;
+ * with --debug a template is recompiled when its file (or one it includes
+ * or extends) changes.  Names are paths relative to that directory
+ * ("logs/explorer.html"); ".." and absolute names are refused.
+ *
+ *   {{ expr }}  {% if %}/{% elif %}/{% else %}/{% endif %}
+ *   {% for x in xs %} ... {% else %} ... {% endfor %}   (loop.index, loop.index0,
+ *       loop.first, loop.last, loop.length; "for k, v in obj|items")
+ *   {% set x = expr %}  {% include "name" %}  {% extends "base.html" %}
+ *   {% block name %}...{% endblock %}  {{ super() }}  {% raw %}...{% endraw %}
+ *   {# comment #}  whitespace control with {%- -%} / {{- -}}
+ * Expressions: literals ("s", 'i', 1, 2.5, true, false, none, [..]),
+ * variables, a.b, a[expr], filters x|f(args), function calls url_for(...) and
+ * static(...), ==, !=, <, <=, >, >=, in, not in, and, or, not, + - * / %,
+ * ~ (string concat), ternary "a if cond else b", tests "x is defined",
+ * "x is none".
+ * Filters: escape (e), safe, default(d) (d), length, upper, lower, title,
+ * capitalize, trim, join(sep), first, last, sort, reverse, replace(a, b),
+ * truncate(n), int, float, string, round(n), abs, items, keys, tojson,
+ * urlencode, date(format) (an RFC 3339 string or epoch seconds, strftime
+ * format in UTC), plus those added with vial_template_filter().
+ * Globals: url_for(endpoint, key=value...) → vial_url_for; static(path) →
+ * the URL of a static file; request (method, path, endpoint, args).
+ *
+ * Output is HTML-escaped by default in .html/.htm/.xml templates (XSS safe:
+ * & < > " ' are escaped); `|safe` opts out.  Undefined variables render as
+ * empty (and are falsy); attribute access on undefined is undefined, not an
+ * error.  Errors (syntax, unknown filter, bad include) name the file, line
+ * and column.
+ *
+ * The context is a jansson object (a value built with json_pack(), a row set
+ * converted with vial_rows_json(), a parsed body ...); it is borrowed.
+ */
+
+/* Renders `name` with `ctx` as the response: text/html; charset=utf-8 (or
+ * text/plain for other extensions).  A template error becomes a 500 with
+ * the error logged (and shown, in debug mode).  Returns like vial_text(). */
+VIAL_API int vial_render(vial_req *req, int status, const char *name, json_t *ctx);
+/* As vial_render(), stealing `ctx` (NULL → 500). */
+VIAL_API int vial_render_take(vial_req *req, int status, const char *name, json_t *ctx);
+/*
+ * Renders outside a response (or outside any request, with req == NULL:
+ * url_for is then unavailable).  Returns 0 and a malloc'd NUL-terminated
+ * string in *out (caller frees), or a VIAL_E* code with a message such as
+ * "logs/x.html:12:7: unknown filter 'uper'" in `err`.
+ */
+VIAL_API int vial_template_render(vial_app *app, vial_req *req, const char *name, json_t *ctx,
+                                  char **out, size_t *len, char *err, size_t errlen);
+/* The same for template source given as a string (named `name` in errors);
+ * includes/extends still resolve against templates_dir. */
+VIAL_API int vial_template_render_string(vial_app *app, vial_req *req, const char *name,
+                                         const char *src, json_t *ctx, char **out, size_t *len,
+                                         char *err, size_t errlen);
+/*
+ * Adds a filter: `fn(value, args)` returns a new reference, or NULL with
+ * *error set to a static message (the render fails with it).  `value` and
+ * `args` (an array, possibly empty) are borrowed.  Call before vial_run().
+ */
+typedef json_t *(*vial_filter_fn)(json_t *value, json_t *args, const char **error);
+VIAL_API int vial_template_filter(vial_app *app, const char *name, vial_filter_fn fn);
+/* Rows as a jansson array of objects (NULL → null), consuming what is left
+ * of `r`.  New reference, NULL on error. */
+VIAL_API json_t *vial_rows_json(vial_rows *r);
+
 /* ------------------------------------------------------------------ time */
 
 /*

@@ -752,6 +752,13 @@ const char *vial_url_for(vial_req *req, const char *endpoint, ...)
         kv[nkv++] = v;
     }
     va_end(ap);
+    return vial__url_for_kv(req, endpoint, kv, nkv);
+}
+
+const char *vial__url_for_kv(vial_req *req, const char *endpoint, const char **kv, size_t nkv)
+{
+    if (!req || !endpoint)
+        return NULL;
     /* A relative name (".view") resolves inside the current blueprint. */
     const char *name = endpoint;
     if (endpoint[0] == '.' && req->route) {

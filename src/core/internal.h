@@ -200,6 +200,8 @@ void vial__router_match(const vial__router *r, vial__arena *a, const char *path,
 const vial__route *vial__router_find_endpoint(const vial__router *r, const char *endpoint);
 /* Appends the URL of `route` built from name/value pairs to `out`. */
 int vial__url_build(const vial__route *route, const char **kv, size_t nkv, vial__buf *out);
+/* vial_url_for with name/value pairs in an array (templates): arena string or NULL. */
+const char *vial__url_for_kv(vial_req *req, const char *endpoint, const char **kv, size_t nkv);
 
 /* ------------------------------------------------------------------ app and blueprints */
 

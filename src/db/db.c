@@ -536,6 +536,48 @@ int64_t vial_rows_jw(vial_rows *r, vial_jw *w)
     return vial_jw_error(w) ? vial_jw_error(w) : count;
 }
 
+json_t *vial_rows_json(vial_rows *r)
+{
+    if (!r)
+        return NULL;
+    json_t *arr = json_array();
+    int rc;
+    while (arr && (rc = vial_rows_next(r)) > 0) {
+        json_t *o = json_object();
+        for (size_t i = 0; o && i < r->ncols; i++) {
+            size_t n;
+            const char *t;
+            json_t *v;
+            switch (r->db->ops->type_of(r, i)) {
+            case VIAL_T_NULL: v = json_null(); break;
+            case VIAL_T_INT: v = json_integer((json_int_t)r->db->ops->get_int(r, i)); break;
+            case VIAL_T_DOUBLE: v = json_real(r->db->ops->get_double(r, i)); break;
+            case VIAL_T_BOOL: v = json_boolean(r->db->ops->get_int(r, i) != 0); break;
+            case VIAL_T_JSON:
+                t = r->db->ops->get_text(r, i, &n);
+                v = json_loadb(t, n, JSON_DECODE_ANY, NULL);
+                break;
+            default:
+                t = r->db->ops->get_text(r, i, &n);
+                v = json_stringn_nocheck(t ? t : "", n);
+            }
+            if (!v || json_object_set_new(o, r->db->ops->name_of(r, i), v)) {
+                json_decref(o);
+                o = NULL;
+            }
+        }
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    if (arr && rc < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
 void vial_rows_close(vial_rows *r)
 {
     if (!r)
