@@ -285,8 +285,12 @@ VIAL_API const char *vial_body(vial_req *req, size_t *len);
 VIAL_API json_t *vial_req_json(vial_req *req);
 VIAL_API const char *vial_json_error(vial_req *req);
 
-/* Peer address "127.0.0.1" or "::1" (test client: "test").  Arena. */
+/* The client's address: the peer ("127.0.0.1", "::1"; test client "test"),
+ * or — when the peer is one of the trusted_proxies — the last address in
+ * X-Forwarded-For that is not a trusted proxy.  Arena. */
 VIAL_API const char *vial_client_addr(vial_req *req);
+/* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http". */
+VIAL_API const char *vial_scheme(vial_req *req);
 /* This request's id: the client's X-Request-Id if it looks sane, otherwise
  * generated.  Sent back in X-Request-Id and written in the access log. */
 VIAL_API const char *vial_request_id(vial_req *req);
@@ -832,6 +836,136 @@ VIAL_API int vial_template_filter(vial_app *app, const char *name, vial_filter_f
 /* Rows as a jansson array of objects (NULL → null), consuming what is left
  * of `r`.  New reference, NULL on error. */
 VIAL_API json_t *vial_rows_json(vial_rows *r);
+
+/* ------------------------------------------------------------------ auth */
+
+/* Bytes from the operating system's CSPRNG (libsodium).  Returns 0. */
+VIAL_API int vial_random(void *buf, size_t n);
+/* 1 if the n bytes are equal, 0 if not, in time that does not depend on
+ * where they differ. */
+VIAL_API int vial_equal_ct(const void *a, const void *b, size_t n);
+
+/*
+ * Passwords are hashed with argon2id (libsodium), a fresh salt each time,
+ * the parameters inside the encoded result ("$argon2id$v=19$m=65536,t=2,
+ * p=1$...$..."), so they can be raised later (password_opslimit,
+ * password_memlimit) and still verify; other argon2 libraries verify these
+ * strings too.  A hash is at most VIAL_PASSWORD_HASH_MAX bytes with its NUL.
+ */
+#define VIAL_PASSWORD_HASH_MAX 128
+VIAL_API int vial_password_hash(vial_app *app, const char *password,
+                                char out[VIAL_PASSWORD_HASH_MAX]);
+/* 1 when `password` matches `hash`, 0 when not (a malformed hash also
+ * gives 0), negative on failure (out of memory). */
+VIAL_API int vial_password_verify(const char *hash, const char *password);
+/* 1 when `hash` was made with other parameters than the configured ones:
+ * re-hash the password after a successful login. */
+VIAL_API int vial_password_needs_rehash(vial_app *app, const char *hash);
+
+/*
+ * JSON Web Tokens, HS256 only, signed with the `secret_key` setting (env
+ * SECRET_KEY, at least 32 bytes).  Without one the app refuses to start,
+ * except with --debug, which uses a random per-process key.
+ * vial_jwt_issue() adds "iat" and "exp" (now + ttl_s) to a copy of
+ * `claims` (borrowed) and returns a malloc'd token in *token.
+ * vial_jwt_verify() accepts only {"alg":"HS256"} (never "none" or another
+ * algorithm), checks the signature in constant time and "exp"/"nbf" with
+ * the jwt_leeway setting (default 30s); it returns 0 and the claims (a new
+ * reference) or VIAL_EINVAL with a static reason in *why.
+ */
+VIAL_API int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token);
+VIAL_API int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const char **why);
+
+/*
+ * Who is calling.  The auth module reads "Authorization: Bearer <JWT>" or
+ * "X-API-Key: <key>" and asks the app (vial_auth_ops) to turn the token's
+ * claims or the key into an identity, so a deleted user's token or a
+ * revoked key stops working at once.  Strings point into the request arena.
+ */
+typedef struct vial_identity {
+    int64_t user_id;
+    const char *subject; /* the token's "sub", or "key:<id>" */
+    const char *role;    /* "admin", "user", or an app's own */
+    const char *via;     /* "token" or "api_key" */
+    int64_t key_id;      /* for "api_key" */
+} vial_identity;
+
+typedef struct vial_auth_ops {
+    /* A token whose signature and expiry checked out: fill `id` from its
+     * claims (borrowed) and the app's records.  Return 0, VIAL_ENOENT when
+     * the user no longer exists (401), or another error (503). */
+    int (*from_token)(vial_req *req, json_t *claims, vial_identity *id);
+    /* An X-API-Key value: 0 and `id` filled, VIAL_ENOENT when unknown or
+     * revoked (401), another error (503). */
+    int (*from_api_key)(vial_req *req, const char *key, vial_identity *id);
+} vial_auth_ops;
+
+/* Sets up the auth module: settings secret_key, jwt_leeway, jwt_ttl,
+ * password_opslimit, password_memlimit; `ops` is borrowed (static) and may
+ * be NULL for apps that only sign and verify tokens. */
+VIAL_API int vial_auth_init(vial_app *app, const vial_auth_ops *ops);
+/* The caller's identity (authenticated on first call), or NULL: none sent,
+ * or not valid (vial_auth_error() says why).  Borrowed (arena). */
+VIAL_API const vial_identity *vial_auth(vial_req *req);
+VIAL_API const char *vial_auth_error(vial_req *req);
+/*
+ * 0 when the request carries a valid identity whose role is one of `roles`
+ * ("admin,editor"; NULL: any role).  Otherwise the request is answered —
+ * 401 with WWW-Authenticate: Bearer, or 403 for the wrong role — and the
+ * result is non-zero: `if (vial_auth_require(req, "admin")) return 0;`
+ */
+VIAL_API int vial_auth_require(vial_req *req, const char *roles);
+/* The same check on every route of `bp` (a before-hook).  `roles` is copied. */
+VIAL_API int vial_auth_guard(vial_bp *bp, const char *roles);
+
+/* ------------------------------------------------------------------ shared state and rate limits */
+
+/*
+ * Counters, values and token buckets with expiry, shared by every worker of
+ * the process — or, with the redis_url setting (env REDIS_URL), by every
+ * instance using that Redis.  vial_kv_init() declares redis_url (call it
+ * before vial_run(); vial_auth_init() and the session module call it too).
+ * Keys are strings; values are bytes.  Calls return 0 or a VIAL_E* code
+ * (VIAL_EDBDOWN while Redis is unreachable).
+ */
+VIAL_API int vial_kv_init(vial_app *app);
+/* Adds `by` to a counter and returns the new value in *value; the first add
+ * starts its `ttl_ms` (0: none): a fixed window. */
+VIAL_API int vial_kv_incr(vial_req *req, const char *key, int64_t by, int64_t ttl_ms, int64_t *value);
+/* A value (malloc'd copy, NUL-terminated, caller frees) or VIAL_ENOENT. */
+VIAL_API int vial_kv_get(vial_req *req, const char *key, char **value, size_t *len);
+/* Stores a copy of `value` for `ttl_ms` (0: no expiry). */
+VIAL_API int vial_kv_set(vial_req *req, const char *key, const void *value, size_t len, int64_t ttl_ms);
+VIAL_API int vial_kv_del(vial_req *req, const char *key);
+/* Takes one token from the bucket `key` (capacity `burst`, refilled at
+ * `per_minute`): 1 taken, 0 empty (*retry_after_ms says when one will be
+ * there), negative on failure. */
+VIAL_API int vial_kv_take(vial_req *req, const char *key, double per_minute, double burst,
+                          int64_t *retry_after_ms);
+/* "memory" or "redis" (NULL before vial_kv_init). */
+VIAL_API const char *vial_kv_backend(vial_app *app);
+
+/*
+ * A rate limit: `burst` requests at once, `per_minute` sustained, counted
+ * per client address (VIAL_LIMIT_IP), per caller identity — user or API
+ * key, falling back to the address when anonymous (VIAL_LIMIT_USER), or
+ * both.  Over the limit a request gets 429 with Retry-After.  `name`
+ * separates limits that count the same callers.
+ */
+typedef struct vial_limit {
+    const char *name;
+    double per_minute;
+    double burst;
+    unsigned by;
+} vial_limit;
+enum { VIAL_LIMIT_IP = 1u << 0, VIAL_LIMIT_USER = 1u << 1 };
+/* 0 within the limit; otherwise answers 429 and returns non-zero (like
+ * vial_auth_require).  If the store is unreachable the request passes: a
+ * limiter must not take the service down with it. */
+VIAL_API int vial_ratelimit(vial_req *req, const vial_limit *lim);
+/* The limit on every route of `bp` (a before-hook); `lim` is borrowed and
+ * must outlive the app (a static). */
+VIAL_API int vial_ratelimit_guard(vial_bp *bp, const vial_limit *lim);
 
 /* ------------------------------------------------------------------ time */
 

@@ -50,6 +50,7 @@ static const struct {
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT" },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent" },
     { "backlog", "1024", "listen(2) backlog per worker" },
+    { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed" },
 };
 
 /* ------------------------------------------------------------------ app */
@@ -93,6 +94,8 @@ vial_app *vial_app_new(const char *name)
     return app;
 }
 
+static void free_trusted(vial_app *app);
+
 static void route_free(vial__route *r)
 {
     if (!r)
@@ -111,6 +114,9 @@ static void bp_clear(vial_bp *bp)
     for (size_t i = 0; i < bp->nroutes; i++)
         route_free(bp->routes[i]);
     free(bp->routes);
+    for (size_t i = 0; i < bp->nbefore; i++)
+        if (bp->before[i].ud_free)
+            bp->before[i].ud_free(bp->before[i].ud);
     free(bp->before);
     free(bp->after);
     free(bp->errh);
@@ -144,6 +150,7 @@ void vial_app_free(vial_app *app)
     free(app->cmds);
     free(app->slots);
     free(app->start_fns);
+    free_trusted(app);
     while (app->exts) {
         vial__ext *e = app->exts;
         app->exts = e->next;
@@ -359,9 +366,28 @@ static int push_fn(vial_handler **arr, size_t *n, vial_handler fn)
     return 0;
 }
 
+static int push_hook(vial_bp *bp, vial__hook h)
+{
+    vial__hook *a = realloc(bp->before, (bp->nbefore + 1) * sizeof *a);
+    if (!a)
+        return VIAL_ENOMEM;
+    a[bp->nbefore++] = h;
+    bp->before = a;
+    return 0;
+}
+
 int vial_bp_before(vial_bp *bp, vial_handler fn)
 {
-    return bp ? push_fn(&bp->before, &bp->nbefore, fn) : VIAL_EINVAL;
+    if (!bp || !fn)
+        return VIAL_EINVAL;
+    return push_hook(bp, (vial__hook){ .fn = fn });
+}
+
+int vial__bp_before_data(vial_bp *bp, int (*fn)(vial_req *, void *), void *ud, void (*ud_free)(void *))
+{
+    if (!bp || !fn)
+        return VIAL_EINVAL;
+    return push_hook(bp, (vial__hook){ .fn_data = fn, .ud = ud, .ud_free = ud_free });
 }
 
 int vial_bp_after(vial_bp *bp, vial_handler fn)
@@ -483,6 +509,40 @@ int vial__app_compile(vial_app *app)
 
 /* ------------------------------------------------------------------ configuration */
 
+static void free_trusted(vial_app *app)
+{
+    for (char **t = app->trusted; t && *t; t++)
+        free(*t);
+    free(app->trusted);
+    app->trusted = NULL;
+}
+
+static int parse_trusted(vial_app *app)
+{
+    free_trusted(app);
+    const char *v = vial_config(app, "trusted_proxies");
+    if (!v || !*v)
+        return 0;
+    size_t n = 1;
+    for (const char *p = v; *p; p++)
+        n += *p == ',';
+    app->trusted = calloc(n + 1, sizeof *app->trusted);
+    if (!app->trusted)
+        return VIAL_ENOMEM;
+    size_t k = 0;
+    for (const char *p = v; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if (e > p && !(app->trusted[k++] = strndup(p, (size_t)(e - p))))
+            return VIAL_ENOMEM;
+        p = e;
+    }
+    return 0;
+}
+
 int vial__app_apply_config(vial_app *app)
 {
     vial__limits *l = &app->lim;
@@ -534,7 +594,7 @@ int vial__app_apply_config(vial_app *app)
     vial__log_level = level;
     app->debug = vial_config_bool(app, "debug", 0);
     app->access_log = vial_config_bool(app, "access_log", 1);
-    return 0;
+    return parse_trusted(app);
 }
 
 int vial_configure(vial_app *app, int argc, char **argv)
@@ -671,9 +731,12 @@ void vial__app_dispatch(vial_req *req)
     vial_bp *chain[32];
     size_t n = bp_chain(req, chain, 32);
     int rc = 0;
-    for (size_t i = 0; i < n && !req->responded && rc == 0; i++)
-        for (size_t k = 0; k < chain[i]->nbefore && !req->responded && rc == 0; k++)
-            rc = chain[i]->before[k](req);
+    for (size_t i = 0; i < n && !req->responded && rc == 0; i++) {
+        for (size_t k = 0; k < chain[i]->nbefore && !req->responded && rc == 0; k++) {
+            const vial__hook *h = &chain[i]->before[k];
+            rc = h->fn ? h->fn(req) : h->fn_data(req, h->ud);
+        }
+    }
     if (rc) {
         fail_500(req, "before-request hook failed", rc);
     } else if (!req->responded) {

@@ -205,6 +205,18 @@ const char *vial__url_for_kv(vial_req *req, const char *endpoint, const char **k
 
 /* ------------------------------------------------------------------ app and blueprints */
 
+/* A before-hook: a plain handler, or a function with data (guards). */
+typedef struct vial__hook {
+    vial_handler fn;
+    int (*fn_data)(vial_req *req, void *ud);
+    void *ud;
+    void (*ud_free)(void *);
+} vial__hook;
+
+/* Adds a before-hook with data to `bp`; `ud_free(ud)` runs when the app is
+ * freed (NULL: nothing to free). */
+int vial__bp_before_data(vial_bp *bp, int (*fn)(vial_req *, void *), void *ud, void (*ud_free)(void *));
+
 typedef struct vial__errh {
     int status;
     vial_error_handler fn;
@@ -219,7 +231,8 @@ struct vial_bp {
     size_t nchildren;
     vial__route **routes; /* patterns relative to this blueprint */
     size_t nroutes;
-    vial_handler *before, *after;
+    vial__hook *before;
+    vial_handler *after;
     size_t nbefore, nafter;
     vial__errh *errh;
     size_t nerrh;
@@ -282,6 +295,7 @@ struct vial_app {
     vial__ext *exts;
     vial__limits lim;
     bool debug, access_log;
+    char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
     struct vial__worker *test_worker; /* the in-process test client's worker */
     struct vial__server *server;      /* while serving */
 };

@@ -109,7 +109,7 @@ void vial__access_log(vial_req *req, size_t bytes)
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t dur_us = ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - req->t0_ns) / 1000;
     vial__buf_append(b, ts, tn);
-    vial__buf_printf(b, " ACCESS %s \"%s ", req->client ? req->client : "-",
+    vial__buf_printf(b, " ACCESS %s \"%s ", req->method ? vial_client_addr(req) : req->client ? req->client : "-",
                      req->method ? req->method : "-");
     put_escaped(b, req->target.p ? req->target.p : "", req->target.n);
     vial__buf_printf(b, "\" %d %zu %" PRIu64 "us %s\n", req->status, bytes, dur_us,

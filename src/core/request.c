@@ -292,9 +292,50 @@ const char *vial_json_error(vial_req *req)
 
 /* ------------------------------------------------------------------ identity */
 
+static bool trusted(const vial_app *app, const char *addr, size_t n)
+{
+    for (char **t = app->trusted; t && *t; t++)
+        if (strlen(*t) == n && !memcmp(*t, addr, n))
+            return true;
+    return false;
+}
+
 const char *vial_client_addr(vial_req *req)
 {
-    return req ? req->client : NULL;
+    if (!req)
+        return NULL;
+    if (!req->app->trusted || !req->client || !trusted(req->app, req->client, strlen(req->client)))
+        return req->client;
+    /* Walk X-Forwarded-For from the right: the first hop that is not one of
+     * our proxies is the client; anything further left is client-supplied. */
+    const char *xff = vial_header(req, "x-forwarded-for");
+    if (!xff)
+        return req->client;
+    const char *end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a && !trusted(req->app, a, (size_t)(b - a)))
+            return vial_strndup(req, a, (size_t)(b - a));
+        end = start > xff ? start - 1 : xff;
+    }
+    return req->client;
+}
+
+const char *vial_scheme(vial_req *req)
+{
+    if (req && req->app->trusted && req->client && trusted(req->app, req->client, strlen(req->client))) {
+        const char *p = vial_header(req, "x-forwarded-proto");
+        if (p && !strncasecmp(p, "https", 5))
+            return "https";
+    }
+    return "http";
 }
 
 static bool reqid_ok(const char *s, size_t n)

@@ -1,0 +1,24 @@
+/*
+ * auth.h — inside the auth module (crypto.c, guard.c, limit.c).
+ */
+#ifndef VIAL_AUTH_H
+#define VIAL_AUTH_H
+
+#include "../core/internal.h"
+
+#include <pthread.h>
+
+typedef struct vial__auth {
+    unsigned char secret[128];
+    size_t secret_len;
+    int64_t leeway_s;
+    const vial_auth_ops *ops;
+} vial__auth;
+
+/* The app's auth state (NULL before vial_auth_init). */
+const vial__auth *vial__auth_of(const vial_app *app);
+
+int vial__b64url_encode(vial__buf *out, const void *data, size_t n);
+int vial__b64url_decode(vial__buf *out, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * crypto.c — the auth module's primitives: randomness, constant-time
+ * comparison, argon2id password hashing (libsodium) and HS256 JSON Web
+ * Tokens (OpenSSL HMAC).
+ *
+ * JWT verification follows RFC 8725's advice: the algorithm is pinned (the
+ * header must say HS256; "none" and everything else are refused before any
+ * signature work), the signature is compared in constant time, "exp" is
+ * required, and clock skew is bounded by a configured leeway.
+ */
+#include "auth.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <time.h>
+
+static void init_sodium(void)
+{
+    if (sodium_init() < 0)
+        vial_log(VIAL_LOG_ERROR, "libsodium failed to initialize");
+}
+
+static void sodium_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_sodium);
+}
+
+int vial_random(void *buf, size_t n)
+{
+    sodium_once();
+    randombytes_buf(buf, n);
+    return 0;
+}
+
+int vial_equal_ct(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n) == 0;
+}
+
+/* ------------------------------------------------------------------ passwords */
+
+static void limits(vial_app *app, unsigned long long *ops, size_t *mem)
+{
+    int64_t o = vial_config_int(app, "password_opslimit", 0);
+    int64_t m = vial__parse_size(vial_config(app, "password_memlimit"));
+    *ops = o > 0 ? (unsigned long long)o : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    *mem = m > 0 ? (size_t)m : crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    if (*ops < crypto_pwhash_OPSLIMIT_MIN)
+        *ops = crypto_pwhash_OPSLIMIT_MIN;
+    if (*mem < crypto_pwhash_MEMLIMIT_MIN)
+        *mem = crypto_pwhash_MEMLIMIT_MIN;
+}
+
+int vial_password_hash(vial_app *app, const char *password, char out[VIAL_PASSWORD_HASH_MAX])
+{
+    _Static_assert(crypto_pwhash_STRBYTES <= VIAL_PASSWORD_HASH_MAX, "hash buffer");
+    if (!password)
+        return VIAL_EINVAL;
+    sodium_once();
+    unsigned long long ops;
+    size_t mem;
+    limits(app, &ops, &mem);
+    /* Memory-hard on purpose: this is where a failure means "out of memory". */
+    if (crypto_pwhash_str_alg(out, password, strlen(password), ops, mem,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return VIAL_ENOMEM;
+    return 0;
+}
+
+int vial_password_verify(const char *hash, const char *password)
+{
+    if (!hash || !password)
+        return 0;
+    sodium_once();
+    if (strncmp(hash, "$argon2id$", 10) != 0)
+        return 0;
+    return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+}
+
+int vial_password_needs_rehash(vial_app *app, const char *hash)
+{
+    unsigned long long ops;
+    size_t mem;
+    limits(app, &ops, &mem);
+    return crypto_pwhash_str_needs_rehash(hash, ops, mem) != 0;
+}
+
+/* ------------------------------------------------------------------ base64url */
+
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int vial__b64url_encode(vial__buf *out, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (vial__buf_reserve(out, (n + 2) / 3 * 4))
+        return VIAL_ENOMEM;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        char q[4] = { b64u[v >> 18], b64u[v >> 12 & 63], b64u[v >> 6 & 63], b64u[v & 63] };
+        vial__buf_add(out, q, 4);
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        char q[2] = { b64u[v >> 18], b64u[v >> 12 & 63] };
+        vial__buf_add(out, q, 2);
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        char q[3] = { b64u[v >> 18], b64u[v >> 12 & 63], b64u[v >> 6 & 63] };
+        vial__buf_add(out, q, 3);
+    }
+    return 0;
+}
+
+/* Strict: the base64url alphabet, no padding, no stray bits. */
+int vial__b64url_decode(vial__buf *out, const char *s, size_t n)
+{
+    if (n % 4 == 1)
+        return VIAL_EPARSE;
+    if (vial__buf_reserve(out, n / 4 * 3 + 3))
+        return VIAL_ENOMEM;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int v = c >= 'A' && c <= 'Z' ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '-' ? 62
+                : c == '_' ? 63 : -1;
+        if (v < 0)
+            return VIAL_EPARSE;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            char byte = (char)(acc >> bits & 0xff);
+            vial__buf_add(out, &byte, 1);
+        }
+    }
+    if (bits && (acc & ((1u << bits) - 1)))
+        return VIAL_EPARSE; /* non-canonical trailing bits */
+    return 0;
+}
+
+/* ------------------------------------------------------------------ JWT */
+
+static int hs256(const vial__auth *a, const char *data, size_t n, unsigned char mac[32])
+{
+    unsigned int len = 32;
+    if (!HMAC(EVP_sha256(), a->secret, (int)a->secret_len, (const unsigned char *)data, n, mac, &len))
+        return VIAL_ENOMEM;
+    return len == 32 ? 0 : VIAL_EINVAL;
+}
+
+int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token)
+{
+    const vial__auth *a = vial__auth_of(app);
+    if (!a || !token || ttl_s <= 0 || (claims && !json_is_object(claims)))
+        return VIAL_EINVAL;
+    *token = NULL;
+    json_t *c = claims ? json_deep_copy(claims) : json_object();
+    if (!c)
+        return VIAL_ENOMEM;
+    int64_t now = (int64_t)time(NULL);
+    json_object_set_new(c, "iat", json_integer(now));
+    json_object_set_new(c, "exp", json_integer(now + ttl_s));
+    char *payload = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    if (!payload)
+        return VIAL_ENOMEM;
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    vial__buf b = { 0 };
+    int rc = vial__b64url_encode(&b, header, sizeof header - 1);
+    if (!rc)
+        rc = vial__buf_add(&b, ".", 1);
+    if (!rc)
+        rc = vial__b64url_encode(&b, payload, strlen(payload));
+    free(payload);
+    unsigned char mac[32];
+    if (!rc)
+        rc = hs256(a, b.p, b.n, mac);
+    if (!rc)
+        rc = vial__buf_add(&b, ".", 1);
+    if (!rc)
+        rc = vial__b64url_encode(&b, mac, sizeof mac);
+    if (!rc)
+        rc = vial__buf_nul(&b);
+    if (rc) {
+        vial__buf_free(&b);
+        return rc;
+    }
+    *token = b.p; /* malloc'd, NUL-terminated */
+    return 0;
+}
+
+int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const char **why)
+{
+    static const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (claims)
+        *claims = NULL;
+    const vial__auth *a = vial__auth_of(app);
+    if (!a || !token) {
+        *why = "no token";
+        return VIAL_EINVAL;
+    }
+    size_t n = strlen(token);
+    const char *d1 = memchr(token, '.', n);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - token)) : NULL;
+    if (!d1 || !d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - token)) || n > 8192) {
+        *why = "malformed token";
+        return VIAL_EINVAL;
+    }
+    vial__buf hb = { 0 }, pb = { 0 }, sb = { 0 };
+    json_t *h = NULL, *p = NULL;
+    int rc = VIAL_EINVAL;
+    if (vial__b64url_decode(&hb, token, (size_t)(d1 - token)) || vial__buf_nul(&hb) ||
+        !(h = json_loadb(hb.p ? hb.p : "", hb.n, 0, NULL)) || !json_is_object(h)) {
+        *why = "malformed token header";
+        goto out;
+    }
+    /* The algorithm is pinned before anything else is believed. */
+    json_t *alg = json_object_get(h, "alg");
+    if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256")) {
+        *why = "token algorithm is not HS256";
+        goto out;
+    }
+    json_t *crit = json_object_get(h, "crit");
+    if (crit) {
+        *why = "token header has unsupported critical extensions";
+        goto out;
+    }
+    unsigned char mac[32];
+    if (vial__b64url_decode(&sb, d2 + 1, strlen(d2 + 1)) || sb.n != 32 ||
+        hs256(a, token, (size_t)(d2 - token), mac) || !vial_equal_ct(mac, sb.p, 32)) {
+        *why = "token signature is invalid";
+        goto out;
+    }
+    if (vial__b64url_decode(&pb, d1 + 1, (size_t)(d2 - d1 - 1)) ||
+        !(p = json_loadb(pb.p ? pb.p : "", pb.n, 0, NULL)) || !json_is_object(p)) {
+        *why = "malformed token payload";
+        goto out;
+    }
+    int64_t now = (int64_t)time(NULL), leeway = a->leeway_s;
+    json_t *exp = json_object_get(p, "exp"), *nbf = json_object_get(p, "nbf");
+    if (!json_is_integer(exp) && !json_is_real(exp)) {
+        *why = "token has no expiry";
+        goto out;
+    }
+    if ((int64_t)json_number_value(exp) + leeway < now) {
+        *why = "token expired";
+        goto out;
+    }
+    if (nbf && (!json_is_number(nbf) || (int64_t)json_number_value(nbf) - leeway > now)) {
+        *why = "token not valid yet";
+        goto out;
+    }
+    rc = 0;
+    if (claims) {
+        *claims = p;
+        p = NULL;
+    }
+out:
+    json_decref(h);
+    json_decref(p);
+    vial__buf_free(&hb);
+    vial__buf_free(&pb);
+    vial__buf_free(&sb);
+    return rc;
+}

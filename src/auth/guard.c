@@ -1,0 +1,240 @@
+/*
+ * guard.c — the auth module's set-up and request side: loading the secret
+ * key at start, turning a bearer token or an API key into an identity (via
+ * the app's callbacks), and the guards that answer 401/403.
+ */
+#include "auth.h"
+
+#include <stdlib.h>
+
+static const char ext_key = 0;
+
+const vial__auth *vial__auth_of(const vial_app *app)
+{
+    return vial__app_ext(app, &ext_key);
+}
+
+static int auth_start(vial_app *app)
+{
+    vial__auth *a = vial__app_ext(app, &ext_key);
+    const char *key = vial_config(app, "secret_key");
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0) {
+        if (!app->debug) {
+            vial_log(VIAL_LOG_ERROR, "secret_key is not set: set SECRET_KEY (32+ random bytes, e.g. "
+                                     "`head -c 32 /dev/urandom | base64`) or run with --debug");
+            return VIAL_EINVAL;
+        }
+        vial_random(a->secret, 32);
+        a->secret_len = 32;
+        vial_log(VIAL_LOG_WARN, "debug mode: a random secret_key for this process (tokens die with it)");
+    } else {
+        if (n < 32 || n > sizeof a->secret) {
+            vial_log(VIAL_LOG_ERROR, "secret_key must be 32 to %zu bytes long (it is %zu)",
+                     sizeof a->secret, n);
+            return VIAL_EINVAL;
+        }
+        memcpy(a->secret, key, n);
+        a->secret_len = n;
+    }
+    int64_t leeway = vial__parse_duration_ms(vial_config(app, "jwt_leeway"));
+    if (leeway < 0) {
+        vial_log(VIAL_LOG_ERROR, "jwt_leeway: '%s' is not a duration", vial_config(app, "jwt_leeway"));
+        return VIAL_EINVAL;
+    }
+    a->leeway_s = leeway / 1000;
+    return 0;
+}
+
+int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
+{
+    if (!app)
+        return VIAL_EINVAL;
+    if (vial__app_ext(app, &ext_key))
+        return VIAL_EEXIST;
+    vial__auth *a = calloc(1, sizeof *a);
+    if (!a)
+        return VIAL_ENOMEM;
+    a->ops = ops;
+    a->leeway_s = 30;
+    int rc = vial_kv_init(app); /* rate limits and login protection live there */
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    rc = vial__app_ext_set(app, &ext_key, a, free);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    if ((rc = vial_config_define(app, "secret_key", "",
+                                 "key that signs tokens and sessions (32+ bytes; required unless --debug)")) ||
+        (rc = vial_config_define(app, "jwt_leeway", "30s", "clock skew allowed on token times")) ||
+        (rc = vial_config_define(app, "jwt_ttl", "1h", "lifetime of issued access tokens")) ||
+        (rc = vial_config_define(app, "password_opslimit", "0",
+                                 "argon2id passes (0: libsodium's interactive default)")) ||
+        (rc = vial_config_define(app, "password_memlimit", "0",
+                                 "argon2id memory, e.g. 64M (0: libsodium's interactive default)")))
+        return rc;
+    return vial_on_start(app, auth_start);
+}
+
+/* ------------------------------------------------------------------ identities */
+
+typedef struct authstate {
+    bool done;
+    vial_identity id;
+    bool ok;
+    const char *error;
+    bool sent_credentials;
+} authstate;
+
+static authstate *state_of(vial_req *req)
+{
+    authstate *s = vial_local(req, "vial.auth");
+    if (!s) {
+        s = vial_alloc(req, sizeof *s);
+        if (!s || vial_set_local(req, "vial.auth", s))
+            return NULL;
+        memset(s, 0, sizeof *s);
+    }
+    return s;
+}
+
+static void authenticate(vial_req *req, authstate *s)
+{
+    const vial__auth *a = vial__auth_of(req->app);
+    s->done = true;
+    if (!a) {
+        s->error = "authentication is not configured";
+        return;
+    }
+    const char *authz = vial_header(req, "authorization");
+    const char *key = vial_header(req, "x-api-key");
+    if (authz) {
+        s->sent_credentials = true;
+        if (strncasecmp(authz, "Bearer ", 7) != 0) {
+            s->error = "Authorization must be 'Bearer <token>'";
+            return;
+        }
+        const char *tok = authz + 7;
+        while (*tok == ' ')
+            tok++;
+        json_t *claims = NULL;
+        const char *why = NULL;
+        if (vial_jwt_verify(req->app, tok, &claims, &why)) {
+            s->error = why;
+            return;
+        }
+        memset(&s->id, 0, sizeof s->id);
+        s->id.via = "token";
+        int rc = a->ops && a->ops->from_token ? a->ops->from_token(req, claims, &s->id) : VIAL_ENOENT;
+        json_decref(claims);
+        if (rc == 0) {
+            s->ok = true;
+        } else {
+            s->error = rc == VIAL_ENOENT ? "the token's user no longer exists" : "cannot check the token now";
+            if (rc != VIAL_ENOENT)
+                s->error = NULL; /* not the client's fault: answered as 503 */
+        }
+        return;
+    }
+    if (key) {
+        s->sent_credentials = true;
+        memset(&s->id, 0, sizeof s->id);
+        s->id.via = "api_key";
+        int rc = a->ops && a->ops->from_api_key ? a->ops->from_api_key(req, key, &s->id) : VIAL_ENOENT;
+        if (rc == 0)
+            s->ok = true;
+        else
+            s->error = rc == VIAL_ENOENT ? "unknown or revoked API key" : NULL;
+        return;
+    }
+    s->error = "authentication required (Authorization: Bearer <token> or X-API-Key)";
+}
+
+const vial_identity *vial_auth(vial_req *req)
+{
+    if (!req)
+        return NULL;
+    authstate *s = state_of(req);
+    if (!s)
+        return NULL;
+    if (!s->done)
+        authenticate(req, s);
+    return s->ok ? &s->id : NULL;
+}
+
+const char *vial_auth_error(vial_req *req)
+{
+    authstate *s = req ? state_of(req) : NULL;
+    if (!s)
+        return "out of memory";
+    if (!s->done)
+        authenticate(req, s);
+    return s->ok ? NULL : s->error;
+}
+
+static bool role_in(const char *role, const char *roles)
+{
+    if (!roles)
+        return true;
+    if (!role)
+        return false;
+    size_t n = strlen(role);
+    for (const char *p = roles; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == n && !memcmp(p, role, n))
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+int vial_auth_require(vial_req *req, const char *roles)
+{
+    const vial_identity *id = vial_auth(req);
+    if (!id) {
+        authstate *s = state_of(req);
+        if (s && s->done && s->sent_credentials && !s->error) {
+            vial_abort(req, 503, "cannot check credentials now; try again shortly");
+            vial_set_header(req, "Retry-After", "1");
+            return 1;
+        }
+        vial_abort(req, 401, vial_auth_error(req));
+        vial_set_header(req, "WWW-Authenticate",
+                        s && s->sent_credentials ? "Bearer error=\"invalid_token\"" : "Bearer");
+        return 1;
+    }
+    if (!role_in(id->role, roles)) {
+        vial_abortf(req, 403, "this needs the %s role", roles);
+        return 1;
+    }
+    return 0;
+}
+
+static int guard_hook(vial_req *req, void *ud)
+{
+    vial_auth_require(req, ud); /* answering skips the view */
+    return 0;
+}
+
+int vial_auth_guard(vial_bp *bp, const char *roles)
+{
+    if (!bp)
+        return VIAL_EINVAL;
+    char *copy = roles ? strdup(roles) : NULL;
+    if (roles && !copy)
+        return VIAL_ENOMEM;
+    int rc = vial__bp_before_data(bp, guard_hook, copy, free);
+    if (rc)
+        free(copy);
+    return rc;
+}
