@@ -20,9 +20,14 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL in the environment override the defaults.
+# HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL, SECRET_KEY in the environment
+# override the defaults.  Without SECRET_KEY a random one is made once and kept
+# in data/.secret_key (mode 0600), so tokens survive restarts of a dev server.
 run: build
-	exec ./$(BUILD)/vial-server run
+	@mkdir -p data
+	@[ -n "$$SECRET_KEY" ] || [ -s data/.secret_key ] || \
+	  (umask 077; head -c 48 /dev/urandom | base64 -w0 > data/.secret_key)
+	SECRET_KEY="$${SECRET_KEY:-$$(cat data/.secret_key)}" exec ./$(BUILD)/vial-server run
 
 # The DESIGN.md hello world (examples/hello.c) on 127.0.0.1:5000.
 hello: build

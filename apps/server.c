@@ -8,6 +8,7 @@
 #include <vial.h>
 
 #include "logs/logs.h"
+#include "users/users.h"
 
 #include <time.h>
 
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
         return 1;
     if (vial_db_init(app))
         return 1;
-    if (logs_register(app))
+    if (logs_register(app) || users_register(app))
         return 1;
     vial_get(app, "/", home);
     vial_get(app, "/health", health);

@@ -501,6 +501,10 @@ VIAL_API int vial_config_default(vial_app *app, const char *key, const char *val
 /* Typed reads; `def` when unset or unparsable. */
 VIAL_API int64_t vial_config_int(vial_app *app, const char *key, int64_t def);
 VIAL_API int vial_config_bool(vial_app *app, const char *key, int def);
+/* A duration in milliseconds ("30s", "500ms", "2m", "1h"; a bare number is
+ * seconds) or a size in bytes ("16K", "10M"); `def` when unset or invalid. */
+VIAL_API int64_t vial_config_duration_ms(vial_app *app, const char *key, int64_t def);
+VIAL_API int64_t vial_config_size(vial_app *app, const char *key, int64_t def);
 
 /* ------------------------------------------------------------------ per-worker state */
 

@@ -50,10 +50,19 @@ scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1 || true
 if VIAL_TEST_PG_URL=$(scripts/pg.sh start "$PGDIR"); then
   export VIAL_TEST_PG_URL VIAL_TEST_PG_DIR=$PGDIR
   echo "$VIAL_TEST_PG_URL"
-  trap 'scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1' EXIT
 else
   echo "cannot start PostgreSQL"; broken+=(postgresql)
 fi
+
+log "Redis (a throwaway server on a free loopback port)"
+RDIR=$ROOT/build/redis
+if VIAL_TEST_REDIS_URL=$(scripts/redis.sh start "$RDIR"); then
+  export VIAL_TEST_REDIS_URL
+  echo "$VIAL_TEST_REDIS_URL"
+else
+  echo "cannot start Redis"; broken+=(redis)
+fi
+trap 'scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1; scripts/redis.sh stop "$RDIR" >/dev/null 2>&1' EXIT
 
 log "build (release)"
 if build build; then

@@ -431,6 +431,18 @@ int64_t vial_config_int(vial_app *app, const char *key, int64_t def)
     return x;
 }
 
+int64_t vial_config_duration_ms(vial_app *app, const char *key, int64_t def)
+{
+    int64_t v = vial__parse_duration_ms(vial_config(app, key));
+    return v < 0 ? def : v;
+}
+
+int64_t vial_config_size(vial_app *app, const char *key, int64_t def)
+{
+    int64_t v = vial__parse_size(vial_config(app, key));
+    return v < 0 ? def : v;
+}
+
 int vial_config_bool(vial_app *app, const char *key, int def)
 {
     const char *v = vial_config(app, key);

@@ -84,6 +84,9 @@ int vial__migrate(vial_app *app, vial_db *db, bool verbose)
         if (errno == ENOENT) {
             if (verbose)
                 printf("no migrations in %s\n", path);
+            else
+                vial_log(VIAL_LOG_WARN, "migrate: %s does not exist (migrations_dir = %s): nothing applied",
+                         path, dir);
             return 0;
         }
         vial_log(VIAL_LOG_ERROR, "migrate: cannot read %s: %s", path, strerror(errno));

@@ -1,0 +1,753 @@
+/*
+ * users.c — the users blueprint of vial-server: registration, login with
+ * JWT, accounts, roles and API keys, on the auth module.
+ *
+ *   POST   /api/register                {"username", "password"} → 201
+ *   POST   /api/login                   → {"access_token", "token_type", "expires_in"}
+ *   GET    /api/users                   admin: all accounts, cursor-paginated
+ *   GET    /api/users/<int:id>          self or admin
+ *   PUT    /api/users/<int:id>          self or admin (role: admin only)
+ *   DELETE /api/users/<int:id>          self or admin → 204
+ *   POST   /api/users/<int:id>/api-keys self or admin → {"id", "key"} (shown once)
+ *   DELETE /api/api-keys/<int:id>       its owner or admin → 204
+ *   vial-server createuser [--admin] NAME   (password from the terminal or stdin)
+ *
+ * Tokens carry only the user id ("sub"); every authenticated request looks
+ * the user up again, so deleting an account (or changing its role) takes
+ * effect at once.  Login failures are counted per account and per address
+ * in the shared store: past 5 (20 per address) further attempts wait a
+ * doubling delay (429 + Retry-After) instead of locking the account for
+ * good, and a success clears the count.  Unknown names and wrong passwords
+ * get the same answer in the same time (a dummy hash is verified).
+ */
+#include "users.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common_passwords.h"
+
+#define USER_FAILS 5       /* consecutive failures per account before backoff */
+#define IP_FAILS 20        /* ... per client address */
+#define FAIL_WINDOW_MS (24 * 3600 * 1000LL)
+#define MAX_BACKOFF_S 900
+#define MAX_PASSWORD 1024  /* argon2 cost is per byte too: bound it */
+
+static atomic_llong login_failures;
+static char dummy_hash[VIAL_PASSWORD_HASH_MAX];
+
+long long users_login_failures(void)
+{
+    return atomic_load(&login_failures);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void now_rfc3339(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *username_problem(const char *u)
+{
+    size_t n = strlen(u);
+    if (n < 3 || n > 64)
+        return "username must be 3 to 64 characters";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (!(isalnum(c) || c == '_' || c == '.' || c == '-'))
+            return "username may contain letters, digits, '_', '.' and '-' only";
+    }
+    return NULL;
+}
+
+/* The policy: 8+ characters, not a common password, not the username. */
+static const char *password_problem(const char *pw, const char *username)
+{
+    size_t bytes = strlen(pw), chars = 0;
+    for (size_t i = 0; i < bytes; i++)
+        chars += ((unsigned char)pw[i] & 0xc0) != 0x80;
+    if (chars < 8)
+        return "password is too short: use at least 8 characters";
+    if (bytes > MAX_PASSWORD)
+        return "password is too long: use at most 1024 bytes";
+    if (username && !strcasecmp(pw, username))
+        return "password must not be the same as the username";
+    for (const char *const *c = common_passwords; *c; c++)
+        if (!strcasecmp(pw, *c))
+            return "password is too common: it appears in lists of breached passwords";
+    return NULL;
+}
+
+static const char *text_field(json_t *body, const char *name)
+{
+    json_t *v = json_object_get(body, name);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void key_hash(const char *key, char hex[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)key, strlen(key));
+    sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+/* Writes a user as the API shows it. */
+static void user_json(vial_jw *w, vial_rows *r, bool with_role)
+{
+    vial_jw_object(w);
+    vial_jw_key(w, "user_id");
+    vial_jw_int(w, vial_rows_int(r, 0));
+    vial_jw_key(w, "username");
+    vial_jw_str(w, vial_rows_text(r, 1));
+    vial_jw_key(w, "created_at");
+    vial_jw_str(w, vial_rows_text(r, 2));
+    if (with_role) {
+        vial_jw_key(w, "role");
+        vial_jw_str(w, vial_rows_text(r, 3));
+    }
+    vial_jw_end(w);
+}
+
+/* ------------------------------------------------------------------ identities (auth callbacks) */
+
+static int from_token(vial_req *req, json_t *claims, vial_identity *id)
+{
+    json_t *sub = json_object_get(claims, "sub");
+    if (!json_is_string(sub))
+        return VIAL_ENOENT;
+    char *end;
+    long long uid = strtoll(json_string_value(sub), &end, 10);
+    if (*end || uid <= 0)
+        return VIAL_ENOENT;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return VIAL_EDBDOWN;
+    vial_rows *r = vial_db_query(db, "SELECT role FROM users WHERE id = $1", VIAL_ARGS(VIAL_INT(uid)));
+    if (!r)
+        return vial_db_errcode(db);
+    int rc = vial_rows_next(r);
+    if (rc == 1) {
+        id->user_id = uid;
+        id->subject = vial_strdup(req, json_string_value(sub));
+        id->role = vial_strdup(req, vial_rows_text(r, 0));
+    }
+    vial_rows_close(r);
+    return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
+}
+
+static int from_api_key(vial_req *req, const char *key, vial_identity *id)
+{
+    if (strlen(key) > 200)
+        return VIAL_ENOENT;
+    char hex[65];
+    key_hash(key, hex);
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return VIAL_EDBDOWN;
+    vial_rows *r = vial_db_query(db,
+                                 "SELECT k.id, u.id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
+                                 "WHERE k.key_hash = $1",
+                                 VIAL_ARGS(VIAL_TEXT(hex)));
+    if (!r)
+        return vial_db_errcode(db);
+    int rc = vial_rows_next(r);
+    if (rc == 1) {
+        id->key_id = vial_rows_int(r, 0);
+        id->user_id = vial_rows_int(r, 1);
+        id->role = vial_strdup(req, vial_rows_text(r, 2));
+        id->subject = vial_sprintf(req, "key:%" PRId64, id->key_id);
+    }
+    vial_rows_close(r);
+    return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
+}
+
+static const vial_auth_ops auth_ops = { from_token, from_api_key };
+
+/* The caller, if it may act on account `uid` (itself, or an admin). */
+static const vial_identity *self_or_admin(vial_req *req, int64_t uid)
+{
+    if (vial_auth_require(req, NULL))
+        return NULL;
+    const vial_identity *id = vial_auth(req);
+    if (id->user_id != uid && strcmp(id->role, "admin")) {
+        vial_abort(req, 403, "you may only act on your own account");
+        return NULL;
+    }
+    return id;
+}
+
+/* ------------------------------------------------------------------ schemas */
+
+static const vial_field creds_f[] = {
+    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("password", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema creds_schema = { creds_f, VIAL_SCHEMA_STRICT };
+
+static const char *const roles[] = { "user", "admin", NULL };
+static const vial_field update_f[] = {
+    VIAL_FIELD("username", VIAL_F_STRING, 0),
+    VIAL_FIELD("password", VIAL_F_STRING, 0),
+    VIAL_FIELD("role", VIAL_F_STRING, 0, .one_of = roles),
+    VIAL_FIELD_END,
+};
+static const vial_schema update_schema = { update_f, VIAL_SCHEMA_STRICT };
+
+static const vial_field key_f[] = {
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_NULLABLE, .max = 100),
+    VIAL_FIELD_END,
+};
+static const vial_schema key_schema = { key_f, VIAL_SCHEMA_STRICT };
+
+/* ------------------------------------------------------------------ registration and login */
+
+static int insert_user(vial_db *db, const char *username, const char *hash, const char *role,
+                       int64_t *id)
+{
+    char created[32];
+    now_rfc3339(created);
+    vial_rows *r = vial_db_query(db,
+                                 "INSERT INTO users (username, password_hash, role, created_at) "
+                                 "VALUES ($1, $2, $3, $4) RETURNING id",
+                                 VIAL_ARGS(VIAL_TEXT(username), VIAL_TEXT(hash), VIAL_TEXT(role),
+                                           VIAL_TEXT(created)));
+    if (!r)
+        return vial_db_errcode(db);
+    int rc = vial_rows_next(r);
+    if (rc == 1)
+        *id = vial_rows_int(r, 0);
+    vial_rows_close(r);
+    return rc == 1 ? 0 : rc < 0 ? rc : VIAL_EDB;
+}
+
+static const vial_limit register_limit = { "register", 30, 10, VIAL_LIMIT_IP };
+
+static int register_user(vial_req *req)
+{
+    if (vial_ratelimit(req, &register_limit))
+        return 0;
+    json_t *body = vial_req_json_valid(req, &creds_schema);
+    if (!body)
+        return 0;
+    const char *username = text_field(body, "username"), *password = text_field(body, "password");
+    const char *why = username_problem(username);
+    if (why)
+        return vial_abort(req, 400, why);
+    if ((why = password_problem(password, username)))
+        return vial_abort(req, 400, why);
+    char hash[VIAL_PASSWORD_HASH_MAX];
+    if (vial_password_hash(vial_req_app(req), password, hash))
+        return vial_abort(req, 503, "out of memory hashing the password");
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    int64_t id = 0;
+    int rc = insert_user(db, username, hash, "user", &id);
+    sodium_memzero(hash, sizeof hash);
+    if (rc == VIAL_EUNIQUE)
+        return vial_abortf(req, 409, "the username '%s' is taken", username);
+    if (rc)
+        return vial_db_abort(req, db);
+    vial_jw *w = vial_jw_begin(req, 201);
+    vial_jw_object(w);
+    vial_jw_key(w, "message");
+    vial_jw_str(w, "User registered successfully");
+    vial_jw_key(w, "user_id");
+    vial_jw_int(w, id);
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
+/* Seconds to wait before another attempt for `fails` consecutive failures,
+ * `threshold` allowed for free: 1, 2, 4 ... up to 15 minutes. */
+static int64_t backoff_s(int64_t fails, int64_t threshold)
+{
+    if (fails < threshold)
+        return 0;
+    int64_t shift = fails - threshold;
+    return shift >= 10 ? MAX_BACKOFF_S : (int64_t)1 << shift < MAX_BACKOFF_S ? (int64_t)1 << shift
+                                                                              : MAX_BACKOFF_S;
+}
+
+/* How long this key must still wait (ms), from its failure count and the
+ * time of its last failure. */
+static int64_t wait_ms(vial_req *req, const char *base, int64_t threshold)
+{
+    char k[400];
+    int64_t fails = 0;
+    snprintf(k, sizeof k, "%s:n", base);
+    if (vial_kv_incr(req, k, 0, FAIL_WINDOW_MS, &fails) || fails < threshold)
+        return 0;
+    snprintf(k, sizeof k, "%s:t", base);
+    char *last = NULL;
+    if (vial_kv_get(req, k, &last, NULL))
+        return 0;
+    int64_t last_ms = strtoll(last, NULL, 10);
+    free(last);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t until = last_ms + backoff_s(fails, threshold) * 1000;
+    return until > now ? until - now : 0;
+}
+
+static void note_failure(vial_req *req, const char *base)
+{
+    char k[400], v[24];
+    snprintf(k, sizeof k, "%s:n", base);
+    vial_kv_incr(req, k, 1, FAIL_WINDOW_MS, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(v, sizeof v, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    snprintf(k, sizeof k, "%s:t", base);
+    vial_kv_set(req, k, v, strlen(v), FAIL_WINDOW_MS);
+}
+
+static void clear_failures(vial_req *req, const char *base)
+{
+    char k[400];
+    snprintf(k, sizeof k, "%s:n", base);
+    vial_kv_del(req, k);
+    snprintf(k, sizeof k, "%s:t", base);
+    vial_kv_del(req, k);
+}
+
+static const vial_limit login_limit = { "login", 120, 30, VIAL_LIMIT_IP };
+
+static int login(vial_req *req)
+{
+    if (vial_ratelimit(req, &login_limit))
+        return 0;
+    json_t *body = vial_req_json_valid(req, &creds_schema);
+    if (!body)
+        return 0;
+    const char *username = text_field(body, "username"), *password = text_field(body, "password");
+    char ukey[200], ikey[200], lower[65];
+    size_t i = 0;
+    for (; username[i] && i < 64; i++)
+        lower[i] = (char)tolower((unsigned char)username[i]);
+    lower[i] = '\0';
+    snprintf(ukey, sizeof ukey, "vial:login:user:%s", lower);
+    snprintf(ikey, sizeof ikey, "vial:login:ip:%s", vial_client_addr(req));
+    int64_t wu = wait_ms(req, ukey, USER_FAILS), wi = wait_ms(req, ikey, IP_FAILS);
+    int64_t wait = wu > wi ? wu : wi;
+    if (wait > 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
+        vial_abortf(req, 429, "too many failed logins; retry in %s s", ra);
+        vial_set_header(req, "Retry-After", ra);
+        return 0;
+    }
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db, "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)",
+                                 VIAL_ARGS(VIAL_TEXT(username)));
+    if (!r)
+        return vial_db_abort(req, db);
+    int found = vial_rows_next(r);
+    if (found < 0)
+        return vial_db_abort(req, db);
+    int64_t uid = found ? vial_rows_int(r, 0) : 0;
+    char *hash = vial_strdup(req, found ? vial_rows_text(r, 1) : dummy_hash);
+    vial_rows_close(r);
+    /* Unknown names are checked against a dummy hash: same work, same time. */
+    bool ok = strlen(password) <= MAX_PASSWORD && vial_password_verify(hash, password) == 1 && found == 1;
+    if (!ok) {
+        atomic_fetch_add(&login_failures, 1);
+        note_failure(req, ukey);
+        note_failure(req, ikey);
+        return vial_abort(req, 401, "invalid username or password");
+    }
+    clear_failures(req, ukey);
+    clear_failures(req, ikey);
+    if (vial_password_needs_rehash(vial_req_app(req), hash)) {
+        char fresh[VIAL_PASSWORD_HASH_MAX];
+        if (!vial_password_hash(vial_req_app(req), password, fresh))
+            vial_db_exec(db, "UPDATE users SET password_hash = $1 WHERE id = $2",
+                         VIAL_ARGS(VIAL_TEXT(fresh), VIAL_INT(uid)));
+    }
+    int64_t ttl = vial_config_duration_ms(vial_req_app(req), "jwt_ttl", 3600000) / 1000;
+    if (ttl <= 0)
+        ttl = 3600;
+    json_t *claims = json_pack("{s:s}", "sub", vial_sprintf(req, "%" PRId64, uid));
+    char *token = NULL;
+    int rc = claims ? vial_jwt_issue(vial_req_app(req), claims, ttl, &token) : VIAL_ENOMEM;
+    json_decref(claims);
+    if (rc)
+        return vial_abort(req, 500, "cannot issue a token");
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "access_token");
+    vial_jw_str(w, token);
+    vial_jw_key(w, "token_type");
+    vial_jw_str(w, "Bearer");
+    vial_jw_key(w, "expires_in");
+    vial_jw_int(w, ttl);
+    vial_jw_end(w);
+    free(token);
+    vial_set_header(req, "Cache-Control", "no-store");
+    return vial_jw_finish(w);
+}
+
+/* ------------------------------------------------------------------ accounts */
+
+static int get_user(vial_req *req)
+{
+    int64_t uid = vial_param_int(req, "id");
+    const vial_identity *me = self_or_admin(req, uid);
+    if (!me)
+        return 0;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db, "SELECT id, username, created_at, role FROM users WHERE id = $1",
+                                 VIAL_ARGS(VIAL_INT(uid)));
+    if (!r)
+        return vial_db_abort(req, db);
+    int rc = vial_rows_next(r);
+    if (rc < 0)
+        return vial_db_abort(req, db);
+    if (rc == 0)
+        return vial_abortf(req, 404, "no user with id %" PRId64, uid);
+    vial_jw *w = vial_jw_begin(req, 200);
+    user_json(w, r, false);
+    return vial_jw_finish(w);
+}
+
+static int update_user(vial_req *req)
+{
+    int64_t uid = vial_param_int(req, "id");
+    const vial_identity *me = self_or_admin(req, uid);
+    if (!me)
+        return 0;
+    json_t *body = vial_req_json_valid(req, &update_schema);
+    if (!body)
+        return 0;
+    const char *username = text_field(body, "username"), *password = text_field(body, "password"),
+               *role = text_field(body, "role");
+    if (!username && !password && !role)
+        return vial_abort(req, 400, "nothing to update: send username, password or role");
+    if (role && strcmp(me->role, "admin"))
+        return vial_abort(req, 403, "only an admin may change a role");
+    const char *why;
+    if (username && (why = username_problem(username)))
+        return vial_abort(req, 400, why);
+    if (vial_db_tx(req))
+        return 0;
+    vial_db *db = vial_db_get(req);
+    vial_rows *r = vial_db_query(db, "SELECT username FROM users WHERE id = $1", VIAL_ARGS(VIAL_INT(uid)));
+    if (!r)
+        return vial_db_abort(req, db);
+    int rc = vial_rows_next(r);
+    if (rc < 0)
+        return vial_db_abort(req, db);
+    if (rc == 0)
+        return vial_abortf(req, 404, "no user with id %" PRId64, uid);
+    const char *current = vial_strdup(req, vial_rows_text(r, 0));
+    vial_rows_close(r);
+    if (password && (why = password_problem(password, username ? username : current)))
+        return vial_abort(req, 400, why);
+    if (username) {
+        int n = vial_db_exec(db, "UPDATE users SET username = $1 WHERE id = $2",
+                             VIAL_ARGS(VIAL_TEXT(username), VIAL_INT(uid)));
+        if (n < 0 && vial_db_errcode(db) == VIAL_EUNIQUE)
+            return vial_abortf(req, 409, "the username '%s' is taken", username);
+        if (n < 0)
+            return vial_db_abort(req, db);
+    }
+    if (password) {
+        char hash[VIAL_PASSWORD_HASH_MAX];
+        if (vial_password_hash(vial_req_app(req), password, hash))
+            return vial_abort(req, 503, "out of memory hashing the password");
+        if (vial_db_exec(db, "UPDATE users SET password_hash = $1 WHERE id = $2",
+                         VIAL_ARGS(VIAL_TEXT(hash), VIAL_INT(uid))) < 0)
+            return vial_db_abort(req, db);
+    }
+    if (role && vial_db_exec(db, "UPDATE users SET role = $1 WHERE id = $2",
+                             VIAL_ARGS(VIAL_TEXT(role), VIAL_INT(uid))) < 0)
+        return vial_db_abort(req, db);
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "message");
+    vial_jw_str(w, "User updated successfully");
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
+static int delete_user(vial_req *req)
+{
+    int64_t uid = vial_param_int(req, "id");
+    if (!self_or_admin(req, uid))
+        return 0;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    int n = vial_db_exec(db, "DELETE FROM users WHERE id = $1", VIAL_ARGS(VIAL_INT(uid)));
+    if (n < 0)
+        return vial_db_abort(req, db);
+    if (n == 0)
+        return vial_abortf(req, 404, "no user with id %" PRId64, uid);
+    return vial_no_content(req);
+}
+
+static int list_users(vial_req *req)
+{
+    if (vial_auth_require(req, "admin"))
+        return 0;
+    int64_t limit = 100, after = 0;
+    const char *l = vial_arg(req, "limit"), *a = vial_arg(req, "after");
+    char *end;
+    if (l) {
+        limit = strtoll(l, &end, 10);
+        if (!*l || *end || limit < 1 || limit > 1000)
+            return vial_abort(req, 400, "limit must be an integer from 1 to 1000");
+    }
+    if (a) {
+        after = strtoll(a, &end, 10);
+        if (!*a || *end || after < 0)
+            return vial_abort(req, 400, "after must be a cursor from a Link header");
+    }
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db, "SELECT id, username, created_at, role FROM users WHERE id > $1 "
+                                     "ORDER BY id LIMIT $2",
+                                 VIAL_ARGS(VIAL_INT(after), VIAL_INT(limit + 1)));
+    if (!r)
+        return vial_db_abort(req, db);
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_array(w);
+    int64_t n = 0, last = 0;
+    int rc;
+    bool more = false;
+    while ((rc = vial_rows_next(r)) > 0) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        user_json(w, r, true);
+        last = vial_rows_int(r, 0);
+        n++;
+    }
+    if (rc < 0)
+        return vial_db_abort(req, db);
+    vial_jw_end(w);
+    if (more)
+        vial_set_header(req, "Link", vial_sprintf(req, "</api/users?limit=%" PRId64 "&after=%" PRId64
+                                                       ">; rel=\"next\"", limit, last));
+    return vial_jw_finish(w);
+}
+
+/* ------------------------------------------------------------------ API keys */
+
+static int create_key(vial_req *req)
+{
+    int64_t uid = vial_param_int(req, "id");
+    if (!self_or_admin(req, uid))
+        return 0;
+    size_t blen;
+    vial_body(req, &blen);
+    json_t *body = blen ? vial_req_json_valid(req, &key_schema) : NULL;
+    if (blen && !body)
+        return 0;
+    const char *name = body ? text_field(body, "name") : NULL;
+    /* 32 random bytes, base64url: the key is shown once, only its hash kept. */
+    unsigned char raw[32];
+    vial_random(raw, sizeof raw);
+    char b64[64], key[80], hex[65], created[32];
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    snprintf(key, sizeof key, "vk_%s", b64);
+    key_hash(key, hex);
+    now_rfc3339(created);
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db,
+                                 "INSERT INTO api_keys (user_id, key_hash, name, created_at) "
+                                 "VALUES ($1, $2, $3, $4) RETURNING id",
+                                 VIAL_ARGS(VIAL_INT(uid), VIAL_TEXT(hex), VIAL_TEXT(name), VIAL_TEXT(created)));
+    if (!r) {
+        if (vial_db_errcode(db) == VIAL_EFKEY)
+            return vial_abortf(req, 404, "no user with id %" PRId64, uid);
+        return vial_db_abort(req, db);
+    }
+    if (vial_rows_next(r) != 1)
+        return vial_db_abort(req, db);
+    int64_t kid = vial_rows_int(r, 0);
+    vial_rows_close(r);
+    vial_jw *w = vial_jw_begin(req, 201);
+    vial_jw_object(w);
+    vial_jw_key(w, "id");
+    vial_jw_int(w, kid);
+    vial_jw_key(w, "key");
+    vial_jw_str(w, key);
+    vial_jw_key(w, "name");
+    vial_jw_str(w, name);
+    vial_jw_key(w, "created_at");
+    vial_jw_str(w, created);
+    vial_jw_end(w);
+    sodium_memzero(key, sizeof key);
+    vial_set_header(req, "Cache-Control", "no-store");
+    return vial_jw_finish(w);
+}
+
+static int delete_key(vial_req *req)
+{
+    if (vial_auth_require(req, NULL))
+        return 0;
+    const vial_identity *me = vial_auth(req);
+    int64_t kid = vial_param_int(req, "id");
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return 0;
+    vial_rows *r = vial_db_query(db, "SELECT user_id FROM api_keys WHERE id = $1", VIAL_ARGS(VIAL_INT(kid)));
+    if (!r)
+        return vial_db_abort(req, db);
+    int rc = vial_rows_next(r);
+    if (rc < 0)
+        return vial_db_abort(req, db);
+    int64_t owner = rc ? vial_rows_int(r, 0) : 0;
+    vial_rows_close(r);
+    /* Someone else's key is "not found" for you: ids reveal nothing. */
+    if (rc == 0 || (owner != me->user_id && strcmp(me->role, "admin")))
+        return vial_abortf(req, 404, "no API key with id %" PRId64, kid);
+    if (vial_db_exec(db, "DELETE FROM api_keys WHERE id = $1", VIAL_ARGS(VIAL_INT(kid))) < 0)
+        return vial_db_abort(req, db);
+    return vial_no_content(req);
+}
+
+/* ------------------------------------------------------------------ CLI: createuser */
+
+static int read_password(const char *prompt, char *buf, size_t cap)
+{
+    bool tty = isatty(STDIN_FILENO);
+    struct termios old, quiet;
+    if (tty) {
+        fputs(prompt, stderr);
+        fflush(stderr);
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    bool ok = fgets(buf, (int)cap, stdin) != NULL;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (!ok)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+static int cmd_createuser(vial_app *app, int argc, char **argv)
+{
+    bool admin = false;
+    const char *name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--admin"))
+            admin = true;
+        else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else {
+            fprintf(stderr, "usage: createuser [--admin] USERNAME\n");
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "usage: createuser [--admin] USERNAME\n");
+        return 2;
+    }
+    const char *why = username_problem(name);
+    if (why) {
+        fprintf(stderr, "createuser: %s\n", why);
+        return 1;
+    }
+    char pw[MAX_PASSWORD + 2], again[MAX_PASSWORD + 2];
+    if (read_password("Password: ", pw, sizeof pw)) {
+        fprintf(stderr, "createuser: no password given\n");
+        return 1;
+    }
+    if (isatty(STDIN_FILENO) && (read_password("Again: ", again, sizeof again) || strcmp(pw, again))) {
+        fprintf(stderr, "createuser: the passwords differ\n");
+        return 1;
+    }
+    if ((why = password_problem(pw, name))) {
+        fprintf(stderr, "createuser: %s\n", why);
+        return 1;
+    }
+    char hash[VIAL_PASSWORD_HASH_MAX];
+    int rc = vial_password_hash(app, pw, hash);
+    sodium_memzero(pw, sizeof pw);
+    sodium_memzero(again, sizeof again);
+    if (rc) {
+        fprintf(stderr, "createuser: cannot hash the password\n");
+        return 1;
+    }
+    vial_db *db = vial_db_open(app);
+    if (!db)
+        return 1;
+    int64_t id = 0;
+    rc = insert_user(db, name, hash, admin ? "admin" : "user", &id);
+    if (rc == VIAL_EUNIQUE)
+        fprintf(stderr, "createuser: the username '%s' is taken\n", name);
+    else if (rc)
+        fprintf(stderr, "createuser: %s\n", vial_db_error(db));
+    else
+        printf("created %s '%s' (id %" PRId64 ")\n", admin ? "admin" : "user", name, id);
+    vial_db_close(db);
+    return rc ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ registration */
+
+static int users_start(vial_app *app)
+{
+    /* The hash an unknown username is checked against, with the live
+     * parameters, so its cost matches a real account's. */
+    return vial_password_hash(app, "no such user: this never matches", dummy_hash) ? VIAL_ENOMEM : 0;
+}
+
+static const vial_limit api_limit = { "users-api", 600, 120, VIAL_LIMIT_USER };
+
+int users_register(vial_app *app)
+{
+    int rc = vial_auth_init(app, &auth_ops);
+    if (!rc)
+        rc = vial_on_start(app, users_start);
+    if (!rc)
+        rc = vial_command(app, "createuser", cmd_createuser,
+                          "createuser [--admin] NAME: add an account (password from the terminal or stdin)");
+    if (rc)
+        return rc;
+    vial_bp *bp = vial_bp_new("users");
+    if (!bp)
+        return VIAL_ENOMEM;
+    rc |= vial_post(bp, "/register", register_user);
+    rc |= vial_post(bp, "/login", login);
+    rc |= vial_get(bp, "/users", list_users);
+    rc |= vial_get(bp, "/users/<int:id>", get_user);
+    rc |= vial_put(bp, "/users/<int:id>", update_user);
+    rc |= vial_delete(bp, "/users/<int:id>", delete_user);
+    rc |= vial_post(bp, "/users/<int:id>/api-keys", create_key);
+    rc |= vial_delete(bp, "/api-keys/<int:id>", delete_key);
+    rc |= vial_ratelimit_guard(bp, &api_limit);
+    rc |= vial_register(app, bp, "/api");
+    return rc ? VIAL_EINVAL : 0;
+}
