@@ -10,6 +10,7 @@
  *   vial-bench --port 8090 --workers 1
  *   DB_PATH=/tmp/world.db vial-bench ...           SQLite world table
  *   DATABASE_URL=postgresql://... vial-bench ...   PostgreSQL world table
+ *   /json-auth: /json behind a bearer-token guard; /token mints a token for it
  */
 #include <vial.h>
 
@@ -63,6 +64,40 @@ static int db(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* Token verification cost: /json behind vial_auth_require.  The identity
+ * callback accepts any valid token without a database, so the difference
+ * to /json is the auth module's own cost (header parsing, the per-worker
+ * verified-token cache, HMAC on a miss). */
+static int bench_from_token(vial_req *req, json_t *claims, vial_identity *id)
+{
+    (void)req;
+    id->user_id = (int64_t)strtoll(json_string_value(json_object_get(claims, "sub")), NULL, 10);
+    id->role = "user";
+    return 0;
+}
+
+static const vial_auth_ops bench_auth = { bench_from_token, NULL };
+
+static int json_auth(vial_req *req)
+{
+    if (vial_auth_require(req, NULL))
+        return 0;
+    return json(req);
+}
+
+static int token(vial_req *req)
+{
+    json_t *claims = json_pack("{s:s}", "sub", "1");
+    char *t = NULL;
+    int rc = vial_jwt_issue(vial_req_app(req), claims, 24 * 3600, &t);
+    json_decref(claims);
+    if (rc)
+        return rc;
+    rc = vial_text(req, 200, t);
+    free(t);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     vial_app *app = vial_app_new("vial-bench");
@@ -71,6 +106,10 @@ int main(int argc, char **argv)
     /* Defaults only: flags and environment (--port, DATABASE_URL) still win. */
     vial_config_default(app, "access_log", "off");
     vial_config_default(app, "auto_migrate", "off"); /* the world table is the harness's */
+    if (vial_auth_init(app, &bench_auth))
+        return 1;
+    /* A benchmark-only signing key (tokens of this program guard nothing). */
+    vial_config_default(app, "secret_key", "vial-bench only: not a secret, not for production!!");
     const char *path = getenv("DB_PATH");
     if (path) {
         char url[4200];
@@ -80,6 +119,8 @@ int main(int argc, char **argv)
     vial_get(app, "/plaintext", plaintext);
     vial_get(app, "/json", json);
     vial_get(app, "/db", db);
+    vial_get(app, "/json-auth", json_auth);
+    vial_get(app, "/token", token);
     int rc = vial_run(app, argc, argv);
     vial_app_free(app);
     return rc;

@@ -13,6 +13,7 @@ typedef struct vial__auth {
     size_t secret_len;
     int64_t leeway_s;
     const vial_auth_ops *ops;
+    int cache_slot; /* per-worker cache of verified tokens */
 } vial__auth;
 
 /* The app's auth state (NULL before vial_auth_init). */

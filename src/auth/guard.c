@@ -6,12 +6,88 @@
 #include "auth.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 static const char ext_key = 0;
 
 const vial__auth *vial__auth_of(const vial_app *app)
 {
     return vial__app_ext(app, &ext_key);
+}
+
+/*
+ * Verified tokens, per worker: a client sends the same token with every
+ * request, and re-checking its HMAC and re-parsing its JSON each time would
+ * cost more than the rest of a small request.  Direct-mapped by a hash of
+ * the whole token, compared in full, kept only until the token's expiry.
+ * Only successful verifications are cached.
+ */
+#define TOKEN_CACHE 256
+
+typedef struct tcache_ent {
+    char *token;
+    json_t *claims;
+    int64_t exp;
+} tcache_ent;
+
+typedef struct tcache {
+    tcache_ent e[TOKEN_CACHE];
+} tcache;
+
+static void *tcache_init(vial_app *app, int worker, void *ud)
+{
+    VIAL__UNUSED(app);
+    VIAL__UNUSED(worker);
+    VIAL__UNUSED(ud);
+    return calloc(1, sizeof(tcache));
+}
+
+static void tcache_fini(void *state, void *ud)
+{
+    VIAL__UNUSED(ud);
+    tcache *c = state;
+    for (size_t i = 0; i < TOKEN_CACHE; i++) {
+        free(c->e[i].token);
+        json_decref(c->e[i].claims);
+    }
+    free(c);
+}
+
+static uint64_t token_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* vial_jwt_verify through the worker's cache.  New reference in *claims. */
+static int verify_cached(vial_req *req, const vial__auth *a, const char *tok, json_t **claims,
+                         const char **why)
+{
+    tcache *c = a->cache_slot >= 0 ? vial_worker_get(req, a->cache_slot) : NULL;
+    tcache_ent *e = c ? &c->e[token_hash(tok) & (TOKEN_CACHE - 1)] : NULL;
+    int64_t now = (int64_t)time(NULL);
+    if (e && e->token && !strcmp(e->token, tok)) {
+        if (e->exp + a->leeway_s >= now) {
+            *claims = json_incref(e->claims);
+            return 0;
+        }
+        *why = "token expired";
+        return VIAL_EINVAL;
+    }
+    int rc = vial_jwt_verify(req->app, tok, claims, why);
+    if (rc || !e)
+        return rc;
+    char *copy = strdup(tok);
+    if (copy) {
+        free(e->token);
+        json_decref(e->claims);
+        e->token = copy;
+        e->claims = json_incref(*claims);
+        e->exp = (int64_t)json_number_value(json_object_get(*claims, "exp"));
+    }
+    return 0;
 }
 
 static int auth_start(vial_app *app)
@@ -57,6 +133,7 @@ int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
         return VIAL_ENOMEM;
     a->ops = ops;
     a->leeway_s = 30;
+    a->cache_slot = vial_worker_slot(app, tcache_init, tcache_fini, NULL);
     int rc = vial_kv_init(app); /* rate limits and login protection live there */
     if (rc) {
         free(a);
@@ -122,7 +199,7 @@ static void authenticate(vial_req *req, authstate *s)
             tok++;
         json_t *claims = NULL;
         const char *why = NULL;
-        if (vial_jwt_verify(req->app, tok, &claims, &why)) {
+        if (verify_cached(req, a, tok, &claims, &why)) {
             s->error = why;
             return;
         }
