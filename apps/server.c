@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         return 1;
     if (vial_db_init(app))
         return 1;
-    if (logs_register(app) || users_register(app))
+    if (logs_register(app) || users_register(app) || vial_static(app, "/static", NULL))
         return 1;
     vial_get(app, "/", home);
     vial_get(app, "/health", health);

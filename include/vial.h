@@ -773,6 +773,21 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  */
 VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
 
+/* ------------------------------------------------------------------ static files */
+
+/*
+ * Serves the files under `dir` (NULL: the static_dir setting, default
+ * "static") at `url_prefix` ("/static" when NULL) as the route endpoint
+ * "static" (url_for("static", "filename", "css/app.css", NULL)).  GET and
+ * HEAD; MIME type by extension; ETag and Last-Modified with If-None-Match /
+ * If-Modified-Since → 304; single byte ranges (Range, If-Range) → 206 or
+ * 416; Cache-Control from static_cache_control (default "no-cache": always
+ * revalidate); bodies over 64 KiB go out with sendfile.  No path can leave
+ * the directory: "..", encoded or not, and symlinks pointing out of it are
+ * 404s.  One mount per app.
+ */
+VIAL_API int vial_static(vial_app *app, const char *url_prefix, const char *dir);
+
 /* ------------------------------------------------------------------ templates */
 
 /*

@@ -934,8 +934,9 @@ int vial_on_start(vial_app *app, vial_start_fn fn)
     return 0;
 }
 
-static int run_start_hooks(vial_app *app)
+int vial__run_start_hooks(vial_app *app)
 {
+    app->started = true;
     for (size_t i = 0; i < app->nstart; i++) {
         int rc = app->start_fns[i](app);
         if (rc) {
@@ -1058,7 +1059,7 @@ int vial_run(vial_app *app, int argc, char **argv)
             print_routes(app, stdout);
             status = 0;
         } else {
-            status = run_start_hooks(app) ? 1 : vial__serve(app);
+            status = vial__run_start_hooks(app) ? 1 : vial__serve(app);
         }
     } else {
         const vial__cmd *c = NULL;
@@ -1072,7 +1073,7 @@ int vial_run(vial_app *app, int argc, char **argv)
             fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
             status = 1;
         } else {
-            status = run_start_hooks(app) ? 1 : c->fn(app, n - 1, args + 1);
+            status = vial__run_start_hooks(app) ? 1 : c->fn(app, n - 1, args + 1);
         }
     }
     free(args);

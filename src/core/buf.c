@@ -6,7 +6,9 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int vial__buf_reserve(vial__buf *b, size_t extra)
 {
@@ -196,10 +198,10 @@ void vial__outq_commit(vial__outq *q, size_t n)
     if (n == 0)
         return;
     vial__oseg *last = q->nsegs ? &q->segs[q->nsegs - 1] : NULL;
-    if (last && !last->owned && last->off + last->len == q->coal.n)
+    if (last && !last->owned && last->fd < 0 && last->off + last->len == q->coal.n)
         last->len += n;
     else
-        q->segs[q->nsegs++] = (vial__oseg){ NULL, q->coal.n, n };
+        q->segs[q->nsegs++] = (vial__oseg){ NULL, -1, q->coal.n, n };
     q->coal.n += n;
     q->bytes += n;
 }
@@ -227,8 +229,76 @@ int vial__outq_take(vial__outq *q, char *p, size_t n)
         free(p);
         return rc;
     }
-    q->segs[q->nsegs++] = (vial__oseg){ p, 0, n };
+    q->segs[q->nsegs++] = (vial__oseg){ p, -1, 0, n };
     q->bytes += n;
+    return 0;
+}
+
+int vial__outq_file(vial__outq *q, int fd, uint64_t off, size_t len)
+{
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    int rc = seg_room(q);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    q->segs[q->nsegs++] = (vial__oseg){ NULL, fd, off, len };
+    q->bytes += len;
+    return 0;
+}
+
+bool vial__outq_head_file(const vial__outq *q, int *fd, uint64_t *off, size_t *len)
+{
+    if (!q->nsegs || q->segs[0].fd < 0)
+        return false;
+    *fd = q->segs[0].fd;
+    *off = q->segs[0].off + q->head_off;
+    *len = q->segs[0].len - q->head_off;
+    return true;
+}
+
+int vial__outq_file_chunk(vial__outq *q, size_t max)
+{
+    int fd;
+    uint64_t off;
+    size_t len;
+    if (!vial__outq_head_file(q, &fd, &off, &len))
+        return 0;
+    size_t n = len < max ? len : max;
+    char *p = malloc(n);
+    if (!p)
+        return VIAL_ENOMEM;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) { /* the file shrank or failed under us */
+            free(p);
+            return VIAL_EIO;
+        }
+        got += (size_t)r;
+    }
+    if (seg_room(q)) {
+        free(p);
+        return VIAL_ENOMEM;
+    }
+    /* The file segment now starts after the chunk; the chunk goes first. */
+    vial__oseg *f = &q->segs[0];
+    f->off = off + n;
+    f->len = len - n;
+    q->head_off = 0;
+    memmove(q->segs + 1, q->segs, q->nsegs * sizeof *q->segs);
+    q->segs[0] = (vial__oseg){ p, -1, 0, n };
+    q->nsegs++;
+    if (q->segs[1].len == 0) { /* the whole file is in memory now */
+        close(q->segs[1].fd);
+        memmove(q->segs + 1, q->segs + 2, (q->nsegs - 2) * sizeof *q->segs);
+        q->nsegs--;
+    }
     return 0;
 }
 
@@ -237,6 +307,8 @@ size_t vial__outq_iov(const vial__outq *q, struct iovec *iov, size_t max)
     size_t k = 0;
     for (size_t i = 0; i < q->nsegs && k < max; i++) {
         const vial__oseg *s = &q->segs[i];
+        if (s->fd >= 0)
+            break; /* files go by sendfile */
         const char *base = s->owned ? s->owned : q->coal.p;
         size_t skip = i == 0 ? q->head_off : 0;
         iov[k].iov_base = (void *)(base + s->off + skip);
@@ -261,6 +333,8 @@ void vial__outq_consume(vial__outq *q, size_t n)
         n -= left;
         q->head_off = 0;
         free(s->owned);
+        if (s->fd >= 0)
+            close(s->fd);
         i++;
     }
     if (i) {
@@ -270,15 +344,18 @@ void vial__outq_consume(vial__outq *q, size_t n)
     /* Once nothing refers to the coalesce buffer it can start over. */
     bool coal_used = false;
     for (size_t j = 0; j < q->nsegs; j++)
-        coal_used |= q->segs[j].owned == NULL;
+        coal_used |= q->segs[j].owned == NULL && q->segs[j].fd < 0;
     if (!coal_used)
         q->coal.n = 0;
 }
 
 void vial__outq_free(vial__outq *q)
 {
-    for (size_t i = 0; i < q->nsegs; i++)
+    for (size_t i = 0; i < q->nsegs; i++) {
         free(q->segs[i].owned);
+        if (q->segs[i].fd >= 0)
+            close(q->segs[i].fd);
+    }
     free(q->segs);
     vial__buf_free(&q->coal);
     memset(q, 0, sizeof *q);

@@ -20,7 +20,9 @@
  */
 #include "server.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/sendfile.h>
 
 #define IOV_BATCH 64
 #define PUMP_ROUNDS 16 /* stream rounds per callback before yielding to other connections */
@@ -205,9 +207,17 @@ static void on_write(uv_write_t *r, int status)
     pump(c);
 }
 
-/* Starts uv_write on whatever `inflight` still holds (at most IOV_BATCH). */
+/* Starts uv_write on what `inflight` holds (at most IOV_BATCH iovecs).  A
+ * file at the front is read into memory first (64 KiB): uv_write cannot
+ * send a file, and the socket is full anyway when we get here. */
 static int start_write(vial__conn *c)
 {
+    int fd;
+    uint64_t off;
+    size_t len;
+    if (vial__outq_head_file(&c->inflight, &fd, &off, &len) &&
+        vial__outq_file_chunk(&c->inflight, 64 * 1024))
+        return UV_EIO;
     uv_buf_t bufs[IOV_BATCH];
     struct iovec iov[IOV_BATCH];
     size_t n = vial__outq_iov(&c->inflight, iov, IOV_BATCH);
@@ -220,11 +230,38 @@ static int start_write(vial__conn *c)
     return rc;
 }
 
-/* Writes what the session queued.  Returns false once the connection died. */
-static bool flush_out(vial__conn *c, bool may_try)
+/*
+ * Writes from `q` while the socket takes it: memory with one writev per
+ * batch (uv_try_write), files with sendfile(2).  Returns 1 when `q` is
+ * empty, 0 when the socket is full (the rest stays queued), -1 when the
+ * connection died.
+ */
+static int send_now(vial__conn *c, vial__outq *q)
 {
-    vial__outq *q = &c->s.out;
-    while (q->bytes && may_try) {
+    while (q->bytes) {
+        int fd;
+        uint64_t off;
+        size_t len;
+        if (vial__outq_head_file(q, &fd, &off, &len)) {
+            uv_os_fd_t sock;
+            if (uv_fileno((uv_handle_t *)&c->tcp, &sock)) {
+                hard_close(c);
+                return -1;
+            }
+            off_t o = (off_t)off;
+            ssize_t n = sendfile(sock, fd, &o, len < (1u << 20) ? len : (1u << 20));
+            if (n > 0) {
+                vial__outq_consume(q, (size_t)n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return 0;
+            /* 0: the file shrank under us; the promised length cannot be kept. */
+            hard_close(c);
+            return -1;
+        }
         uv_buf_t bufs[IOV_BATCH];
         struct iovec iov[IOV_BATCH];
         size_t n = vial__outq_iov(q, iov, IOV_BATCH);
@@ -232,17 +269,28 @@ static bool flush_out(vial__conn *c, bool may_try)
             bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
         int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
         if (w == UV_EAGAIN || w == 0)
-            break;
+            return 0;
         if (w < 0) {
             hard_close(c);
-            return false;
+            return -1;
         }
         vial__outq_consume(q, (size_t)w);
     }
+    return 1;
+}
+
+/* Writes what the session queued (`may_try`: synchronously first).  What
+ * the socket does not take moves, as a whole queue, into `inflight` for
+ * uv_write, and the session gets a fresh queue (keeping its pool binding).
+ * Returns false once the connection died. */
+static bool flush_out(vial__conn *c, bool may_try)
+{
+    vial__outq *q = &c->s.out;
+    int r = may_try ? send_now(c, q) : 0;
+    if (r < 0)
+        return false;
     if (!q->bytes)
         return true;
-    /* The rest goes asynchronously: hand the whole queue to `inflight` and
-     * give the session a fresh one (keeping its pool binding). */
     vial__outq_free(&c->inflight);
     c->inflight = *q;
     memset(q, 0, sizeof *q);
@@ -273,12 +321,19 @@ static void pump(vial__conn *c)
         if (c->writing)
             break; /* on_write calls back */
         if (c->inflight.bytes) {
-            if (start_write(c)) {
-                hard_close(c);
+            /* Older output first: what a previous write left (a file
+             * continues by sendfile while the socket takes it). */
+            int r = round < PUMP_ROUNDS ? send_now(c, &c->inflight) : 0;
+            if (r < 0)
+                break;
+            if (r == 0) {
+                if (start_write(c)) {
+                    hard_close(c);
+                    break;
+                }
+                rearm(c);
                 break;
             }
-            rearm(c);
-            break;
         }
         if (!flush_out(c, round < PUMP_ROUNDS))
             break;

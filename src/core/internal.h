@@ -284,6 +284,7 @@ struct vial_app {
     vial__route **all_routes; /* compiled, full patterns */
     size_t nall_routes;
     bool dirty;     /* routes changed since the last compile */
+    bool started;   /* start hooks ran */
     char *error;    /* first registration error anywhere */
     size_t route_seq;
     vial__cmd *cmds;
@@ -300,6 +301,9 @@ struct vial_app {
     struct vial__server *server;      /* while serving */
 };
 
+/* Runs the vial_on_start() hooks (vial_run does, the test client on first
+ * use).  Returns the first failure. */
+int vial__run_start_hooks(vial_app *app);
 /* Compiles the blueprint tree into the router (idempotent while clean). */
 int vial__app_compile(vial_app *app);
 /* Reads limits/log level from the configuration into app->lim etc. */
@@ -340,7 +344,9 @@ void vial__worker_free(vial__worker *w);
  */
 typedef struct vial__oseg {
     char *owned;     /* free()d when written; NULL for the coalesce buffer */
-    size_t off, len; /* into `owned`, or into the coalesce buffer */
+    int fd;          /* >= 0: a file region (closed when written), sent with sendfile */
+    uint64_t off;    /* into `owned`, the coalesce buffer, or the file */
+    size_t len;
 } vial__oseg;
 
 typedef struct vial__outq {
@@ -354,8 +360,17 @@ typedef struct vial__outq {
 int vial__outq_append(vial__outq *q, const void *d, size_t n);
 /* Moves `p` (malloc'd, `n` bytes) into the queue. */
 int vial__outq_take(vial__outq *q, char *p, size_t n);
-/* Fills up to `max` iovecs; returns the count. */
+/* Fills up to `max` iovecs with the memory segments at the front (stopping
+ * at a file segment); returns the count. */
 size_t vial__outq_iov(const vial__outq *q, struct iovec *iov, size_t max);
+/* Queues `len` bytes of file `fd` from `off`; takes `fd` (closed when sent
+ * or on failure). */
+int vial__outq_file(vial__outq *q, int fd, uint64_t off, size_t len);
+/* True when the front segment is a file: *fd, *off, *len give what is left. */
+bool vial__outq_head_file(const vial__outq *q, int *fd, uint64_t *off, size_t *len);
+/* Reads up to `max` bytes of the front file segment into memory, queued in
+ * its place (for transports without sendfile, or while a socket is full). */
+int vial__outq_file_chunk(vial__outq *q, size_t max);
 /* Drops `n` written bytes from the front. */
 void vial__outq_consume(vial__outq *q, size_t n);
 void vial__outq_free(vial__outq *q);
@@ -470,6 +485,9 @@ struct vial_req {
     vial__buf *body_out; /* the session's response body buffer */
     const void *static_body;
     size_t static_len;
+    int file_fd; /* >= 0: the body is this file region (owned; see vial__resp_file) */
+    uint64_t file_off;
+    size_t file_len;
     vial_stream_fn stream_fn;
     void *stream_ud;
     vial_jw *jw;
@@ -566,6 +584,10 @@ void vial__req_end(vial_req *req);
 int vial__resp_finish(vial_req *req);
 /* Serializes the status line and headers of a stream, then the first chunk. */
 int vial__resp_stream_step(vial_req *req);
+/* A response whose body is `len` bytes of file `fd` from `off`, sent with
+ * sendfile.  Takes `fd` (closed when sent, replaced or the request ends). */
+int vial__resp_file(vial_req *req, int status, const char *content_type, int fd, uint64_t off,
+                    size_t len);
 /* Renders the built-in error body (JSON or HTML by Accept). */
 int vial__resp_builtin_error(vial_req *req, int status, const char *message, json_t *extra);
 /* The current HTTP Date header value (cached per second, per thread). */

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
@@ -496,6 +497,7 @@ void vial__req_start(vial_req *req, vial__session *s)
     req->client = s->client;
     req->body_out = &s->resp_body;
     req->rh_tail = &req->rh;
+    req->file_fd = -1;
     if (s->app->access_log) { /* the only reader of t0 */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -505,6 +507,10 @@ void vial__req_start(vial_req *req, vial__session *s)
 
 void vial__req_end(vial_req *req)
 {
+    if (req->file_fd >= 0) { /* a file response that never went out */
+        close(req->file_fd);
+        req->file_fd = -1;
+    }
     /* Deferred work runs last-in first-out, before the arena goes. */
     while (req->defers) {
         vial__defer *d = req->defers;

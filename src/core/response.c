@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 #define LARGE_BODY (32 * 1024) /* queue by reference above this */
@@ -135,8 +136,16 @@ static bool token_ok(const char *s)
     return true;
 }
 
+static void drop_file(vial_req *req)
+{
+    if (req->file_fd >= 0)
+        close(req->file_fd);
+    req->file_fd = -1;
+}
+
 void vial__req_reset_response(vial_req *req)
 {
+    drop_file(req);
     req->status = 0;
     req->responded = false;
     req->streaming = false;
@@ -178,6 +187,20 @@ int vial_send(vial_req *req, int status, const char *content_type, const void *d
     if (rc)
         req->responded = false;
     return rc;
+}
+
+int vial__resp_file(vial_req *req, int status, const char *content_type, int fd, uint64_t off,
+                    size_t len)
+{
+    int rc = begin(req, status, content_type ? vial_strdup(req, content_type) : NULL);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    req->file_fd = fd;
+    req->file_off = off;
+    req->file_len = len;
+    return 0;
 }
 
 int vial_send_static(vial_req *req, int status, const char *content_type, const void *data,
@@ -631,6 +654,18 @@ static int write_head(vial_req *req, int64_t body_len)
 int vial__resp_finish(vial_req *req)
 {
     vial__session *s = req->s;
+    if (req->file_fd >= 0) {
+        int fd = req->file_fd;
+        req->file_fd = -1;
+        size_t len = bodyless(req->status) ? 0 : req->file_len;
+        int rc = write_head(req, (int64_t)len);
+        if (rc || req->head || len == 0) {
+            close(fd);
+            return rc;
+        }
+        s->bytes_out += len;
+        return vial__outq_file(&s->out, fd, req->file_off, len);
+    }
     const char *body = req->static_body ? req->static_body : req->body_out->p;
     size_t len = req->static_body ? req->static_len : req->body_out->n;
     if (bodyless(req->status))

@@ -22,6 +22,12 @@ static void t_want_write(vial__session *s)
     vial_test_resp *r = s->tp_ud;
     struct iovec iov[64];
     while (s->out.bytes) {
+        int fd;
+        uint64_t off;
+        size_t len;
+        if (vial__outq_head_file(&s->out, &fd, &off, &len) &&
+            vial__outq_file_chunk(&s->out, 1 << 20))
+            break; /* an unreadable file: the output ends here */
         size_t n = vial__outq_iov(&s->out, iov, 64), total = 0;
         for (size_t i = 0; i < n; i++) {
             vial__buf_append(&r->out, iov[i].iov_base, iov[i].iov_len);
@@ -126,6 +132,11 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
     }
     if (!app->test_worker && !(app->test_worker = vial__worker_new(app, 0)))
         return NULL;
+    /* Like a server, the app is started once: migrations, opened files ... */
+    if (!app->started && vial__run_start_hooks(app)) {
+        vial_log(VIAL_LOG_ERROR, "test client: the app's start-up hooks failed");
+        return NULL;
+    }
     vial_test_resp *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
