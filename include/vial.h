@@ -773,6 +773,37 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  */
 VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
 
+/* ------------------------------------------------------------------ forms and uploads */
+
+/*
+ * Form bodies: application/x-www-form-urlencoded and multipart/form-data,
+ * parsed on first use.  Multipart bodies never sit in memory: they stream
+ * to an unlinked temporary file in upload_dir while they arrive (limit
+ * max_upload, 413 above; other bodies keep max_body) and are mapped from
+ * there.  Field values are decoded, NUL-terminated, arena.
+ */
+VIAL_API const char *vial_form(vial_req *req, const char *name);
+VIAL_API size_t vial_forms(vial_req *req, const char *name, const char **out, size_t max);
+VIAL_API int vial_form_at(vial_req *req, size_t i, const char **name, const char **value);
+/* NULL, or why the body could not be read as a form (arena). */
+VIAL_API const char *vial_form_error(vial_req *req);
+
+/* A file part of a multipart body.  Strings are arena; `filename` is the
+ * client's name reduced to its last path component ("" if none was sent). */
+typedef struct vial_upload {
+    const char *field, *filename, *content_type;
+    uint64_t size;
+    uint64_t offset; /* where its bytes start in the request body */
+} vial_upload;
+/* The first upload of `field`, or NULL.  Borrowed (arena). */
+VIAL_API const vial_upload *vial_upload_get(vial_req *req, const char *field);
+VIAL_API const vial_upload *vial_upload_at(vial_req *req, size_t i);
+/* Copies an upload to a new file `path` (mode 0644; an existing file is
+ * VIAL_EEXIST): kernel to kernel, never through a user buffer. */
+VIAL_API int vial_upload_save(vial_req *req, const vial_upload *u, const char *path);
+/* Its bytes (borrowed, valid until the response is finished). */
+VIAL_API const char *vial_upload_data(vial_req *req, const vial_upload *u);
+
 /* ------------------------------------------------------------------ static files */
 
 /*

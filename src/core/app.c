@@ -40,6 +40,8 @@ static const struct {
     { "log_level", "info", "debug, info, warn or error" },
     { "access_log", "on", "one log line per request" },
     { "max_body", "10M", "largest request body accepted (413 above)" },
+    { "max_upload", "100M", "largest multipart/form-data body (streamed to a temporary file)" },
+    { "upload_dir", "/tmp", "where multipart bodies are spooled (unlinked files)" },
     { "max_header_size", "16K", "largest request line + headers (431 above)" },
     { "max_headers", "100", "most request headers accepted (431 above)" },
     { "max_uri", "8K", "longest request target (414 above)" },
@@ -150,6 +152,7 @@ void vial_app_free(vial_app *app)
     free(app->cmds);
     free(app->slots);
     free(app->start_fns);
+    free(app->lim.upload_dir);
     free_trusted(app);
     while (app->exts) {
         vial__ext *e = app->exts;
@@ -554,6 +557,7 @@ int vial__app_apply_config(vial_app *app)
         int64_t min;
     } items[] = {
         { "max_body", false, &l->max_body, NULL, 0 },
+        { "max_upload", false, &l->max_upload, NULL, 0 },
         { "max_header_size", false, NULL, &l->max_header_bytes, 256 },
         { "max_headers", false, NULL, &l->max_headers, 1 },
         { "max_uri", false, NULL, &l->max_uri, 16 },
@@ -577,6 +581,10 @@ int vial__app_apply_config(vial_app *app)
         else
             *items[i].sz = (size_t)x;
     }
+    free(l->upload_dir);
+    l->upload_dir = strdup(vial_config(app, "upload_dir"));
+    if (!l->upload_dir)
+        return VIAL_ENOMEM;
     /* The URI is part of the header section: keep the two limits coherent. */
     if (l->max_uri > l->max_header_bytes)
         l->max_uri = l->max_header_bytes;

@@ -23,8 +23,12 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define RBUF_BODY_CAP (256 * 1024) /* read buffer size while a big body arrives */
 
@@ -56,9 +60,32 @@ static int fail(vial__session *s, int status, const char *msg)
 
 /* ------------------------------------------------------------------ llhttp callbacks */
 
+static void body_file_drop(vial__session *s)
+{
+    if (s->body_fd >= 0)
+        close(s->body_fd);
+    s->body_fd = -1;
+    s->body_file_len = 0;
+}
+
+/* An unnamed temporary file in upload_dir (gone when closed). */
+static int spool_open(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vial-upload-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
 static int on_message_begin(llhttp_t *p)
 {
     vial__session *s = S(p);
+    body_file_drop(s);
     s->in_msg = true;
     s->url_off = s->url_len = 0;
     s->nhs = 0;
@@ -210,8 +237,16 @@ static int on_headers_complete(llhttp_t *p)
             return fail(s, 501, "unsupported transfer coding (only chunked is implemented)");
     }
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > lim->max_body)
+    /* Uploads (multipart/form-data) stream to a temporary file under their
+     * own limit; everything else is held in memory under max_body. */
+    const struct vial__hspan *ct = find_hdr(s, "content-type", 0);
+    bool multipart = has_body && ct && ct->vlen >= 19 &&
+                     vial__strneq_ci(s->rbuf + ct->voff, "multipart/form-data", 19);
+    uint64_t limit = multipart ? lim->max_upload : lim->max_body;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limit)
         return fail(s, 413, "request body is larger than the limit");
+    if (multipart && (s->body_fd = spool_open(lim->upload_dir)) < 0)
+        return fail(s, 503, "cannot create a temporary file for the upload");
     const struct vial__hspan *ex = find_hdr(s, "expect", 0);
     if (ex) {
         const char *v = s->rbuf + ex->voff;
@@ -222,7 +257,7 @@ static int on_headers_complete(llhttp_t *p)
             return fail(s, 417, "only the 100-continue expectation is supported");
         s->expect_continue = has_body && p->http_minor >= 1;
     }
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length &&
+    if (s->body_fd < 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length &&
         vial__buf_reserve(&s->body, (size_t)p->content_length))
         return fail(s, 503, "out of memory for the request body");
     /* The spans end here; body bytes after this point may be dropped from the
@@ -248,6 +283,21 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     vial__session *s = S(p);
+    if (s->body_fd >= 0) {
+        if (s->body_file_len + len > s->app->lim.max_upload)
+            return fail(s, 413, "upload is larger than the limit");
+        while (len) {
+            ssize_t w = write(s->body_fd, at, len);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return fail(s, 507, "cannot store the upload (disk full?)");
+            at += w;
+            len -= (size_t)w;
+            s->body_file_len += (uint64_t)w;
+        }
+        return 0;
+    }
     if (s->body.n + len > s->app->lim.max_body)
         return fail(s, 413, "request body is larger than the limit");
     if (vial__buf_append(&s->body, at, len))
@@ -303,6 +353,7 @@ int vial__session_init(vial__session *s, vial__worker *w, const vial__transport 
     s->resp_body.pool = &w->pool;
     s->out.coal.pool = &w->pool;
     s->phase = VIAL__PH_IDLE;
+    s->body_fd = -1;
     return 0;
 }
 
@@ -337,6 +388,7 @@ static void request_release(vial__session *s)
 void vial__session_free(vial__session *s)
 {
     request_release(s);
+    body_file_drop(s);
     rbuf_release(s);
     vial__buf_free(&s->body);
     vial__buf_free(&s->resp_body);
@@ -448,7 +500,13 @@ static int fill_request(vial__session *s, vial_req *req)
                 req->hdrs[i].value = (vial__str){ "", 0 };
         }
     }
-    if (s->body.n) {
+    if (s->body_fd >= 0) {
+        /* The request owns the spooled body from here; vial_body() maps it. */
+        req->body_fd = s->body_fd;
+        req->body_len = (size_t)s->body_file_len;
+        s->body_fd = -1;
+        s->body_file_len = 0;
+    } else if (s->body.n) {
         if (vial__buf_nul(&s->body))
             return VIAL_ENOMEM;
         req->body = s->body.p;

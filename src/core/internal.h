@@ -146,6 +146,7 @@ int64_t vial__parse_duration_ms(const char *s);
 /* ------------------------------------------------------------------ URLs (url.c) */
 
 struct vial__arg;
+typedef struct vial__form vial__form;
 
 /* mode 0: query component, 1: one path segment, 2: a path (keeps '/'). */
 int vial__url_encode_into(vial__buf *out, const char *s, size_t n, int mode);
@@ -270,6 +271,8 @@ typedef struct vial__slot {
 /* Limits and timeouts, read from the configuration once at start. */
 typedef struct vial__limits {
     uint64_t max_body;
+    uint64_t max_upload;    /* multipart bodies, which go to a temporary file */
+    char *upload_dir;
     size_t max_header_bytes, max_headers, max_uri;
     uint64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms, write_timeout_ms;
     uint64_t shutdown_timeout_ms;
@@ -468,6 +471,9 @@ struct vial_req {
     uint32_t reqid_hdr; /* copied from the session */
     char *body;
     size_t body_len;
+    int body_fd;        /* multipart: the temporary file holding the body (owned) */
+    void *body_map;     /* its mapping, made on first use */
+    struct vial__form *form; /* parsed form, see form.c */
     json_t *json;
     const char *json_err;
     bool json_done;
@@ -522,6 +528,8 @@ struct vial__session {
     size_t nhs, hs_cap;
     size_t hdr_bytes;
     bool in_value, hdrs_done;
+    int body_fd;        /* >= 0: a multipart body being written to a temporary file */
+    uint64_t body_file_len;
     int pending_status; /* protocol error found in a callback */
     const char *pending_msg;
     bool expect_continue;

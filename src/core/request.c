@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -256,7 +257,22 @@ const char *vial_body(vial_req *req, size_t *len)
 {
     if (len)
         *len = req ? req->body_len : 0;
-    return req ? (req->body ? req->body : "") : NULL;
+    if (!req)
+        return NULL;
+    if (req->body_fd >= 0 && !req->body_map && req->body_len) {
+        /* A spooled upload: mapped, not read, so a 100 MiB body costs
+         * address space and page cache, not heap. */
+        void *m = mmap(NULL, req->body_len, PROT_READ, MAP_PRIVATE, req->body_fd, 0);
+        if (m == MAP_FAILED) {
+            if (len)
+                *len = 0;
+            return "";
+        }
+        req->body_map = m;
+    }
+    if (req->body_map)
+        return req->body_map;
+    return req->body ? req->body : "";
 }
 
 json_t *vial_req_json(vial_req *req)
@@ -271,7 +287,9 @@ json_t *vial_req_json(vial_req *req)
         return NULL;
     }
     json_error_t e;
-    req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+    size_t blen;
+    const char *body = vial_body(req, &blen);
+    req->json = json_loadb(body, blen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!req->json) {
         req->json_err = vial_sprintf(req, "invalid JSON at line %d column %d: %s", e.line,
                                      e.column, e.text);
@@ -498,6 +516,7 @@ void vial__req_start(vial_req *req, vial__session *s)
     req->body_out = &s->resp_body;
     req->rh_tail = &req->rh;
     req->file_fd = -1;
+    req->body_fd = -1;
     if (s->app->access_log) { /* the only reader of t0 */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -517,4 +536,10 @@ void vial__req_end(vial_req *req)
         req->defers = d->next;
         d->fn(d->arg);
     }
+    if (req->body_map)
+        munmap(req->body_map, req->body_len);
+    req->body_map = NULL;
+    if (req->body_fd >= 0) /* the spooled upload disappears with its descriptor */
+        close(req->body_fd);
+    req->body_fd = -1;
 }

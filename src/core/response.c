@@ -64,6 +64,7 @@ static const struct {
     { 503, "Service Unavailable", "service_unavailable_503" },
     { 504, "Gateway Timeout", "gateway_timeout_504" },
     { 505, "HTTP Version Not Supported", "http_version_not_supported_505" },
+    { 507, "Insufficient Storage", "insufficient_storage_507" },
 };
 
 static int status_index(int status)
