@@ -485,7 +485,7 @@ VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
  * and LOG_LEVEL also without the prefix), the config file (vial.ini in the
  * working directory, or --config / VIAL_CONFIG), the default.  Built-in keys are
  * listed by `prog help`; apps declare theirs with vial_config_define()
- * before vial_run().  Sizes accept K/M/G suffixes, durations ms/s/m/h.
+ * before vial_run().  Sizes accept K/M/G suffixes, durations ms/s/m/h/d.
  * A key whose default is "on"/"off" (or true/false, yes/no) is a switch:
  * `--debug` sets it, `--no-debug` clears it.
  */
@@ -803,6 +803,42 @@ VIAL_API const vial_upload *vial_upload_at(vial_req *req, size_t i);
 VIAL_API int vial_upload_save(vial_req *req, const vial_upload *u, const char *path);
 /* Its bytes (borrowed, valid until the response is finished). */
 VIAL_API const char *vial_upload_data(vial_req *req, const vial_upload *u);
+
+/* ------------------------------------------------------------------ sessions and CSRF */
+
+/*
+ * Sessions: a JSON object per browser, read with vial_session() and saved
+ * when the response is finished if it changed.  By default the data lives
+ * in the cookie itself, signed (HMAC-SHA256 with a key derived from
+ * secret_key) with its expiry inside, so a tampered or expired cookie reads
+ * as an empty session.  With session_store = server the cookie holds only a
+ * random 256-bit id and the data lives in Redis (when redis_url is set, so
+ * every instance behind a load balancer sees it) or else in the database
+ * (table vial_sessions, created at start).  Cookies are HttpOnly,
+ * SameSite=Lax, Secure when the request came over HTTPS (vial_scheme).
+ * Settings: session_cookie ("session"), session_lifetime ("7d"),
+ * session_store ("cookie" or "server").  Needs vial_db_init() for the
+ * database store; calls vial_auth_init() and vial_kv_init() itself.
+ */
+VIAL_API int vial_session_init(vial_app *app);
+/* The session object: borrowed, owned by the request (modify it in place).
+ * NULL when out of memory or the server-side store is unreachable. */
+VIAL_API json_t *vial_session(vial_req *req);
+/* Ends the session (logout): its data is dropped and the cookie cleared. */
+VIAL_API int vial_session_clear(vial_req *req);
+/* Moves the data to a new session id (after a login: no session fixation). */
+VIAL_API int vial_session_rotate(vial_req *req);
+
+/*
+ * CSRF: vial_csrf_token() returns the session's token (creating it), for a
+ * hidden "csrf_token" form field or an X-CSRF-Token header.
+ * vial_csrf_protect(bp) refuses POST/PUT/PATCH/DELETE on the blueprint's
+ * routes with 403 unless the token matches (constant-time) — except
+ * requests authenticated by Authorization or X-API-Key, which a browser
+ * does not add on its own.  Arena string / 0 or VIAL_E*.
+ */
+VIAL_API const char *vial_csrf_token(vial_req *req);
+VIAL_API int vial_csrf_protect(vial_bp *bp);
 
 /* ------------------------------------------------------------------ static files */
 

@@ -19,6 +19,11 @@ typedef struct vial__auth {
 /* The app's auth state (NULL before vial_auth_init). */
 const vial__auth *vial__auth_of(const vial_app *app);
 
+/* HMAC-SHA256 of `data` under a key derived from the app secret for
+ * `purpose` ("session", "csrf"): one secret, separate keys. */
+int vial__auth_mac(const vial__auth *a, const char *purpose, const void *data, size_t n,
+                   unsigned char mac[32]);
+
 int vial__b64url_encode(vial__buf *out, const void *data, size_t n);
 int vial__b64url_decode(vial__buf *out, const char *s, size_t n);
 

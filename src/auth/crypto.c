@@ -146,6 +146,25 @@ int vial__b64url_decode(vial__buf *out, const char *s, size_t n)
     return 0;
 }
 
+/* ------------------------------------------------------------------ derived keys */
+
+int vial__auth_mac(const vial__auth *a, const char *purpose, const void *data, size_t n,
+                   unsigned char mac[32])
+{
+    unsigned char key[32];
+    unsigned int kl = 32, ml = 32;
+    /* key = HMAC(secret, "vial:" purpose): tokens, sessions and CSRF never
+     * share a key, so one can never be passed off as another. */
+    char label[64];
+    int ln = snprintf(label, sizeof label, "vial:%s", purpose);
+    if (!HMAC(EVP_sha256(), a->secret, (int)a->secret_len, (const unsigned char *)label, (size_t)ln,
+              key, &kl) ||
+        !HMAC(EVP_sha256(), key, 32, data, n, mac, &ml))
+        return VIAL_ENOMEM;
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ JWT */
 
 static int hs256(const vial__auth *a, const char *data, size_t n, unsigned char mac[32])

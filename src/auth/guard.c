@@ -126,8 +126,16 @@ int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
 {
     if (!app)
         return VIAL_EINVAL;
-    if (vial__app_ext(app, &ext_key))
-        return VIAL_EEXIST;
+    vial__auth *have = vial__app_ext(app, &ext_key);
+    if (have) {
+        /* Already set up (sessions need the secret too): keep one, take the
+         * callbacks if these bring some. */
+        if (ops && have->ops && have->ops != ops)
+            return VIAL_EEXIST;
+        if (ops)
+            have->ops = ops;
+        return 0;
+    }
     vial__auth *a = calloc(1, sizeof *a);
     if (!a)
         return VIAL_ENOMEM;

@@ -53,6 +53,11 @@ static const struct {
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent" },
     { "backlog", "1024", "listen(2) backlog per worker" },
     { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed" },
+    { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options" },
+    { "content_security_policy",
+      "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
+      "base-uri 'self'; form-action 'self'",
+      "Content-Security-Policy of HTML responses" },
 };
 
 /* ------------------------------------------------------------------ app */
@@ -153,6 +158,7 @@ void vial_app_free(vial_app *app)
     free(app->slots);
     free(app->start_fns);
     free(app->lim.upload_dir);
+    free(app->csp);
     free_trusted(app);
     while (app->exts) {
         vial__ext *e = app->exts;
@@ -602,6 +608,14 @@ int vial__app_apply_config(vial_app *app)
     vial__log_level = level;
     app->debug = vial_config_bool(app, "debug", 0);
     app->access_log = vial_config_bool(app, "access_log", 1);
+    app->security_headers = vial_config_bool(app, "security_headers", 1);
+    const char *csp = vial_config(app, "content_security_policy");
+    if (csp && strpbrk(csp, "\r\n")) {
+        vial_log(VIAL_LOG_ERROR, "content_security_policy may not contain line breaks");
+        return VIAL_EINVAL;
+    }
+    free(app->csp);
+    app->csp = csp && *csp ? strdup(csp) : NULL;
     return parse_trusted(app);
 }
 

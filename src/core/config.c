@@ -383,6 +383,8 @@ int64_t vial__parse_duration_ms(const char *s)
         mul = 60000;
     else if (!strcmp(end, "h"))
         mul = 3600000;
+    else if (!strcmp(end, "d"))
+        mul = 86400000;
     else
         return -1;
     if (v > (unsigned long long)INT64_MAX / mul)

@@ -300,6 +300,8 @@ struct vial_app {
     vial__limits lim;
     bool debug, access_log;
     char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
+    bool security_headers;
+    char *csp;      /* content_security_policy */
     struct vial__worker *test_worker; /* the in-process test client's worker */
     struct vial__server *server;      /* while serving */
 };

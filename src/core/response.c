@@ -580,6 +580,14 @@ static char *put(char *o, const char *s, size_t n)
 }
 #define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
 
+static bool has_header(const vial_req *req, const char *lname)
+{
+    for (const vial__rhdr *h = req->rh; h; h = h->next)
+        if (vial__streq_ci(h->name, strlen(h->name), lname))
+            return true;
+    return false;
+}
+
 /*
  * Writes the status line and headers.  `body_len` < 0 means chunked (or,
  * for HTTP/1.0, delimited by closing the connection).
@@ -592,6 +600,10 @@ static int write_head(vial_req *req, int64_t body_len)
     size_t need = 256 + strlen(reason) + strlen(rid) + (req->ctype ? strlen(req->ctype) : 0);
     for (vial__rhdr *h = req->rh; h; h = h->next)
         need += strlen(h->name) + strlen(h->value) + 4;
+    const vial_app *app = req->app;
+    bool html = req->ctype && !strncmp(req->ctype, "text/html", 9);
+    if (app->security_headers)
+        need += 128 + (app->csp ? strlen(app->csp) + 32 : 0);
     char *o0 = vial__outq_reserve(&s->out, need);
     if (!o0)
         return VIAL_ENOMEM;
@@ -632,6 +644,20 @@ static int write_head(vial_req *req, int64_t body_len)
         o = PUTS(o, ": ");
         o = put(o, h->value, strlen(h->value));
         o = PUTS(o, "\r\n");
+    }
+    /* Safe defaults a handler (or hook) can override by setting its own. */
+    if (app->security_headers) {
+        if (!has_header(req, "x-content-type-options"))
+            o = PUTS(o, "X-Content-Type-Options: nosniff\r\n");
+        if (!has_header(req, "referrer-policy"))
+            o = PUTS(o, "Referrer-Policy: strict-origin-when-cross-origin\r\n");
+        if (html && app->csp && !has_header(req, "content-security-policy")) {
+            o = PUTS(o, "Content-Security-Policy: ");
+            o = put(o, app->csp, strlen(app->csp));
+            o = PUTS(o, "\r\n");
+        }
+        if (html && !has_header(req, "x-frame-options"))
+            o = PUTS(o, "X-Frame-Options: DENY\r\n");
     }
     /* A stop signal may have arrived while the handler ran (the worker
      * hears about it only after): say goodbye in this response already. */

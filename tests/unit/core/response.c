@@ -138,7 +138,7 @@ static void test_cookies(void **state)
     assert_non_null(strstr(out, "Set-Cookie: plain=v; Path=/; HttpOnly; SameSite=Lax\r\n"));
     assert_non_null(strstr(out, "Set-Cookie: old=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
     assert_null(strstr(out, "Content-Length")); /* 204 carries no length */
-    assert_null(strstr(out, "Content-Type"));
+    assert_null(strstr(out, "\r\nContent-Type:"));
     vial_test_free(r);
     vial_app_free(app);
 }
@@ -203,6 +203,43 @@ static void test_stream(void **state)
     vial_app_free(app);
 }
 
+static int h_page(vial_req *req)
+{
+    if (vial_arg(req, "own"))
+        vial_set_header(req, "X-Frame-Options", "SAMEORIGIN");
+    return vial_html(req, 200, "<p>hi</p>");
+}
+
+static void test_security_headers(void **state)
+{
+    (void)state;
+    vial_app *app = build();
+    vial_get(app, "/page", h_page);
+    vial_test_resp *r = get(app, "/page");
+    assert_string_equal(vial_test_header(r, "X-Content-Type-Options"), "nosniff");
+    assert_string_equal(vial_test_header(r, "Referrer-Policy"), "strict-origin-when-cross-origin");
+    assert_string_equal(vial_test_header(r, "X-Frame-Options"), "DENY");
+    assert_non_null(strstr(vial_test_header(r, "Content-Security-Policy"), "default-src 'self'"));
+    vial_test_free(r);
+    r = get(app, "/page?own=1"); /* the handler's own value wins */
+    assert_string_equal(vial_test_header(r, "X-Frame-Options"), "SAMEORIGIN");
+    vial_test_free(r);
+    r = get(app, "/send"); /* not HTML: no CSP, no frame options */
+    assert_null(vial_test_header(r, "Content-Security-Policy"));
+    assert_null(vial_test_header(r, "X-Frame-Options"));
+    assert_string_equal(vial_test_header(r, "X-Content-Type-Options"), "nosniff");
+    vial_test_free(r);
+    vial_app_free(app);
+    app = build();
+    vial_config_set(app, "security_headers", "off");
+    vial_configure(app, 0, NULL);
+    vial_get(app, "/page", h_page);
+    r = get(app, "/page");
+    assert_null(vial_test_header(r, "X-Frame-Options"));
+    vial_test_free(r);
+    vial_app_free(app);
+}
+
 static void test_status_tables(void **state)
 {
     (void)state;
@@ -253,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_cookies),
         cmocka_unit_test(test_redirect_and_bodies),
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_security_headers),
         cmocka_unit_test(test_status_tables),
         cmocka_unit_test(test_arena_and_buf),
     };
