@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Writes the seed corpora fuzz/corpus/<target>/ (run from anywhere; rewrites
+the directories).  Seeds are meaningful inputs for each target; the fuzzer
+mutates them.  Kept as a script so a seed can be read and changed as text.
+
+http seeds start with the control byte of fuzz/http_fuzz.c (bits 0-1: split
+schedule, bit 2: deferred writes, bits 3-4: how the connection ends: nothing,
+EOF, timeout, reset; 5-7: schedule seed), then the bytes a client sends.
+"""
+import hashlib
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+UUID = "123e4567-e89b-12d3-a456-426614174000"
+
+
+def r(method, target, *headers, body=b"", version="HTTP/1.1", cl=True, host=True):
+    """A request; HTTP/1.1 ones get "Host: x" unless they name a Host or host=False."""
+    b = body if isinstance(body, bytes) else body.encode()
+    hs = list(headers)
+    if host and version == "HTTP/1.1" and not any(x.lower().startswith("host:") for x in hs):
+        hs.insert(0, "Host: x")
+    if b and cl and not any(x.lower().startswith(("transfer-encoding", "content-length")) for x in hs):
+        hs.append(f"Content-Length: {len(b)}")
+    head = f"{method} {target} {version}\r\n" + "".join(x + "\r\n" for x in hs) + "\r\n"
+    return head.encode("latin-1") + b
+
+
+def chunked(*chunks, trailers=()):
+    out = b""
+    for c in chunks:
+        c = c.encode() if isinstance(c, str) else c
+        out += f"{len(c):x}\r\n".encode() + c + b"\r\n"
+    out += b"0\r\n" + b"".join(t.encode() + b"\r\n" for t in trailers) + b"\r\n"
+    return out
+
+
+HTTP = {
+    "get-root": r("GET", "/", "Host: x"),
+    "user-args-cookie": r("GET", "/user/42?name=a&name=b%20c&q=x+y", "Host: x",
+                          "User-Agent: fuzz/1.0", "Cookie: session=abc; other=1"),
+    "user-int-overflow": r("GET", "/user/9223372036854775808", "Host: x"),
+    "user-int-max": r("GET", "/user/009223372036854775807", "Host: x"),
+    "price-float": r("GET", "/price/3.14", "Host: x"),
+    "price-not-float": r("GET", "/price/3", "Host: x"),
+    "obj-uuid": r("GET", f"/obj/{UUID}", "Host: x"),
+    "obj-uuid-delete": r("DELETE", f"/obj/{UUID.upper()}", "Host: x"),
+    "obj-bad-uuid": r("GET", "/obj/123e4567-e89b-12d3-a456-42661417400g", "Host: x"),
+    "files-path": r("GET", "/files/a/b%2Fc/d.txt?x=1", "Host: x"),
+    "files-edit": r("POST", "/files/a/b/edit", "Host: x", body="x=1"),
+    "files-dotdot": r("GET", "/files/%2e%2e/%2e%2e/etc/passwd", "Host: x"),
+    "files-leading-slash": r("GET", "/files/%2Fevil.example/x", "Host: x"),
+    "echo-json": r("POST", "/echo/x%20y?a=1&a=2&b=&c=named", "Host: x",
+                   "Content-Type: application/json", "Cookie: session=\"q\"; named=v; =x; ; b",
+                   "X-Multi: a", "X-Multi: b", body='{"k":[1,2.5,"\\u00e9",null,true,{"n":{}}]}'),
+    "echo-bad-json": r("PUT", "/echo/a%2Fb", "Content-Type: application/json", body="{\"a\":"),
+    "echo-dup-json": r("PATCH", "/echo/d", "Content-Type: application/json", body='{"a":1,"a":2}'),
+    "echo-chunked": r("POST", "/echo/c", "Transfer-Encoding: chunked",
+                      body=chunked("hello ", "world")),
+    "echo-chunk-ext": r("POST", "/echo/c", "Transfer-Encoding: chunked",
+                        body=b"5;name=value\r\nhello\r\n0\r\n\r\n"),
+    "echo-trailers": r("POST", "/echo/t", "Transfer-Encoding: chunked",
+                       body=chunked("abc", trailers=("X-Trailer: one", "X-Other: two"))),
+    "echo-binary-body": r("POST", "/echo/b", body=bytes(range(256))),
+    "json-valid": r("POST", "/json", "Content-Type: application/json", body='{"a":[1,{"b":null}]}'),
+    "json-invalid": r("POST", "/json", body="[1,2"),
+    "json-empty": r("POST", "/json"),
+    "json-deep": r("POST", "/json", body="[" * 70 + "]" * 70),
+    "json-nul": r("POST", "/json", body='"a\\u0000b"'),
+    "go-user": r("GET", "/go?to=h_user&id=7&extra=1", "Host: x"),
+    "go-files": r("GET", "/go?to=h_files&rest=a/b%20c&s=4", "Host: x"),
+    "go-api": r("GET", "/go?to=api.get_item&id=3&s=0", "Host: x"),
+    "go-unknown": r("GET", "/go?to=nope", "Host: x"),
+    "go-bad-status": r("GET", "/go?to=h_index&s=5", "Host: x"),
+    "go-slash-rest": r("GET", "/go?to=h_files&rest=/evil.example", "Host: x"),
+    "abort-fail": r("GET", "/abort/0"),
+    "abort-noresp": r("GET", "/abort/1"),
+    "abort-unbalanced": r("GET", "/abort/2"),
+    "abort-teapot": r("GET", "/abort/3?m=%3Cscript%3E"),
+    "abort-twice": r("GET", "/abort/4"),
+    "abort-404-html": r("GET", "/abort/404?m=<b>x</b>", "Accept: text/html"),
+    "abort-999": r("GET", "/abort/999"),
+    "stream": r("GET", "/stream?n=5&size=100"),
+    "stream-json": r("GET", "/stream?n=3&json=1"),
+    "stream-fail": r("GET", "/stream?n=5&fail=2&pre=1"),
+    "stream-big": r("GET", "/stream?n=2&size=40000"),
+    "stream-pause": r("GET", "/stream?n=16&size=40000"),
+    "stream-pause-fail": r("GET", "/stream?n=16&size=40000&fail=12"),
+    "stream-pause-pipelined": r("GET", "/stream?n=8&size=40000&json=") + r("GET", "/user/1") +
+                              r("GET", "/stream?n=8&size=40000", version="HTTP/1.0"),
+    "stream-http10": r("GET", "/stream?n=2", version="HTTP/1.0"),
+    "stream-head": r("HEAD", "/stream?n=2"),
+    "big": r("GET", "/big/40000"),
+    "big-static": r("GET", "/big/33000?static=1"),
+    "big-head": r("HEAD", "/big/100"),
+    "big-ctype": r("GET", "/big/10?ct=text/x%0d%0aEvil:%201"),
+    "setc": r("GET", "/setc?n=a&v=b&p=/x&d=ex.com&secure=1&js=1&ss=2&hn=X-Y&hv=z&del=1"),
+    "setc-inject": r("GET", "/setc?n=a%0d%0a&v=b;c&hn=X-Y&hv=a%0d%0aSet-Cookie:%20evil=1"),
+    "setc-managed": r("GET", "/setc?hn=Content-Length&hv=0"),
+    "setc-ctype": r("GET", "/setc?hn=content-type&hv=text/x%01"),
+    "html": r("GET", "/html"),
+    "not-found-html": r("GET", "/nothing/here", "Accept: text/html"),
+    "items-put": r("PUT", "/items/5", body="x"),
+    "items-delete": r("DELETE", "/items/5"),
+    "items-405": r("GET", "/items/5"),
+    "items-options": r("OPTIONS", "/items/5"),
+    "options-star": r("OPTIONS", "*"),
+    "slash-redirect": r("GET", "/slash?x=1"),
+    "api-deep-redirect": r("GET", "/api/v1/deep/3"),
+    "api-item": r("GET", "/api/v1/items/9?oid=" + UUID),
+    "api-create": r("POST", "/api/v1/items", "Content-Type: application/json", body='{"n":1}'),
+    "api-create-422": r("POST", "/api/v1/items", body="[]"),
+    "api-any": r("GET", "/api/v1/any/a/b/c"),
+    "api-404": r("GET", "/api/v1/nothing"),
+    "api-deny": r("GET", "/api/v1/items/1", "X-Deny: 1"),
+    "api-hook-fail": r("GET", "/api/v1/items/1", "X-Hook-Fail: 1"),
+    "api-status": r("GET", "/api/v1/items/1", "X-Status: 299"),
+    "api-errh-fail": r("GET", "/api/v1/items/x", "X-Errh-Fail: 1"),
+    "api-405": r("DELETE", "/api/v1/items/1"),
+    "admin-ok": r("GET", f"/api/v1/admin/{UUID}/x/", "Cookie: admin=1"),
+    "admin-denied": r("GET", f"/api/v1/admin/{UUID}/x/"),
+    "admin-redirect": r("GET", f"/api/v1/admin/{UUID}/x"),
+    "hooked": r("GET", "/hooked"),
+    "pipelined-3": r("GET", "/") + r("GET", "/user/1") + r("POST", "/json", body="[1]"),
+    "pipelined-close-middle": r("GET", "/") + r("GET", "/", "Connection: close") + r("GET", "/"),
+    "pipelined-stream": r("GET", "/stream?n=3&size=3000") + r("GET", "/big/5000") + r("HEAD", "/"),
+    "pipelined-50": r("GET", "/") * 50,
+    "http10": r("GET", "/", version="HTTP/1.0"),
+    "http10-keepalive": r("GET", "/", "Connection: keep-alive", version="HTTP/1.0") + r("GET", "/"),
+    "expect-continue": r("POST", "/echo/e", "Expect: 100-continue", body="data"),
+    "expect-continue-413": r("POST", "/echo/e", "Expect: 100-continue", "Content-Length: 5000"),
+    "expect-other": r("POST", "/echo/e", "Expect: fancy", body="data"),
+    "head-root": r("HEAD", "/"),
+    "request-id": r("GET", "/", "X-Request-Id: abc-123_x.y"),
+    "request-id-bad": r("GET", "/", "X-Request-Id: " + "a" * 70),
+    "percent-int": r("GET", "/user/%34%32"),
+    "percent-nul": r("GET", "/echo/%00"),
+    "percent-bad": r("GET", "/echo/%zz"),
+    "percent-truncated": r("GET", "/echo/a%2"),
+    "query-edge": r("GET", "/echo/q?a&b=&=c&&;a=1%&a=%41+%42&q=%"),
+    "absolute-form": r("GET", "http://example.com/user/1?name=x", "Host: example.com"),
+    "absolute-no-path": r("GET", "https://example.com", "Host: example.com"),
+    "upgrade": r("GET", "/", "Connection: Upgrade", "Upgrade: websocket") + b"\x81\x00garbage",
+    "connect": r("CONNECT", "example.com:443"),
+    "unknown-method": r("BREW", "/"),
+    "http2-version": r("GET", "/", version="HTTP/2.0"),
+    "http09": b"GET /\r\n\r\n",
+    "missing-host": r("GET", "/", host=False),
+    "two-hosts": r("GET", "/", "Host: a", "Host: b"),
+    "empty-header-name": b"GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n",
+    "fragment": r("GET", "/user/1#frag"),
+    "chunk-bare-lf": r("POST", "/echo/c", "Transfer-Encoding: chunked", body=b"3\nabc\n0\n\n"),
+    "form-urlencoded": r("POST", "/form", "Content-Type: application/x-www-form-urlencoded",
+                         body="a=1&a=%41+b&b=&c"),
+    "form-multipart": r("POST", "/form", "Content-Type: multipart/form-data; boundary=XyZ",
+                        body=b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n"
+                             b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; "
+                             b"filename=\"../../x\\\\evil.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+                             b"file\x00data\r\n--XyZ--\r\n"),
+    "form-multipart-chunked": r("POST", "/form", "Content-Type: multipart/form-data; boundary=\"q q\"",
+                                "Transfer-Encoding: chunked",
+                                body=chunked("--q q\r\nContent-Disposition: form-data; name=a\r\n\r\n",
+                                             "v\r\n--q q--")),
+    "form-multipart-bad": r("POST", "/form", "Content-Type: multipart/form-data; boundary=",
+                            body="--\r\n\r\n"),
+    "form-multipart-toobig": r("POST", "/form", "Content-Type: multipart/form-data; boundary=b",
+                               "Content-Length: 9000", cl=False) + b"--b\r\n",
+    "form-no-type": r("POST", "/form", body="a=1"),
+    "static-file": r("GET", "/static/a.txt"),
+    "static-big": r("GET", "/static/big.bin"),
+    "static-head": r("HEAD", "/static/big.bin"),
+    "static-range": r("GET", "/static/big.bin", "Range: bytes=70000-70100"),
+    "static-range-suffix": r("GET", "/static/a.txt", "Range: bytes=-5"),
+    "static-range-bad": r("GET", "/static/a.txt", "Range: bytes=9-3"),
+    "static-range-416": r("GET", "/static/a.txt", "Range: bytes=100-"),
+    "static-range-multi": r("GET", "/static/a.txt", "Range: bytes=0-1,3-4"),
+    "static-if-range": r("GET", "/static/a.txt", "Range: bytes=0-3",
+                         "If-Range: Sun, 06 Nov 1994 08:49:37 GMT"),
+    "static-ims": r("GET", "/static/sub/app.css", "If-Modified-Since: Sun, 06 Nov 2044 08:49:37 GMT"),
+    "static-inm": r("GET", "/static/sub/app.css", "If-None-Match: \"x\", W/\"y\", *"),
+    "static-dotdot": r("GET", "/static/../secret.txt"),
+    "static-dotdot-encoded": r("GET", "/static/%2e%2e/secret.txt"),
+    "static-dotdot-slash": r("GET", "/static/sub/..%2F..%2Fsecret.txt"),
+    "static-symlink": r("GET", "/static/link"),
+    "static-symlink-dir": r("GET", "/static/up/secret.txt"),
+    "static-hidden": r("GET", "/static/sub/.hidden"),
+    "static-dir": r("GET", "/static/sub"),
+    "static-post": r("POST", "/static/a.txt", body="x"),
+    "static-pipelined": r("GET", "/static/big.bin") + r("GET", "/static/a.txt", "Range: bytes=1-2"),
+    "go-static": r("GET", "/go?to=static&rest=sub/app.css"),
+    # smuggling and framing attacks: every one must be refused
+    "cl-te": r("POST", "/echo/s", "Content-Length: 4", "Transfer-Encoding: chunked",
+               body=b"0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n", cl=False),
+    "cl-cl": r("POST", "/echo/s", "Content-Length: 3", "Content-Length: 4", body=b"abcd", cl=False),
+    "cl-list": r("POST", "/echo/s", "Content-Length: 3, 3", body=b"abc", cl=False),
+    "cl-plus": r("POST", "/echo/s", "Content-Length: +3", body=b"abc", cl=False),
+    "cl-negative": r("POST", "/echo/s", "Content-Length: -1", body=b"abc", cl=False),
+    "cl-huge": r("POST", "/echo/s", "Content-Length: 99999999999999999999", cl=False),
+    "te-gzip-chunked": r("POST", "/echo/s", "Transfer-Encoding: gzip, chunked", body=chunked("a")),
+    "te-chunked-gzip": r("POST", "/echo/s", "Transfer-Encoding: chunked, gzip", body=chunked("a")),
+    "te-two-fields": r("POST", "/echo/s", "Transfer-Encoding: chunked", "Transfer-Encoding: identity",
+                       body=chunked("a")),
+    "te-xchunked": r("POST", "/echo/s", "Transfer-Encoding: xchunked", body=chunked("a")),
+    "te-http10": r("POST", "/echo/s", "Transfer-Encoding: chunked", body=chunked("a"),
+                   version="HTTP/1.0"),
+    "chunk-size-overflow": r("POST", "/echo/s", "Transfer-Encoding: chunked",
+                             body=b"ffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+    "chunk-bad-size": r("POST", "/echo/s", "Transfer-Encoding: chunked", body=b"zz\r\nabc\r\n0\r\n\r\n"),
+    "chunk-over-limit": r("POST", "/echo/s", "Transfer-Encoding: chunked",
+                          body=chunked("a" * 3000, "b" * 3000)),
+    "obs-fold": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n",
+    "space-before-colon": b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+    "bare-lf": b"GET / HTTP/1.1\nHost: x\n\n",
+    "bare-cr": b"GET / HTTP/1.1\rHost: x\r\n\r\n",
+    "nul-in-header": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "header-no-colon": b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+    # limits (max_header_size 2K, 16 headers, URI 512, body 4K)
+    "uri-too-long": r("GET", "/echo/" + "a" * 600),
+    "header-too-large": r("GET", "/", "X-Big: " + "b" * 3000),
+    "too-many-headers": r("GET", "/", *[f"X-H{i}: {i}" for i in range(20)]),
+    "body-too-large": r("POST", "/echo/x", "Content-Length: 5000", body=b"x" * 5000, cl=False),
+    "body-at-limit": r("POST", "/echo/x", body=b"y" * 4096),
+    "pipelined-after-error": b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n" + r("GET", "/"),
+    "leading-crlf": b"\r\n\r\n" + r("GET", "/user/1"),
+    "post-then-crlf": r("POST", "/echo/p", body="x=1") + b"\r\n" + r("GET", "/user/2"),
+    "partial-request": b"GET /user/1 HTTP/1.1\r\nHost: x\r\nX-Partial: ",
+    "partial-body": r("POST", "/echo/p", "Content-Length: 100", cl=False) + b"only some",
+    "many-small-headers": r("GET", "/echo/h", *[f"X-{i}: {'v' * 100}" for i in range(15)]),
+}
+
+# Control bytes: a spread over schedules, plus byte-by-byte and deferred
+# writes for the inputs where incremental parsing matters most.
+INCREMENTAL = {"echo-chunked", "echo-chunk-ext", "echo-trailers", "pipelined-3", "pipelined-stream",
+               "expect-continue", "echo-json", "body-at-limit", "partial-request",
+               "partial-body", "many-small-headers", "chunk-over-limit", "stream-big",
+               "leading-crlf", "post-then-crlf", "stream-pause", "stream-pause-pipelined",
+               "stream-pause-fail", "form-multipart", "form-multipart-chunked", "static-big",
+               "static-pipelined", "form-multipart-toobig"}
+
+URL = {
+    "basic": "/user/42/x%2Fy/edit?a=1&b=2\nsession=abc; x=\"y\"\nx\n"
+             "/user/<int:id>/<path:p>/edit\n/user/<id>\n/<path:p>\n/slash/\n",
+    "converters": f"/o/{UUID}/3.5/7\n\n\n/o/<uuid:u>/<float:f>/<int:i>\n/o/<u>/<f>/<i>\n",
+    "static-priority": "/a/b\n\n\n/a/b\n/a/<x>\n/<y>/b\n/<path:p>\n",
+    "trailing-slash": "/dir\n\n\n/dir/\n",
+    "path-middle": "/f/a/b/c/edit\n\n\n/f/<path:p>/edit\n/f/<path:p>\n",
+    "two-paths": "/x/y/z\n\n\n/<path:a>/<path:b>\n",
+    "escapes": "/%41%2f%zz/%00\n\n\n/<a>/<b>\n",
+    "query": "/q?a=1&a=2;b=%20+x&&=&c&d=%\n\n\n/q\n",
+    "cookies": "/\na=1; b = 2 ;c=\"q\"; d=\"; =e; f\nc\n/\n",
+    "cookie-dup": "/\nsid=1; sid=2\nsid\n/\n",
+    "bad-patterns": "/\n\n\nnoslash\n//\n/<int:>\n/<bad:x>\n/<x>/<x>\n/a<b>\n/%\n/<1x>\n/<int:x\n",
+    "many-params": "/" + "/".join(f"v{i}" for i in range(33)) + "\n\n\n/" +
+                   "/".join(f"<p{i}>" for i in range(33)) + "\n",
+    "unicode-static": "/caf%C3%A9\n\n\n/caf\u00e9\n",
+    "plus-path": "/a+b/c%2Bd\n\n\n/<x>/<y>\n",
+    "uuid-case": f"/{UUID.upper()}\n\n\n/<uuid:u>\n",
+    "int-boundary": "/9223372036854775807/9223372036854775808\n\n\n/<int:a>/<int:b>\n/<int:a>/<b>\n",
+    "root": "/\n\n\n/\n/<x>\n",
+    "too-many-segments": "/" + "a/" * 260 + "\n\n\n/" + "a/" * 256 + "<path:p>\n/<path:p>/\n",
+    "empty-segments": "/a//b/\n\n\n/a/<path:p>\n/a\n",
+}
+
+JSON = {
+    "ascii": b"hello, world",
+    "controls": bytes(range(0x20)) + b'"\\/<>&\x7f',
+    "utf8-valid": "caf\u00e9 \u20ac \U0001f600 \u2028\u2029".encode(),
+    "utf8-boundaries": b"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+                       b"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+    "utf8-invalid": b"\xc0\x80\xc1\xbf\xe0\x80\x80\xed\xa0\x80\xf4\x90\x80\x80\xf5\xff\x80\xbf",
+    "utf8-truncated": b"ok \xe2\x82",
+    "utf8-mixed": b"a\xe2\x82\xacb\xe2\x82c\xf0\x9f\x98d",
+    "json-doc": b'{"a":[1,2.5,-0.0,1e300,"x\\u0000y",null,true,false],"b":{"c":"\\u00e9<>&"}}',
+    "json-reals": b"[0.1,1.0,1e-7,123456789012345678,-9223372036854775808,5e-324,1.7976931348623157e308]",
+    "json-deep": b"[" * 70 + b"]" * 70,
+    "json-string": b'"\\ud83d\\ude00 \\n\\t"',
+    "program": bytes([0, 3, 3, ord("k"), ord("e"), ord("y"), 4, 5]) + b"hello" + bytes([1, 5]) +
+               bytes(8) + bytes([6]) + b"\x00\x00\x00\x00\x00\x00\xf0\x3f" + bytes([7, 8, 2, 2]),
+    "program-misuse": bytes([4, 1, 4, 1, 2, 2, 2, 0, 4, 1, 10, 3, 0]),
+}
+
+CONFIG = {
+    "size": b"10M", "size-kib": b"16KiB", "size-g": b"1g", "size-plain": b"4096",
+    "size-max": b"8589934591G", "size-overflow": b"18446744073709551616",
+    "size-bad": b"1.5K", "size-b": b"10B",
+    "dur-ms": b"500ms", "dur-s": b"10s", "dur-m": b"2m", "dur-h": b"1h", "dur-plain": b"7",
+    "dur-overflow": b"2562047788016h", "empty": b"", "space": b" 10",
+    "flags": b"run\x00--port\x008080\x00--debug\x00--no-debug\x00--max-body=1M\x00pos\x00--unknown",
+    "flags-missing-value": b"--port",
+    "flags-app-key": b"--app.flag\x00--no-app.flag\x00--name=\x00--",
+    "flags-config": b"--config=vial.ini\x00--CONFIG\x00x",
+}
+
+
+def write(target, seeds):
+    d = os.path.join(ROOT, "corpus", target)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def main():
+    http = {}
+    for i, (name, data) in enumerate(sorted(HTTP.items())):
+        ctrl = int(hashlib.sha1(name.encode()).hexdigest()[:2], 16)
+        http[name] = bytes([ctrl]) + data
+        if name in INCREMENTAL:
+            http[name + ".bytewise"] = bytes([0x01]) + data
+            http[name + ".deferred"] = bytes([0x06 | (i % 8) << 5]) + data
+            http[name + ".timeout"] = bytes([0x12]) + data
+            http[name + ".eof"] = bytes([0x0c]) + data
+            http[name + ".reset"] = bytes([0x1c | (i % 8) << 5]) + data
+    write("http", http)
+    write("url", URL)
+    write("json", JSON)
+    write("config", CONFIG)
+
+
+if __name__ == "__main__":
+    main()
