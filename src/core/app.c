@@ -715,10 +715,27 @@ int vial_abortf(vial_req *req, int status, const char *fmt, ...)
     return vial_abort_json(req, status, m, NULL);
 }
 
+/* In debug mode (and only then) a failure shows where it happened: the
+ * traceback-equivalent of a C handler is its route, its result and the
+ * request it was given. */
+static json_t *debug_info(vial_req *req, const char *what, int rc)
+{
+    json_t *h = json_object();
+    for (size_t i = 0; h && i < req->nhdrs; i++)
+        json_object_set_new(h, req->hdrs[i].name.p, json_string(req->hdrs[i].value.p));
+    return json_pack("{s:{s:s,s:s?,s:s?,s:i,s:s,s:s,s:s?,s:o*}}", "debug", "failure", what, "endpoint",
+                     req->route ? req->route->endpoint : NULL, "route",
+                     req->route ? req->route->pattern : NULL, "result", rc, "meaning",
+                     rc < 0 ? vial_strerror(rc) : "a non-zero handler result", "method",
+                     req->method ? req->method : "-", "target", req->target.p, "headers", h);
+}
+
 static void fail_500(vial_req *req, const char *what, int rc)
 {
     vial_req_log(req, VIAL_LOG_ERROR, "%s %s: %s (%d)", req->method, req->target.p, what, rc);
-    if (vial_abort(req, 500, "internal server error") != 0)
+    int r = req->app->debug ? vial_abort_json(req, 500, what, debug_info(req, what, rc))
+                            : vial_abort(req, 500, "internal server error");
+    if (r != 0)
         vial__resp_builtin_error(req, 500, NULL, NULL);
 }
 

@@ -540,7 +540,16 @@ int vial__resp_builtin_error(vial_req *req, int status, const char *message, jso
                             "<title>%d %s</title></head>\n<body><h1>%d %s</h1>\n<p>",
                          status, vial_status_reason(status), status, vial_status_reason(status));
         html_escape(b, message);
-        rc = vial__buf_puts(b, "</p>\n</body></html>\n");
+        vial__buf_puts(b, "</p>\n");
+        json_t *dbg = json_object_get(extra, "debug");
+        if (dbg) { /* debug mode only (app.c decides) */
+            char *d = json_dumps(dbg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            vial__buf_puts(b, "<h2>Debug</h2>\n<pre>");
+            html_escape(b, d ? d : "");
+            vial__buf_puts(b, "</pre>\n");
+            free(d);
+        }
+        rc = vial__buf_puts(b, "</body></html>\n");
     } else {
         vial_jw *w = vial_jw_begin(req, status);
         if (!w)

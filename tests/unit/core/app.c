@@ -189,6 +189,31 @@ static int with_defer(vial_req *req)
     return vial_abort(req, 409, "conflict");
 }
 
+static void test_debug_page(void **state)
+{
+    (void)state;
+    vial_app *app = build();
+    vial_test_resp *r = get(app, "/fails");
+    assert_null(strstr(vial_test_body(r, NULL), "debug")); /* production: nothing revealed */
+    vial_test_free(r);
+    vial_config_set(app, "debug", "on");
+    vial_configure(app, 0, NULL);
+    r = vial_test(app, "GET", "/fails?x=<b>", "Accept: text/html\r\nX-Probe: 1\r\n", NULL, 0);
+    const char *b = vial_test_body(r, NULL);
+    assert_int_equal(vial_test_status(r), 500);
+    assert_non_null(strstr(b, "<h2>Debug</h2>"));
+    assert_non_null(strstr(b, "&quot;endpoint&quot;: &quot;fails&quot;"));
+    assert_non_null(strstr(b, "/fails?x=&lt;b&gt;")); /* escaped */
+    assert_non_null(strstr(b, "X-Probe"));
+    vial_test_free(r);
+    r = get(app, "/fails"); /* API clients get the same as JSON */
+    json_t *j = json_loads(vial_test_body(r, NULL), 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "debug"), "route")), "/fails");
+    json_decref(j);
+    vial_test_free(r);
+    vial_app_free(app);
+}
+
 static void test_defer(void **state)
 {
     (void)state;
@@ -289,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_error_handlers),
         cmocka_unit_test(test_browser_gets_html),
         cmocka_unit_test(test_handler_failures),
+        cmocka_unit_test(test_debug_page),
         cmocka_unit_test(test_defer),
         cmocka_unit_test(test_worker_slots),
         cmocka_unit_test(test_registration_errors),
