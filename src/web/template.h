@@ -1,13 +1,15 @@
 /*
  * template.h — private to the template engine (src/web/template.c,
- * tpl_parse.c, tpl_render.c, tpl_filters.c); never installed.
+ * tpl_parse.c, tpl_render.c, tpl_value.c, tpl_filters.c); never installed.
  *
  * A template goes through three stages:
  *   tpl_parse.c    source → tokens → AST (vial__tpl), filters resolved, every
  *                  limit on nesting checked, so a compiled template is known
  *                  to be renderable with bounded recursion;
  *   tpl_render.c   AST + context → bytes in a vial__buf, with a step budget,
- *                  a memory budget and an output cap;
+ *                  a memory budget and an output cap (tpl_value.c: values,
+ *                  str()/repr(), escaping, the budget; tpl_filters.c: the
+ *                  builtin filters and tests);
  *   template.c     the public API, the per-app module state (custom filters,
  *                  the cache of compiled templates, limits) and file loading.
  * Compiled templates are immutable once built, so every worker thread may
@@ -63,7 +65,10 @@ enum {
     TV_LOOP,    /* the `loop` variable of a for loop */
 };
 
-struct vial__tloop;
+/* The state behind a for loop's `loop` variable. */
+struct vial__tloop {
+    size_t index0, length;
+};
 
 typedef struct vial__tval {
     uint8_t t;
@@ -298,6 +303,8 @@ int vial__tpl_render(vial__tplmod *m, vial_req *req, const vial__tpl *t, json_t 
 /* Helpers the filters share with the renderer (tpl_render.c). */
 int vial__tr_error(vial__trender *r, uint32_t pos, int code, const char *fmt, ...)
     VIAL_PRINTF(4, 5);
+/* Charges `n` bytes against the memory limit; fails the render past it. */
+int vial__tr_charge(vial__trender *r, uint32_t pos, size_t n);
 /* Arena memory counted against the memory limit; NULL after an error. */
 void *vial__tr_alloc(vial__trender *r, uint32_t pos, size_t n);
 /* Keeps a new jansson reference alive until the render ends (steals it). */
@@ -315,6 +322,8 @@ vial__tval vial__tv_from_json(json_t *j);
 /* A template value → new jansson reference (NULL on OOM; undefined → null). */
 json_t *vial__tv_to_json(const vial__tval *v);
 bool vial__tv_truthy(const vial__tval *v);
+/* A number as Python sees it (bools are ints); false for other types. */
+bool vial__tv_num(const vial__tval *v, bool *is_int, int64_t *i, double *d);
 /* Python's ==. */
 bool vial__tv_equal(const vial__tval *a, const vial__tval *b);
 /* Python's <, for sorting: -1/0/1, or 2 when the types cannot be ordered. */
