@@ -1105,7 +1105,7 @@ static vial__texpr *parse_primary(parser *p)
     case K_OP:
         if (t->op == '(') {
             p->i++;
-            if (accept_op(p, ')'))
+            if (is_op(cur(p), ')'))
                 return parse_list(p, t->pos, ')', NULL); /* () is an empty tuple */
             vial__texpr *e = parse_expr(p);
             if (!e)
@@ -1132,13 +1132,14 @@ static vial__texpr *parse_primary(parser *p)
 
 static vial__texpr *parse_unary(parser *p, bool with_filter)
 {
-    if (enter(p))
-        return NULL;
     tok *t = cur(p);
     vial__texpr *x;
     if (is_op(t, '-') || is_op(t, '+')) {
         p->i++;
+        if (enter(p)) /* "- - - x" recurses here */
+            return NULL;
         vial__texpr *a = parse_unary(p, false);
+        p->edepth--;
         x = a ? mk(p, t->op == '-' ? TX_NEG : TX_POS, t->pos, a, NULL, NULL) : NULL;
     } else {
         x = parse_primary(p);
@@ -1146,7 +1147,6 @@ static vial__texpr *parse_unary(parser *p, bool with_filter)
     x = parse_postfix(p, x);
     if (with_filter)
         x = parse_filter_expr(p, x);
-    p->edepth--;
     return x;
 }
 

@@ -431,7 +431,7 @@ static int repeat(vial__trender *r, uint32_t pos, const vial__tval *s, int64_t t
         return vial__tr_error(r, pos, VIAL_ETOOBIG,
                               "template needs too much memory (more than %zu bytes)",
                               r->lim.max_memory);
-    if (vial__tr_steps(r, pos, (uint64_t)times))
+    if (vial__tr_steps(r, pos, (uint64_t)times * unit / 64 + 1))
         return r->err;
     if (s->t == TV_STR) {
         size_t n = s->u.s.n * (size_t)times;
@@ -1074,6 +1074,13 @@ static int render_include(vial__trender *r, const vial__tnode *n)
         return missing ? 0 : r->err;
     vial__tframe f;
     frame_push(r, &f, n->u.include.without_context);
+    /* Jinja passes the includer's variables but not its `loop` */
+    vial__tval hidden = undefined_named("loop", 4);
+    if (frame_set(r, n->pos, &f, "loop", 4, &hidden)) {
+        r->top = f.up;
+        vial__tpl_release(t);
+        return r->err;
+    }
     vial__tblocks bt = { .tpls = { t }, .ntpls = 1 };
     vial__tblocks *saved_bt = r->blocks;
     vial__tblock_ctx *saved_block = r->block;
@@ -1252,6 +1259,7 @@ static int render_for(vial__trender *r, const vial__tnode *n)
     }
     for (size_t i = 0; i < len && !rc; i++) {
         loop.index0 = i;
+        f.n = nt + 1; /* as in Jinja, a set in the body lasts one iteration */
         vial__tval item = arr ? vial__tv_from_json(json_array_get(arr, i)) : items[i];
         if (!(rc = step(r, n->pos)) && !(rc = bind_targets(r, n, &f, &item)))
             rc = render_body(r, &n->u.for_.body);
