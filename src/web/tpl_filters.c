@@ -771,7 +771,8 @@ static int f_sort(vial__trender *r, const vial__texpr *x, vial__tval *v, const v
     if (vial__tr_steps(r, x->pos, work))
         return r->err;
     sort_ctx c = { !case_sensitive, reverse, false };
-    merge_sort(&c, keys, items, keys + un, tmp_items, un);
+    if (un > 1)
+        merge_sort(&c, keys, items, keys + un, tmp_items, un);
     if (c.bad)
         return ferr(r, x, "cannot sort values of different types");
     return array_of(r, x, items, un, v);
