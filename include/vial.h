@@ -530,6 +530,8 @@ VIAL_API void *vial_worker_get(vial_req *req, int slot);
  */
 typedef int (*vial_start_fn)(vial_app *app);
 VIAL_API int vial_on_start(vial_app *app, vial_start_fn fn);
+/* The command vial_run() is running ("run", "migrate", ...), NULL outside it. */
+VIAL_API const char *vial_app_command(vial_app *app);
 
 /* ------------------------------------------------------------------ database */
 

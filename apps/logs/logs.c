@@ -34,6 +34,7 @@
 /* ------------------------------------------------------------------ settings */
 
 typedef struct logs_cfg {
+    int protect;            /* logs_protect: 0 off, 1 writes, 2 all */
     bool keep_unknown;      /* logs_unknown_properties = keep */
     bool has_default_offset;
     int32_t default_offset; /* logs_default_offset */
@@ -43,6 +44,12 @@ static logs_cfg cfg;
 
 static int logs_start(vial_app *app)
 {
+    const char *pr = vial_config(app, "logs_protect");
+    cfg.protect = !*pr || !strcmp(pr, "off") ? 0 : !strcmp(pr, "writes") ? 1 : !strcmp(pr, "all") ? 2 : -1;
+    if (cfg.protect < 0) {
+        vial_log(VIAL_LOG_ERROR, "logs_protect: '%s' is not off, writes or all", pr);
+        return VIAL_EINVAL;
+    }
     const char *u = vial_config(app, "logs_unknown_properties");
     if (!strcmp(u, "keep")) {
         cfg.keep_unknown = true;
@@ -66,6 +73,13 @@ static int logs_start(vial_app *app)
         cfg.default_offset = t.offset_s;
     }
     return 0;
+}
+
+/* With logs_protect, writes (or everything) need a bearer token or an API
+ * key; non-zero when the request was refused (answered 401). */
+static int guarded(vial_req *req, bool write)
+{
+    return cfg.protect == 2 || (cfg.protect == 1 && write) ? vial_auth_require(req, NULL) : 0;
 }
 
 /* ------------------------------------------------------------------ ingest: validation */
@@ -299,6 +313,8 @@ static int64_t reserve_ids(vial_db *db, int64_t n)
 
 static int post_logs(vial_req *req)
 {
+    if (guarded(req, true))
+        return 0;
     json_t *body = vial_req_json(req);
     if (!body)
         return vial_abort(req, 400, vial_json_error(req));
@@ -634,6 +650,8 @@ static int stream_page(vial_req *req, void *ud)
 
 static int list_logs(vial_req *req, unsigned filters)
 {
+    if (guarded(req, false))
+        return 0;
     query *q = vial_alloc(req, sizeof *q);
     if (!q)
         return vial_abort(req, 503, "out of memory");
@@ -690,6 +708,8 @@ static int list_logs(vial_req *req, unsigned filters)
 
 static int get_log(vial_req *req)
 {
+    if (guarded(req, false))
+        return 0;
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
@@ -724,6 +744,8 @@ static int deleted(vial_req *req, int n, const char *what)
 
 static int delete_logs(vial_req *req, unsigned filters)
 {
+    if (guarded(req, true))
+        return 0;
     query q;
     if (parse_query(req, filters, &q))
         return 0;
@@ -756,6 +778,8 @@ static int by_range(vial_req *req) { return list_logs(req, F_RANGE); }
 
 static int delete_log(vial_req *req)
 {
+    if (guarded(req, true))
+        return 0;
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
@@ -777,7 +801,11 @@ static int delete_range(vial_req *req) { return delete_logs(req, F_RANGE); }
 int logs_register(vial_app *app)
 {
     static const char *const unknown_help = "unknown action properties: reject (400) or keep (stored, returned as \"extra\")";
-    if (vial_config_define(app, "logs_unknown_properties", "reject", unknown_help) ||
+    /* Empty by default rather than "off": an on/off default would make the
+     * flag a switch, and this one takes a word. */
+    if (vial_config_define(app, "logs_protect", "",
+                           "empty (off), writes (POST/DELETE need a bearer token or API key) or all") ||
+        vial_config_define(app, "logs_unknown_properties", "reject", unknown_help) ||
         vial_config_define(app, "logs_default_offset", "",
                            "UTC offset assumed for times sent without one (e.g. Z); empty: refuse them") ||
         vial_on_start(app, logs_start))

@@ -15,9 +15,9 @@
  * Tokens carry only the user id ("sub"); every authenticated request looks
  * the user up again, so deleting an account (or changing its role) takes
  * effect at once.  Login failures are counted per account and per address
- * in the shared store: past 5 (20 per address) further attempts wait a
- * doubling delay (429 + Retry-After) instead of locking the account for
- * good, and a success clears the count.  Unknown names and wrong passwords
+ * in the shared store: past 5 (20 per address, within a day) further
+ * attempts wait a doubling delay (429 + Retry-After) instead of locking the
+ * account for good; a success clears the account's count.  Unknown names and wrong passwords
  * get the same answer in the same time (a dummy hash is verified).
  */
 #include "users.h"
@@ -35,14 +35,38 @@
 
 #include "common_passwords.h"
 
-#define USER_FAILS 5       /* consecutive failures per account before backoff */
-#define IP_FAILS 20        /* ... per client address */
 #define FAIL_WINDOW_MS (24 * 3600 * 1000LL)
 #define MAX_BACKOFF_S 900
 #define MAX_PASSWORD 1024  /* argon2 cost is per byte too: bound it */
 
 static atomic_llong login_failures;
 static char dummy_hash[VIAL_PASSWORD_HASH_MAX];
+
+/* Limits, from the settings (see users_register). */
+static vial_limit register_limit = { "register", 30, 10, VIAL_LIMIT_IP };
+static vial_limit login_limit = { "login", 120, 30, VIAL_LIMIT_IP };
+static vial_limit api_limit = { "users-api", 600, 120, VIAL_LIMIT_USER };
+static int64_t user_fails = 5, ip_fails = 20;
+
+/* "PER_MINUTE:BURST" or "off" (per_minute 0 disables the limit). */
+static int parse_limit(vial_app *app, const char *key, vial_limit *l)
+{
+    const char *v = vial_config(app, key);
+    if (!strcmp(v, "off")) {
+        l->per_minute = 0;
+        return 0;
+    }
+    char *end;
+    double pm = strtod(v, &end);
+    double burst = *end == ':' ? strtod(end + 1, &end) : -1;
+    if (*end || pm <= 0 || burst < 1) {
+        vial_log(VIAL_LOG_ERROR, "%s: '%s' is not PER_MINUTE:BURST (e.g. 120:30) or off", key, v);
+        return VIAL_EINVAL;
+    }
+    l->per_minute = pm;
+    l->burst = burst;
+    return 0;
+}
 
 long long users_login_failures(void)
 {
@@ -233,7 +257,6 @@ static int insert_user(vial_db *db, const char *username, const char *hash, cons
     return rc == 1 ? 0 : rc < 0 ? rc : VIAL_EDB;
 }
 
-static const vial_limit register_limit = { "register", 30, 10, VIAL_LIMIT_IP };
 
 static int register_user(vial_req *req)
 {
@@ -325,7 +348,6 @@ static void clear_failures(vial_req *req, const char *base)
     vial_kv_del(req, k);
 }
 
-static const vial_limit login_limit = { "login", 120, 30, VIAL_LIMIT_IP };
 
 static int login(vial_req *req)
 {
@@ -342,7 +364,7 @@ static int login(vial_req *req)
     lower[i] = '\0';
     snprintf(ukey, sizeof ukey, "vial:login:user:%s", lower);
     snprintf(ikey, sizeof ikey, "vial:login:ip:%s", vial_client_addr(req));
-    int64_t wu = wait_ms(req, ukey, USER_FAILS), wi = wait_ms(req, ikey, IP_FAILS);
+    int64_t wu = wait_ms(req, ukey, user_fails), wi = wait_ms(req, ikey, ip_fails);
     int64_t wait = wu > wi ? wu : wi;
     if (wait > 0) {
         char ra[24];
@@ -372,8 +394,10 @@ static int login(vial_req *req)
         note_failure(req, ikey);
         return vial_abort(req, 401, "invalid username or password");
     }
+    /* Only the account's count is forgiven: the address count runs out with
+     * its window, or a client could log into its own account every few
+     * guesses and spray passwords over everyone else's for ever. */
     clear_failures(req, ukey);
-    clear_failures(req, ikey);
     if (vial_password_needs_rehash(vial_req_app(req), hash)) {
         char fresh[VIAL_PASSWORD_HASH_MAX];
         if (!vial_password_hash(vial_req_app(req), password, fresh))
@@ -586,8 +610,12 @@ static int create_key(vial_req *req)
             return vial_abortf(req, 404, "no user with id %" PRId64, uid);
         return vial_db_abort(req, db);
     }
-    if (vial_rows_next(r) != 1)
+    if (vial_rows_next(r) != 1) {
+        /* SQLite reports the constraint when the row is stepped. */
+        if (vial_db_errcode(db) == VIAL_EFKEY)
+            return vial_abortf(req, 404, "no user with id %" PRId64, uid);
         return vial_db_abort(req, db);
+    }
     int64_t kid = vial_rows_int(r, 0);
     vial_rows_close(r);
     vial_jw *w = vial_jw_begin(req, 201);
@@ -719,16 +747,39 @@ static int cmd_createuser(vial_app *app, int argc, char **argv)
 
 static int users_start(vial_app *app)
 {
+    if (parse_limit(app, "ratelimit_register", &register_limit) ||
+        parse_limit(app, "ratelimit_login", &login_limit) || parse_limit(app, "ratelimit_api", &api_limit))
+        return VIAL_EINVAL;
+    user_fails = vial_config_int(app, "login_max_failures", 5);
+    ip_fails = vial_config_int(app, "login_max_failures_ip", 20);
+    if (user_fails < 1 || ip_fails < 1) {
+        vial_log(VIAL_LOG_ERROR, "login_max_failures and login_max_failures_ip must be at least 1");
+        return VIAL_EINVAL;
+    }
     /* The hash an unknown username is checked against, with the live
      * parameters, so its cost matches a real account's. */
     return vial_password_hash(app, "no such user: this never matches", dummy_hash) ? VIAL_ENOMEM : 0;
 }
 
-static const vial_limit api_limit = { "users-api", 600, 120, VIAL_LIMIT_USER };
 
 int users_register(vial_app *app)
 {
     int rc = vial_auth_init(app, &auth_ops);
+    if (!rc)
+        rc = vial_config_define(app, "ratelimit_register", "30:10",
+                                "registrations per minute and burst, per address (or off)");
+    if (!rc)
+        rc = vial_config_define(app, "ratelimit_login", "120:30",
+                                "login attempts per minute and burst, per address (or off)");
+    if (!rc)
+        rc = vial_config_define(app, "ratelimit_api", "600:120",
+                                "/api/users calls per minute and burst, per caller (or off)");
+    if (!rc)
+        rc = vial_config_define(app, "login_max_failures", "5",
+                                "failed logins per account before a doubling wait");
+    if (!rc)
+        rc = vial_config_define(app, "login_max_failures_ip", "20",
+                                "failed logins per address (within a day) before a doubling wait");
     if (!rc)
         rc = vial_on_start(app, users_start);
     if (!rc)

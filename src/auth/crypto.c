@@ -265,17 +265,19 @@ int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const cha
         *why = "malformed token payload";
         goto out;
     }
-    int64_t now = (int64_t)time(NULL), leeway = a->leeway_s;
+    /* Compared as doubles against now ± leeway: any JSON number works,
+     * however large, without integer overflow. */
+    double now = (double)time(NULL), leeway = (double)a->leeway_s;
     json_t *exp = json_object_get(p, "exp"), *nbf = json_object_get(p, "nbf");
-    if (!json_is_integer(exp) && !json_is_real(exp)) {
+    if (!json_is_number(exp)) {
         *why = "token has no expiry";
         goto out;
     }
-    if ((int64_t)json_number_value(exp) + leeway < now) {
+    if (json_number_value(exp) < now - leeway) {
         *why = "token expired";
         goto out;
     }
-    if (nbf && (!json_is_number(nbf) || (int64_t)json_number_value(nbf) - leeway > now)) {
+    if (nbf && (!json_is_number(nbf) || json_number_value(nbf) > now + leeway)) {
         *why = "token not valid yet";
         goto out;
     }

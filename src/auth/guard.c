@@ -69,7 +69,7 @@ static int verify_cached(vial_req *req, const vial__auth *a, const char *tok, js
     tcache_ent *e = c ? &c->e[token_hash(tok) & (TOKEN_CACHE - 1)] : NULL;
     int64_t now = (int64_t)time(NULL);
     if (e && e->token && !strcmp(e->token, tok)) {
-        if (e->exp + a->leeway_s >= now) {
+        if (e->exp >= now - a->leeway_s) {
             *claims = json_incref(e->claims);
             return 0;
         }
@@ -85,7 +85,8 @@ static int verify_cached(vial_req *req, const vial__auth *a, const char *tok, js
         json_decref(e->claims);
         e->token = copy;
         e->claims = json_incref(*claims);
-        e->exp = (int64_t)json_number_value(json_object_get(*claims, "exp"));
+        double exp = json_number_value(json_object_get(*claims, "exp"));
+        e->exp = exp > 4e18 ? INT64_MAX / 2 : (int64_t)exp; /* verified finite above */
     }
     return 0;
 }
@@ -95,15 +96,20 @@ static int auth_start(vial_app *app)
     vial__auth *a = vial__app_ext(app, &ext_key);
     const char *key = vial_config(app, "secret_key");
     size_t n = key ? strlen(key) : 0;
+    /* Only serving needs the real key: tokens and sessions made by a
+     * throwaway key would die with the process.  Commands (createuser,
+     * migrate) sign nothing. */
+    bool serving = app->command && !strcmp(app->command, "run");
     if (n == 0) {
-        if (!app->debug) {
+        if (!app->debug && serving) {
             vial_log(VIAL_LOG_ERROR, "secret_key is not set: set SECRET_KEY (32+ random bytes, e.g. "
                                      "`head -c 32 /dev/urandom | base64`) or run with --debug");
             return VIAL_EINVAL;
         }
         vial_random(a->secret, 32);
         a->secret_len = 32;
-        vial_log(VIAL_LOG_WARN, "debug mode: a random secret_key for this process (tokens die with it)");
+        if (serving)
+            vial_log(VIAL_LOG_WARN, "debug mode: a random secret_key for this process (tokens die with it)");
     } else {
         if (n < 32 || n > sizeof a->secret) {
             vial_log(VIAL_LOG_ERROR, "secret_key must be 32 to %zu bytes long (it is %zu)",

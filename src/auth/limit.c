@@ -25,7 +25,7 @@ static int check(vial_req *req, const char *key, const vial_limit *lim, int64_t 
 int vial_ratelimit(vial_req *req, const vial_limit *lim)
 {
     if (!req || !lim || lim->per_minute <= 0 || lim->burst < 1)
-        return 0;
+        return 0; /* per_minute 0: switched off */
     const char *ip = vial_client_addr(req);
     int64_t wait = 0;
     bool ok = true;

@@ -961,6 +961,11 @@ int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn
     return 0;
 }
 
+const char *vial_app_command(vial_app *app)
+{
+    return app ? app->command : NULL;
+}
+
 int vial_on_start(vial_app *app, vial_start_fn fn)
 {
     if (!app || !fn)
@@ -1082,6 +1087,7 @@ int vial_run(vial_app *app, int argc, char **argv)
     }
     const char *cmd = n > 0 && args[0][0] != '-' ? args[0] : "run";
     int first = n > 0 && args[0][0] != '-' ? 1 : 0;
+    app->command = cmd;
     int status;
     if (!strcmp(cmd, "help") || (n > 0 && (!strcmp(args[0], "--help") || !strcmp(args[0], "-h")))) {
         usage(app, prog, stdout);
@@ -1116,5 +1122,6 @@ int vial_run(vial_app *app, int argc, char **argv)
         }
     }
     free(args);
+    app->command = NULL;
     return status;
 }

@@ -288,6 +288,7 @@ struct vial_app {
     size_t nall_routes;
     bool dirty;     /* routes changed since the last compile */
     bool started;   /* start hooks ran */
+    const char *command; /* "run", "routes", a custom command; NULL: none (test client) */
     char *error;    /* first registration error anywhere */
     size_t route_seq;
     vial__cmd *cmds;

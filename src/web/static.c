@@ -322,7 +322,8 @@ static int static_start(vial_app *app)
     if (m->root >= 0)
         close(m->root);
     m->root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (m->root < 0)
+    const char *cmd = vial_app_command(app);
+    if (m->root < 0 && (!cmd || !strcmp(cmd, "run")))
         vial_log(VIAL_LOG_WARN, "static files: cannot open %s (%s): /static answers 404", dir,
                  strerror(errno));
     return 0;

@@ -537,11 +537,6 @@ def test_api_keys(app):
 
 
 def test_api_key_for_unknown_user_is_404(app, request):
-    if app.backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG: on SQLite, POST /api/users/<unknown id>/api-keys by an admin answers 409 "
-            "'FOREIGN KEY constraint failed' instead of 404: users.c create_key() maps VIAL_EFKEY only when "
-            "vial_db_query() fails, but SQLite reports the constraint when the row is stepped")))
     r = app.client().post(f"/api/users/{NO_SUCH_ID}/api-keys", token=app.admin_token)
     error(r, 404)
 
@@ -747,11 +742,6 @@ def test_jwt_tampering_is_401(sq):
         assert r.status_code == 200, (name, r.status_code, r.text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: vial_jwt_verify() converts exp/nbf with (int64_t)json_number_value() and adds/subtracts the "
-    "leeway: a correctly signed token with exp = 2^63-1 (valid forever) is refused as 'token expired' "
-    "(float-to-int overflow, undefined behaviour), and nbf = -2^63 overflows 'nbf - leeway' (UBSan aborts "
-    "the sanitized server; the plain build refuses it as 'not valid yet')"))
 def test_jwt_extreme_times_are_decided_without_overflow(servers):
     db = servers.db()
     srv = servers.start(db, *CHEAP_ARGON2)
@@ -967,11 +957,6 @@ def test_login_backoff_per_address(rl):
     c.login(real.name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (security): any successful login clears the per-address failure count (users.c login() calls "
-    "clear_failures() on the address key too), so a client can interleave a login to its own account "
-    "every 19 guesses and spray passwords over other accounts without ever hitting the 20-per-address "
-    "backoff"))
 def test_own_login_does_not_reset_address_backoff(rl):
     mine = rl.client().user()
     c = rl.client()
