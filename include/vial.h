@@ -885,7 +885,7 @@ VIAL_API int vial_static(vial_app *app, const char *url_prefix, const char *dir)
  * Globals: url_for(endpoint, key=value...) → vial_url_for; static(path) →
  * the URL of a static file; request (method, path, endpoint, args).
  *
- * Output is HTML-escaped by default in .html/.htm/.xml templates (XSS safe:
+ * Output is HTML-escaped by default in .html/.htm/.xml/.svg templates (XSS safe:
  * & < > " ' are escaped); `|safe` opts out.  Undefined variables render as
  * empty (and are falsy); attribute access on undefined is undefined, not an
  * error.  Errors (syntax, unknown filter, bad include) name the file, line

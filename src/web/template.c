@@ -434,26 +434,11 @@ int vial_template_render_string(vial_app *app, vial_req *req, const char *name, 
                             errlen);
 }
 
-/* The Content-Type for a template's output, from its extension. */
+/* As vial.h promises: HTML for the autoescaped names, text otherwise. */
 static const char *content_type(const char *name)
 {
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        { ".html", "text/html; charset=utf-8" },
-        { ".htm", "text/html; charset=utf-8" },
-        { ".xml", "application/xml; charset=utf-8" },
-        { ".svg", "image/svg+xml; charset=utf-8" },
-        { ".css", "text/css; charset=utf-8" },
-        { ".js", "text/javascript; charset=utf-8" },
-        { ".json", "application/json" },
-    };
-    const char *dot = strrchr(name, '.');
-    if (dot && !strchr(dot, '/'))
-        for (size_t i = 0; i < VIAL__ARRAY_LEN(types); i++)
-            if (!strcasecmp(dot, types[i].ext))
-                return types[i].type;
-    return "text/plain; charset=utf-8";
+    return vial__tpl_autoescape_name(name) ? "text/html; charset=utf-8"
+                                           : "text/plain; charset=utf-8";
 }
 
 int vial_render(vial_req *req, int status, const char *name, json_t *ctx)
