@@ -288,14 +288,15 @@ vial__tpl *vial__tpl_load(vial__tplmod *m, const char *name, size_t n, char *err
     key[n] = '\0';
     uint64_t h = hash_name(key, n);
     bool debug = m->app->debug;
-    char *path = path_of(m->app, key);
-    if (!path) {
-        *code = VIAL_ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    /* the path is only needed to stat (debug) or to read (a miss) */
+    char *path = NULL;
     struct stat st;
-    bool have_st = debug && stat(path, &st) == 0;
+    bool have_st = false;
+    if (debug) {
+        if (!(path = path_of(m->app, key)))
+            goto nomem;
+        have_st = stat(path, &st) == 0;
+    }
 
     vial__tpl *t = NULL;
     pthread_mutex_lock(&m->lock);
@@ -309,6 +310,8 @@ vial__tpl *vial__tpl_load(vial__tplmod *m, const char *name, size_t n, char *err
         free(path);
         return t;
     }
+    if (!path && !(path = path_of(m->app, key)))
+        goto nomem;
 
     char *src = NULL;
     size_t len = 0;
@@ -348,6 +351,11 @@ vial__tpl *vial__tpl_load(vial__tplmod *m, const char *name, size_t n, char *err
     vial__tpl_retain(t);
     pthread_mutex_unlock(&m->lock);
     return t;
+
+nomem:
+    *code = VIAL_ENOMEM;
+    snprintf(err, errlen, "out of memory");
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ public API */

@@ -486,10 +486,14 @@ int vial__tr_str_into(vial__trender *r, uint32_t pos, const vial__tval *v, vial_
     case TV_UNDEF: return 0;
     case TV_NONE: rc = vial__buf_add(b, "None", 4); break;
     case TV_BOOL: rc = v->u.b ? vial__buf_add(b, "True", 4) : vial__buf_add(b, "False", 5); break;
-    case TV_INT:
-        n = (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, v->u.i);
-        rc = vial__buf_add(b, tmp, n);
+    case TV_INT: {
+        /* the hot case of {{ row.id }}: no printf */
+        uint64_t u = v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
+        tmp[0] = '-';
+        n = vial__u64toa(u, tmp + 1);
+        rc = v->u.i < 0 ? vial__buf_add(b, tmp, n + 1) : vial__buf_add(b, tmp + 1, n);
         break;
+    }
     case TV_REAL:
         n = fmt_real(v->u.d, tmp, sizeof tmp);
         rc = vial__buf_add(b, tmp, n);
