@@ -149,6 +149,7 @@ static const char *const known_props[] = { "locationX", "locationY", "viewedId",
 static void check_action(problems *p, const char *prefix, size_t i, json_t *a, row *r)
 {
     const char *why;
+    memset(r, 0, sizeof *r); /* every path below may return early */
     if (!json_is_object(a)) {
         problemf(p, prefix, "actions[%zu]%s", i, "", "must be an object");
         return;
@@ -454,6 +455,8 @@ typedef struct query {
     int64_t start_us, end_us;
     int64_t after_t, after_id; /* keyset position */
     int64_t limit;             /* 0: stream everything */
+    bool done;                 /* streaming: the last page has been written */
+    bool nothing;              /* a filter that cannot match (not UTF-8) */
 } query;
 
 /* Binds the filters in use, then (with `keyset`) the position and limit.
@@ -563,6 +566,27 @@ static bool cursor_decode(const char *s, int64_t *t, int64_t *id)
     return *id >= 0;
 }
 
+/* Ids in the database are always valid UTF-8 (they arrive as JSON): a path
+ * value that is not cannot match anything, on either backend. */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p >= 0xc2 && *p <= 0xdf) ? 2 : (*p >= 0xe0 && *p <= 0xef) ? 3
+                 : (*p >= 0xf0 && *p <= 0xf4) ? 4 : 0;
+        if (!n)
+            return false;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                return false;
+        if ((n == 3 && *p == 0xe0 && p[1] < 0xa0) || (n == 3 && *p == 0xed && p[1] >= 0xa0) ||
+            (n == 4 && *p == 0xf0 && p[1] < 0x90) || (n == 4 && *p == 0xf4 && p[1] >= 0x90))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 /* Parses the path's filters and the ?limit / ?after arguments.  Returns 0,
  * or answers 400 and returns 1. */
 static int parse_query(vial_req *req, unsigned filters, query *q)
@@ -575,6 +599,7 @@ static int parse_query(vial_req *req, unsigned filters, query *q)
     q->end_us = INT64_MAX;
     q->after_t = INT64_MIN;
     q->after_id = -1;
+    q->nothing = (q->user && !utf8_ok(q->user)) || (q->type && !utf8_ok(q->type));
     if (filters & F_RANGE) {
         const char *s = vial_param(req, "start"), *e = vial_param(req, "end");
         int32_t dz = cfg.has_default_offset ? cfg.default_offset : INT32_MIN;
@@ -614,23 +639,15 @@ static int parse_query(vial_req *req, unsigned filters, query *q)
     return 0;
 }
 
-/* Streams every matching row, a page per callback. */
-static int stream_page(vial_req *req, void *ud)
+/* Writes the next page of a streamed list: 1 more to come, 0 done, <0
+ * failed (see vial_db_error). */
+static int next_page(vial_req *req, vial_db *db, query *q, vial_jw *w)
 {
-    query *q = ud;
-    vial_jw *w = vial_stream_jw(req);
-    if (!w)
-        return VIAL_ENOMEM;
-    vial_db *db = vial_db_get(req);
-    if (!db)
-        return VIAL_EDBDOWN;
     vial_val a[7];
     size_t na = query_args(q, true, PAGE_ROWS, a);
     vial_rows *r = vial_db_query_dynamic(db, select_sql[q->filters], a, na);
-    if (!r) {
-        vial_req_log(req, VIAL_LOG_ERROR, "logs stream: %s", vial_db_error(db));
+    if (!r)
         return vial_db_errcode(db);
-    }
     int got = 0, rc;
     while ((rc = vial_rows_next(r)) > 0) {
         write_row(w, r);
@@ -641,11 +658,29 @@ static int stream_page(vial_req *req, void *ud)
     vial_rows_close(r);
     if (rc < 0)
         return rc;
+    (void)req;
     if (got < PAGE_ROWS) {
         vial_jw_end(w);
+        q->done = true;
         return 0;
     }
     return 1;
+}
+
+/* Streams every matching row, a page (one short query) per callback. */
+static int stream_page(vial_req *req, void *ud)
+{
+    query *q = ud;
+    if (q->done)
+        return 0;
+    vial_jw *w = vial_stream_jw(req);
+    vial_db *db = vial_db_get(req);
+    if (!w || !db)
+        return VIAL_EDBDOWN;
+    int rc = next_page(req, db, q, w);
+    if (rc < 0)
+        vial_req_log(req, VIAL_LOG_ERROR, "logs stream: %s", vial_db_error(db));
+    return rc;
 }
 
 static int list_logs(vial_req *req, unsigned filters)
@@ -657,16 +692,26 @@ static int list_logs(vial_req *req, unsigned filters)
         return vial_abort(req, 503, "out of memory");
     if (parse_query(req, filters, q))
         return 0;
+    if (q->nothing) {
+        vial_jw *w = vial_jw_begin(req, 200);
+        vial_jw_array(w);
+        vial_jw_end(w);
+        return vial_jw_finish(w);
+    }
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
     if (!q->limit) {
         int rc = vial_stream(req, 200, "application/json", stream_page, q);
-        if (!rc) {
-            vial_jw *w = vial_stream_jw(req);
-            vial_jw_array(w);
-        }
-        return rc;
+        if (rc)
+            return rc;
+        /* The first page is read before anything is sent: a failing query
+         * still gets a proper error response instead of a cut stream. */
+        vial_jw *w = vial_stream_jw(req);
+        vial_jw_array(w);
+        if (next_page(req, db, q, w) < 0)
+            return vial_db_abort(req, db);
+        return 0;
     }
     vial_val a[7];
     size_t na = query_args(q, true, q->limit + 1, a); /* one more tells whether a next page exists */
@@ -751,6 +796,8 @@ static int delete_logs(vial_req *req, unsigned filters)
         return 0;
     if (vial_arg(req, "limit") || vial_arg(req, "after"))
         return vial_abort(req, 400, "limit and after apply to lists, not to DELETE");
+    if (q.nothing)
+        return deleted(req, 0, "with that id or type");
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;

@@ -80,8 +80,8 @@ int vial_time_parse(const char *s, size_t n, int32_t default_offset_s, vial_time
             }
             i++;
         }
-        if (i == start || i - start > 9)
-            return VIAL_EPARSE; /* "." needs 1..9 digits */
+        if (i == start)
+            return VIAL_EPARSE; /* "." needs digits; beyond microseconds they are dropped */
     }
     int32_t off;
     if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
