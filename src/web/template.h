@@ -42,6 +42,7 @@
 #define VIAL__TPL_MAX_EXPR_DEPTH 64       /* nesting of one expression */
 #define VIAL__TPL_MAX_STMT_DEPTH 48       /* nesting of {% %} blocks */
 #define VIAL__TPL_MAX_NAME 1024           /* length of a template name */
+#define VIAL__TPL_MAX_BLOCKS 4096         /* {% block %}s in one template */
 
 typedef struct vial__tpl_limits {
     size_t max_output;   /* bytes rendered (default 64 MiB) */

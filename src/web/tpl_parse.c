@@ -1495,6 +1495,8 @@ static int parse_block(parser *p, uint32_t pos, vial__tnode **out)
     if (expect_end(p, K_BEND))
         return p->code;
     vial__tpl *t = p->t;
+    if (t->nblocks == VIAL__TPL_MAX_BLOCKS) /* the check below is quadratic */
+        return perr(p, pos, "too many blocks (limit %d)", VIAL__TPL_MAX_BLOCKS);
     for (size_t i = 0; i < t->nblocks; i++) {
         const vial__tname *o = &t->blocks[i]->u.block.name;
         if (o->n == n->u.block.name.n && !memcmp(o->p, n->u.block.name.p, o->n))

@@ -144,6 +144,7 @@ static void frame_push(vial__trender *r, vial__tframe *f, bool isolated)
 static int frame_set(vial__trender *r, uint32_t pos, vial__tframe *f, const char *p, size_t n,
                      const vial__tval *v)
 {
+    r->steps += f->n / 8; /* thousands of variables in one scope pay for the scans */
     for (size_t i = 0; i < f->n; i++) {
         if (f->v[i].n == n && !memcmp(f->v[i].p, p, n)) {
             f->v[i].v = *v;
@@ -196,6 +197,7 @@ static int lookup(vial__trender *r, const vial__texpr *x, vial__tval *v)
     size_t n = x->u.name.n;
     bool ctx = true;
     for (const vial__tframe *f = r->top; f; f = f->up) {
+        r->steps += f->n / 8;
         for (size_t i = f->n; i-- > 0;) {
             if (f->v[i].n == n && !memcmp(f->v[i].p, p, n)) {
                 *v = f->v[i].v;
