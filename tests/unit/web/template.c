@@ -566,6 +566,22 @@ static void test_limits(void **state)
     m->lim.max_steps = 100000;
     expect_err(app, "a.html", "{% include 'twice2.html' %}", NULL, VIAL_ERANGE, "too much work");
     m->lim.max_steps = 20000000;
+    /* thousands of variables in one scope: the scans are charged */
+    size_t cap = 5000 * 40;
+    char *many = malloc(cap);
+    assert_non_null(many);
+    many[0] = '\0';
+    for (int i = 0, o = 0; i < 5000; i++)
+        o += snprintf(many + o, cap - (size_t)o, "{%% set v%d = %d %%}", i, i);
+    m->lim.max_steps = 200000;
+    expect_err(app, "a.html", many, NULL, VIAL_ERANGE, "too much work");
+    m->lim.max_steps = 20000000;
+    expect_out(app, "a.html", strcat(many, "{{ v4999 }}"), NULL, "4999");
+    many[0] = '\0';
+    for (int i = 0, o = 0; i < 4097; i++)
+        o += snprintf(many + o, cap - (size_t)o, "{%% block b%d %%}{%% endblock %%}", i);
+    expect_err(app, "a.html", many, NULL, VIAL_EPARSE, "too many blocks (limit 4096)");
+    free(many);
     /* deep but legal nesting renders */
     char src[4096] = "", end[1024] = "";
     for (int i = 0; i < 40; i++) {
