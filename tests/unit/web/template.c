@@ -642,7 +642,15 @@ static void test_api_misuse(void **state)
                                           sizeof err),
                      VIAL_ENOENT);
     assert_string_equal(err, "template 'nope.html' not found");
-    mkdir("/tmp/vial-tpl-dir-as-template", 0700);
+    /* a directory is not a template */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/dir.html", tmpdir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(vial_template_render(app, NULL, "dir.html", NULL, &out, NULL, err,
+                                          sizeof err),
+                     VIAL_ENOENT);
+    assert_string_equal(err, "template 'dir.html' not found (not a regular file)");
+    assert_int_equal(rmdir(sub), 0);
     tmpfile_write("dots..html", "dots ok");
     render_file(app, "dots..html", "dots ok");
     render_file(app, "./dots..html", "dots ok");
@@ -652,7 +660,6 @@ static void test_api_misuse(void **state)
     /* the setting is declared by the first template call */
     assert_non_null(vial_config(app, "templates_dir"));
     vial_app_free(app);
-    rmdir("/tmp/vial-tpl-dir-as-template");
 }
 
 static void test_default_templates_dir(void **state)
