@@ -332,12 +332,23 @@ typedef struct seg_in {
     size_t decn;
 } seg_in;
 
+/* A captured value: decoded already (one segment), or a raw span of
+ * several segments (<path:>) decoded only once the whole match succeeds. */
+typedef struct capture {
+    const char *p;
+    size_t n;
+    bool raw;
+} capture;
+
+#define MATCH_STEPS 20000 /* walk() calls per match: bounds <path:> backtracking */
+
 typedef struct mstate {
     const seg_in *segs;
     size_t nsegs;
     unsigned method_bit;
-    vial__str params[MAX_PARAMS];
+    capture params[MAX_PARAMS];
     size_t np;
+    size_t steps;
     vial__match *m;
     vial__arena *a;
     const char *path;
@@ -430,12 +441,18 @@ static bool finish(mstate *st, const rnode *n)
             return false;
         }
         for (size_t i = 0; i < st->np; i++) {
-            char *c = vial__arena_strndup(st->a, st->params[i].p, st->params[i].n);
-            if (!c) {
+            const capture *cp = &st->params[i];
+            char *c = vial__arena_alloc(st->a, cp->n + 1);
+            ptrdiff_t dn = (ptrdiff_t)cp->n;
+            if (c && cp->raw)
+                dn = vial_url_decode(cp->p, cp->n, c, 0); /* escapes were checked per segment */
+            else if (c)
+                memcpy(c, cp->p, cp->n), c[cp->n] = '\0';
+            if (!c || dn < 0) {
                 st->m->route = NULL;
                 return false;
             }
-            ps[i] = (vial__str){ c, st->params[i].n };
+            ps[i] = (vial__str){ c, (size_t)dn };
         }
         st->m->params = ps;
     }
@@ -444,6 +461,8 @@ static bool finish(mstate *st, const rnode *n)
 
 static bool walk(mstate *st, const rnode *n, size_t i)
 {
+    if (++st->steps > MATCH_STEPS)
+        return false; /* a pathological route set: give up rather than burn CPU */
     if (i == st->nsegs)
         return finish(st, n);
     const seg_in *s = &st->segs[i];
@@ -458,23 +477,16 @@ static bool walk(mstate *st, const rnode *n, size_t i)
             /* Shortest first (Werkzeug's non-greedy match): "/<path:p>/edit"
              * gets ".../edit" before "/<path:p>" swallows it. */
             for (size_t j = i + 1; j <= st->nsegs; j++) {
-                const char *start = s->raw;
                 const seg_in *last = &st->segs[j - 1];
-                size_t rawn = (size_t)(last->raw + last->rawn - start);
-                char *dec = vial__arena_alloc(st->a, rawn + 1);
-                if (!dec)
-                    return false;
-                ptrdiff_t dn = vial_url_decode(start, rawn, dec, 0);
-                if (dn < 0)
-                    continue;
-                st->params[st->np++] = (vial__str){ dec, (size_t)dn };
+                size_t rawn = (size_t)(last->raw + last->rawn - s->raw);
+                st->params[st->np++] = (capture){ s->raw, rawn, true };
                 bool ok = walk(st, kid, j);
                 st->np--;
                 if (ok)
                     return true;
             }
         } else if (conv_ok(kid->kind, s->dec, s->decn)) {
-            st->params[st->np++] = (vial__str){ s->dec, s->decn };
+            st->params[st->np++] = (capture){ s->dec, s->decn, false };
             bool ok = walk(st, kid, i + 1);
             st->np--;
             if (ok)
