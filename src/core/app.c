@@ -52,6 +52,7 @@ static const struct {
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT" },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent" },
     { "backlog", "1024", "listen(2) backlog per worker" },
+    { "templates_dir", "templates", "directory of the templates (vial_render)" },
     { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed" },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options" },
     { "content_security_policy",
@@ -160,9 +161,8 @@ void vial_app_free(vial_app *app)
     free(app->lim.upload_dir);
     free(app->csp);
     free_trusted(app);
-    while (app->exts) {
-        vial__ext *e = app->exts;
-        app->exts = e->next;
+    for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
+        next = e->next;
         if (e->free_fn)
             e->free_fn(e->data);
         free(e);
@@ -945,19 +945,29 @@ void vial__worker_free(vial__worker *w)
 
 void *vial__app_ext(const vial_app *app, const void *key)
 {
-    for (const vial__ext *e = app ? app->exts : NULL; e; e = e->next)
+    if (!app)
+        return NULL;
+    vial_app *a = (vial_app *)app; /* atomic loads need a non-const object */
+    for (const vial__ext *e = atomic_load_explicit(&a->exts, memory_order_acquire); e; e = e->next)
         if (e->key == key)
             return e->data;
     return NULL;
 }
 
+/* Entries are only ever pushed at the head, published with release order,
+ * so a worker walking the list sees either the old head or a complete new
+ * entry (templates set theirs up on first use, possibly while serving). */
 int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn)(void *))
 {
     vial__ext *e = calloc(1, sizeof *e);
     if (!e)
         return VIAL_ENOMEM;
-    *e = (vial__ext){ key, data, free_fn, app->exts };
-    app->exts = e;
+    *e = (vial__ext){ key, data, free_fn, NULL };
+    vial__ext *head = atomic_load_explicit(&app->exts, memory_order_relaxed);
+    do
+        e->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&app->exts, &head, e, memory_order_release,
+                                                  memory_order_relaxed));
     return 0;
 }
 

@@ -297,7 +297,7 @@ struct vial_app {
     size_t nslots;
     vial_start_fn *start_fns;
     size_t nstart;
-    vial__ext *exts;
+    _Atomic(vial__ext *) exts; /* modules may add theirs while workers read */
     vial__limits lim;
     bool debug, access_log;
     char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
