@@ -5,7 +5,7 @@
  * vial__parse_duration_ms(); each result must equal what an independent
  * reference computes from the documented grammar:
  *   size      digits [(K|M|G, either case) [B | b | iB | ib]]     → bytes
- *   duration  digits [ms | s | m | h]   (no unit: seconds)      → ms
+ *   duration  digits [ms | s | m | h | d]   (no unit: seconds)  → ms
  * with -1 for anything else or a value past INT64_MAX.  Then the input,
  * split at NULs, is an argv for the flag parser (vial__config_load), whose
  * positional leftovers must be a subsequence of the arguments.
@@ -77,6 +77,8 @@ static int64_t ref_duration(const char *s)
         mul = 60000;
     else if (!strcmp(s, "h"))
         mul = 3600000;
+    else if (!strcmp(s, "d"))
+        mul = 86400000;
     else
         return -1;
     if (v > (unsigned __int128)UINT64_MAX || v * mul > INT64_MAX)

@@ -25,8 +25,8 @@
  *    100 Continue), so nothing a client sends or a handler echoes can split
  *    or corrupt the response stream.
  *
- *  - confinement: no response ever shows the file that sits next to the
- *    static root (symlinks inside the root point at it).
+ *  - confinement: no static-file response ever shows the file that sits
+ *    next to the static root (symlinks inside the root point at it).
  *
  * The app has routes for every converter, a blueprint with a nested one,
  * hooks and error handlers, JSON in and out, redirects and url_for, aborts,
@@ -680,8 +680,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* ------------------------------------------------------------------ the fuzz transport */
 
 typedef struct resp_mark {
-    size_t end; /* offset in `out` where this response ends */
-    bool head;  /* answered a HEAD request: a head without its body */
+    size_t end;     /* offset in `out` where this response ends */
+    bool head;      /* answered a HEAD request: a head without its body */
+    bool from_static; /* answered by the static files route */
 } resp_mark;
 
 typedef struct fconn {
@@ -769,7 +770,9 @@ static void tp_phase(vial__session *s, int phase)
         c->marks = m;
         c->cap = cap;
     }
-    c->marks[c->nmarks++] = (resp_mark){ c->out.n + s->out.bytes, s->req.head };
+    const vial__route *r = s->req.route;
+    c->marks[c->nmarks++] = (resp_mark){ c->out.n + s->out.bytes, s->req.head,
+                                         r && r->endpoint && !strcmp(r->endpoint, "static") };
 }
 
 static const vial__transport fuzz_transport = {
@@ -964,6 +967,10 @@ static void check_output(const fconn *c)
                                      stream_aborted, NULL);
         if (why)
             die("response %zu (bytes %zu..%zu) is malformed: %s", i, start, end, why);
+        /* Only the static route is checked: other handlers echo what the
+         * client sent, and the fuzzer soon learns to send the secret. */
+        if (c->marks[i].from_static && memmem(out + start, end - start, SECRET, sizeof SECRET - 1))
+            die("response %zu served a file from outside the static root", i);
         start = end;
     }
     /* After the last response only interim responses (100 Continue for a body
@@ -1067,9 +1074,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vial__buf_free(&a);
         vial__buf_free(&b);
         check_output(c);
-        if ((n1 && memmem(o1, n1, "TOPSECRET", 9)) ||
-            (c->out.n && memmem(c->out.p, c->out.n, "TOPSECRET", 9)))
-            die("a file outside the static root was served");
     }
     vial__buf_free(&c->out);
     free(c->marks);

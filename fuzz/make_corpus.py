@@ -284,7 +284,7 @@ CONFIG = {
     "size": b"10M", "size-kib": b"16KiB", "size-g": b"1g", "size-plain": b"4096",
     "size-max": b"8589934591G", "size-overflow": b"18446744073709551616",
     "size-bad": b"1.5K", "size-b": b"10B",
-    "dur-ms": b"500ms", "dur-s": b"10s", "dur-m": b"2m", "dur-h": b"1h", "dur-plain": b"7",
+    "dur-ms": b"500ms", "dur-s": b"10s", "dur-m": b"2m", "dur-h": b"1h", "dur-d": b"30d", "dur-plain": b"7",
     "dur-overflow": b"2562047788016h", "empty": b"", "space": b" 10",
     "flags": b"run\x00--port\x008080\x00--debug\x00--no-debug\x00--max-body=1M\x00pos\x00--unknown",
     "flags-missing-value": b"--port",

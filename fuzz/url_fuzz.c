@@ -18,6 +18,7 @@
  *    URL it builds matches again (the same route and values when the route
  *    alone is in the router and has at most one <path:>);
  *  - a slash redirect is only offered when the path plus "/" has a route;
+ *  - one match takes at most 8 MiB of arena, whatever the path;
  *  - query pairs and cookie values are slices/strings inside their input.
  */
 #include "core/internal.h"
@@ -34,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 
 #define MAX_ROUTES 12
+#define MATCH_MEMORY_MAX (8u << 20)
 
 static vial__pool pool = { .max = 64 };
 
@@ -283,7 +285,14 @@ static void routing(vial__arena *a, char **lines, size_t nlines, const char *pat
     for (unsigned b = 0; b <= 7; b++) {
         unsigned bit = b ? 1u << (b - 1) : 0;
         vial__match m;
+        size_t before = a->total;
         vial__router_match(r, a, path, pathn, bit, &m);
+        /* Matching may copy the path a few times over, not once per way of
+         * cutting it between <path:> parameters (a request could then cost
+         * hundreds of MB and seconds). */
+        if (a->total - before > MATCH_MEMORY_MAX)
+            die("matching a %zu-byte path took %zu KiB of arena (backtracking over <path:> spans)",
+                pathn, (a->total - before) >> 10);
         if (m.route) {
             if (!(m.route->methods & bit) && !(bit == VIAL_HEAD && (m.route->methods & VIAL_GET)))
                 die("route %s matched for a method it does not answer", m.route->pattern);
