@@ -9,16 +9,26 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps run hello test bench fuzz install clean
+.PHONY: all build deps assets run hello test bench fuzz install clean
 
 all: build
 
 deps:
 	@scripts/deps.sh build
 
-build: deps
+build: deps assets
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# Front-end libraries from npm (package.json, locked), copied into static/vendor/:
+# served by vial-server, never committed.  Without npm the dashboard works, minus its chart.
+assets: static/vendor/chart.umd.min.js
+
+static/vendor/chart.umd.min.js: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null && \
+	  mkdir -p static/vendor && cp node_modules/chart.js/dist/chart.umd.min.js $@; \
+	else echo "npm not found: the dashboard chart will be missing (apt-get install npm)" >&2; fi
 
 # HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL, SECRET_KEY in the environment
 # override the defaults.  Without SECRET_KEY a random one is made once and kept

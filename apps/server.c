@@ -2,32 +2,19 @@
  * server.c — main of vial-server, the reference system.
  *
  * Composes the application's blueprints on the database module (SQLite by
- * default, PostgreSQL by DATABASE_URL).  Until the apps land (logs, users,
- * chat, music) it serves a home page and a JSON health check.
+ * default, PostgreSQL by DATABASE_URL): the Log REST API (apps/logs), users
+ * and tokens (apps/users), the dashboard pages (apps/dashboard), static
+ * files, and a JSON health check.
  */
 #include <vial.h>
 
+#include "dashboard/dashboard.h"
 #include "logs/logs.h"
 #include "users/users.h"
 
 #include <time.h>
 
 static time_t started;
-
-static const char home_html[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vial-server</title>\n"
-    "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}"
-    "code{background:#f3f3f3;padding:.1em .3em}</style></head>\n"
-    "<body><h1>vial-server</h1>\n"
-    "<p>A Flask-style web framework in C, and the system built on it.</p>\n"
-    "<ul><li><a href=\"/health\"><code>GET /health</code></a> &mdash; JSON health check</li></ul>\n"
-    "</body></html>\n";
-
-static int home(vial_req *req)
-{
-    return vial_send_static(req, 200, "text/html; charset=utf-8", home_html, sizeof home_html - 1);
-}
 
 static int health(vial_req *req)
 {
@@ -64,9 +51,9 @@ int main(int argc, char **argv)
         return 1;
     if (vial_db_init(app))
         return 1;
-    if (logs_register(app) || users_register(app) || vial_static(app, "/static", NULL))
+    if (logs_register(app) || users_register(app) || dashboard_register(app) ||
+        vial_static(app, "/static", NULL))
         return 1;
-    vial_get(app, "/", home);
     vial_get(app, "/health", health);
     int rc = vial_run(app, argc, argv);
     vial_app_free(app);

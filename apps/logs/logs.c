@@ -589,51 +589,60 @@ static bool utf8_ok(const char *s)
 
 /* Parses the path's filters and the ?limit / ?after arguments.  Returns 0,
  * or answers 400 and returns 1. */
-static int parse_query(vial_req *req, unsigned filters, query *q)
+/* Fills `q` from explicit filter strings (NULL: not filtered) and the
+ * limit/after arguments.  Returns 0, or an error message (arena/static) for
+ * a 400. */
+static const char *fill_query(vial_req *req, query *q, const char *user, const char *type,
+                              const char *start, const char *end, const char *lim, const char *after)
 {
     memset(q, 0, sizeof *q);
-    q->filters = filters;
-    q->user = vial_param(req, "userId");
-    q->type = vial_param(req, "type");
+    q->filters = (user ? F_USER : 0) | (type ? F_TYPE : 0) | (start || end ? F_RANGE : 0);
+    q->user = user;
+    q->type = type;
     q->start_us = INT64_MIN;
     q->end_us = INT64_MAX;
     q->after_t = INT64_MIN;
     q->after_id = -1;
-    q->nothing = (q->user && !utf8_ok(q->user)) || (q->type && !utf8_ok(q->type));
-    if (filters & F_RANGE) {
-        const char *s = vial_param(req, "start"), *e = vial_param(req, "end");
+    q->nothing = (user && !utf8_ok(user)) || (type && !utf8_ok(type));
+    if (q->filters & F_RANGE) {
         int32_t dz = cfg.has_default_offset ? cfg.default_offset : INT32_MIN;
         vial_time ts, te;
-        if (vial_time_parse(s, strlen(s), dz, &ts)) {
-            vial_abortf(req, 400, "start '%s' is not an RFC 3339 timestamp with a UTC offset "
-                                  "(e.g. 2018-10-18T21:37:29-06:00; + may be sent as %%2B)", s);
-            return 1;
-        }
-        if (vial_time_parse(e, strlen(e), dz, &te)) {
-            vial_abortf(req, 400, "end '%s' is not an RFC 3339 timestamp with a UTC offset "
-                                  "(e.g. 2018-10-18T21:37:35-06:00; + may be sent as %%2B)", e);
-            return 1;
-        }
-        if (ts.us > te.us) {
-            vial_abort(req, 400, "the time range starts after it ends");
-            return 1;
-        }
+        if (!start || vial_time_parse(start, strlen(start), dz, &ts))
+            return vial_sprintf(req, "start '%s' is not an RFC 3339 timestamp with a UTC offset "
+                                     "(e.g. 2018-10-18T21:37:29-06:00; + may be sent as %%2B)",
+                                start ? start : "");
+        if (!end || vial_time_parse(end, strlen(end), dz, &te))
+            return vial_sprintf(req, "end '%s' is not an RFC 3339 timestamp with a UTC offset "
+                                     "(e.g. 2018-10-18T21:37:35-06:00; + may be sent as %%2B)",
+                                end ? end : "");
+        if (ts.us > te.us)
+            return "the time range starts after it ends";
         q->start_us = ts.us;
         q->end_us = te.us;
     }
-    const char *lim = vial_arg(req, "limit");
     if (lim) {
-        char *end;
-        long long v = strtoll(lim, &end, 10);
-        if (!*lim || *end || v < 1 || v > MAX_LIMIT) {
-            vial_abortf(req, 400, "limit must be an integer from 1 to %d", MAX_LIMIT);
-            return 1;
-        }
+        char *e;
+        long long v = strtoll(lim, &e, 10);
+        if (!*lim || *e || v < 1 || v > MAX_LIMIT)
+            return vial_sprintf(req, "limit must be an integer from 1 to %d", MAX_LIMIT);
         q->limit = v;
     }
-    const char *after = vial_arg(req, "after");
-    if (after && !cursor_decode(after, &q->after_t, &q->after_id)) {
-        vial_abort(req, 400, "after is not a cursor this API handed out");
+    if (after && !cursor_decode(after, &q->after_t, &q->after_id))
+        return "after is not a cursor this API handed out";
+    return NULL;
+}
+
+/* The route's filters from its path parameters; answers 400 and returns 1
+ * on a bad value. */
+static int parse_query(vial_req *req, unsigned filters, query *q)
+{
+    const char *why = fill_query(req, q, filters & F_USER ? vial_param(req, "userId") : NULL,
+                                 filters & F_TYPE ? vial_param(req, "type") : NULL,
+                                 filters & F_RANGE ? vial_param(req, "start") : NULL,
+                                 filters & F_RANGE ? vial_param(req, "end") : NULL, vial_arg(req, "limit"),
+                                 vial_arg(req, "after"));
+    if (why) {
+        vial_abort(req, 400, why);
         return 1;
     }
     return 0;
@@ -810,6 +819,153 @@ static int delete_logs(vial_req *req, unsigned filters)
                        : filters == F_TYPE ? vial_sprintf(req, "of type '%s'", q.type)
                                            : "in that time range";
     return deleted(req, n, what);
+}
+
+/* ------------------------------------------------------------------ for other blueprints (the dashboard) */
+
+static json_t *row_json(vial_rows *r)
+{
+    char buf[40];
+    vial_time t = { vial_rows_int(r, 3), (int32_t)vial_rows_int(r, 4) };
+    size_t tn = vial_time_format(t, buf);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s%,s:s}", "id", (json_int_t)vial_rows_int(r, 0), "userId",
+                          vial_rows_text(r, 1), "sessionId", vial_rows_text(r, 2), "time", buf, tn,
+                          "log_type", vial_rows_text(r, 5));
+    static const struct {
+        const char *key;
+        size_t col;
+        bool num;
+    } opt[] = { { "locationX", 6, true }, { "locationY", 7, true }, { "viewedId", 8, false },
+                { "pageFrom", 9, false }, { "pageTo", 10, false } };
+    for (size_t i = 0; o && i < 5; i++) {
+        json_t *v = vial_rows_isnull(r, opt[i].col) ? json_null()
+                    : opt[i].num ? json_integer((json_int_t)vial_rows_int(r, opt[i].col))
+                                 : json_stringn(vial_rows_text(r, opt[i].col), vial_rows_len(r, opt[i].col));
+        json_object_set_new(o, opt[i].key, v ? v : json_null());
+    }
+    return o;
+}
+
+int logs_page(vial_req *req, const char *user, const char *type, const char *start, const char *end,
+              const char *limit, const char *after, json_t **rows, const char **next, const char **why)
+{
+    query q;
+    *rows = NULL;
+    *next = NULL;
+    if ((*why = fill_query(req, &q, user, type, start, end, limit ? limit : "50", after)))
+        return 400;
+    json_t *arr = json_array();
+    if (!arr)
+        return 503;
+    if (q.nothing) {
+        *rows = arr;
+        return 0;
+    }
+    vial_db *db = vial_db_get(req);
+    if (!db) {
+        json_decref(arr);
+        *why = "the database is unavailable";
+        return 503;
+    }
+    vial_val a[7];
+    size_t na = query_args(&q, true, q.limit + 1, a);
+    vial_rows *r = vial_db_query_dynamic(db, select_sql[q.filters], a, na);
+    int rc = r ? 1 : -1;
+    int64_t n = 0, last_t = 0, last_id = 0;
+    while (r && (rc = vial_rows_next(r)) > 0) {
+        if (n == q.limit) {
+            char cur[23];
+            cursor_encode(last_t, last_id, cur);
+            *next = vial_strdup(req, cur);
+            break;
+        }
+        json_array_append_new(arr, row_json(r));
+        last_t = vial_rows_int(r, 3);
+        last_id = vial_rows_int(r, 0);
+        n++;
+    }
+    vial_rows_close(r);
+    if (rc < 0) {
+        json_decref(arr);
+        *why = "the database is unavailable";
+        return 503;
+    }
+    *rows = arr;
+    return 0;
+}
+
+/* Counts per (time bucket, type) for the same filters: the chart's data. */
+#define STATS_SQL(WHERE) "SELECT (time_us - $1) / $2 AS b, log_type, count(*) FROM logs " WHERE \
+                         " GROUP BY b, log_type ORDER BY b, log_type LIMIT 20000"
+static const char *const stats_sql[8] = {
+    [0] = STATS_SQL("WHERE time_us BETWEEN $3 AND $4"),
+    [F_USER] = STATS_SQL("WHERE time_us BETWEEN $4 AND $5 AND user_id = $3"),
+    [F_TYPE] = STATS_SQL("WHERE time_us BETWEEN $4 AND $5 AND log_type = $3"),
+    [F_USER | F_TYPE] = STATS_SQL("WHERE time_us BETWEEN $5 AND $6 AND user_id = $3 AND log_type = $4"),
+    [F_RANGE] = STATS_SQL("WHERE time_us BETWEEN $3 AND $4"),
+    [F_USER | F_RANGE] = STATS_SQL("WHERE time_us BETWEEN $4 AND $5 AND user_id = $3"),
+    [F_TYPE | F_RANGE] = STATS_SQL("WHERE time_us BETWEEN $4 AND $5 AND log_type = $3"),
+    [F_USER | F_TYPE | F_RANGE] = STATS_SQL("WHERE time_us BETWEEN $5 AND $6 AND user_id = $3 AND log_type = $4"),
+};
+
+int logs_stats(vial_req *req, const char *user, const char *type, const char *start, const char *end,
+               json_t **out, const char **why)
+{
+    query q;
+    *out = NULL;
+    if ((*why = fill_query(req, &q, user, type, start, end, NULL, NULL)))
+        return 400;
+    vial_db *db = vial_db_get(req);
+    if (!db) {
+        *why = "the database is unavailable";
+        return 503;
+    }
+    int64_t lo = q.start_us, hi = q.end_us;
+    if (!(q.filters & F_RANGE)) { /* the data's own span */
+        vial_rows *r = vial_db_query(db, "SELECT min(time_us), max(time_us) FROM logs", VIAL_NOARGS);
+        if (!r || vial_rows_next(r) != 1) {
+            *why = "the database is unavailable";
+            return 503;
+        }
+        lo = vial_rows_isnull(r, 0) ? 0 : vial_rows_int(r, 0);
+        hi = vial_rows_isnull(r, 1) ? 0 : vial_rows_int(r, 1);
+        vial_rows_close(r);
+    }
+    /* About 60 buckets, rounded to a whole second. */
+    int64_t span = hi > lo ? hi - lo : 1, bucket = span / 60 + 1;
+    bucket = (bucket + 999999) / 1000000 * 1000000;
+    json_t *series = json_object();
+    vial_val a[6];
+    size_t na = 0;
+    a[na++] = VIAL_INT(lo);
+    a[na++] = VIAL_INT(bucket);
+    if (q.user)
+        a[na++] = VIAL_TEXT(q.user);
+    if (q.type)
+        a[na++] = VIAL_TEXT(q.type);
+    a[na++] = VIAL_INT(lo);
+    a[na++] = VIAL_INT(hi);
+    vial_rows *r = q.nothing ? NULL : vial_db_query_dynamic(db, stats_sql[q.filters & (F_USER | F_TYPE)], a, na);
+    int rc = 0;
+    while (r && series && (rc = vial_rows_next(r)) > 0) {
+        const char *t = vial_rows_text(r, 1);
+        json_t *s = json_object_get(series, t);
+        if (!s) {
+            s = json_array();
+            json_object_set_new(series, t, s);
+        }
+        json_array_append_new(s, json_pack("[I,I]", (json_int_t)(lo + vial_rows_int(r, 0) * bucket) / 1000,
+                                           (json_int_t)vial_rows_int(r, 2)));
+    }
+    vial_rows_close(r);
+    if (rc < 0 || !series || (!r && !q.nothing)) {
+        json_decref(series);
+        *why = "the database is unavailable";
+        return 503;
+    }
+    *out = json_pack("{s:I,s:I,s:I,s:o}", "from_ms", (json_int_t)(lo / 1000), "to_ms", (json_int_t)(hi / 1000),
+                     "bucket_ms", (json_int_t)(bucket / 1000), "series", series);
+    return *out ? 0 : 503;
 }
 
 /* ------------------------------------------------------------------ handlers */

@@ -258,32 +258,52 @@ static int insert_user(vial_db *db, const char *username, const char *hash, cons
 }
 
 
-static int register_user(vial_req *req)
+int users_create(vial_req *req, const char *username, const char *password, int64_t *id,
+                 const char **why)
 {
     if (vial_ratelimit(req, &register_limit))
-        return 0;
+        return -1; /* answered 429 already */
+    *why = username_problem(username);
+    if (*why)
+        return 400;
+    if ((*why = password_problem(password, username)))
+        return 400;
+    char hash[VIAL_PASSWORD_HASH_MAX];
+    if (vial_password_hash(vial_req_app(req), password, hash)) {
+        *why = "out of memory hashing the password";
+        return 503;
+    }
+    vial_db *db = vial_db_get(req);
+    if (!db) {
+        *why = "the database is unavailable; try again shortly";
+        return 503;
+    }
+    int rc = insert_user(db, username, hash, "user", id);
+    sodium_memzero(hash, sizeof hash);
+    if (rc == VIAL_EUNIQUE) {
+        *why = vial_sprintf(req, "the username '%s' is taken", username);
+        return 409;
+    }
+    if (rc) {
+        vial_req_log(req, VIAL_LOG_ERROR, "register: %s", vial_db_error(db));
+        *why = "the database is unavailable; try again shortly";
+        return 503;
+    }
+    return 0;
+}
+
+static int register_user(vial_req *req)
+{
     json_t *body = vial_req_json_valid(req, &creds_schema);
     if (!body)
         return 0;
-    const char *username = text_field(body, "username"), *password = text_field(body, "password");
-    const char *why = username_problem(username);
-    if (why)
-        return vial_abort(req, 400, why);
-    if ((why = password_problem(password, username)))
-        return vial_abort(req, 400, why);
-    char hash[VIAL_PASSWORD_HASH_MAX];
-    if (vial_password_hash(vial_req_app(req), password, hash))
-        return vial_abort(req, 503, "out of memory hashing the password");
-    vial_db *db = vial_db_get(req);
-    if (!db)
-        return 0;
     int64_t id = 0;
-    int rc = insert_user(db, username, hash, "user", &id);
-    sodium_memzero(hash, sizeof hash);
-    if (rc == VIAL_EUNIQUE)
-        return vial_abortf(req, 409, "the username '%s' is taken", username);
-    if (rc)
-        return vial_db_abort(req, db);
+    const char *why = NULL;
+    int status = users_create(req, text_field(body, "username"), text_field(body, "password"), &id, &why);
+    if (status < 0)
+        return 0;
+    if (status)
+        return vial_abort(req, status, why);
     vial_jw *w = vial_jw_begin(req, 201);
     vial_jw_object(w);
     vial_jw_key(w, "message");
@@ -349,14 +369,12 @@ static void clear_failures(vial_req *req, const char *base)
 }
 
 
-static int login(vial_req *req)
+int users_authenticate(vial_req *req, const char *username, const char *password, int64_t *uid,
+                       int64_t *retry_after_s)
 {
+    *retry_after_s = 0;
     if (vial_ratelimit(req, &login_limit))
-        return 0;
-    json_t *body = vial_req_json_valid(req, &creds_schema);
-    if (!body)
-        return 0;
-    const char *username = text_field(body, "username"), *password = text_field(body, "password");
+        return -1; /* answered 429 already */
     char ukey[200], ikey[200], lower[65];
     size_t i = 0;
     for (; username[i] && i < 64; i++)
@@ -367,23 +385,18 @@ static int login(vial_req *req)
     int64_t wu = wait_ms(req, ukey, user_fails), wi = wait_ms(req, ikey, ip_fails);
     int64_t wait = wu > wi ? wu : wi;
     if (wait > 0) {
-        char ra[24];
-        snprintf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
-        vial_abortf(req, 429, "too many failed logins; retry in %s s", ra);
-        vial_set_header(req, "Retry-After", ra);
-        return 0;
+        *retry_after_s = (wait + 999) / 1000;
+        return 429;
     }
     vial_db *db = vial_db_get(req);
     if (!db)
-        return 0;
+        return 503;
     vial_rows *r = vial_db_query(db, "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)",
                                  VIAL_ARGS(VIAL_TEXT(username)));
-    if (!r)
-        return vial_db_abort(req, db);
-    int found = vial_rows_next(r);
+    int found = r ? vial_rows_next(r) : -1;
     if (found < 0)
-        return vial_db_abort(req, db);
-    int64_t uid = found ? vial_rows_int(r, 0) : 0;
+        return 503;
+    *uid = found ? vial_rows_int(r, 0) : 0;
     char *hash = vial_strdup(req, found ? vial_rows_text(r, 1) : dummy_hash);
     vial_rows_close(r);
     /* Unknown names are checked against a dummy hash: same work, same time. */
@@ -392,7 +405,7 @@ static int login(vial_req *req)
         atomic_fetch_add(&login_failures, 1);
         note_failure(req, ukey);
         note_failure(req, ikey);
-        return vial_abort(req, 401, "invalid username or password");
+        return 401;
     }
     /* Only the account's count is forgiven: the address count runs out with
      * its window, or a client could log into its own account every few
@@ -402,8 +415,32 @@ static int login(vial_req *req)
         char fresh[VIAL_PASSWORD_HASH_MAX];
         if (!vial_password_hash(vial_req_app(req), password, fresh))
             vial_db_exec(db, "UPDATE users SET password_hash = $1 WHERE id = $2",
-                         VIAL_ARGS(VIAL_TEXT(fresh), VIAL_INT(uid)));
+                         VIAL_ARGS(VIAL_TEXT(fresh), VIAL_INT(*uid)));
     }
+    return 0;
+}
+
+static int login(vial_req *req)
+{
+    json_t *body = vial_req_json_valid(req, &creds_schema);
+    if (!body)
+        return 0;
+    int64_t uid = 0, retry = 0;
+    int status = users_authenticate(req, text_field(body, "username"), text_field(body, "password"), &uid,
+                                    &retry);
+    if (status < 0)
+        return 0;
+    if (status == 429) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)retry);
+        vial_abortf(req, 429, "too many failed logins; retry in %s s", ra);
+        vial_set_header(req, "Retry-After", ra);
+        return 0;
+    }
+    if (status == 401)
+        return vial_abort(req, 401, "invalid username or password");
+    if (status)
+        return vial_db_unavailable(req);
     int64_t ttl = vial_config_duration_ms(vial_req_app(req), "jwt_ttl", 3600000) / 1000;
     if (ttl <= 0)
         ttl = 3600;

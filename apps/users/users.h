@@ -9,6 +9,19 @@
 /* Sets up the auth module with vial-server's accounts and registers the
  * /api blueprint and the createuser command.  Needs vial_db_init(app). */
 int users_register(vial_app *app);
+/*
+ * Shared by the JSON API and the dashboard's forms.
+ * users_create(): 0 and the new id, or an HTTP status (400 weak/invalid,
+ * 409 taken, 503) with the reason in *why (static or arena).
+ * users_authenticate(): 0 and the account's id; 401 wrong name or
+ * password (the same for both, in the same time); 429 while the account or
+ * address must wait (*retry_after_s); 503 database down; -1 when the login
+ * rate limit already answered the request.
+ */
+int users_create(vial_req *req, const char *username, const char *password, int64_t *id,
+                 const char **why);
+int users_authenticate(vial_req *req, const char *username, const char *password, int64_t *uid,
+                       int64_t *retry_after_s);
 /* Failed logins since start (for metrics). */
 long long users_login_failures(void);
 

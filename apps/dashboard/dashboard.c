@@ -1,0 +1,237 @@
+/*
+ * dashboard.c — the pages of vial-server: log in, register, log out (a
+ * session cookie), the account page, and the logs explorer (filters by
+ * user, type and time range, a paged table, a chart of events over time by
+ * type).
+ *
+ * The pages are server-rendered templates and work without JavaScript; only
+ * the chart needs it (static/js/explorer.js fetches /explorer/stats and
+ * draws with Chart.js, which `make` copies from npm into static/vendor/).
+ * Accounts and log queries come from the users and logs blueprints
+ * (users_create, users_authenticate, logs_page, logs_stats), so the rules
+ * — password policy, login backoff, validation — are the API's own.
+ */
+#include "dashboard.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "logs/logs.h"
+#include "users/users.h"
+
+/* The logged-in account as a template object, or NULL (none, or deleted). */
+static json_t *current_user(vial_req *req)
+{
+    json_t *s = vial_session(req);
+    json_t *uid = s ? json_object_get(s, "uid") : NULL;
+    if (!json_is_integer(uid))
+        return NULL;
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return NULL;
+    vial_rows *r = vial_db_query(db, "SELECT id, username, role, created_at FROM users WHERE id = $1",
+                                 VIAL_ARGS(VIAL_INT(json_integer_value(uid))));
+    if (!r || vial_rows_next(r) != 1) {
+        json_object_del(s, "uid"); /* the account is gone: so is the login */
+        return NULL;
+    }
+    json_t *u = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)vial_rows_int(r, 0), "username",
+                          vial_rows_text(r, 1), "role", vial_rows_text(r, 2), "created_at", vial_rows_text(r, 3));
+    vial_rows_close(r);
+    return u;
+}
+
+/* Renders `name` with the common context (user, csrf_token) plus `extra`
+ * (stolen). */
+static int page(vial_req *req, int status, const char *name, json_t *user, json_t *extra)
+{
+    json_t *ctx = extra ? extra : json_object();
+    if (!ctx)
+        return vial_abort(req, 503, "out of memory");
+    json_object_set_new(ctx, "user", user ? user : json_null());
+    const char *csrf = vial_csrf_token(req);
+    json_object_set_new(ctx, "csrf_token", json_string(csrf ? csrf : ""));
+    vial_set_header(req, "Cache-Control", "no-store");
+    return vial_render_take(req, status, name, ctx);
+}
+
+static int see_other(vial_req *req, const char *endpoint)
+{
+    const char *to = vial_url_for(req, endpoint, NULL);
+    return vial_redirect(req, 303, to ? to : "/");
+}
+
+/* The pages that need a login send the browser to it first. */
+static json_t *require_user(vial_req *req)
+{
+    json_t *u = current_user(req);
+    if (!u)
+        see_other(req, "dashboard.login_page");
+    return u;
+}
+
+/* ------------------------------------------------------------------ pages */
+
+static int home(vial_req *req)
+{
+    json_t *u = current_user(req);
+    if (u) {
+        json_decref(u);
+        return see_other(req, "dashboard.explorer");
+    }
+    return page(req, 200, "home.html", NULL, NULL);
+}
+
+static int login_page(vial_req *req)
+{
+    return page(req, 200, "login.html", current_user(req), NULL);
+}
+
+static int log_in(vial_req *req, int64_t uid)
+{
+    json_t *s = vial_session(req);
+    if (!s)
+        return vial_db_unavailable(req);
+    vial_session_rotate(req); /* a new session for a new login: no fixation */
+    json_object_set_new(s, "uid", json_integer((json_int_t)uid));
+    return see_other(req, "dashboard.explorer");
+}
+
+static int login_post(vial_req *req)
+{
+    const char *name = vial_form(req, "username"), *pw = vial_form(req, "password");
+    if (!name || !pw || !*name || !*pw)
+        return page(req, 400, "login.html", NULL,
+                    json_pack("{s:s,s:s}", "error", "Enter your username and password.", "username", name ? name : ""));
+    int64_t uid = 0, retry = 0;
+    int st = users_authenticate(req, name, pw, &uid, &retry);
+    if (st < 0)
+        return 0;
+    if (st == 0)
+        return log_in(req, uid);
+    const char *msg = st == 401 ? "Wrong username or password."
+                      : st == 429 ? vial_sprintf(req, "Too many failed attempts: wait %lld s and try again.",
+                                                 (long long)retry)
+                                  : "The service is unavailable; try again shortly.";
+    if (st == 429) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)retry);
+        vial_set_header(req, "Retry-After", ra);
+    }
+    return page(req, st, "login.html", NULL, json_pack("{s:s,s:s}", "error", msg, "username", name));
+}
+
+static int register_page(vial_req *req)
+{
+    return page(req, 200, "register.html", current_user(req), NULL);
+}
+
+static int register_post(vial_req *req)
+{
+    const char *name = vial_form(req, "username"), *pw = vial_form(req, "password"),
+               *again = vial_form(req, "password2");
+    if (!name || !pw)
+        return page(req, 400, "register.html", NULL, json_pack("{s:s}", "error", "Fill in every field."));
+    if (again && strcmp(pw, again))
+        return page(req, 400, "register.html", NULL,
+                    json_pack("{s:s,s:s}", "error", "The two passwords differ.", "username", name));
+    int64_t uid = 0;
+    const char *why = NULL;
+    int st = users_create(req, name, pw, &uid, &why);
+    if (st < 0)
+        return 0;
+    if (st)
+        return page(req, st, "register.html", NULL, json_pack("{s:s,s:s}", "error", why, "username", name));
+    return log_in(req, uid);
+}
+
+static int logout(vial_req *req)
+{
+    vial_session_clear(req);
+    return see_other(req, "dashboard.login_page");
+}
+
+static int me(vial_req *req)
+{
+    json_t *u = require_user(req);
+    if (!u)
+        return 0;
+    return page(req, 200, "me.html", u, NULL);
+}
+
+/* A filter value from the query string, NULL when absent or blank. */
+static const char *arg(vial_req *req, const char *name)
+{
+    const char *v = vial_arg(req, name);
+    return v && *v ? v : NULL;
+}
+
+static int explorer(vial_req *req)
+{
+    json_t *u = require_user(req);
+    if (!u)
+        return 0;
+    const char *user = arg(req, "user"), *type = arg(req, "type"), *start = arg(req, "start"),
+               *end = arg(req, "end"), *after = arg(req, "after");
+    json_t *rows = NULL;
+    const char *next = NULL, *why = NULL;
+    int st = 0;
+    if ((start && !end) || (end && !start)) {
+        st = 400;
+        why = "Give both ends of the time range (or neither).";
+    } else {
+        st = logs_page(req, user, type, start, end, "50", after, &rows, &next, &why);
+    }
+    json_t *filters = json_pack("{s:s,s:s,s:s,s:s}", "user", user ? user : "", "type", type ? type : "",
+                                "start", start ? start : "", "end", end ? end : "");
+    json_t *ctx = json_pack("{s:o,s:o*,s:s?,s:s?,s:b}", "filters", filters, "rows", rows, "next", next,
+                            "error", st ? why : NULL, "paged", after != NULL);
+    if (next && ctx) {
+        /* The next page keeps the filters: the cursor alone is not enough. */
+        const char *url = vial_sprintf(req, "?user=%s&type=%s&start=%s&end=%s&after=%s",
+                                       vial_url_encode(req, user ? user : ""), vial_url_encode(req, type ? type : ""),
+                                       vial_url_encode(req, start ? start : ""), vial_url_encode(req, end ? end : ""),
+                                       next);
+        json_object_set_new(ctx, "next_url", json_string(url));
+    }
+    return page(req, st == 503 ? 503 : st ? 400 : 200, "explorer.html", u, ctx);
+}
+
+static int stats(vial_req *req)
+{
+    json_t *u = current_user(req);
+    if (!u)
+        return vial_abort(req, 401, "log in first");
+    json_decref(u);
+    const char *start = arg(req, "start"), *end = arg(req, "end");
+    if ((start && !end) || (end && !start))
+        return vial_abort(req, 400, "give both ends of the time range (or neither)");
+    json_t *out = NULL;
+    const char *why = NULL;
+    int st = logs_stats(req, arg(req, "user"), arg(req, "type"), start, end, &out, &why);
+    if (st)
+        return vial_abort(req, st, why);
+    return vial_json_take(req, 200, out);
+}
+
+int dashboard_register(vial_app *app)
+{
+    int rc = vial_session_init(app);
+    if (rc)
+        return rc;
+    vial_bp *bp = vial_bp_new("dashboard");
+    if (!bp)
+        return VIAL_ENOMEM;
+    rc |= vial_get(bp, "/", home);
+    rc |= vial_get(bp, "/login", login_page);
+    rc |= vial_route(bp, VIAL_POST, "/login", login_post, "login_post");
+    rc |= vial_get(bp, "/register", register_page);
+    rc |= vial_route(bp, VIAL_POST, "/register", register_post, "register_post");
+    rc |= vial_post(bp, "/logout", logout);
+    rc |= vial_get(bp, "/me", me);
+    rc |= vial_get(bp, "/explorer", explorer);
+    rc |= vial_get(bp, "/explorer/stats", stats);
+    rc |= vial_csrf_protect(bp);
+    rc |= vial_register(app, bp, "");
+    return rc ? VIAL_EINVAL : 0;
+}
