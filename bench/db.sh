@@ -34,6 +34,7 @@ case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 BIN=$BUILD_DIR/vial-bench
 PEERS_DIR=${PEERS_DIR:-$REPO/../shared/peers}
 [[ -d $PEERS_DIR ]] || PEERS_DIR=/work/shared/peers
+PEERS_DIR=$(cd "$PEERS_DIR" 2>/dev/null && pwd || echo "$PEERS_DIR")
 FLASK_SQLITE_DIR=$PEERS_DIR/flask
 FLASK_PG_DIR=$HERE/peers
 
@@ -53,12 +54,15 @@ RETRY_BUDGET=${RETRY_BUDGET:-8}       # extra tries in the whole run
 RETRY_UNTIL=${RETRY_UNTIL:-200}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-340}       # hard stop for the whole run, install included
 SKIP_INSTALL=${SKIP_INSTALL:-0}
+NICE=${NICE:-}                        # e.g. -10: run servers, cluster and wrk at that nice value (off by default)
 BUDGET_X=20                           # issue 3: vial >= 20x Flask on /db
 
 log() { printf '[bench-db] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
+PRIO=()  # command prefix: taskset, then `nice -n $NICE` when asked
+[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
 
 # ---------------------------------------------------------------- cleanup, hard stop
 declare -A SRV_PID=()   # name -> PID of the server (vial-bench, gunicorn master)
@@ -195,10 +199,10 @@ if [[ " $SERVERS " == *-pg* ]]; then
   PG_STARTED=1
   # Started under taskset: the postmaster and every process it forks (one
   # backend per client connection) inherit CPU $SERVER_CPU.
-  PG_URL=$(taskset -c "$SERVER_CPU" "$REPO/scripts/pg.sh" start "$PGDIR") || die "scripts/pg.sh start failed"
+  PG_URL=$(taskset -c "$SERVER_CPU" "${PRIO[@]}" "$REPO/scripts/pg.sh" start "$PGDIR") || die "scripts/pg.sh start failed"
   if ((COUNT_QUERIES)); then
     echo "shared_preload_libraries = 'pg_stat_statements'" >>"$PGDIR/data/postgresql.conf"
-    taskset -c "$SERVER_CPU" "$REPO/scripts/pg.sh" restart "$PGDIR" || die "scripts/pg.sh restart failed"
+    taskset -c "$SERVER_CPU" "${PRIO[@]}" "$REPO/scripts/pg.sh" restart "$PGDIR" || die "scripts/pg.sh restart failed"
   fi
   psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" >"$OUT/pg-setup.log" 2>&1 <<'EOF' || die "PostgreSQL setup failed: $(tail -3 "$OUT/pg-setup.log")"
 CREATE TABLE world(id integer PRIMARY KEY, randomnumber integer NOT NULL);
@@ -212,6 +216,10 @@ EOF
   pm=$(pg_postmaster)
   [[ $(awk '/^Cpus_allowed_list/{print $2}' "/proc/$pm/status" 2>/dev/null) == "$SERVER_CPU" ]] ||
     log "warning: the postmaster is not pinned to CPU $SERVER_CPU"
+  if [[ -n $NICE && $(ps -o nice= -p "$pm" | tr -d ' ') != "$NICE" ]]; then
+    # shellcheck disable=SC2046
+    renice -n "$NICE" -p $(descendants "$pm") >/dev/null 2>&1 || log "warning: could not renice the cluster"
+  fi
 fi
 
 pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }
@@ -228,7 +236,7 @@ start_server() {  # NAME PORT CMD...
   local name=$1 port=$2 pid i t p bad=0
   shift 2
   port_open "$port" && { log "port $port in use"; return 1; }
-  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "$@") >"$OUT/$name.log" 2>&1 &
+  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "${PRIO[@]}" "$@") >"$OUT/$name.log" 2>&1 &
   pid=$!
   SRV_PID[$name]=$pid
   SRV_PORT[$name]=$port
@@ -299,7 +307,7 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # ---------------------------------------------------------------- wrk
 wrk_run() {  # DURATION URL OUTFILE
-  timeout 60 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$1" --latency "$2" >"$3" 2>&1 &
+  timeout 60 taskset -c "$CLIENT_CPU" "${PRIO[@]}" wrk -t1 -c"$CONNS" -d"$1" --latency "$2" >"$3" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID"
   WRK_PID=""
@@ -370,6 +378,7 @@ import importlib.metadata as m
 print(", ".join(f"{p} {m.version(p)}" for p in ("flask", "gunicorn", "psycopg2")))' 2>/dev/null | sed 's/ (.*)//')"
   echo "# vial-bench $BIN --workers 1; flask: gunicorn $GUNICORN_ARGS ($FLASK_SQLITE_DIR/app.py, bench/peers/flask_pg.py)"
   echo "# all servers and the PostgreSQL cluster (postmaster + backends) on CPU $SERVER_CPU; wrk on CPU $CLIENT_CPU:"
+  [[ -n $NICE ]] && echo "# servers, cluster and wrk at nice $NICE (NICE): other load gets less of both cores"
   echo "#   taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT/db; warm-up $WARMUP; median of $RUNS runs, interleaved"
 } | tee -a "$REPORT"
 
