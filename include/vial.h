@@ -369,7 +369,8 @@ VIAL_API const char *vial_status_reason(int status);
  * vial_add_header() appends another.  Both copy.  Content-Length, Date,
  * Connection and Transfer-Encoding are managed by vial and refused
  * (VIAL_EINVAL).  Headers may be set before or after the body and in
- * after-hooks; names and values containing CR or LF are refused.
+ * after-hooks; names that are not tokens and values with control characters (CR, LF,
+ * NUL..US except tab, DEL) are refused.
  */
 VIAL_API int vial_set_header(vial_req *req, const char *name, const char *value);
 VIAL_API int vial_add_header(vial_req *req, const char *name, const char *value);

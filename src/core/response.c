@@ -117,11 +117,15 @@ const char *vial__http_date(void)
 
 /* ------------------------------------------------------------------ building */
 
+/* RFC 9110 5.5: a field value is visible characters, spaces and tabs; CR and
+ * LF would split the response, other controls make clients reject it. */
 static bool header_text_ok(const char *s)
 {
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n')
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
             return false;
+    }
     return true;
 }
 
