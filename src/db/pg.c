@@ -8,11 +8,61 @@
  * next use reconnects (PQreset) and re-prepares lazily.  Queries are
  * synchronous on the worker, as handlers are; statement_timeout (db_timeout)
  * bounds how long one can hold a worker.
+ *
+ * libpq is not linked: it is loaded (dlopen) on the first connection.  It
+ * brings ~20 libraries (GnuTLS, Kerberos, LDAP, ...) whose constructors
+ * alone cost ~4 MiB of RSS, which a server on SQLite should not pay.
  */
 #include "db.h"
 
+#include <dlfcn.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdlib.h>
+
+/* ------------------------------------------------------------------ loading libpq */
+
+#define PQ_FUNCS(X)                                                                            \
+    X(PQclear) X(PQcmdTuples) X(PQconnectdbParams) X(PQerrorMessage) X(PQexec)                 \
+    X(PQexecParams) X(PQexecPrepared) X(PQfinish) X(PQfname) X(PQftype) X(PQgetisnull)        \
+    X(PQgetlength) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare) X(PQreset)            \
+    X(PQresultErrorField) X(PQresultErrorMessage) X(PQresultStatus) X(PQsetNoticeProcessor)   \
+    X(PQstatus)
+
+static struct {
+#define PQ_FIELD(f) __typeof__(f) *f;
+    PQ_FUNCS(PQ_FIELD)
+#undef PQ_FIELD
+} pq;
+static char pq_error[256]; /* why loading failed; "" when it worked */
+
+static void pq_load(void)
+{
+    void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(pq_error, sizeof pq_error, "%s", e ? e : "libpq.so.5 not found");
+        return;
+    }
+#define PQ_SYM(f)                                                                              \
+    if (!(*(void **)&pq.f = dlsym(h, #f))) {                                                   \
+        snprintf(pq_error, sizeof pq_error, "libpq.so.5 has no %s", #f);                       \
+        return;                                                                                \
+    }
+    PQ_FUNCS(PQ_SYM)
+#undef PQ_SYM
+}
+
+/* 0 once libpq is loaded (every worker may call this first, at once). */
+static int pq_ready(vial_db *db)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pq_load);
+    if (pq_error[0])
+        return vial__db_fail(db, VIAL_EDBDOWN, "cannot load the PostgreSQL client library: %s",
+                             pq_error);
+    return 0;
+}
 
 typedef struct prows {
     vial_rows base;
@@ -29,12 +79,12 @@ enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 2
 static int fail_res(vial_db *db, PGresult *res)
 {
     PGconn *c = db->impl;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    const char *state = res ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? pq.PQresultErrorMessage(res) : NULL;
     if (!msg || !*msg)
-        msg = PQerrorMessage(c);
+        msg = pq.PQerrorMessage(c);
     int code = VIAL_EDB;
-    if (PQstatus(c) == CONNECTION_BAD) {
+    if (pq.PQstatus(c) == CONNECTION_BAD) {
         db->broken = true;
         code = VIAL_EDBDOWN;
     } else if (state) {
@@ -68,6 +118,8 @@ static void on_notice(void *arg, const char *message)
 
 static int p_connect(vial_db *db, const vial__dburl *url)
 {
+    if (pq_ready(db))
+        return VIAL_EDBDOWN;
     char timeout[32], options[64];
     int64_t st = vial__parse_duration_ms(vial_config(db->app, "db_timeout"));
     int64_t ct = vial__parse_duration_ms(vial_config(db->app, "db_connect_timeout"));
@@ -76,15 +128,15 @@ static int p_connect(vial_db *db, const vial__dburl *url)
     const char *keys[] = { "dbname", "connect_timeout", "options", "application_name",
                            "client_encoding", NULL };
     const char *vals[] = { url->conninfo, timeout, options, "vial", "UTF8", NULL };
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    PGconn *c = pq.PQconnectdbParams(keys, vals, 1);
     if (!c)
         return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
-    if (PQstatus(c) != CONNECTION_OK) {
-        vial__db_fail(db, VIAL_EDBDOWN, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
-        PQfinish(c);
+    if (pq.PQstatus(c) != CONNECTION_OK) {
+        vial__db_fail(db, VIAL_EDBDOWN, "cannot connect to PostgreSQL: %s", pq.PQerrorMessage(c));
+        pq.PQfinish(c);
         return VIAL_EDBDOWN;
     }
-    PQsetNoticeProcessor(c, on_notice, NULL);
+    pq.PQsetNoticeProcessor(c, on_notice, NULL);
     db->impl = c;
     db->broken = false;
     return 0;
@@ -93,7 +145,7 @@ static int p_connect(vial_db *db, const vial__dburl *url)
 static void p_disconnect(vial_db *db)
 {
     vial__cache_clear((vial__stmt_cache **)&db->cache, free);
-    PQfinish(db->impl);
+    pq.PQfinish(db->impl);
     db->impl = NULL;
 }
 
@@ -104,10 +156,10 @@ static int p_ensure(vial_db *db)
     /* Prepared statements died with the old session. */
     vial__cache_clear((vial__stmt_cache **)&db->cache, free);
     db->in_tx = false;
-    PQreset(db->impl);
-    if (PQstatus(db->impl) != CONNECTION_OK)
+    pq.PQreset(db->impl);
+    if (pq.PQstatus(db->impl) != CONNECTION_OK)
         return vial__db_fail(db, VIAL_EDBDOWN, "cannot reconnect to PostgreSQL: %s",
-                             PQerrorMessage(db->impl));
+                             pq.PQerrorMessage(db->impl));
     db->broken = false;
     vial_log(VIAL_LOG_INFO, "reconnected to PostgreSQL");
     return 0;
@@ -115,10 +167,10 @@ static int p_ensure(vial_db *db)
 
 static int p_script(vial_db *db, const char *sql)
 {
-    PGresult *res = PQexec(db->impl, sql);
-    ExecStatusType s = PQresultStatus(res);
+    PGresult *res = pq.PQexec(db->impl, sql);
+    ExecStatusType s = pq.PQresultStatus(res);
     int rc = (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) ? 0 : fail_res(db, res);
-    PQclear(res);
+    pq.PQclear(res);
     return rc;
 }
 
@@ -137,13 +189,13 @@ static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
         static _Thread_local unsigned seq;
         char name[32];
         snprintf(name, sizeof name, "vial_%u", ++seq);
-        PGresult *res = PQprepare(c, name, sql, 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        PGresult *res = pq.PQprepare(c, name, sql, 0, NULL);
+        if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
             int rc = fail_res(db, res);
-            PQclear(res);
+            pq.PQclear(res);
             return rc;
         }
-        PQclear(res);
+        pq.PQclear(res);
         char *n = strdup(name);
         if (!n || !(ce = vial__cache_add(cache, sql, n))) {
             free(n);
@@ -216,30 +268,30 @@ static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
             }
         }
     }
-    PGresult *res = unnamed ? PQexecParams(c, sql, (int)nargs, NULL, vals, lens, fmts, 0)
-                            : PQexecPrepared(c, ce->stmt, (int)nargs, vals, lens, fmts, 0);
-    ExecStatusType st = PQresultStatus(res);
+    PGresult *res = unnamed ? pq.PQexecParams(c, sql, (int)nargs, NULL, vals, lens, fmts, 0)
+                            : pq.PQexecPrepared(c, ce->stmt, (int)nargs, vals, lens, fmts, 0);
+    ExecStatusType st = pq.PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         rc = fail_res(db, res);
-        PQclear(res);
+        pq.PQclear(res);
         goto out;
     }
     if (!rows) {
-        const char *t = PQcmdTuples(res);
-        rc = (t && *t) ? atoi(t) : PQntuples(res);
-        PQclear(res);
+        const char *t = pq.PQcmdTuples(res);
+        rc = (t && *t) ? atoi(t) : pq.PQntuples(res);
+        pq.PQclear(res);
         goto out;
     }
     prows *r = calloc(1, sizeof *r);
     if (!r) {
-        PQclear(res);
+        pq.PQclear(res);
         rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
         goto out;
     }
     r->res = res;
     r->row = -1;
-    r->nrows = PQntuples(res);
-    r->base.ncols = (size_t)PQnfields(res);
+    r->nrows = pq.PQntuples(res);
+    r->base.ncols = (size_t)pq.PQnfields(res);
     r->base.impl = r;
     vial__db_track(db, &r->base);
     *rows = &r->base;
@@ -278,20 +330,20 @@ static int p_next(vial_rows *rb)
 
 static const char *p_name(const vial_rows *rb, size_t col)
 {
-    return PQfname(((const prows *)rb)->res, (int)col);
+    return pq.PQfname(((const prows *)rb)->res, (int)col);
 }
 
 static int p_isnull(vial_rows *rb, size_t col)
 {
     prows *r = (prows *)rb;
-    return r->row < 0 || r->row >= r->nrows || PQgetisnull(r->res, r->row, (int)col);
+    return r->row < 0 || r->row >= r->nrows || pq.PQgetisnull(r->res, r->row, (int)col);
 }
 
 static vial_type p_type(vial_rows *rb, size_t col)
 {
     if (p_isnull(rb, col))
         return VIAL_T_NULL;
-    switch (PQftype(((prows *)rb)->res, (int)col)) {
+    switch (pq.PQftype(((prows *)rb)->res, (int)col)) {
     case OID_BOOL: return VIAL_T_BOOL;
     case OID_INT2:
     case OID_INT4:
@@ -314,8 +366,8 @@ static const char *p_text(vial_rows *rb, size_t col, size_t *len)
         *len = 0;
         return NULL;
     }
-    *len = (size_t)PQgetlength(r->res, r->row, (int)col);
-    return PQgetvalue(r->res, r->row, (int)col);
+    *len = (size_t)pq.PQgetlength(r->res, r->row, (int)col);
+    return pq.PQgetvalue(r->res, r->row, (int)col);
 }
 
 static int64_t p_int(vial_rows *rb, size_t col)
@@ -324,7 +376,7 @@ static int64_t p_int(vial_rows *rb, size_t col)
     const char *t = p_text(rb, col, &n);
     if (!t)
         return 0;
-    if (PQftype(((prows *)rb)->res, (int)col) == OID_BOOL)
+    if (pq.PQftype(((prows *)rb)->res, (int)col) == OID_BOOL)
         return t[0] == 't';
     return strtoll(t, NULL, 10);
 }
@@ -339,7 +391,7 @@ static double p_double(vial_rows *rb, size_t col)
 static void p_rows_free(vial_rows *rb)
 {
     prows *r = (prows *)rb;
-    PQclear(r->res);
+    pq.PQclear(r->res);
     free(r);
 }
 
