@@ -19,10 +19,13 @@
  *   /stream?n=N      chunked text, N numbered lines;  /stream_json?n=N
  *   /slow?ms=N       sleeps N ms (graceful shutdown tests)
  *   /config?key=K    vial_config() values
+ *   /upload          multipart form: fields and uploads as JSON, each upload
+ *                    saved under testapp.upload_dir when that is set
  */
 #include <vial.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -693,6 +696,67 @@ static int log_view(vial_req *req)
     return vial_text(req, 200, "logged");
 }
 
+/* Form fields {name: [values]} and uploads [{field, filename, content_type,
+ * size, saved}] of a form body; 400 with vial_form_error() when it is not
+ * one.  With testapp.upload_dir set, every upload is copied there with
+ * vial_upload_save() (as upload-<n>, n counting the process's uploads). */
+static int upload(vial_req *req)
+{
+    static atomic_uint seq;
+    const char *err = vial_form_error(req);
+    if (err)
+        return vial_abort(req, 400, err);
+    /* Saved first: a failure is a 500 before any JSON is written. */
+    const char *dir = vial_config(vial_req_app(req), "testapp.upload_dir");
+    const char *saved[MAX_VALUES] = { 0 };
+    const vial_upload *u;
+    for (size_t i = 0; (u = vial_upload_at(req, i)) && i < MAX_VALUES && dir && *dir; i++) {
+        saved[i] = vial_sprintf(req, "%s/upload-%u", dir, atomic_fetch_add(&seq, 1) + 1);
+        int rc = saved[i] ? vial_upload_save(req, u, saved[i]) : VIAL_ENOMEM;
+        if (rc)
+            return vial_abortf(req, 500, "cannot save the upload: %s", vial_strerror(rc));
+    }
+    vial_jw *w = vial_jw_begin(req, 200);
+    vial_jw_object(w);
+    vial_jw_key(w, "fields");
+    vial_jw_object(w);
+    const char *name, *prev;
+    for (size_t i = 0; vial_form_at(req, i, &name, NULL); i++) {
+        size_t first = 0;
+        while (first < i && vial_form_at(req, first, &prev, NULL) && strcmp(prev, name))
+            first++;
+        if (first < i)
+            continue; /* listed with its first occurrence */
+        const char *vals[MAX_VALUES];
+        size_t n = vial_forms(req, name, vals, MAX_VALUES);
+        vial_jw_key(w, name);
+        vial_jw_array(w);
+        for (size_t k = 0; k < n && k < MAX_VALUES; k++)
+            vial_jw_str(w, vals[k]);
+        vial_jw_end(w);
+    }
+    vial_jw_end(w);
+    vial_jw_key(w, "uploads");
+    vial_jw_array(w);
+    for (size_t i = 0; (u = vial_upload_at(req, i)); i++) {
+        vial_jw_object(w);
+        vial_jw_key(w, "field");
+        vial_jw_str(w, u->field);
+        vial_jw_key(w, "filename");
+        vial_jw_str(w, u->filename);
+        vial_jw_key(w, "content_type");
+        vial_jw_str(w, u->content_type);
+        vial_jw_key(w, "size");
+        vial_jw_int(w, (int64_t)u->size);
+        vial_jw_key(w, "saved");
+        vial_jw_str(w, i < MAX_VALUES ? saved[i] : NULL); /* null when not saved */
+        vial_jw_end(w);
+    }
+    vial_jw_end(w);
+    vial_jw_end(w);
+    return vial_jw_finish(w);
+}
+
 static int cmd_echo_args(vial_app *app, int argc, char **argv)
 {
     printf("port=%s\n", vial_config(app, "port"));
@@ -721,6 +785,8 @@ int main(int argc, char **argv)
     int bad = 0;
     const unsigned all = VIAL_GET | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH;
     bad |= check(vial_config_define(app, "testapp.greeting", "hello", "greeting shown by echo-args"),
+                 "define");
+    bad |= check(vial_config_define(app, "testapp.upload_dir", "", "where /upload saves uploads (empty: nowhere)"),
                  "define");
     bad |= check(vial_route(vial_app_bp(app), all, "/echo", echo, "echo"), "/echo");
     bad |= check(vial_post(app, "/json", json_echo), "/json");
@@ -765,6 +831,7 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/slow", slow), "slow");
     bad |= check(vial_get(app, "/config", config_view), "config");
     bad |= check(vial_get(app, "/log", log_view), "log");
+    bad |= check(vial_post(app, "/upload", upload), "upload");
 
     bad |= check(vial_before_request(app, app_before), "app before");
     bad |= check(vial_after_request(app, app_after), "app after");
