@@ -91,6 +91,7 @@ typedef struct vial_app vial_app; /* the application: routes, config, run */
 typedef struct vial_bp vial_bp;   /* a blueprint: routes + hooks under a prefix */
 typedef struct vial_req vial_req; /* one request and its response */
 typedef struct vial_jw vial_jw;   /* a streaming JSON writer */
+typedef struct vial_jr vial_jr;   /* a pull JSON reader */
 typedef struct vial_test_resp vial_test_resp; /* an in-process test response */
 
 /*
@@ -457,6 +458,73 @@ VIAL_API void vial_jw_raw(vial_jw *w, const char *json, size_t n);
 /* Error state: 0, or VIAL_ESTATE / VIAL_ENOMEM. */
 VIAL_API int vial_jw_error(const vial_jw *w);
 
+/* ------------------------------------------------------------------ JSON reader */
+
+/*
+ * A pull reader for bodies too big or too hot for a tree (vial_req_json):
+ * the handler walks the document and takes each value as it comes.  No
+ * allocation except for strings with escapes, which are decoded into the
+ * arena; other strings are handed over as spans of the body itself.
+ *     vial_jr *r = vial_jr_begin(req);
+ *     const char *k; size_t kn;
+ *     if (vial_jr_object(r))
+ *         while (vial_jr_key(r, &k, &kn))
+ *             if (kn == 4 && !memcmp(k, "name", 4) && !vial_jr_str(r, &name, NULL))
+ *                 ... "name must be a string" ...
+ *     if (vial_jr_finish(r)) return vial_abort(req, 400, vial_jr_error(r));
+ *
+ * Values the caller does not read are skipped (and still validated) when
+ * it moves on with vial_jr_key/vial_jr_more; vial_jr_finish validates the
+ * rest of the document.  The grammar is RFC 8259's, as vial_req_json's:
+ * strings must be UTF-8 without lone surrogates, depth at most 2048.  Unlike
+ * vial_req_json, any value may be at the top, and duplicate keys are not
+ * detected (each is handed over in turn).
+ *
+ * Typed reads return 1 and consume the value when it has that type, else 0
+ * and leave it, so a wrong type can be reported and skipped.  Syntax errors
+ * are sticky: every call then returns 0 and vial_jr_error() says where.
+ * The reader and everything it hands out are arena memory.
+ */
+typedef enum vial_jr_type {
+    VIAL_JR_NONE,   /* no value due here (or an error) */
+    VIAL_JR_OBJECT, VIAL_JR_ARRAY, VIAL_JR_STRING, VIAL_JR_NUMBER, VIAL_JR_BOOL, VIAL_JR_NULL
+} vial_jr_type;
+/* Over the request body (an empty body is an error), or over any text
+ * (borrowed: it must outlive the reader).  NULL only when out of memory. */
+VIAL_API vial_jr *vial_jr_begin(vial_req *req);
+VIAL_API vial_jr *vial_jr_new(vial_req *req, const char *json, size_t len);
+/* The type of the value due next. */
+VIAL_API vial_jr_type vial_jr_peek(vial_jr *r);
+/* Enters an object or array: 1, or 0 when the value is not one. */
+VIAL_API int vial_jr_object(vial_jr *r);
+VIAL_API int vial_jr_array(vial_jr *r);
+/* The next key of the innermost object (1), or 0 at its end (closed).  The
+ * key is not NUL-terminated: use `len`. */
+VIAL_API int vial_jr_key(vial_jr *r, const char **key, size_t *len);
+/* 1 when the innermost array has another element (read it next), 0 at its
+ * end (closed). */
+VIAL_API int vial_jr_more(vial_jr *r);
+/* Skips the rest of the innermost object or array and closes it. */
+VIAL_API int vial_jr_close(vial_jr *r);
+/* A string: with `len`, a span that is not NUL-terminated; with `len`
+ * NULL, a NUL-terminated copy (cut at an escaped \u0000). */
+VIAL_API int vial_jr_str(vial_jr *r, const char **s, size_t *len);
+/* A number written as an integer that fits int64_t (else 0, left). */
+VIAL_API int vial_jr_int(vial_jr *r, int64_t *v);
+/* Any number that fits a double (else 0, left). */
+VIAL_API int vial_jr_double(vial_jr *r, double *v);
+VIAL_API int vial_jr_bool(vial_jr *r, int *v);
+VIAL_API int vial_jr_null(vial_jr *r);
+/* Skips the due value, validating it; `raw` receives its text (a span). */
+VIAL_API int vial_jr_skip(vial_jr *r, const char **raw, size_t *len);
+/* Validates whatever the caller left unread and that nothing follows the
+ * value: 0, VIAL_EPARSE (invalid JSON), VIAL_ESTATE (a call out of place,
+ * e.g. vial_jr_key in an array) or VIAL_ENOMEM. */
+VIAL_API int vial_jr_finish(vial_jr *r);
+/* NULL, or why the document was refused: "invalid JSON at line L column
+ * C: ..." (arena). */
+VIAL_API const char *vial_jr_error(vial_jr *r);
+
 /* ------------------------------------------------------------------ URLs */
 
 /*
@@ -761,7 +829,8 @@ typedef struct vial_schema {
  * the object `errors` as "<path>": "<reason>", paths starting at `prefix`
  * ("" for the body itself, "[0]" for the first element of an array body:
  * "[0].actions[3].time").  Returns the number of problems (0: valid), or
- * VIAL_ENOMEM.
+ * VIAL_ENOMEM, or VIAL_EINVAL for a schema (nested ones included) that
+ * names a field twice.  Only the first reason per path is kept.
  */
 VIAL_API int vial_validate(const vial_schema *schema, json_t *value, const char *prefix,
                            json_t *errors);
@@ -772,7 +841,8 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  * The request's JSON body if it is valid against `schema` (borrowed, owned
  * by the request).  Otherwise answers 400 — "invalid JSON" with the parse
  * position, or "invalid body" with a "fields" object naming every bad field
- * — and returns NULL; the handler then returns 0.
+ * — and returns NULL; the handler then returns 0.  (A schema that names a
+ * field twice gives a 500, logged.)
  */
 VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
 

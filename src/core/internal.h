@@ -447,6 +447,23 @@ typedef struct vial__arg {
     const char *name, *value; /* arena, decoded */
 } vial__arg;
 
+/* The pull reader (src/json/reader.c).  jansson allows 2048 levels; so do we. */
+#define VIAL__JR_MAX_DEPTH 2048
+struct vial_jr {
+    const char *p, *start, *end;
+    vial__arena *arena; /* decoded strings, the error message */
+    vial_req *req;
+    const char *err;    /* what went wrong (static text), NULL while fine */
+    const char *err_at;
+    char *msg;          /* the formatted error, made on first ask */
+    unsigned depth;     /* containers open */
+    bool pending;       /* a value is due next */
+    bool first;         /* the innermost container has had no member yet */
+    bool misuse, oom;
+    uint64_t stack[VIAL__JR_MAX_DEPTH / 64]; /* bit per level: 1 = object */
+};
+void vial__jr_init(vial_jr *r, const char *text, size_t len, vial__arena *arena);
+
 struct vial_jw {
     vial__buf *out;      /* where bytes go */
     uint8_t stack[64];   /* 'o' object, 'a' array */
