@@ -293,6 +293,102 @@ CONFIG = {
 }
 
 
+# schema seeds: see the comment at the top of fuzz/schema_fuzz.c for the layout.
+S_NAMES = ["a", "b", "id", "name", "tags", "time", "n", "", "a.b", "[0]", "(root)", "\u00e9",
+           "x y", "a[1]", "props", "L" * 120]
+S_LIMITS = [0.0, 1.0, 2.0, 3.0, 8.0, 64.0, -1.0, 0.5, 1.5, -2.5, 100.0, 1e300,
+            2.0 ** 53, 2.0 ** 63, -(2.0 ** 63), 2.0 ** 32]
+S_TYPES = dict(any=0, string=1, int=2, number=3, bool=4, object=5, array=6, timestamp=7)
+REQ, NUL, NONEMPTY = 1, 2, 4
+S_CHECKS = dict(even=0, no_x=1, small=2, never=3)
+S_ONEOF = dict(ab=0, empty=1, utf8=2, long=3)
+
+
+def fld(name, typ, flags=0, lo=0.0, hi=0.0, schema=None, items=None, check=None, one_of=None):
+    """One field: [name][type | flags | check? | one_of?][min | max][refs]."""
+    d1 = S_TYPES[typ] | flags << 3 | (0x40 if check else 0) | (0x80 if one_of else 0)
+    d2 = S_LIMITS.index(lo) | S_LIMITS.index(hi) << 4
+    if schema is not None:
+        d3 = schema
+    elif items is not None:
+        d3 = 4 | items
+    else:
+        d3 = 8
+    d3 |= (S_CHECKS[check] << 4 if check else 0) | (S_ONEOF[one_of] << 6 if one_of else 0)
+    return bytes([S_NAMES.index(name), d1, d2, d3])
+
+
+def sch(schemas, body, items=(), ctl=0x10):
+    """schemas: [(strict, [fields])], schema 0 the root; ctl: the control byte."""
+    out = bytes([ctl, (len(schemas) - 1) | len(items) << 2]) + b"".join(items)
+    for strict, fs in schemas:
+        out += bytes([int(strict) | len(fs) << 1]) + b"".join(fs)
+    return out + (body.encode() if isinstance(body, str) else body)
+
+
+LOG = [
+    (False, [fld("id", "string", REQ | NONEMPTY, hi=8.0), fld("name", "string", REQ),
+             fld("n", "int", check="even"), fld("tags", "array", hi=2.0, items=0),
+             fld("a", "array", REQ, lo=1.0, hi=100.0, schema=1)]),
+    (True, [fld("time", "timestamp", REQ), fld("b", "string", REQ | NONEMPTY, one_of="ab"),
+            fld("props", "object", schema=2)]),
+    (True, [fld("n", "int", lo=0.0, hi=100.0), fld("id", "string", NUL)]),
+]
+LOG_ITEMS = [fld("tags", "string", lo=1.0, hi=3.0)]
+TREE = [(True, [fld("n", "int", REQ), fld("a", "array", schema=0)])]
+NAMES_STRICT = [(True, [fld("a.b", "int", REQ), fld("[0]", "string"), fld("(root)", "bool"),
+                        fld("", "any", NUL), fld("\u00e9", "number", lo=-2.5, hi=1.5)])]
+
+SCHEMA = {
+    "log-valid": sch(LOG, '{"id":"ABC","name":"S","extra":1,"n":4,"tags":["a","bc"],'
+                          '"a":[{"time":"2018-10-18T21:37:28-06:00","b":"a",'
+                          '"props":{"n":52,"id":null}}]}', LOG_ITEMS),
+    "log-every-problem": sch(LOG, '{"id":"   ","n":3,"tags":["a","","abcd"],'
+                                  '"a":[{"time":"2018-10-18T21:37:28","b":"JUMP"},'
+                                  '{"b":"b","props":{"n":"52","zzz":1}},'
+                                  '{"time":"2018-10-18T21:37:28Z","b":"","props":[]},"x"]}',
+                             LOG_ITEMS),
+    "log-prefix": sch(LOG, '{"id":"TOOLONGID","name":null,"tags":[""],"a":[]}', LOG_ITEMS, ctl=0x11),
+    "log-as-field": sch(LOG, '["ab","abcd",null,1]', LOG_ITEMS, ctl=0x0a),
+    "tree": sch(TREE, '{"n":1,"a":[{"n":2,"a":[]},{"n":3,"a":[{"n":"x"},{"a":[{"n":4,"q":1}]}]}]}'),
+    "tree-deep": sch(TREE, '{"n":0,"a":[' * 40 + '{"n":1}' + ']}' * 40),
+    "int-2p53": sch([(False, [fld("n", "int", hi=2.0 ** 53), fld("id", "number", lo=-(2.0 ** 63), hi=2.0 ** 63)])],
+                    '{"n":9007199254740993,"id":-9223372036854775808}'),
+    "int-limits": sch([(False, [fld("n", "int", lo=-(2.0 ** 63), hi=2.0 ** 32),
+                                fld("a", "number", lo=0.5, hi=1.5), fld("b", "int", lo=1.0)])],
+                      '{"n":9223372036854775807,"a":1.5000000000000002,"b":0}'),
+    "names-strict": sch(NAMES_STRICT, '{"a.b":1,"[0]":"x","(root)":true,"":null,"\u00e9":2,'
+                                      '"a":{"b":1},"x.y":[1]}', ctl=0x10),
+    "names-root-key": sch(NAMES_STRICT, '{"":1,"a.b":"1"}', ctl=0x13),
+    "one-of-long": sch([(False, [fld("b", "string", REQ, one_of="long"),
+                                 fld("a", "string", one_of="utf8"), fld("n", "string", one_of="empty")])],
+                       '{"b":"zzz","a":"\u00e9","n":" "}'),
+    "odd-bounds": sch([(False, [fld("a", "string", lo=-1.0, hi=1.5), fld("b", "array", lo=0.5),
+                                fld("n", "string", lo=1e300), fld("id", "array", lo=-2.5, hi=-1.0),
+                                fld("tags", "string", hi=1e300)])],
+                      '{"a":"ab","b":[],"n":"x","id":[1],"tags":""}'),
+    "long-names": sch([(False, [fld("L" * 120, "object", REQ, schema=0), fld("a", "any")])],
+                      '{"' + "L" * 120 + '":{"' + "L" * 120 + '":{}}}', ctl=0x14),
+    "object-check": sch([(False, [fld("props", "object", check="small", schema=1),
+                                  fld("a", "array", check="small", schema=1),
+                                  fld("n", "any", check="even"), fld("name", "string", check="no_x")]),
+                         (False, [fld("b", "bool", NUL)])],
+                        '{"props":{"b":true,"c":1,"d":2},"a":[{},{},{}],"n":3,"name":"x"}'),
+    "nested-items": sch([(False, [fld("a", "array", items=0)])], '[[1],[[]],[[[2]]],3]',
+                        [fld("a", "array", hi=3.0, items=0, check="small")], ctl=0x08),
+    "types": sch([(True, [fld("a", "any"), fld("b", "bool"), fld("n", "number", NUL),
+                          fld("id", "int"), fld("time", "timestamp"), fld("name", "string", NONEMPTY),
+                          fld("tags", "array", NUL)])],
+                 '{"a":[],"b":1,"n":null,"id":1.0,"time":"2018-10-18 21:37:28.123456z",'
+                 '"name":"\\t\\n","tags":{},"x":"\\u0000"}'),
+    "nul-string": sch([(False, [fld("name", "string", REQ, one_of="ab")])], '{"name":"a\\u0000b"}'),
+    "not-json": sch(LOG, '{"id":', LOG_ITEMS),
+    "empty-body": sch(LOG, b"", LOG_ITEMS),
+    "duplicate-key": sch(LOG, '{"id":"a","id":"b"}', LOG_ITEMS),
+    "top-level-scalar": sch(LOG, '"just a string"', LOG_ITEMS),
+}
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -317,6 +413,7 @@ def main():
     write("url", URL)
     write("json", JSON)
     write("config", CONFIG)
+    write("schema", SCHEMA)
 
 
 if __name__ == "__main__":

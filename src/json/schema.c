@@ -34,7 +34,59 @@ static bool bounded(const vial_field *f)
     return f->min != 0 || f->max != 0;
 }
 
+/* A length or count against the bounds, as doubles: bounds may be negative,
+ * fractional or huge (a cast to size_t would be undefined). */
+static bool count_outside(const vial_field *f, size_t n)
+{
+    double x = (double)n;
+    return x < f->min || (f->max > 0 && x > f->max);
+}
+
+/* An integer against a double bound, exactly: converting the integer to a
+ * double rounds above 2^53 (9007199254740993 would pass a max of 2^53). */
+static bool int_below(json_int_t x, double d)
+{
+    if (isnan(d) || d < -0x1p63)
+        return false;
+    if (d >= 0x1p63)
+        return true;
+    return x < (json_int_t)ceil(d); /* d in [-2^63, 2^63): ceil(d) fits */
+}
+
+static bool int_above(json_int_t x, double d)
+{
+    if (isnan(d) || d >= 0x1p63)
+        return false;
+    if (d < -0x1p63)
+        return true;
+    return x > (json_int_t)floor(d);
+}
+
+/* "must be one of: a b c", with whole values only: when the list does not
+ * fit, it ends with " ..." (cutting inside a UTF-8 character would make the
+ * reason invalid UTF-8, which jansson refuses). */
+static void one_of_reason(const char *const *one_of, char *why, size_t size)
+{
+    size_t k = (size_t)snprintf(why, size, "must be one of:");
+    for (const char *const *o = one_of; *o; o++) {
+        size_t len = strlen(*o);
+        if (k + 1 + len + sizeof " ..." > size) {
+            memcpy(why + k, " ...", sizeof " ...");
+            return;
+        }
+        why[k++] = ' ';
+        memcpy(why + k, *o, len + 1);
+        k += len;
+    }
+}
+
 static int check_value(const vial_field *f, json_t *v, const char *path, json_t *errors);
+
+/* Problems found so far plus the result of one more add(): a failure wins. */
+static int add_total(int total, int r)
+{
+    return r < 0 ? r : total + r;
+}
 
 static int sub_path(char *out, const char *base, const char *name, size_t index, bool is_index)
 {
@@ -43,15 +95,29 @@ static int sub_path(char *out, const char *base, const char *name, size_t index,
     return n < 0 || n >= PATH_MAX_LEN ? -1 : 0;
 }
 
+/* A schema that names a field twice is refused: both rules would apply to
+ * the one member, and in a recursive schema (a tree) every level would
+ * visit the subtree once per copy — exponential in the body's depth. */
+static bool names_a_field_twice(const vial_schema *s)
+{
+    for (const vial_field *f = s->fields; f && f->name; f++)
+        for (const vial_field *g = s->fields; g != f; g++)
+            if (!strcmp(f->name, g->name))
+                return true;
+    return false;
+}
+
 static int check_object(const vial_schema *s, json_t *obj, const char *path, json_t *errors)
 {
+    if (names_a_field_twice(s))
+        return VIAL_EINVAL;
     if (!json_is_object(obj))
         return add(errors, path, "must be an object");
     int total = 0;
     char sub[PATH_MAX_LEN];
     for (const vial_field *f = s->fields; f && f->name; f++) {
         if (sub_path(sub, path, f->name, 0, false))
-            return add(errors, path, "nested too deeply");
+            return add_total(total, add(errors, path, "nested too deeply"));
         json_t *v = json_object_get(obj, f->name);
         int r = v ? check_value(f, v, sub, errors)
                   : (f->flags & VIAL_REQUIRED) ? add(errors, sub, "required") : 0;
@@ -68,7 +134,7 @@ static int check_object(const vial_schema *s, json_t *obj, const char *path, jso
                 known = !strcmp(f->name, k);
             if (!known) {
                 if (sub_path(sub, path, k, 0, false))
-                    return add(errors, path, "nested too deeply");
+                    return add_total(total, add(errors, path, "nested too deeply"));
                 int r = add(errors, sub, "unknown field");
                 if (r < 0)
                     return r;
@@ -94,8 +160,7 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
         size_t n = json_string_length(v);
         if (memchr(s, '\0', n))
             return add(errors, path, "must not contain NUL characters");
-        size_t chars = utf8_chars(s, n);
-        if (bounded(f) && (chars < (size_t)f->min || (f->max > 0 && chars > (size_t)f->max))) {
+        if (bounded(f) && count_outside(f, utf8_chars(s, n))) {
             if (f->max > 0)
                 snprintf(why, sizeof why, "length must be %g..%g characters", f->min, f->max);
             else
@@ -114,9 +179,7 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
             for (const char *const *o = f->one_of; *o && !ok; o++)
                 ok = !strcmp(*o, s);
             if (!ok) {
-                size_t k = (size_t)snprintf(why, sizeof why, "must be one of:");
-                for (const char *const *o = f->one_of; *o && k < sizeof why; o++)
-                    k += (size_t)snprintf(why + k, sizeof why - k, " %s", *o);
+                one_of_reason(f->one_of, why, sizeof why);
                 return add(errors, path, why);
             }
         }
@@ -126,8 +189,15 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
     case VIAL_F_NUMBER: {
         if (f->type == VIAL_F_INT ? !json_is_integer(v) : !json_is_number(v))
             return add(errors, path, f->type == VIAL_F_INT ? "must be an integer" : "must be a number");
-        double x = json_number_value(v);
-        if (bounded(f) && (x < f->min || x > f->max)) {
+        bool outside;
+        if (json_is_integer(v)) {
+            json_int_t x = json_integer_value(v);
+            outside = int_below(x, f->min) || int_above(x, f->max);
+        } else {
+            double x = json_real_value(v);
+            outside = x < f->min || x > f->max;
+        }
+        if (bounded(f) && outside) {
             snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
             return add(errors, path, why);
         }
@@ -147,14 +217,17 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
     case VIAL_F_OBJECT:
         if (!json_is_object(v))
             return add(errors, path, "must be an object");
-        if (f->schema)
-            return check_object(f->schema, v, path, errors);
+        if (f->schema) {
+            int r = check_object(f->schema, v, path, errors);
+            if (r)
+                return r; /* problems inside: the field's own check waits */
+        }
         break;
     case VIAL_F_ARRAY: {
         if (!json_is_array(v))
             return add(errors, path, "must be an array");
         size_t n = json_array_size(v);
-        if (bounded(f) && (n < (size_t)f->min || (f->max > 0 && n > (size_t)f->max))) {
+        if (bounded(f) && count_outside(f, n)) {
             if (n == 0)
                 return add(errors, path, "must not be empty");
             if (f->max > 0)
@@ -167,7 +240,7 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
         char sub[PATH_MAX_LEN];
         for (size_t i = 0; i < n; i++) {
             if (sub_path(sub, path, NULL, i, true))
-                return add(errors, path, "nested too deeply");
+                return add_total(total, add(errors, path, "nested too deeply"));
             json_t *item = json_array_get(v, i);
             int r = 0;
             if (f->schema)
@@ -195,9 +268,9 @@ int vial_validate(const vial_schema *schema, json_t *value, const char *prefix, 
 {
     if (!schema)
         return VIAL_EINVAL;
-    char p[PATH_MAX_LEN];
-    snprintf(p, sizeof p, "%s", prefix ? prefix : "");
-    return check_object(schema, value, p, errors);
+    /* not copied: a prefix near PATH_MAX_LEN makes its members "nested too
+     * deeply" instead of being cut (possibly inside a UTF-8 character) */
+    return check_object(schema, value, prefix ? prefix : "", errors);
 }
 
 int vial_validate_field(const vial_field *field, json_t *value, const char *path, json_t *errors)
@@ -228,7 +301,13 @@ json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema)
     }
     if (n < 0) {
         json_decref(errors);
-        vial_abort(req, 503, "out of memory");
+        if (n == VIAL_ENOMEM) {
+            vial_abort(req, 503, "out of memory");
+        } else {
+            vial_req_log(req, VIAL_LOG_ERROR, "body validation failed: %s (a schema names a field twice)",
+                         vial_strerror(n));
+            vial_abort(req, 500, "cannot validate the body");
+        }
         return NULL;
     }
     vial_abort_json(req, 400, "invalid body", json_pack("{s:o}", "fields", errors));

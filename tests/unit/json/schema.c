@@ -165,6 +165,177 @@ static void test_request_body(void **state)
     vial_app_free(app);
 }
 
+/* Regressions found by fuzz/schema_fuzz.c (inputs in fuzz/regression/schema/). */
+
+static json_t *errors_of(const vial_schema *s, const char *body, const char *prefix, int *n)
+{
+    json_t *v = json_loads(body, JSON_DECODE_ANY, NULL);
+    assert_non_null(v);
+    json_t *e = json_object();
+    *n = vial_validate(s, v, prefix, e);
+    json_decref(v);
+    return e;
+}
+
+static const vial_field exact_f[] = {
+    VIAL_FIELD("i", VIAL_F_INT, 0, .max = 9007199254740992.0),          /* 2^53 */
+    VIAL_FIELD("big", VIAL_F_INT, 0, .min = -9223372036854775808.0, .max = 9223372036854775808.0),
+    VIAL_FIELD("num", VIAL_F_NUMBER, 0, .min = 0.5, .max = 1.5),
+    VIAL_FIELD("s", VIAL_F_STRING, 0, .min = -1, .max = 1.5),            /* was a cast of -1 to size_t */
+    VIAL_FIELD("huge", VIAL_F_STRING, 0, .min = 1e300),
+    VIAL_FIELD("arr", VIAL_F_ARRAY, 0, .min = 0.5),
+    VIAL_FIELD_END,
+};
+static const vial_schema exact = { exact_f, 0 };
+
+static void test_bounds_exact(void **state)
+{
+    (void)state;
+    int n;
+    json_t *e = errors_of(&exact, "{\"i\":9007199254740993,\"big\":9223372036854775807,\"num\":1,"
+                                  "\"s\":\"ab\",\"huge\":\"x\",\"arr\":[]}", "", &n);
+    assert_int_equal(n, 4);
+    expect_reason(e, "i", "must be between 0 and 9.00719925474099e+15"); /* 2^53 + 1 > 2^53 */
+    expect_reason(e, "s", "length must be -1..1.5 characters");
+    expect_reason(e, "huge", "must be at least 1e+300 characters");
+    expect_reason(e, "arr", "must not be empty");
+    json_decref(e);
+    e = errors_of(&exact, "{\"i\":9007199254740992,\"big\":-9223372036854775808,\"num\":0.5,"
+                          "\"s\":\"a\",\"arr\":[1]}", "", &n);
+    assert_int_equal(n, 0);
+    json_decref(e);
+}
+
+static const char *never(json_t *v)
+{
+    (void)v;
+    return "never valid";
+}
+
+static const vial_field inner_f[] = { VIAL_FIELD("x", VIAL_F_INT, 0), VIAL_FIELD_END };
+static const vial_schema inner = { inner_f, 0 };
+static const vial_field checked_f[] = {
+    VIAL_FIELD("o", VIAL_F_OBJECT, 0, .schema = &inner, .check = never),
+    VIAL_FIELD_END,
+};
+static const vial_schema checked = { checked_f, 0 };
+
+static void test_object_check_with_schema(void **state)
+{
+    (void)state;
+    int n;
+    json_t *e = errors_of(&checked, "{\"o\":{\"x\":1}}", "", &n); /* the check was skipped */
+    assert_int_equal(n, 1);
+    expect_reason(e, "o", "never valid");
+    json_decref(e);
+    e = errors_of(&checked, "{\"o\":{\"x\":\"1\"}}", "", &n); /* problems inside come first */
+    assert_int_equal(n, 1);
+    expect_reason(e, "o.x", "must be an integer");
+    json_decref(e);
+}
+
+static const char *const long_list[] = {
+    "x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+    "b", NULL,
+};
+static const vial_field listed_f[] = {
+    VIAL_FIELD("c", VIAL_F_STRING, 0, .one_of = long_list),
+    VIAL_FIELD_END,
+};
+static const vial_schema listed = { listed_f, 0 };
+
+static void test_one_of_long_list(void **state)
+{
+    (void)state;
+    int n;
+    /* the reason used to be cut inside a UTF-8 character: json_string()
+     * refused it and validation failed with VIAL_ENOMEM (a 503) */
+    json_t *e = errors_of(&listed, "{\"c\":\"z\"}", "", &n);
+    assert_int_equal(n, 1);
+    const char *why = json_string_value(json_object_get(e, "c"));
+    assert_non_null(why);
+    assert_int_equal(strncmp(why, "must be one of: x\xc3\xa9", 19), 0);
+    assert_string_equal(why + strlen(why) - 4, " ...");
+    json_decref(e);
+}
+
+static const vial_field deep_f[] = {
+    VIAL_FIELD("a", VIAL_F_INT, 0),
+    VIAL_FIELD("LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL"
+               "LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL", VIAL_F_ANY, 0),
+    VIAL_FIELD_END,
+};
+static const vial_schema deep = { deep_f, 0 };
+
+static void test_nested_too_deeply_counts(void **state)
+{
+    (void)state;
+    char prefix[480];
+    memset(prefix, 'P', sizeof prefix - 1);
+    prefix[sizeof prefix - 1] = '\0';
+    int n;
+    json_t *e = errors_of(&deep, "{\"a\":\"x\"}", prefix, &n);
+    assert_int_equal(n, 2); /* the "a" problem used to be dropped from the count */
+    assert_int_equal(json_object_size(e), 2);
+    expect_reason(e, prefix, "nested too deeply");
+    json_decref(e);
+    /* a prefix past the path limit is not cut (it was, possibly inside a
+     * UTF-8 character): its members are too deep */
+    char longer[600];
+    memset(longer, 'P', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    e = errors_of(&deep, "{}", longer, &n);
+    assert_int_equal(n, 1);
+    expect_reason(e, longer, "nested too deeply");
+    json_decref(e);
+}
+
+/* Two rules for "a", both recursing: every level visited the subtree twice
+ * (2^depth; a 22-deep body took over 5 s).  Such a schema is refused. */
+static const vial_schema twice;
+static const vial_field twice_f[] = {
+    VIAL_FIELD("a", VIAL_F_ARRAY, 0, .schema = &twice),
+    VIAL_FIELD("a", VIAL_F_ARRAY, 0, .schema = &twice, .max = 3),
+    VIAL_FIELD_END,
+};
+static const vial_schema twice = { twice_f, 0 };
+static const vial_field holder_f[] = {
+    VIAL_FIELD("t", VIAL_F_OBJECT, 0, .schema = &twice),
+    VIAL_FIELD_END,
+};
+static const vial_schema holder = { holder_f, 0 };
+
+static int h_twice(vial_req *req)
+{
+    json_t *j = vial_req_json_valid(req, &holder);
+    return j ? vial_text(req, 200, "ok") : 0;
+}
+
+static void test_field_named_twice(void **state)
+{
+    (void)state;
+    int n;
+    json_t *e = errors_of(&twice, "{}", "", &n);
+    assert_int_equal(n, VIAL_EINVAL);
+    json_decref(e);
+    e = errors_of(&holder, "{}", "", &n); /* not reached: fine */
+    assert_int_equal(n, 0);
+    json_decref(e);
+    vial_app *app = vial_app_new("t");
+    vial_config_set(app, "access_log", "off");
+    vial_configure(app, 0, NULL);
+    vial_post(app, "/v", h_twice);
+    const char *body = "{\"t\":{\"a\":[]}}";
+    vial_test_resp *r = vial_test(app, "POST", "/v", NULL, body, strlen(body));
+    assert_int_equal(vial_test_status(r), 500);
+    vial_test_free(r);
+    vial_app_free(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +343,11 @@ int main(void)
         cmocka_unit_test(test_every_problem_listed),
         cmocka_unit_test(test_prefix_and_bounds),
         cmocka_unit_test(test_request_body),
+        cmocka_unit_test(test_bounds_exact),
+        cmocka_unit_test(test_object_check_with_schema),
+        cmocka_unit_test(test_one_of_long_list),
+        cmocka_unit_test(test_nested_too_deeply_counts),
+        cmocka_unit_test(test_field_named_twice),
     };
     return RUN_GROUP(tests);
 }
