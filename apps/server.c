@@ -12,7 +12,14 @@
 #include "logs/logs.h"
 #include "users/users.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#ifndef VIAL_DATADIR
+#define VIAL_DATADIR "/usr/local/share/vial"
+#endif
 
 static time_t started;
 
@@ -43,6 +50,25 @@ static int health(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* Templates, static files and migrations: those of the working directory
+ * when it is a checkout (make run), else those `make install` put in
+ * VIAL_DATADIR.  Only defaults: vial.ini, the environment and flags win. */
+static int data_dirs(vial_app *app)
+{
+    if (access("templates/base.html", R_OK) == 0)
+        return 0;
+    static const char *const keys[][2] = {
+        { "templates_dir", "templates" }, { "static_dir", "static" }, { "migrations_dir", "migrations" }
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", VIAL_DATADIR, keys[i][1]);
+        if (vial_config_default(app, keys[i][0], path))
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     started = time(NULL);
@@ -55,6 +81,8 @@ int main(int argc, char **argv)
         vial_static(app, "/static", NULL))
         return 1;
     vial_get(app, "/health", health);
+    if (data_dirs(app))
+        return 1;
     int rc = vial_run(app, argc, argv);
     vial_app_free(app);
     return rc;

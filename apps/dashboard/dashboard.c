@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "logs/logs.h"
 #include "users/users.h"
@@ -214,9 +215,27 @@ static int stats(vial_req *req)
     return vial_json_take(req, 200, out);
 }
 
+/* Pages without their templates would each be a 500: refuse to start. */
+static int dashboard_start(vial_app *app)
+{
+    const char *dir = vial_config(app, "templates_dir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/base.html", dir);
+    if (access(path, R_OK) != 0) {
+        vial_log(VIAL_LOG_ERROR,
+                 "dashboard: no templates in '%s' (templates_dir): run from the source tree, "
+                 "`make install`, or set templates_dir",
+                 dir);
+        return VIAL_EINVAL;
+    }
+    return 0;
+}
+
 int dashboard_register(vial_app *app)
 {
     int rc = vial_session_init(app);
+    if (!rc)
+        rc = vial_on_start(app, dashboard_start);
     if (rc)
         return rc;
     vial_bp *bp = vial_bp_new("dashboard");

@@ -348,8 +348,11 @@ static int csrf_hook(vial_req *req, void *ud)
     unsigned m = req->method_bit;
     if (m == VIAL_GET || m == VIAL_HEAD || m == VIAL_OPTIONS)
         return 0;
-    /* A browser never adds these by itself: not a cross-site forgery. */
-    if (vial_header(req, "authorization") || vial_header(req, "x-api-key"))
+    /* A bearer token or an API key is never added by a browser on its own,
+     * so such a request is not a cross-site forgery.  Basic, Digest and
+     * Negotiate credentials are: they get no exemption. */
+    const char *authz = vial_header(req, "authorization");
+    if ((authz && vial__strneq_ci(authz, "bearer ", 7)) || vial_header(req, "x-api-key"))
         return 0;
     const char *sent = vial_header(req, "x-csrf-token");
     if (!sent)

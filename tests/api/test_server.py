@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, free_port, run_cli
+from conftest import REPO, assert_error, free_port, run_cli
 
 
 # ---------------------------------------------------------------------------- timeouts
@@ -318,7 +318,7 @@ def test_vial_server_routes():
     lines = p.stdout.splitlines()
     assert re.match(r"Endpoint\s+Methods\s+Rule", lines[0]) and set(lines[1]) <= {"-", " "}
     rows = parse_routes(p.stdout)
-    assert rows["/"][0] == "home" and "GET" in rows["/"][1]
+    assert rows["/"][0] == "dashboard.home" and "GET" in rows["/"][1]
     assert rows["/health"][0] == "health" and "GET" in rows["/health"][1]
 
 
@@ -359,8 +359,11 @@ def test_custom_command_gets_remaining_args_after_flags():
     assert run_cli(["echo-args", "fail"]).returncode == 3
 
 
-def test_vial_server_serves_health(start_server):
-    srv = start_server("--workers", "1", name="vial-server")
+def test_vial_server_serves_health(start_server, tmp_path):
+    # vial-server refuses to start without a secret key (sessions, tokens);
+    # run from the checkout it finds its templates, static files and migrations.
+    env = {"SECRET_KEY": "k" * 44, "DATABASE_URL": f"sqlite:///{tmp_path}/health.db"}
+    srv = start_server("--workers", "1", name="vial-server", env=env, cwd=REPO)
     r = srv.get("/health")
     assert r.status == 200 and r.json()["status"] == "ok"
     r = srv.get("/")

@@ -1103,10 +1103,6 @@ def test_csrf_text_plain_body(logged_in, account):
     assert logged_in.logged_in_as() == account
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: any Authorization header exempts a dashboard form post from CSRF, "
-                   "but browsers do attach Authorization: Basic/Digest/Negotiate by themselves (cached HTTP auth, "
-                   "e.g. a dashboard behind a proxy with basic auth), so a cross-site form can log the user out "
-                   "(src/web/session.c csrf_hook: only Bearer, or X-API-Key, should be exempt)")
 @pytest.mark.parametrize("auth", ["Basic dXNlcjpwYXNz", "Negotiate YIIB", "Digest username=\"u\""])
 def test_csrf_browser_sent_authorization_not_exempt(logged_in, account, auth):
     r = logged_in.post("/logout", headers={"Authorization": auth})
