@@ -20,6 +20,9 @@
 #ifndef VIAL_DATADIR
 #define VIAL_DATADIR "/usr/local/share/vial"
 #endif
+#ifndef VIAL_SOURCE_DIR
+#define VIAL_SOURCE_DIR "."
+#endif
 
 static time_t started;
 
@@ -52,21 +55,29 @@ static int health(vial_req *req)
 
 /* Templates, static files and migrations: those of the working directory
  * when it is a checkout (make run), else those `make install` put in
- * VIAL_DATADIR.  Only defaults: vial.ini, the environment and flags win. */
+ * VIAL_DATADIR, else those of the source tree this binary was built from.
+ * Only defaults: vial.ini, the environment and flags win. */
 static int data_dirs(vial_app *app)
 {
-    if (access("templates/base.html", R_OK) == 0)
-        return 0;
+    static const char *const bases[] = { ".", VIAL_DATADIR, VIAL_SOURCE_DIR };
     static const char *const keys[][2] = {
         { "templates_dir", "templates" }, { "static_dir", "static" }, { "migrations_dir", "migrations" }
     };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", VIAL_DATADIR, keys[i][1]);
-        if (vial_config_default(app, keys[i][0], path))
-            return 1;
+    char path[4096];
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+        snprintf(path, sizeof path, "%s/templates/base.html", bases[b]);
+        if (access(path, R_OK) != 0)
+            continue;
+        if (b == 0)
+            return 0; /* the built-in relative defaults */
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", bases[b], keys[i][1]);
+            if (vial_config_default(app, keys[i][0], path))
+                return 1;
+        }
+        return 0;
     }
-    return 0;
+    return 0; /* nowhere: the dashboard says so at start */
 }
 
 int main(int argc, char **argv)
