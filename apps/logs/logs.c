@@ -113,187 +113,282 @@ static void problemf(problems *p, const char *prefix, const char *fmt, size_t i,
     problem(p, prefix, path, why);
 }
 
-/* One stored row, pointing into the parsed body (alive for the request). */
+/* A string handed over by the reader: a span of the body (or the arena). */
+typedef struct text {
+    const char *p; /* NULL: absent */
+    size_t n;
+} text;
+
+/* One stored row; every span points into the request body or its arena. */
 typedef struct row {
-    const char *user, *session, *type;
+    text user, session, type, viewed, from, to;
     vial_time t;
-    json_t *lx, *ly, *viewed, *from, *to; /* NULL when absent */
-    json_t *extra;                       /* unknown properties (keep mode), owned */
+    int64_t lx, ly;
+    bool has_lx, has_ly;
+    json_t *extra; /* unknown properties (keep mode), owned */
 } row;
 
-static bool text_ok(json_t *v, size_t max, const char **why)
+/* The rows of one request: grown as actions are read (the count is not
+ * known before the body has been walked). */
+typedef struct row_vec {
+    row *v;
+    size_t n, cap;
+} row_vec;
+
+static row *rows_next(row_vec *rs)
 {
-    if (!json_is_string(v)) {
-        *why = "must be a string";
-        return false;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 256;
+        row *v = realloc(rs->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        rs->v = v;
+        rs->cap = cap;
     }
-    size_t n = json_string_length(v);
-    if (n == 0) {
-        *why = "must not be empty";
-        return false;
+    row *r = &rs->v[rs->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void rows_free(row_vec *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        json_decref(rs->v[i].extra);
+    free(rs->v);
+}
+
+/* The walk of one body: the reader, the rows so far, the problems. */
+typedef struct ingest {
+    vial_jr *jr;
+    row_vec rows;
+    problems p;
+} ingest;
+
+static bool key_is(const char *k, size_t n, const char *want)
+{
+    return n == strlen(want) && memcmp(k, want, n) == 0;
+}
+
+/* A text field: userId, sessionId, type, viewedId, pageFrom, pageTo.  On a
+ * problem the value is left for the reader to skip. */
+static const char *read_text(vial_jr *jr, size_t max, text *out)
+{
+    if (!vial_jr_str(jr, &out->p, &out->n)) {
+        out->p = NULL;
+        return "must be a string";
     }
-    if (n > max) {
-        *why = max == MAX_TYPE_LEN ? "longer than 256 bytes" : "longer than 1024 bytes";
-        return false;
-    }
-    if (memchr(json_string_value(v), '\0', n)) {
-        *why = "must not contain NUL characters";
-        return false;
-    }
-    return true;
+    const char *why = out->n == 0 ? "must not be empty"
+                      : out->n > max ? (max == MAX_TYPE_LEN ? "longer than 256 bytes" : "longer than 1024 bytes")
+                      : memchr(out->p, '\0', out->n) ? "must not contain NUL characters"
+                                                     : NULL;
+    if (why)
+        out->p = NULL;
+    return why;
 }
 
 static const char *const known_props[] = { "locationX", "locationY", "viewedId", "pageFrom", "pageTo" };
 
-/* Checks one action and, if fine, fills `r`.  Paths: "<prefix>actions[i].x". */
-static void check_action(problems *p, const char *prefix, size_t i, json_t *a, row *r)
+/* The properties object of action i (keys in any order, null = absent). */
+static void read_properties(ingest *in, const char *prefix, size_t i, row *r)
 {
-    const char *why;
-    memset(r, 0, sizeof *r); /* every path below may return early */
-    if (!json_is_object(a)) {
+    vial_jr *jr = in->jr;
+    problems *p = &in->p;
+    const char *k, *why;
+    size_t kn;
+    unsigned seen = 0;
+    while (vial_jr_key(jr, &k, &kn)) {
+        char field[200]; /* long unknown names are cut in the report */
+        snprintf(field, sizeof field, "properties.%.*s", (int)(kn > 180 ? 180 : kn), k);
+        size_t which = 0;
+        while (which < 5 && !key_is(k, kn, known_props[which]))
+            which++;
+        if (which == 5) {
+            if (!cfg.keep_unknown) {
+                problemf(p, prefix, "actions[%zu].%s", i, field,
+                         "unknown property (known: locationX, locationY, viewedId, pageFrom, pageTo)");
+                continue;
+            }
+            if (memchr(k, '\0', kn)) {
+                problemf(p, prefix, "actions[%zu].%s", i, field, "property names must not contain NUL characters");
+                continue;
+            }
+            const char *raw;
+            size_t rn;
+            if (!vial_jr_skip(jr, &raw, &rn))
+                return;
+            if (!r->extra)
+                r->extra = json_object();
+            if (r->extra && json_object_getn(r->extra, k, kn)) {
+                problemf(p, prefix, "actions[%zu].%s", i, field, "duplicate property");
+                continue;
+            }
+            json_t *v = json_loadb(raw, rn, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+            if (!v) {
+                /* Valid JSON jansson cannot hold (a key with \u0000, an
+                 * integer past 64 bits). */
+                problemf(p, prefix, "actions[%zu].%s", i, field, "value cannot be stored");
+                continue;
+            }
+            if (!r->extra || json_object_setn_new_nocheck(r->extra, k, kn, v))
+                p->oom = true;
+            continue;
+        }
+        if (seen & 1u << which) {
+            problemf(p, prefix, "actions[%zu].%s", i, field, "duplicate property");
+            continue;
+        }
+        seen |= 1u << which;
+        if (vial_jr_null(jr))
+            continue;
+        if (which < 2) {
+            int64_t v;
+            if (!vial_jr_int(jr, &v)) {
+                problemf(p, prefix, "actions[%zu].%s", i, field, "must be an integer");
+            } else if (which == 0) {
+                r->lx = v;
+                r->has_lx = true;
+            } else {
+                r->ly = v;
+                r->has_ly = true;
+            }
+        } else if ((why = read_text(jr, MAX_ID_LEN, which == 2 ? &r->viewed : which == 3 ? &r->from : &r->to))) {
+            problemf(p, prefix, "actions[%zu].%s", i, field, why);
+        }
+    }
+}
+
+/* Action i of the log object at `prefix`; appends its row. */
+static void read_action(ingest *in, const char *prefix, size_t i)
+{
+    vial_jr *jr = in->jr;
+    problems *p = &in->p;
+    row *r = rows_next(&in->rows);
+    if (!r) {
+        p->oom = true;
+        return;
+    }
+    if (!vial_jr_object(jr)) {
         problemf(p, prefix, "actions[%zu]%s", i, "", "must be an object");
         return;
     }
     size_t before = p->count;
-    const char *k;
-    json_t *v;
-    json_object_foreach(a, k, v) {
-        if (strcmp(k, "time") && strcmp(k, "type") && strcmp(k, "properties"))
-            problemf(p, prefix, "actions[%zu].%s", i, k, "unknown field");
-    }
-    json_t *t = json_object_get(a, "time");
-    if (!t) {
-        problemf(p, prefix, "actions[%zu].%s", i, "time", "required");
-    } else if (!json_is_string(t)) {
-        problemf(p, prefix, "actions[%zu].%s", i, "time", "must be an RFC 3339 timestamp string");
-    } else if (vial_time_parse(json_string_value(t), json_string_length(t),
-                               cfg.has_default_offset ? cfg.default_offset : INT32_MIN, &r->t)) {
-        problemf(p, prefix, "actions[%zu].%s", i, "time",
-                 "not an RFC 3339 timestamp with a UTC offset (e.g. 2018-10-18T21:37:28-06:00)");
-    }
-    json_t *ty = json_object_get(a, "type");
-    if (!ty)
-        problemf(p, prefix, "actions[%zu].%s", i, "type", "required");
-    else if (!text_ok(ty, MAX_TYPE_LEN, &why))
-        problemf(p, prefix, "actions[%zu].%s", i, "type", why);
-    else
-        r->type = json_string_value(ty);
-    r->lx = r->ly = r->viewed = r->from = r->to = NULL;
-    r->extra = NULL;
-    json_t *props = json_object_get(a, "properties");
-    if (props && !json_is_null(props)) {
-        if (!json_is_object(props)) {
-            problemf(p, prefix, "actions[%zu].%s", i, "properties", "must be an object");
-        } else {
-            json_object_foreach(props, k, v) {
-                char field[200]; /* long unknown names are cut in the report */
-                snprintf(field, sizeof field, "properties.%.180s", k);
-                size_t which = 0;
-                while (which < 5 && strcmp(known_props[which], k))
-                    which++;
-                if (which == 5) {
-                    if (!cfg.keep_unknown) {
-                        problemf(p, prefix, "actions[%zu].%s", i, field,
-                                 "unknown property (known: locationX, locationY, viewedId, pageFrom, pageTo)");
-                    } else {
-                        if (!r->extra)
-                            r->extra = json_object();
-                        if (!r->extra || json_object_set(r->extra, k, v))
-                            p->oom = true;
-                    }
-                    continue;
-                }
-                if (json_is_null(v))
-                    continue;
-                if (which < 2) {
-                    if (!json_is_integer(v))
-                        problemf(p, prefix, "actions[%zu].%s", i, field, "must be an integer");
-                    else
-                        *(which == 0 ? &r->lx : &r->ly) = v;
-                } else if (!text_ok(v, MAX_ID_LEN, &why)) {
-                    problemf(p, prefix, "actions[%zu].%s", i, field, why);
-                } else {
-                    *(which == 2 ? &r->viewed : which == 3 ? &r->from : &r->to) = v;
-                }
+    const char *k, *why;
+    size_t kn;
+    bool has_time = false, has_type = false, has_props = false;
+    while (vial_jr_key(jr, &k, &kn)) {
+        if (key_is(k, kn, "time")) {
+            if (has_time) {
+                problemf(p, prefix, "actions[%zu].%s", i, "time", "duplicate field");
+                continue;
             }
+            has_time = true;
+            const char *s;
+            size_t n;
+            if (!vial_jr_str(jr, &s, &n))
+                problemf(p, prefix, "actions[%zu].%s", i, "time", "must be an RFC 3339 timestamp string");
+            else if (vial_time_parse(s, n, cfg.has_default_offset ? cfg.default_offset : INT32_MIN, &r->t))
+                problemf(p, prefix, "actions[%zu].%s", i, "time",
+                         "not an RFC 3339 timestamp with a UTC offset (e.g. 2018-10-18T21:37:28-06:00)");
+        } else if (key_is(k, kn, "type")) {
+            if (has_type) {
+                problemf(p, prefix, "actions[%zu].%s", i, "type", "duplicate field");
+                continue;
+            }
+            has_type = true;
+            if ((why = read_text(jr, MAX_TYPE_LEN, &r->type)))
+                problemf(p, prefix, "actions[%zu].%s", i, "type", why);
+        } else if (key_is(k, kn, "properties")) {
+            if (has_props) {
+                problemf(p, prefix, "actions[%zu].%s", i, "properties", "duplicate field");
+                continue;
+            }
+            has_props = true;
+            if (vial_jr_null(jr))
+                continue;
+            if (!vial_jr_object(jr))
+                problemf(p, prefix, "actions[%zu].%s", i, "properties", "must be an object");
+            else
+                read_properties(in, prefix, i, r);
+        } else {
+            char field[200];
+            snprintf(field, sizeof field, "%.*s", (int)(kn > 180 ? 180 : kn), k);
+            problemf(p, prefix, "actions[%zu].%s", i, field, "unknown field");
         }
     }
+    if (!has_time)
+        problemf(p, prefix, "actions[%zu].%s", i, "time", "required");
+    if (!has_type)
+        problemf(p, prefix, "actions[%zu].%s", i, "type", "required");
     if (p->count != before && r->extra) {
         json_decref(r->extra);
         r->extra = NULL;
     }
 }
 
-/* Checks one log file object; appends its rows (if it is valid so far). */
-static void check_log(problems *p, const char *prefix, json_t *o, row *rows, size_t *nrows)
+/* One log file object at `prefix` ("" or "[i]"): its actions become rows,
+ * with the userId and sessionId wherever they appear in the object. */
+static void read_log(ingest *in, const char *prefix)
 {
-    const char *why;
-    if (!json_is_object(o)) {
+    vial_jr *jr = in->jr;
+    problems *p = &in->p;
+    if (!vial_jr_object(jr)) {
         problem(p, prefix, "", "must be an object with userId, sessionId and actions");
         return;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        if (strcmp(k, "userId") && strcmp(k, "sessionId") && strcmp(k, "actions"))
-            problem(p, prefix, k, "unknown field");
+    size_t first = in->rows.n;
+    text user = { 0 }, session = { 0 };
+    bool has_user = false, has_session = false, has_actions = false;
+    const char *k, *why;
+    size_t kn;
+    while (vial_jr_key(jr, &k, &kn)) {
+        if (key_is(k, kn, "userId") || key_is(k, kn, "sessionId")) {
+            bool u = k[0] == 'u';
+            const char *name = u ? "userId" : "sessionId";
+            if (u ? has_user : has_session) {
+                problem(p, prefix, name, "duplicate field");
+                continue;
+            }
+            *(u ? &has_user : &has_session) = true;
+            if ((why = read_text(jr, MAX_ID_LEN, u ? &user : &session)))
+                problem(p, prefix, name, why);
+        } else if (key_is(k, kn, "actions")) {
+            if (has_actions) {
+                problem(p, prefix, "actions", "duplicate field");
+                continue;
+            }
+            has_actions = true;
+            if (!vial_jr_array(jr)) {
+                problem(p, prefix, "actions", "must be an array");
+                continue;
+            }
+            size_t i = 0;
+            while (vial_jr_more(jr))
+                read_action(in, prefix, i++);
+            if (i == 0)
+                problem(p, prefix, "actions", "must not be empty");
+        } else {
+            char field[200];
+            snprintf(field, sizeof field, "%.*s", (int)(kn > 180 ? 180 : kn), k);
+            problem(p, prefix, field, "unknown field");
+        }
     }
-    json_t *u = json_object_get(o, "userId"), *s = json_object_get(o, "sessionId");
-    if (!u)
+    if (!has_user)
         problem(p, prefix, "userId", "required");
-    else if (!text_ok(u, MAX_ID_LEN, &why))
-        problem(p, prefix, "userId", why);
-    if (!s)
+    if (!has_session)
         problem(p, prefix, "sessionId", "required");
-    else if (!text_ok(s, MAX_ID_LEN, &why))
-        problem(p, prefix, "sessionId", why);
-    json_t *acts = json_object_get(o, "actions");
-    if (!acts) {
+    if (!has_actions)
         problem(p, prefix, "actions", "required");
-        return;
+    for (size_t i = first; i < in->rows.n; i++) {
+        in->rows.v[i].user = user;
+        in->rows.v[i].session = session;
     }
-    if (!json_is_array(acts)) {
-        problem(p, prefix, "actions", "must be an array");
-        return;
-    }
-    if (json_array_size(acts) == 0) {
-        problem(p, prefix, "actions", "must not be empty");
-        return;
-    }
-    size_t i;
-    json_t *a;
-    json_array_foreach(acts, i, a) {
-        row *r = &rows[*nrows];
-        check_action(p, prefix, i, a, r);
-        r->user = json_string_value(u);
-        r->session = json_string_value(s);
-        (*nrows)++;
-    }
-}
-
-static size_t count_actions(json_t *body)
-{
-    size_t n = 0;
-    if (json_is_object(body)) {
-        n = json_array_size(json_object_get(body, "actions"));
-    } else {
-        size_t i;
-        json_t *o;
-        json_array_foreach(body, i, o) n += json_array_size(json_object_get(o, "actions"));
-    }
-    return n;
 }
 
 /* ------------------------------------------------------------------ ingest: storing */
 
-static vial_val opt_int(json_t *v)
+static vial_val opt_text(text t)
 {
-    return v ? VIAL_INT(json_integer_value(v)) : VIAL_NULL;
-}
-
-static vial_val opt_text(json_t *v)
-{
-    return v ? VIAL_TEXTN(json_string_value(v), json_string_length(v)) : VIAL_NULL;
+    return t.p ? VIAL_TEXTN(t.p, t.n) : VIAL_NULL;
 }
 
 static int64_t reserve_ids(vial_db *db, int64_t n)
@@ -312,41 +407,46 @@ static int64_t reserve_ids(vial_db *db, int64_t n)
     return first;
 }
 
+static int store(vial_req *req, row *rows, size_t n);
+
 static int post_logs(vial_req *req)
 {
     if (guarded(req, true))
         return 0;
-    json_t *body = vial_req_json(req);
-    if (!body)
-        return vial_abort(req, 400, vial_json_error(req));
-    bool is_array = json_is_array(body);
-    if (!is_array && !json_is_object(body))
-        return vial_abort(req, 400, "the body must be a log object or an array of log objects");
-    if (is_array && json_array_size(body) == 0)
-        return vial_abort(req, 400, "the body is an empty array: nothing to store");
-
-    size_t cap = count_actions(body);
-    row *rows = vial_alloc(req, (cap ? cap : 1) * sizeof *rows);
-    problems p = { .fields = json_object() };
-    if (!rows || !p.fields) {
-        json_decref(p.fields);
+    ingest in = { .jr = vial_jr_begin(req), .p = { .fields = json_object() } };
+    if (!in.jr || !in.p.fields) {
+        json_decref(in.p.fields);
         return vial_abort(req, 503, "out of memory");
     }
-    size_t n = 0;
-    if (is_array) {
-        size_t i;
-        json_t *o;
-        json_array_foreach(body, i, o) {
+    vial_jr_type top = vial_jr_peek(in.jr);
+    if (top == VIAL_JR_ARRAY) {
+        vial_jr_array(in.jr);
+        size_t i = 0;
+        for (; vial_jr_more(in.jr); i++) {
             char prefix[32];
             snprintf(prefix, sizeof prefix, "[%zu]", i);
-            check_log(&p, prefix, o, rows, &n);
+            read_log(&in, prefix);
         }
-    } else {
-        check_log(&p, "", body, rows, &n);
+        if (i == 0 && !vial_jr_error(in.jr)) {
+            json_decref(in.p.fields);
+            return vial_abort(req, 400, "the body is an empty array: nothing to store");
+        }
+    } else if (top == VIAL_JR_OBJECT) {
+        read_log(&in, "");
     }
+    int rc = vial_jr_finish(in.jr);
+    if (rc || top == VIAL_JR_NONE || (top != VIAL_JR_ARRAY && top != VIAL_JR_OBJECT)) {
+        rows_free(&in.rows);
+        json_decref(in.p.fields);
+        if (rc == VIAL_ENOMEM)
+            return vial_abort(req, 503, "out of memory");
+        if (rc)
+            return vial_abort(req, 400, vial_jr_error(in.jr));
+        return vial_abort(req, 400, "the body must be a log object or an array of log objects");
+    }
+    problems p = in.p;
     if (p.count || p.oom) {
-        for (size_t i = 0; i < n; i++)
-            json_decref(rows[i].extra);
+        rows_free(&in.rows);
         if (p.oom) {
             json_decref(p.fields);
             return vial_abort(req, 503, "out of memory");
@@ -361,42 +461,50 @@ static int post_logs(vial_req *req)
         return vial_abort_json(req, 400, msg, json_pack("{s:o}", "fields", p.fields));
     }
     json_decref(p.fields);
+    row *rows = in.rows.v;
+    size_t n = in.rows.n;
+    rc = store(req, rows, n);
+    rows_free(&in.rows);
+    return rc;
+}
 
-    /* All valid: one transaction, one block of ids, one batch. */
-    if (vial_db_tx(req)) {
-        for (size_t i = 0; i < n; i++)
-            json_decref(rows[i].extra);
+/* All valid: one transaction, one block of ids, one batch; 201 only after
+ * COMMIT (vial_db_tx commits before the response is sent). */
+static int store(vial_req *req, row *rows, size_t n)
+{
+    if (vial_db_tx(req))
         return 0;
-    }
     vial_db *db = vial_db_get(req);
     int64_t first = reserve_ids(db, (int64_t)n);
-    if (first < 0) {
-        for (size_t i = 0; i < n; i++)
-            json_decref(rows[i].extra);
+    if (first < 0)
         return vial_db_abort(req, db);
-    }
     static const char *const cols[] = { "id", "user_id", "session_id", "time_us", "time_offset",
                                         "log_type", "location_x", "location_y", "viewed_id",
                                         "page_from", "page_to", "extra" };
     vial_batch *b = vial_db_batch(db, "logs", cols, 12, NULL);
     char **extras = cfg.keep_unknown ? vial_alloc(req, n * sizeof *extras) : NULL;
     int rc = b ? 0 : vial_db_errcode(db);
+    if (cfg.keep_unknown && !extras)
+        rc = VIAL_ENOMEM;
+    else if (extras)
+        memset(extras, 0, n * sizeof *extras);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const row *r = &rows[i];
+        row *r = &rows[i];
         vial_val ex = VIAL_NULL;
-        if (r->extra) {
-            extras[i] = json_dumps(r->extra, JSON_COMPACT);
-            json_decref(rows[i].extra);
-            rows[i].extra = NULL;
-            if (extras[i])
-                ex = ((vial_val){ .type = VIAL_T_JSON, .u.s = { extras[i], (size_t)-1 } });
-        } else if (extras) {
-            extras[i] = NULL;
+        if (extras) {
+            if (r->extra) {
+                if (!(extras[i] = json_dumps(r->extra, JSON_COMPACT))) {
+                    rc = VIAL_ENOMEM;
+                    break;
+                }
+                ex = (vial_val){ .type = VIAL_T_JSON, .u.s = { extras[i], (size_t)-1 } };
+            }
         }
-        vial_val v[12] = { VIAL_INT(first + (int64_t)i), VIAL_TEXT(r->user), VIAL_TEXT(r->session),
-                           VIAL_INT(r->t.us), VIAL_INT(r->t.offset_s), VIAL_TEXT(r->type),
-                           opt_int(r->lx), opt_int(r->ly), opt_text(r->viewed), opt_text(r->from),
-                           opt_text(r->to), ex };
+        vial_val v[12] = { VIAL_INT(first + (int64_t)i), VIAL_TEXTN(r->user.p, r->user.n),
+                           VIAL_TEXTN(r->session.p, r->session.n), VIAL_INT(r->t.us),
+                           VIAL_INT(r->t.offset_s), VIAL_TEXTN(r->type.p, r->type.n),
+                           r->has_lx ? VIAL_INT(r->lx) : VIAL_NULL, r->has_ly ? VIAL_INT(r->ly) : VIAL_NULL,
+                           opt_text(r->viewed), opt_text(r->from), opt_text(r->to), ex };
         rc = vial_batch_add(b, v);
     }
     int64_t stored = b ? vial_batch_finish(b, NULL, NULL) : rc;

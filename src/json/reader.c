@@ -474,8 +474,10 @@ vial_jr *vial_jr_begin(vial_req *req)
     size_t n;
     const char *body = vial_body(req, &n);
     vial_jr *r = vial_jr_new(req, body, n);
-    if (r && n == 0)
+    if (r && n == 0) {
         fail(r, r->p, "request body is empty (expected JSON)");
+        r->msg = (char *)r->err; /* no line and column to give */
+    }
     return r;
 }
 
