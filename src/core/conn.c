@@ -8,6 +8,17 @@
  * new output accumulates behind it in the session's queue.  So the bytes
  * libuv is sending are never moved or freed under it.
  *
+ * Deferred writes: the responses to what a read brought are not written in
+ * the read callback but at the end of the loop turn (the worker's uv_check
+ * handle calls vial__conn_flush_deferred), for every connection served in
+ * that turn, back to back.  A handler that blocks (a database round trip)
+ * would otherwise wake the idle client once per response, and waking a
+ * process on another CPU is most of what a small write costs; now the
+ * client is woken once per turn.  Only the plain case waits: a connection
+ * that is already writing, closing, streaming, upgrading or holding more
+ * than max_pending_output is pumped at once, as are writes from other
+ * callbacks (write completions, timeouts, cross-thread sends).
+ *
  * Timeouts: a connection sits in at most one of the worker's timeout lists,
  * chosen from its state (idle, reading headers, reading a body, writing,
  * lingering).  The worker's sweep timer expires list heads.
@@ -114,11 +125,29 @@ static void on_close(uv_handle_t *h)
         uv_async_send(&wc->wake); /* let the worker finish stopping */
 }
 
+static void flush_unlink(vial__conn *c)
+{
+    vial__wctx *wc = c->wc;
+    if (!c->flush_queued)
+        return;
+    if (c->fprev)
+        c->fprev->fnext = c->fnext;
+    else
+        wc->flush_head = c->fnext;
+    if (c->fnext)
+        c->fnext->fprev = c->fprev;
+    else
+        wc->flush_tail = c->fprev;
+    c->fprev = c->fnext = NULL;
+    c->flush_queued = false;
+}
+
 static void hard_close(vial__conn *c)
 {
     if (c->closed)
         return;
     c->closed = true;
+    flush_unlink(c);
     vial__tlist_remove(c->wc, c);
     vial__session_abort(&c->s);
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -392,6 +421,48 @@ static void pump(vial__conn *c)
     }
 }
 
+/* An idle keep-alive connection gives its buffers back to the pool. */
+static void trim_if_idle(vial__conn *c)
+{
+    if (!c->closed && c->s.phase == VIAL__PH_IDLE && !c->writing && !c->inflight.bytes)
+        vial__session_idle_trim(&c->s);
+}
+
+/* After a read: write now, or at the end of the loop turn when nothing but
+ * plain output is pending (see "Deferred writes" at the top). */
+static void pump_after_read(vial__conn *c)
+{
+    bool plain = c->s.out.bytes && !c->writing && !c->inflight.bytes && !c->closing &&
+                 !c->s.closing && !c->upgrading && !c->upgraded &&
+                 !vial__session_streaming(&c->s) &&
+                 c->s.out.bytes < c->s.app->lim.max_pending_output;
+    if (!plain) {
+        pump(c);
+        return;
+    }
+    if (c->flush_queued)
+        return;
+    vial__wctx *wc = c->wc;
+    c->flush_queued = true;
+    c->fnext = NULL;
+    c->fprev = wc->flush_tail;
+    if (wc->flush_tail)
+        wc->flush_tail->fnext = c;
+    else
+        wc->flush_head = c;
+    wc->flush_tail = c;
+}
+
+void vial__conn_flush_deferred(vial__wctx *wc)
+{
+    vial__conn *c;
+    while ((c = wc->flush_head)) {
+        flush_unlink(c);
+        pump(c);
+        trim_if_idle(c);
+    }
+}
+
 /* ------------------------------------------------------------------ transport for the session */
 
 static vial__conn *conn_of(vial__session *s)
@@ -517,7 +588,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         vial__session_received(&c->s, (size_t)nread);
         c->in_pump = false;
         if (!c->closed)
-            pump(c);
+            pump_after_read(c);
     } else if (nread == 0) {
         /* EAGAIN: nothing more for now. */
     } else if (nread == UV_EOF) {
@@ -539,8 +610,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         hard_close(c); /* reset by peer etc. */
         return;
     }
-    if (!c->closed && c->s.phase == VIAL__PH_IDLE && !c->writing && !c->inflight.bytes)
-        vial__session_idle_trim(&c->s);
+    trim_if_idle(c);
 }
 
 static void read_start(vial__conn *c)

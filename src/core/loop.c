@@ -141,6 +141,11 @@ static void on_prepare(uv_prepare_t *p)
     vial__log_flush(); /* access log: one write per loop turn */
 }
 
+static void on_check(uv_check_t *h)
+{
+    vial__conn_flush_deferred(h->data); /* the responses of this turn, back to back */
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     vial__wctx *wc = server->data;
@@ -217,6 +222,9 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     uv_timer_start(&wc->sweep, on_sweep, iv, iv);
     uv_prepare_init(&wc->loop, &wc->prep);
     uv_prepare_start(&wc->prep, on_prepare);
+    uv_check_init(&wc->loop, &wc->check);
+    wc->check.data = wc;
+    uv_check_start(&wc->check, on_check);
     return 0;
 }
 

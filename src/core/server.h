@@ -46,6 +46,10 @@ typedef struct vial__wctx {
     uv_async_t wake;
     uv_timer_t sweep;
     uv_prepare_t prep;
+    uv_check_t check;
+    /* Connections whose output waits for the end of this loop turn (see
+     * conn.c, "Deferred writes"), in the order they were served. */
+    vial__conn *flush_head, *flush_tail;
     int listen_fd;
     /* Reads land here when a connection holds no buffer (idle keep-alive,
      * EOF, upgraded protocols), so 10,000 closing clients cost no memory. */
@@ -78,6 +82,8 @@ struct vial__conn {
     vial__wctx *wc;
     vial__session s;
     vial__conn *prev, *next; /* timeout list links */
+    vial__conn *fprev, *fnext; /* the worker's flush list */
+    bool flush_queued;
     int list;
     uint64_t deadline;
     uint32_t slot, gen;
@@ -103,6 +109,8 @@ void vial__conn_abort(vial__conn *c);
 /* Stop mode: idle connections close now, busy ones finish their request. */
 void vial__conn_drain(vial__conn *c);
 void vial__tlist_remove(vial__wctx *wc, vial__conn *c);
+/* End of a loop turn: writes the output of every connection served in it. */
+void vial__conn_flush_deferred(vial__wctx *wc);
 
 /* loop.c: runs `fn(wc, arg)` on worker `worker`'s thread soon.  Safe from
  * any thread.  Returns VIAL_ENOMEM without queuing when out of memory. */
