@@ -211,11 +211,12 @@ static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
     const char **vals = nargs <= 16 ? vals_s : calloc(nargs, sizeof *vals);
     int *lens = nargs <= 16 ? lens_s : calloc(nargs, sizeof *lens);
     int *fmts = nargs <= 16 ? fmts_s : calloc(nargs, sizeof *fmts);
-    char *scratch = nargs ? malloc(nargs * 32) : NULL;
+    char scratch_s[16 * 32];
+    char *scratch = nargs <= 16 ? scratch_s : malloc(nargs * 32);
     char **copies = NULL;
     size_t ncopies = 0;
     int rc = 0;
-    if ((nargs > 16 && (!vals || !lens || !fmts)) || (nargs && !scratch)) {
+    if (nargs > 16 && (!vals || !lens || !fmts || !scratch)) {
         rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
         goto out;
     }
@@ -299,7 +300,8 @@ out:
     for (size_t i = 0; i < ncopies; i++)
         free(copies[i]);
     free(copies);
-    free(scratch);
+    if (scratch != scratch_s)
+        free(scratch);
     if (vals != vals_s)
         free(vals);
     if (lens != lens_s)
