@@ -100,14 +100,14 @@ static int log_in(vial_req *req, int64_t uid)
 
 static int login_post(vial_req *req)
 {
+    if (users_limit_login(req))
+        return 0;
     const char *name = vial_form(req, "username"), *pw = vial_form(req, "password");
     if (!name || !pw || !*name || !*pw)
         return page(req, 400, "login.html", NULL,
                     json_pack("{s:s,s:s}", "error", "Enter your username and password.", "username", name ? name : ""));
     int64_t uid = 0, retry = 0;
     int st = users_authenticate(req, name, pw, &uid, &retry);
-    if (st < 0)
-        return 0;
     if (st == 0)
         return log_in(req, uid);
     const char *msg = st == 401 ? "Wrong username or password."
@@ -129,6 +129,8 @@ static int register_page(vial_req *req)
 
 static int register_post(vial_req *req)
 {
+    if (users_limit_register(req))
+        return 0;
     const char *name = vial_form(req, "username"), *pw = vial_form(req, "password"),
                *again = vial_form(req, "password2");
     if (!name || !pw)
@@ -139,8 +141,6 @@ static int register_post(vial_req *req)
     int64_t uid = 0;
     const char *why = NULL;
     int st = users_create(req, name, pw, &uid, &why);
-    if (st < 0)
-        return 0;
     if (st)
         return page(req, st, "register.html", NULL, json_pack("{s:s,s:s}", "error", why, "username", name));
     return log_in(req, uid);

@@ -258,11 +258,21 @@ static int insert_user(vial_db *db, const char *username, const char *hash, cons
 }
 
 
+/* Checked before anything else about the request, so that malformed
+ * attempts count as much as well-formed ones. */
+int users_limit_register(vial_req *req)
+{
+    return vial_ratelimit(req, &register_limit);
+}
+
+int users_limit_login(vial_req *req)
+{
+    return vial_ratelimit(req, &login_limit);
+}
+
 int users_create(vial_req *req, const char *username, const char *password, int64_t *id,
                  const char **why)
 {
-    if (vial_ratelimit(req, &register_limit))
-        return -1; /* answered 429 already */
     *why = username_problem(username);
     if (*why)
         return 400;
@@ -294,14 +304,14 @@ int users_create(vial_req *req, const char *username, const char *password, int6
 
 static int register_user(vial_req *req)
 {
+    if (users_limit_register(req))
+        return 0;
     json_t *body = vial_req_json_valid(req, &creds_schema);
     if (!body)
         return 0;
     int64_t id = 0;
     const char *why = NULL;
     int status = users_create(req, text_field(body, "username"), text_field(body, "password"), &id, &why);
-    if (status < 0)
-        return 0;
     if (status)
         return vial_abort(req, status, why);
     vial_jw *w = vial_jw_begin(req, 201);
@@ -373,8 +383,6 @@ int users_authenticate(vial_req *req, const char *username, const char *password
                        int64_t *retry_after_s)
 {
     *retry_after_s = 0;
-    if (vial_ratelimit(req, &login_limit))
-        return -1; /* answered 429 already */
     char ukey[200], ikey[200], lower[65];
     size_t i = 0;
     for (; username[i] && i < 64; i++)
@@ -422,14 +430,14 @@ int users_authenticate(vial_req *req, const char *username, const char *password
 
 static int login(vial_req *req)
 {
+    if (users_limit_login(req))
+        return 0;
     json_t *body = vial_req_json_valid(req, &creds_schema);
     if (!body)
         return 0;
     int64_t uid = 0, retry = 0;
     int status = users_authenticate(req, text_field(body, "username"), text_field(body, "password"), &uid,
                                     &retry);
-    if (status < 0)
-        return 0;
     if (status == 429) {
         char ra[24];
         snprintf(ra, sizeof ra, "%lld", (long long)retry);

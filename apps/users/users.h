@@ -15,9 +15,12 @@ int users_register(vial_app *app);
  * 409 taken, 503) with the reason in *why (static or arena).
  * users_authenticate(): 0 and the account's id; 401 wrong name or
  * password (the same for both, in the same time); 429 while the account or
- * address must wait (*retry_after_s); 503 database down; -1 when the login
- * rate limit already answered the request.
+ * address must wait (*retry_after_s); 503 database down.
+ * Callers first call users_limit_register()/users_limit_login(): nonzero
+ * when the address's rate limit answered the request (429) already.
  */
+int users_limit_register(vial_req *req);
+int users_limit_login(vial_req *req);
 int users_create(vial_req *req, const char *username, const char *password, int64_t *id,
                  const char **why);
 int users_authenticate(vial_req *req, const char *username, const char *password, int64_t *uid,

@@ -202,12 +202,9 @@ static void test_depth_limit(void **state)
     deep[2 * n] = '\0';
     vial_jr *r = reader(deep);
     assert_int_equal(vial_jr_finish(r), 0);
-    deep[n] = '[';
-    deep[n + 1] = ']';
-    memset(deep + n + 2, ']', n);
+    memset(deep, '[', n + 1); /* one more level */
+    memset(deep + n + 1, ']', n + 1);
     deep[2 * n + 2] = '\0';
-    memmove(deep + 1, deep, 2 * n + 2); /* one more level */
-    deep[0] = '[';
     r = reader(deep);
     assert_int_equal(vial_jr_finish(r), VIAL_EPARSE);
     assert_non_null(strstr(vial_jr_error(r), "nested too deeply"));
