@@ -737,7 +737,14 @@ VIAL_API int vial_db_abort(vial_req *req, vial_db *db);
 /* The 503 answered when vial_db_get() fails.  Returns like vial_abort(). */
 VIAL_API int vial_db_unavailable(vial_req *req);
 
-/* Transactions.  Not nested: begin inside a transaction is VIAL_ESTATE. */
+/*
+ * Transactions.  Not nested: begin inside a transaction is VIAL_ESTATE.
+ * On SQLite a transaction is a write transaction from its start (BEGIN
+ * IMMEDIATE, after the process's writer lock): it never fails halfway with
+ * "database is locked", and the workers of one process queue for the file
+ * instead of polling it.  Plain reads need no transaction (each statement
+ * sees one snapshot); VIAL_EBUSY after 5 s of waiting.
+ */
 VIAL_API int vial_db_begin(vial_db *db);
 VIAL_API int vial_db_commit(vial_db *db);
 VIAL_API int vial_db_rollback(vial_db *db);

@@ -358,7 +358,11 @@ int vial_db_begin(vial_db *db)
         return VIAL_EINVAL;
     if (db->in_tx)
         return vial__db_fail(db, VIAL_ESTATE, "a transaction is already open");
-    int rc = vial_db_script(db, "BEGIN");
+    int rc = db_connect(db);
+    if (rc)
+        return rc;
+    db->err = 0;
+    rc = db->ops->begin ? db->ops->begin(db) : db->ops->script(db, "BEGIN");
     if (rc == 0)
         db->in_tx = true;
     return rc;
@@ -380,6 +384,8 @@ int vial_db_commit(vial_db *db)
         db->err = code;
         memcpy(db->errmsg, msg, sizeof msg);
     }
+    if (db->ops->end)
+        db->ops->end(db);
     return rc;
 }
 
@@ -390,6 +396,8 @@ int vial_db_rollback(vial_db *db)
     db->in_tx = false;
     rows_close_all(db);
     int rc = vial_db_script(db, "ROLLBACK");
+    if (db->ops->end)
+        db->ops->end(db);
     return db->broken ? 0 : rc; /* a dropped connection rolled back by itself */
 }
 

@@ -26,6 +26,7 @@ struct vial_db {
     vial_app *app;
     void *impl;        /* sqlite3 * or PGconn * */
     void *cache;       /* the backend's prepared-statement cache */
+    void *shared;      /* the backend's per-connection state (SQLite: the file's writer lock) */
     bool in_tx;
     bool broken;       /* PostgreSQL: the connection dropped; reconnect on next use */
     uint64_t next_retry_ms;
@@ -51,6 +52,10 @@ struct vial__dbops {
     /* true if the connection can be used (reconnects when broken) */
     int (*ensure)(vial_db *db);
     int (*script)(vial_db *db, const char *sql);
+    /* Starts a transaction (NULL: "BEGIN"); `end` runs after COMMIT or
+     * ROLLBACK, whatever they returned (NULL: nothing to do). */
+    int (*begin)(vial_db *db);
+    void (*end)(vial_db *db);
     /* A prepared, bound statement; rows==NULL asks for the change count.
      * `once`: SQL that will not repeat (bulk inserts): do not cache it. */
     int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,

@@ -88,30 +88,70 @@ static sqlite3 *keeper;
 static const char mem_uri[] = "file:vial-memdb?mode=memory&cache=shared";
 
 /*
+ * Per database file, for the life of the process: the writer lock and the
+ * checkpointer.
+ *
+ * One writer at a time: worker threads that want to write queue on a mutex
+ * instead of polling SQLite's file lock.  SQLite's own busy handler sleeps
+ * 1, 2, 5, 10 ... ms between polls, so a worker waiting out a 20 ms ingest
+ * commit would leave the file idle for up to as long again.  Other
+ * processes on the same file still meet the busy handler (on_busy, with
+ * short sleeps).
+ *
  * Checkpoints run on a thread of their own, not in the request that happens
  * to cross the WAL threshold: a checkpoint copies megabytes into the
  * database file and fsyncs it, which would otherwise stall an ingest
  * request for tens of milliseconds.  Workers' connections only signal it
  * (sqlite3_wal_hook); it checkpoints PASSIVE, never blocking writers.
- * One per database file, for the life of the process.
  */
-typedef struct ckpt {
+typedef struct sfile {
     char *path;
+    pthread_mutex_t write_mu;
+    bool has_ckpt;     /* not for ":memory:" */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool pending;
-    struct ckpt *next;
-} ckpt;
+    struct sfile *next;
+} sfile;
 
-static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
-static ckpt *ckpts;
+/* A connection's own state (vial_db.shared). */
+typedef struct sconn {
+    sfile *file;
+    bool locked;           /* holds file->write_mu */
+    uint64_t busy_since;   /* on_busy: when this wait began (ms) */
+} sconn;
+
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+static sfile *files;
 
 #define CKPT_PAGES 4000 /* ~16 MiB of WAL (4 KiB pages) starts a checkpoint */
+#define BUSY_TIMEOUT_MS 5000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Another process holds the file: poll every 0.1 ms at first, then every
+ * millisecond, for up to BUSY_TIMEOUT_MS. */
+static int on_busy(void *arg, int n)
+{
+    sconn *c = arg;
+    if (n == 0)
+        c->busy_since = now_ms();
+    else if (now_ms() - c->busy_since > BUSY_TIMEOUT_MS)
+        return 0;
+    struct timespec ts = { 0, n < 20 ? 100000 : 1000000 };
+    nanosleep(&ts, NULL);
+    return 1;
+}
 
 static void *ckpt_main(void *arg)
 {
-    ckpt *c = arg;
+    sfile *c = arg;
     sqlite3 *s = NULL;
     if (sqlite3_open_v2(c->path, &s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         vial_log(VIAL_LOG_ERROR, "sqlite checkpointer: cannot open %s: %s", c->path, sqlite3_errmsg(s));
@@ -119,6 +159,10 @@ static void *ckpt_main(void *arg)
         return NULL;
     }
     sqlite3_busy_timeout(s, 1000);
+    /* A connection that has never read the database has not opened its WAL
+     * yet, and sqlite3_wal_checkpoint() on it quietly does nothing: one read
+     * opens it for the life of the connection. */
+    sqlite3_exec(s, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         while (!c->pending) {
@@ -141,19 +185,24 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-static ckpt *ckpt_for(const char *path)
+static sfile *file_for(const char *path, bool mem)
 {
-    pthread_mutex_lock(&ckpt_mu);
-    ckpt *c = ckpts;
+    pthread_mutex_lock(&files_mu);
+    sfile *c = files;
     while (c && strcmp(c->path, path))
         c = c->next;
     if (!c && (c = calloc(1, sizeof *c)) && (c->path = strdup(path))) {
+        pthread_mutex_init(&c->write_mu, NULL);
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cv, NULL);
-        if (pthread_create(&c->th, NULL, ckpt_main, c) == 0) {
+        if (!mem && pthread_create(&c->th, NULL, ckpt_main, c) == 0) {
+            pthread_setname_np(c->th, "vial-checkpoint"); /* top -H, perf */
             pthread_detach(c->th);
-            c->next = ckpts;
-            ckpts = c;
+            c->has_ckpt = true;
+        }
+        if (mem || c->has_ckpt) {
+            c->next = files;
+            files = c;
         } else {
             free(c->path);
             free(c);
@@ -163,7 +212,7 @@ static ckpt *ckpt_for(const char *path)
         free(c);
         c = NULL;
     }
-    pthread_mutex_unlock(&ckpt_mu);
+    pthread_mutex_unlock(&files_mu);
     return c;
 }
 
@@ -171,7 +220,7 @@ static int on_wal(void *arg, sqlite3 *s, const char *name, int pages)
 {
     VIAL__UNUSED(s);
     VIAL__UNUSED(name);
-    ckpt *c = arg;
+    sfile *c = arg;
     if (pages >= CKPT_PAGES) {
         pthread_mutex_lock(&c->mu);
         c->pending = true;
@@ -179,6 +228,33 @@ static int on_wal(void *arg, sqlite3 *s, const char *name, int pages)
         pthread_mutex_unlock(&c->mu);
     }
     return SQLITE_OK;
+}
+
+/* Takes the file's writer lock, waiting at most BUSY_TIMEOUT_MS (a thread
+ * that already holds it through another connection would wait forever). */
+static int writer_lock(vial_db *db)
+{
+    sconn *c = db->shared;
+    if (!c || c->locked)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    if (pthread_mutex_timedlock(&c->file->write_mu, &ts))
+        return vial__db_fail(db, VIAL_EBUSY,
+                             "database is locked: another transaction of this process kept it for %d s",
+                             BUSY_TIMEOUT_MS / 1000);
+    c->locked = true;
+    return 0;
+}
+
+static void writer_unlock(vial_db *db)
+{
+    sconn *c = db->shared;
+    if (c && c->locked) {
+        c->locked = false;
+        pthread_mutex_unlock(&c->file->write_mu);
+    }
 }
 
 static int s_connect(vial_db *db, const vial__dburl *url)
@@ -203,8 +279,15 @@ static int s_connect(vial_db *db, const vial__dburl *url)
         return VIAL_EDBDOWN;
     }
     sqlite3_extended_result_codes(s, 1);
-    sqlite3_busy_timeout(s, 5000);
+    sconn *sc = calloc(1, sizeof *sc);
+    if (!sc || !(sc->file = file_for(mem ? mem_uri : url->path, mem))) {
+        free(sc);
+        sqlite3_close(s);
+        return vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+    }
+    sqlite3_busy_handler(s, on_busy, sc);
     db->impl = s;
+    db->shared = sc;
     const char *sync = vial_config(db->app, "sqlite_synchronous");
     bool full = sync && !strcasecmp(sync, "full");
     char pragmas[400];
@@ -219,12 +302,12 @@ static int s_connect(vial_db *db, const vial__dburl *url)
         vial__db_fail(db, VIAL_EDBDOWN, "cannot configure %s: %s", url->path, err ? err : "?");
         sqlite3_free(err);
         sqlite3_close(s);
-        db->impl = NULL;
+        free(sc);
+        db->impl = db->shared = NULL;
         return VIAL_EDBDOWN;
     }
-    ckpt *c = mem ? NULL : ckpt_for(url->path);
-    if (c)
-        sqlite3_wal_hook(s, on_wal, c); /* replaces automatic checkpoints */
+    if (sc->file->has_ckpt)
+        sqlite3_wal_hook(s, on_wal, sc->file); /* replaces automatic checkpoints */
     return 0;
 }
 
@@ -234,12 +317,9 @@ static void s_disconnect(vial_db *db)
 {
     vial__cache_clear((vial__stmt_cache **)&db->cache, fin_sstmt);
     sqlite3_close(db->impl);
-    db->impl = NULL;
-}
-
-static int s_ensure(vial_db *db)
-{
-    return db->impl ? 0 : VIAL_EDBDOWN;
+    writer_unlock(db);
+    free(db->shared);
+    db->impl = db->shared = NULL;
 }
 
 static int s_script(vial_db *db, const char *sql)
@@ -248,6 +328,25 @@ static int s_script(vial_db *db, const char *sql)
     int rc = sqlite3_exec(db->impl, sql, NULL, NULL, &err);
     sqlite3_free(err);
     return rc == SQLITE_OK ? 0 : map_error(db, rc);
+}
+
+/* Write transactions: the process's writer lock first, then SQLite's
+ * (IMMEDIATE, so a transaction that reads before it writes never fails
+ * halfway with SQLITE_BUSY_SNAPSHOT). */
+static int s_begin(vial_db *db)
+{
+    int rc = writer_lock(db);
+    if (rc)
+        return rc;
+    rc = s_script(db, "BEGIN IMMEDIATE");
+    if (rc)
+        writer_unlock(db);
+    return rc;
+}
+
+static int s_ensure(vial_db *db)
+{
+    return db->impl ? 0 : VIAL_EDBDOWN;
 }
 
 /* ------------------------------------------------------------------ statements */
@@ -414,8 +513,16 @@ static int s_run(vial_db *db, const char *sql, const vial_val *args, size_t narg
         return rc;
     }
     if (!rows) {
+        /* A write outside a transaction queues for the writer lock too. */
+        bool lock = !db->in_tx && !sqlite3_stmt_readonly(s->st);
+        if (lock && (rc = writer_lock(db))) {
+            release(s, ce);
+            return rc;
+        }
         rc = step_done(db, s);
         int64_t changes = sqlite3_changes64(db->impl);
+        if (lock)
+            writer_unlock(db);
         release(s, ce);
         return rc ? rc : changes > INT32_MAX ? INT32_MAX : (int)changes;
     }
@@ -534,6 +641,8 @@ const vial__dbops vial__sqlite_ops = {
     .disconnect = s_disconnect,
     .ensure = s_ensure,
     .script = s_script,
+    .begin = s_begin,
+    .end = writer_unlock,
     .run = s_run,
     .exec_many = s_exec_many,
     .last_id = s_last_id,
