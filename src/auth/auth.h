@@ -7,6 +7,7 @@
 #include "../core/internal.h"
 
 #include <pthread.h>
+#include <sodium.h>
 
 typedef struct vial__auth {
     unsigned char secret[128];
@@ -14,6 +15,10 @@ typedef struct vial__auth {
     int64_t leeway_s;
     const vial_auth_ops *ops;
     int cache_slot; /* per-worker cache of verified tokens */
+    /* HMAC-SHA-256 under the secret with its keyed blocks already hashed
+     * (vial__auth_keys, at start): copied for each token. */
+    crypto_auth_hmacsha256_state jwt_hmac;
+    bool jwt_hmac_ready;
 } vial__auth;
 
 /* The app's auth state (NULL before vial_auth_init). */
@@ -23,6 +28,9 @@ const vial__auth *vial__auth_of(const vial_app *app);
  * `purpose` ("session", "csrf"): one secret, separate keys. */
 int vial__auth_mac(const vial__auth *a, const char *purpose, const void *data, size_t n,
                    unsigned char mac[32]);
+
+/* Prepares the token key from `secret` (call after setting it). */
+void vial__auth_keys(vial__auth *a);
 
 int vial__b64url_encode(vial__buf *out, const void *data, size_t n);
 int vial__b64url_decode(vial__buf *out, const char *s, size_t n);

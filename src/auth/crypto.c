@@ -115,34 +115,69 @@ int vial__b64url_encode(vial__buf *out, const void *data, size_t n)
     return 0;
 }
 
-/* Strict: the base64url alphabet, no padding, no stray bits. */
+/* Each base64url character's value + 1; 0 for everything else. */
+static const unsigned char b64u_val[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
+    ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+    ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
+    ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
+    ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
+    ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+    ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
+
+/* The decoded size of n base64url characters (n % 4 != 1). */
+static size_t b64url_size(size_t n)
+{
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/* Strict: the base64url alphabet, no padding, no stray bits.  Writes
+ * b64url_size(n) bytes to `out`; -1 when `s` is not canonical base64url. */
+static int b64url_decode_to(const char *s, size_t n, unsigned char *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n % 4 == 1)
+        return -1;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        unsigned a = b64u_val[u[i]], b = b64u_val[u[i + 1]], c = b64u_val[u[i + 2]],
+                 d = b64u_val[u[i + 3]];
+        if (!a || !b || !c || !d)
+            return -1;
+        uint32_t v = (uint32_t)(a - 1) << 18 | (uint32_t)(b - 1) << 12 | (uint32_t)(c - 1) << 6 |
+                     (d - 1);
+        *out++ = (unsigned char)(v >> 16);
+        *out++ = (unsigned char)(v >> 8);
+        *out++ = (unsigned char)v;
+    }
+    size_t r = n - i; /* 0, 2 or 3 characters left: 1 or 2 bytes */
+    if (r) {
+        unsigned a = b64u_val[u[i]], b = b64u_val[u[i + 1]], c = r == 3 ? b64u_val[u[i + 2]] : 1;
+        if (!a || !b || !c)
+            return -1;
+        uint32_t v = (uint32_t)(a - 1) << 18 | (uint32_t)(b - 1) << 12 | (uint32_t)(c - 1) << 6;
+        *out++ = (unsigned char)(v >> 16);
+        if (r == 3)
+            *out = (unsigned char)(v >> 8);
+        if (v & (r == 3 ? 0xffu : 0xffffu))
+            return -1; /* non-canonical trailing bits */
+    }
+    return 0;
+}
+
 int vial__b64url_decode(vial__buf *out, const char *s, size_t n)
 {
     if (n % 4 == 1)
         return VIAL_EPARSE;
-    if (vial__buf_reserve(out, n / 4 * 3 + 3))
+    size_t len = b64url_size(n);
+    if (vial__buf_reserve(out, len + 1))
         return VIAL_ENOMEM;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int v = c >= 'A' && c <= 'Z' ? c - 'A'
-                : c >= 'a' && c <= 'z' ? c - 'a' + 26
-                : c >= '0' && c <= '9' ? c - '0' + 52
-                : c == '-' ? 62
-                : c == '_' ? 63 : -1;
-        if (v < 0)
-            return VIAL_EPARSE;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            char byte = (char)(acc >> bits & 0xff);
-            vial__buf_add(out, &byte, 1);
-        }
-    }
-    if (bits && (acc & ((1u << bits) - 1)))
-        return VIAL_EPARSE; /* non-canonical trailing bits */
+    if (b64url_decode_to(s, n, (unsigned char *)out->p + out->n))
+        return VIAL_EPARSE;
+    out->n += len;
     return 0;
 }
 
@@ -177,11 +212,30 @@ int vial__auth_mac(const vial__auth *a, const char *purpose, const void *data, s
 
 /* ------------------------------------------------------------------ JWT */
 
+void vial__auth_keys(vial__auth *a)
+{
+    /* HMAC's two keyed blocks (key ^ ipad, key ^ opad) are hashed once here;
+     * each token then costs only its own blocks. */
+    crypto_auth_hmacsha256_init(&a->jwt_hmac, a->secret, a->secret_len);
+    a->jwt_hmac_ready = true;
+}
+
 static int hs256(const vial__auth *a, const char *data, size_t n, unsigned char mac[32])
 {
-    hmac256(a->secret, a->secret_len, data, n, mac);
+    if (!a->jwt_hmac_ready) {
+        hmac256(a->secret, a->secret_len, data, n, mac);
+        return 0;
+    }
+    crypto_auth_hmacsha256_state st = a->jwt_hmac;
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)data, n);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(&st, sizeof st);
     return 0;
 }
+
+/* base64url of {"alg":"HS256","typ":"JWT"}: the header vial_jwt_issue
+ * writes, as most libraries do. */
+static const char jwt_header_b64[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token)
 {
@@ -199,9 +253,8 @@ int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token)
     json_decref(c);
     if (!payload)
         return VIAL_ENOMEM;
-    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     vial__buf b = { 0 };
-    int rc = vial__b64url_encode(&b, header, sizeof header - 1);
+    int rc = vial__buf_add(&b, jwt_header_b64, sizeof jwt_header_b64 - 1);
     if (!rc)
         rc = vial__buf_add(&b, ".", 1);
     if (!rc)
@@ -243,33 +296,45 @@ int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const cha
         *why = "malformed token";
         return VIAL_EINVAL;
     }
-    vial__buf hb = { 0 }, pb = { 0 }, sb = { 0 };
     json_t *h = NULL, *p = NULL;
+    unsigned char small[1024], *pl = NULL;
     int rc = VIAL_EINVAL;
-    if (vial__b64url_decode(&hb, token, (size_t)(d1 - token)) || vial__buf_nul(&hb) ||
-        !(h = json_loadb(hb.p ? hb.p : "", hb.n, 0, NULL)) || !json_is_object(h)) {
-        *why = "malformed token header";
-        goto out;
+    size_t hn = (size_t)(d1 - token);
+    /* The algorithm is pinned before anything else is believed.  The usual
+     * header is recognized by its bytes; any other is decoded and parsed. */
+    if (hn != sizeof jwt_header_b64 - 1 || memcmp(token, jwt_header_b64, hn)) {
+        unsigned char hb[512];
+        if (hn % 4 == 1 || b64url_size(hn) > sizeof hb || b64url_decode_to(token, hn, hb) ||
+            !(h = json_loadb((const char *)hb, b64url_size(hn), 0, NULL)) || !json_is_object(h)) {
+            *why = "malformed token header";
+            goto out;
+        }
+        json_t *alg = json_object_get(h, "alg");
+        if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256")) {
+            *why = "token algorithm is not HS256";
+            goto out;
+        }
+        json_t *crit = json_object_get(h, "crit");
+        if (crit) {
+            *why = "token header has unsupported critical extensions";
+            goto out;
+        }
     }
-    /* The algorithm is pinned before anything else is believed. */
-    json_t *alg = json_object_get(h, "alg");
-    if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256")) {
-        *why = "token algorithm is not HS256";
-        goto out;
-    }
-    json_t *crit = json_object_get(h, "crit");
-    if (crit) {
-        *why = "token header has unsupported critical extensions";
-        goto out;
-    }
-    unsigned char mac[32];
-    if (vial__b64url_decode(&sb, d2 + 1, strlen(d2 + 1)) || sb.n != 32 ||
-        hs256(a, token, (size_t)(d2 - token), mac) || !vial_equal_ct(mac, sb.p, 32)) {
+    unsigned char mac[32], sig[32];
+    size_t sn = strlen(d2 + 1);
+    if (sn != 43 || b64url_decode_to(d2 + 1, sn, sig) || hs256(a, token, (size_t)(d2 - token), mac) ||
+        !vial_equal_ct(mac, sig, 32)) {
         *why = "token signature is invalid";
         goto out;
     }
-    if (vial__b64url_decode(&pb, d1 + 1, (size_t)(d2 - d1 - 1)) ||
-        !(p = json_loadb(pb.p ? pb.p : "", pb.n, 0, NULL)) || !json_is_object(p)) {
+    size_t pn = (size_t)(d2 - d1 - 1), plen = pn % 4 == 1 ? 0 : b64url_size(pn);
+    pl = plen <= sizeof small ? small : malloc(plen);
+    if (!pl) {
+        *why = "out of memory";
+        goto out;
+    }
+    if (pn % 4 == 1 || b64url_decode_to(d1 + 1, pn, pl) ||
+        !(p = json_loadb((const char *)pl, plen, 0, NULL)) || !json_is_object(p)) {
         *why = "malformed token payload";
         goto out;
     }
@@ -297,8 +362,7 @@ int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const cha
 out:
     json_decref(h);
     json_decref(p);
-    vial__buf_free(&hb);
-    vial__buf_free(&pb);
-    vial__buf_free(&sb);
+    if (pl != small)
+        free(pl);
     return rc;
 }

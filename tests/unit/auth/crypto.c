@@ -494,6 +494,42 @@ static void test_jwt_tampering(void **state)
     vial_app_free(app);
 }
 
+/* The usual header is recognized by its bytes (no decoding, no JSON); any
+ * other spelling goes through the parser and is judged the same way. */
+static void test_jwt_other_headers(void **state)
+{
+    (void)state;
+    vial_app *app = started(KEY, NULL);
+    char *payload = strdup(payload_fmt("{\"sub\":\"1\",\"exp\":%lld}", now_s() + 600));
+    const char *ok[] = { "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "{\"typ\":\"JWT\",\"alg\":\"HS256\"}",
+                         "{\"alg\":\"HS256\"}", "{ \"alg\" : \"HS256\", \"kid\" : \"k1\" }" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char *tok = make_token(ok[i], payload, KEY);
+        accepted(app, tok);
+        free(tok);
+    }
+    /* a header past 512 bytes decoded is refused */
+    char big[700];
+    snprintf(big, sizeof big, "{\"alg\":\"HS256\",\"x\":\"%0600d\"}", 0);
+    char *tok = make_token(big, payload, KEY);
+    rejected(app, tok, "header");
+    free(tok);
+    /* the usual header with a signature one character short or long */
+    tok = make_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, KEY);
+    size_t n = strlen(tok);
+    char *cut = strndup(tok, n - 1);
+    rejected(app, cut, "signature");
+    char *longer = malloc(n + 2);
+    memcpy(longer, tok, n);
+    memcpy(longer + n, "A", 2);
+    rejected(app, longer, "signature");
+    free(cut);
+    free(longer);
+    free(tok);
+    free(payload);
+    vial_app_free(app);
+}
+
 static void test_jwt_leeway_setting(void **state)
 {
     (void)state;
@@ -659,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_jwt_rejections),
         cmocka_unit_test(test_jwt_tampering),
         cmocka_unit_test(test_jwt_leeway_setting),
+        cmocka_unit_test(test_jwt_other_headers),
         cmocka_unit_test(test_jwt_far_times),
         cmocka_unit_test(test_b64url_vectors),
         cmocka_unit_test(test_b64url_strict),
