@@ -42,6 +42,9 @@ RETRY_BUDGET=${RETRY_BUDGET:-8}       # extra tries in the whole run
 RETRY_UNTIL=${RETRY_UNTIL:-230}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-340}       # hard stop for the whole run
 SERVERS=${SERVERS:-"vial nginx"}
+NICE=${NICE:-}                        # e.g. -10: run the servers and wrk at that nice value (off by default)
+PRIO=()  # command prefix after taskset: `nice -n $NICE` when asked
+[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
 
 # Budgets (docs: DESIGN.md "Performance budget", issue 2 "Proof")
 IDLE_RSS_MAX_MIB=4
@@ -95,7 +98,7 @@ start_server() {  # NAME PORT CMD...
   local name=$1 port=$2 pid i t bad=0
   shift 2
   port_open "$port" && { log "port $port in use"; return 1; }
-  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "$@") >"$OUT/$name.log" 2>&1 &
+  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "${PRIO[@]}" "$@") >"$OUT/$name.log" 2>&1 &
   pid=$!
   SRV_PID[$name]=$pid
   SRV_PORT[$name]=$port
@@ -235,7 +238,7 @@ wrk_run() {  # MODE DURATION URL OUTFILE
   [[ $1 == pipe* ]] && args+=(-s "$HERE/pipeline.lua")
   args+=("$3")
   [[ $1 == pipe* ]] && args+=(-- "$DEPTH")
-  timeout 60 taskset -c "$CLIENT_CPU" wrk "${args[@]}" >"$4" 2>&1 &
+  timeout 60 taskset -c "$CLIENT_CPU" "${PRIO[@]}" wrk "${args[@]}" >"$4" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID"
   WRK_PID=""
@@ -296,6 +299,7 @@ pipeline_check() {  # PORT PATH -> number of 200 responses to DEPTH requests in 
   echo "# $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), vial-bench $BIN"
   echo "# servers on CPU $SERVER_CPU (vial-bench --workers 1; nginx worker_processes 1, return 200), wrk on CPU $CLIENT_CPU:"
   echo "#   taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d$DURATION --latency [-s pipeline.lua -- $DEPTH]; warm-up $WARMUP; median of $RUNS runs, interleaved"
+  [[ -n $NICE ]] && echo "# servers and wrk at nice $NICE (NICE): other load gets less of both cores"
 } | tee -a "$REPORT"
 
 # ---------------------------------------------------------------- memory
