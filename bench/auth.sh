@@ -44,6 +44,7 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 RUNS=${RUNS:-3}
 MODES=${MODES:-plain}                 # plain and/or pipe<N> (e.g. pipe16)
+CASES=${CASES:-json auth-same auth-fresh}  # a subset for quick runs (json is the baseline: always in)
 TOKENS=${TOKENS:-4096}                # distinct tokens for auth-fresh
 PORT_BASE=${PORT_BASE:-18290}
 FOREIGN_MAX=${FOREIGN_MAX:-5}         # % of a core used by processes this run did not start
@@ -98,6 +99,8 @@ done
 (($(getconf _NPROCESSORS_ONLN) > SERVER_CPU && $(getconf _NPROCESSORS_ONLN) > CLIENT_CPU)) ||
   die "needs CPUs $CLIENT_CPU and $SERVER_CPU"
 for m in $MODES; do [[ $m == plain || $m =~ ^pipe[0-9]+$ ]] || die "MODES: '$m' is not plain or pipe<N>"; done
+for c in $CASES; do [[ $c == json || $c == auth-same || $c == auth-fresh ]] || die "CASES: '$c' is not json, auth-same or auth-fresh"; done
+[[ " $CASES " == *" json "* ]] || CASES="json $CASES"
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/vial-bench-auth.XXXXXX)}
 mkdir -p "$OUT"
 taskset -p -c "$CLIENT_CPU" $$ >/dev/null  # the harness stays on the client core
@@ -186,7 +189,7 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 declare -A C_PATH=() C_FILE=() C_MODE=()
 COMBOS=()
 for m in $MODES; do
-  for c in json auth-same auth-fresh; do
+  for c in $CASES; do
     k="$c $m"
     COMBOS+=("$k")
     C_MODE[$k]=$m
@@ -309,7 +312,8 @@ FMT='%-11s %-7s %9s %7s %10s %11s %10s %9s %9s %6s %8s  %s\n'
   echo
   echo "## Budget: a guarded route costs <= 10% more server CPU per request than the same route unguarded"
   for m in $MODES; do
-    for c in auth-same auth-fresh; do
+    for c in $CASES; do
+      [[ $c == json ]] && continue
       a=${M_US[$c $m]} b=${M_US[json $m]}
       read -r r d du v < <(awk -v a="$a" -v b="$b" -v au="${M_UU[$c $m]}" -v bu="${M_UU[json $m]}" -v l="$BUDGET" '
         BEGIN { if (a == "-" || b == "-" || b + 0 == 0) { print "- - - OVER"; exit }

@@ -18,8 +18,8 @@ const vial__auth *vial__auth_of(const vial_app *app)
 /*
  * Verified tokens, per worker: a client sends the same token with every
  * request, and re-checking its HMAC and re-parsing its JSON each time costs
- * ~3 µs, most of a small request.  Direct-mapped by a hash of the whole
- * token, compared in full and in constant time (the cached tokens are other
+ * ~3 µs, most of a small request.  Direct-mapped by the token's tail (see
+ * token_slot), compared in full and in constant time (the cached tokens are other
  * clients' credentials, and anyone can aim at a slot: the hash is not
  * keyed), kept only until the token's expiry.  Only successful
  * verifications are cached; the identity is still looked up per request
@@ -65,49 +65,82 @@ static void tcache_fini(void *state, void *ud)
 static size_t token_slot(const char *s, size_t n)
 {
     uint64_t w = 0;
-    memcpy(&w, s + (n > 8 ? n - 8 : 0), n > 8 ? 8 : n);
+    if (n >= 8)
+        memcpy(&w, s + n - 8, 8); /* a fixed size: one load, not a call */
+    else
+        memcpy(&w, s, n);
     return (size_t)((w * 0x9e3779b97f4a7c15ull) >> (64 - TOKEN_CACHE_BITS));
 }
 
+static inline uint64_t word_xor(const char *a, const char *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return x ^ y;
+}
+
 /* Whether two tokens of length n are equal, in time that depends only on n:
- * eight bytes at a time (sodium_memcmp goes byte by byte through volatile
- * pointers, ~4% of a guarded request), no early exit. */
+ * 32 bytes a turn into four independent accumulators, then eight at a time,
+ * the tail as the last eight bytes again (overlapping: equality is all that
+ * is asked); no early exit.  sodium_memcmp goes byte by byte through
+ * volatile pointers (~4% of a guarded request). */
 static bool same_token(const char *a, const char *b, size_t n)
 {
-    uint64_t d = 0, x, y;
+    uint64_t d0 = 0, d1 = 0, d2 = 0, d3 = 0;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        d |= x ^ y;
+    for (; i + 32 <= n; i += 32) {
+        d0 |= word_xor(a + i, b + i);
+        d1 |= word_xor(a + i + 8, b + i + 8);
+        d2 |= word_xor(a + i + 16, b + i + 16);
+        d3 |= word_xor(a + i + 24, b + i + 24);
     }
-    for (; i < n; i++)
-        d |= (uint64_t)((unsigned char)a[i] ^ (unsigned char)b[i]);
+    for (; i + 8 <= n; i += 8)
+        d0 |= word_xor(a + i, b + i);
+    if (i < n) {
+        if (n >= 8)
+            d1 |= word_xor(a + n - 8, b + n - 8);
+        else
+            for (; i < n; i++)
+                d1 |= (uint64_t)((unsigned char)a[i] ^ (unsigned char)b[i]);
+    }
+    uint64_t d = d0 | d1 | d2 | d3;
     __asm__ volatile("" : "+r"(d)); /* the compiler cannot turn the loop into an early exit */
     return d == 0;
 }
 
-/* vial_jwt_verify through the worker's cache.  New reference in *claims. */
-static int verify_cached(vial_req *req, const vial__auth *a, const char *tok, json_t **claims,
-                         const char **why)
+/* vial_jwt_verify through the worker's cache.  tok is NUL-terminated at n.
+ * *claims is a new reference when *owned is set, else the cache's own
+ * (borrowed for this request: nothing before the end of authenticate()
+ * touches the cache again, and jansson's reference counts are atomic
+ * operations, ~8% of a cache hit). */
+static int verify_cached(vial_req *req, const vial__auth *a, const char *tok, size_t n,
+                         json_t **claims, bool *owned, const char **why)
 {
     tcache *c = a->cache_slot >= 0 ? vial_worker_get(req, a->cache_slot) : NULL;
-    size_t n = strlen(tok);
     tcache_ent *e = c ? &c->e[token_slot(tok, n)] : NULL;
     int64_t now = (int64_t)time(NULL);
+    *owned = false;
     if (e && e->token && e->len == n && same_token(e->token, tok, n)) {
         if (e->exp >= now - a->leeway_s) {
-            *claims = json_incref(e->claims);
+            *claims = e->claims;
             return 0;
         }
         *why = "token expired";
         return VIAL_EINVAL;
     }
+    if (strlen(tok) != n) { /* a NUL inside the header: what follows it would be unchecked */
+        *why = "malformed token";
+        return VIAL_EINVAL;
+    }
     int rc = vial_jwt_verify(req->app, tok, claims, why);
+    if (rc == 0)
+        *owned = true;
     if (rc || !e)
         return rc;
-    char *copy = strdup(tok);
+    char *copy = malloc(n + 1);
     if (copy) {
+        memcpy(copy, tok, n + 1);
         free(e->token);
         json_decref(e->claims);
         e->token = copy;
@@ -209,16 +242,79 @@ typedef struct authstate {
     bool sent_credentials;
 } authstate;
 
+static const char state_key[] = "vial.auth";
+
 static authstate *state_of(vial_req *req)
 {
-    authstate *s = vial_local(req, "vial.auth");
+    authstate *s = vial_local(req, state_key);
     if (!s) {
-        s = vial_alloc(req, sizeof *s);
-        if (!s || vial_set_local(req, "vial.auth", s))
+        /* What vial_set_local does, in one allocation and with the key
+         * not copied (it is static); absent, as just looked up. */
+        struct {
+            vial__local l;
+            authstate s;
+        } *both = vial_alloc(req, sizeof *both);
+        if (!both)
             return NULL;
-        memset(s, 0, sizeof *s);
+        memset(both, 0, sizeof *both);
+        s = &both->s;
+        both->l.key = state_key;
+        both->l.value = s;
+        both->l.next = req->locals;
+        req->locals = &both->l;
     }
     return s;
+}
+
+/* "authorization" in any case, from 13 bytes: two overlapping eight-byte
+ * words.  Every byte of the name is a letter, for which OR 0x20 lowercases
+ * and maps no other byte onto it. */
+static bool is_authorization(const char *p)
+{
+    static const uint64_t lc = 0x2020202020202020ull;
+    uint64_t x, y, wx, wy;
+    memcpy(&x, p, 8);
+    memcpy(&y, p + 5, 8);
+    memcpy(&wx, "authoriz", 8);
+    memcpy(&wy, "rization", 8);
+    return ((x | lc) == wx) & ((y | lc) == wy);
+}
+
+/* The Authorization header's value (NUL-terminated) and its length, read
+ * from the parsed headers rather than through vial_header and strlen (a
+ * token is ~200 bytes).  A repeated header takes vial_header's way, which
+ * joins the copies with commas (then not a bearer token). */
+static const char *authorization(vial_req *req, size_t *len)
+{
+    const vial__hdr *found = NULL;
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        const vial__hdr *h = &req->hdrs[i];
+        if (h->name.n == 13 && is_authorization(h->name.p)) {
+            if (found) {
+                const char *v = vial_header(req, "authorization");
+                *len = v ? strlen(v) : 0;
+                return v;
+            }
+            found = h;
+        }
+    }
+    if (!found)
+        return NULL;
+    *len = found->value.n;
+    return found->value.p;
+}
+
+/* strncasecmp(v, "Bearer ", 7), inline: "bearer" is all letters (see
+ * is_authorization); the space is compared exactly. */
+static bool is_bearer(const char *v, size_t n)
+{
+    static const uint64_t lc = 0x0000202020202020ull;
+    uint64_t x = 0, w = 0;
+    if (n < 7)
+        return false;
+    memcpy(&x, v, 7);
+    memcpy(&w, "bearer ", 7);
+    return (x | lc) == w;
 }
 
 static void authenticate(vial_req *req, authstate *s)
@@ -229,11 +325,12 @@ static void authenticate(vial_req *req, authstate *s)
         s->error = "authentication is not configured";
         return;
     }
-    const char *authz = vial_header(req, "authorization");
+    size_t alen = 0;
+    const char *authz = authorization(req, &alen);
     const char *key = authz ? NULL : vial_header(req, "x-api-key");
     if (authz) {
         s->sent_credentials = true;
-        if (strncasecmp(authz, "Bearer ", 7) != 0) {
+        if (!is_bearer(authz, alen)) {
             s->error = "Authorization must be 'Bearer <token>'";
             return;
         }
@@ -242,14 +339,16 @@ static void authenticate(vial_req *req, authstate *s)
             tok++;
         json_t *claims = NULL;
         const char *why = NULL;
-        if (verify_cached(req, a, tok, &claims, &why)) {
+        bool owned = false;
+        if (verify_cached(req, a, tok, alen - (size_t)(tok - authz), &claims, &owned, &why)) {
             s->error = why;
             return;
         }
         memset(&s->id, 0, sizeof s->id);
         s->id.via = "token";
         int rc = a->ops && a->ops->from_token ? a->ops->from_token(req, claims, &s->id) : VIAL_ENOENT;
-        json_decref(claims);
+        if (owned)
+            json_decref(claims);
         if (rc == 0) {
             s->ok = true;
         } else {
