@@ -535,18 +535,36 @@ int vial__tr_str(vial__trender *r, uint32_t pos, const vial__tval *v, vial__tval
 static const char *const html_esc[256] = {
     ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&#34;", ['\''] = "&#39;",
 };
+/* strlen(html_esc[c]) - 1: the bytes an escape adds */
+static const uint8_t html_esc_extra[256] = {
+    ['&'] = 4, ['<'] = 3, ['>'] = 3, ['"'] = 4, ['\''] = 4,
+};
 
 int vial__tr_escape_into(vial__buf *b, const char *s, size_t n)
 {
+    /* Counting first makes one capacity check per string instead of one
+     * per run and escape (messages in a table row: most have no escape). */
+    size_t extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += html_esc_extra[(unsigned char)s[i]];
+    if (!extra)
+        return vial__buf_add(b, s, n);
+    if (extra > SIZE_MAX - n || vial__buf_reserve(b, n + extra))
+        return VIAL_ENOMEM;
+    char *o = b->p + b->n;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *e = html_esc[(unsigned char)s[i]];
-        if (!e)
+        unsigned char c = (unsigned char)s[i];
+        if (!html_esc_extra[c])
             continue;
-        if ((i > run && vial__buf_add(b, s + run, i - run)) || vial__buf_add(b, e, strlen(e)))
-            return VIAL_ENOMEM;
+        memcpy(o, s + run, i - run);
+        o += i - run;
+        memcpy(o, html_esc[c], html_esc_extra[c] + 1u);
+        o += html_esc_extra[c] + 1u;
         run = i + 1;
     }
-    return n > run ? vial__buf_add(b, s + run, n - run) : 0;
+    memcpy(o, s + run, n - run);
+    b->n += n + extra;
+    return 0;
 }
 
