@@ -305,16 +305,22 @@ static const char *authorization(vial_req *req, size_t *len)
 }
 
 /* strncasecmp(v, "Bearer ", 7), inline: "bearer" is all letters (see
- * is_authorization); the space is compared exactly. */
+ * is_authorization); the space is compared exactly.  v is NUL-terminated,
+ * so with n >= 7 its first eight bytes are readable; the eighth is masked
+ * off.  Constants come from eight-byte arrays, which the compiler folds:
+ * assembling them from 7-byte copies stalled store-to-load forwarding. */
 static bool is_bearer(const char *v, size_t n)
 {
-    static const uint64_t lc = 0x0000202020202020ull;
-    uint64_t x = 0, w = 0;
+    static const unsigned char lc_b[8] = { 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0, 0 };
+    static const unsigned char keep_b[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 };
+    uint64_t x, w, lc, keep;
     if (n < 7)
         return false;
-    memcpy(&x, v, 7);
-    memcpy(&w, "bearer ", 7);
-    return (x | lc) == w;
+    memcpy(&x, v, 8);
+    memcpy(&w, "bearer ", 8); /* with its NUL */
+    memcpy(&lc, lc_b, 8);
+    memcpy(&keep, keep_b, 8);
+    return ((x | lc) & keep) == w;
 }
 
 static void authenticate(vial_req *req, authstate *s)
