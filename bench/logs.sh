@@ -450,6 +450,11 @@ PLACE_DESC="every server and the PostgreSQL cluster pinned to CPU $SERVER_CPU (v
 import importlib.metadata as m
 print(", ".join(f"{p} {m.version(p)}" for p in ("flask", "flask-sqlalchemy", "sqlalchemy", "gunicorn", "psycopg2")))' 2>/dev/null | sed 's/ (.*)//')"
   echo "# vial-server $BIN (--access-log=off); Flask + SQLAlchemy: $FLASK_DIR/app.py"
+  # The revision above is the checkout's; a build dir may come from another source tree (e.g. a
+  # `git archive` of one commit, away from other engineers' uncommitted edits): say which.
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+  [[ -n $src && $src != "$REPO" ]] &&
+    echo "# vial-server built from $src$(git -C "$src" rev-parse --short HEAD 2>/dev/null | sed 's/^/ at /'), not from $REPO"
   echo "# placement: $PLACE_DESC"
   [[ -n $NICE ]] && echo "# servers, cluster and clients at nice $NICE (NICE)"
 } | tee -a "$REPORT"
