@@ -24,6 +24,7 @@
 # both cores' busy ticks and this script's own CPU (with wrk), so that other
 # load is seen (foreign%) and noisy runs are measured again, as in run.sh.
 # Modes: plain keep-alive; MODES="plain pipe16" adds 16-deep pipelining.
+# CASES="auth-same" measures a subset (json, the baseline, is always in).
 #
 # stdout: the report; stderr: progress; raw wrk output and the server log: a
 # temp dir ($BENCH_OUT).  The budget (guarded <= 10% more server CPU per request
