@@ -541,8 +541,9 @@ void vial__router_match(const vial__router *r, vial__arena *a, const char *path,
                   .path = path };
     if (walk(&st, &r->root, 0) || m->allowed)
         return;
-    /* "/foo" when only "/foo/" exists: Flask's strict-slashes redirect. */
-    if (segs[nsegs - 1].rawn != 0) {
+    /* "/foo" when only "/foo/" exists: Flask's strict-slashes redirect.  Not
+     * when "/foo/" would be one segment too many to route. */
+    if (segs[nsegs - 1].rawn != 0 && nsegs < MAX_SEGS) {
         segs[nsegs] = (seg_in){ path + n, 0, path + n, 0 };
         vial__match probe;
         memset(&probe, 0, sizeof probe);

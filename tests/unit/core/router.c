@@ -156,6 +156,28 @@ static void test_trailing_slash(void **state)
     vial_app_free(app);
 }
 
+/* A path one segment short of the routing limit is not redirected to a
+ * slashed form the router would refuse to route (found by url_fuzz). */
+static void test_slash_redirect_at_segment_limit(void **state)
+{
+    (void)state;
+    vial_app *app = vial_app_new("t");
+    vial_config_set(app, "log_level", "error");
+    vial_configure(app, 0, NULL);
+    assert_int_equal(vial_route(vial_app_bp(app), VIAL_GET, "/<path:p>/", echo_params, "slashed"), 0);
+    char path[2 * 256 + 1];
+    for (int i = 0; i < 256; i++)
+        memcpy(path + 2 * i, "/a", 2);
+    path[2 * 256] = '\0';
+    vial_test_resp *r = get(app, path + 2); /* 255 segments: the slashed form routes */
+    assert_int_equal(vial_test_status(r), 308);
+    vial_test_free(r);
+    r = get(app, path); /* 256: "/a.../a/" would be 257 */
+    assert_int_equal(vial_test_status(r), 404);
+    vial_test_free(r);
+    vial_app_free(app);
+}
+
 static void test_pattern_errors(void **state)
 {
     (void)state;
@@ -265,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_converters),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_trailing_slash),
+        cmocka_unit_test(test_slash_redirect_at_segment_limit),
         cmocka_unit_test(test_pattern_errors),
         cmocka_unit_test(test_blueprint_duplicates_across_prefixes),
         cmocka_unit_test(test_url_for),
