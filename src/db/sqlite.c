@@ -18,7 +18,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 
 typedef struct sstmt sstmt;
@@ -159,10 +161,6 @@ static void *ckpt_main(void *arg)
         return NULL;
     }
     sqlite3_busy_timeout(s, 1000);
-    /* A connection that has never read the database has not opened its WAL
-     * yet, and sqlite3_wal_checkpoint() on it quietly does nothing: one read
-     * opens it for the life of the connection. */
-    sqlite3_exec(s, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         while (!c->pending) {
@@ -174,13 +172,42 @@ static void *ckpt_main(void *arg)
         }
         c->pending = false;
         pthread_mutex_unlock(&c->mu);
-        int log = 0, done = 0;
-        int rc = sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        /* A connection that has not read since the file went into WAL mode
+         * has not opened the WAL, and a checkpoint on it quietly does
+         * nothing (this thread may have started before the first
+         * connection turned WAL on): a read first. */
+        sqlite3_exec(s, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+        /* The bulk is copied while writers go on, in two passes: the second
+         * copies what was appended during the first, so that less is left
+         * for the last pass below. */
+        int log = 0, done = 0, rc = SQLITE_OK;
+        for (int pass = 0; pass < 2 && rc == SQLITE_OK; pass++)
+            rc = sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && log >= CKPT_PAGES) {
+            /* The WAL starts over only when a transaction *begins* after the
+             * whole WAL was copied.  With this process's writers queued on
+             * write_mu the next one has always begun by then, and the WAL
+             * grew to gigabytes under ingest.  So the last frames are copied
+             * with our writers held off (~20 ms), and the next transaction
+             * begins on a fully copied WAL and rewinds it. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
+            if (pthread_mutex_timedlock(&c->write_mu, &ts) == 0) {
+                rc = sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+                if (rc == SQLITE_OK && done == log && log > 4 * CKPT_PAGES)
+                    /* A WAL file that grew big (a burst, or other processes'
+                     * readers) shrinks back while nothing of ours writes. */
+                    sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+                pthread_mutex_unlock(&c->write_mu);
+            }
+        }
+        /* Signals raised meanwhile were about the WAL just copied. */
+        pthread_mutex_lock(&c->mu);
+        c->pending = false;
+        pthread_mutex_unlock(&c->mu);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             vial_log(VIAL_LOG_WARN, "sqlite checkpoint of %s: %s", c->path, sqlite3_errmsg(s));
-        else if (log > 0 && done == log && log > 4 * CKPT_PAGES)
-            /* Everything copied: start the WAL over so it does not stay big. */
-            sqlite3_wal_checkpoint_v2(s, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
     return NULL;
 }
