@@ -143,6 +143,9 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
                 note_id(vial_db_last_id(db), &first, &last, &any);
             }
         }
+    } else if (!b->id_col && db->ops->copy_in && b->nrows > 1) {
+        if ((rc = db->ops->copy_in(db, b->table, b->cols, b->ncols, b->vals, b->nrows)))
+            goto out;
     } else {
         size_t per = PG_MAX_PARAMS / b->ncols;
         for (size_t r = 0; r < b->nrows; r += per) {

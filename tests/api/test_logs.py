@@ -1058,3 +1058,23 @@ def test_sqlite_wal_stays_bounded_under_back_to_back_ingest(servers, database):
     with sqlite3.connect(f"file:{database.url[len('sqlite:///'):]}?mode=ro", uri=True) as con:
         assert con.execute("SELECT count(*) FROM logs").fetchone()[0] == clients * bodies_per_client * per_body
     assert len(api.rows("/user/w0u0")) == bodies_per_client * 100
+
+
+def test_bulk_values_with_copy_format_specials_round_trip(api):
+    """Text that COPY's text format gives meaning to (backslash, tab,
+    newline, carriage return, a literal \\N, \\. on a line) is stored as
+    sent, in a bulk of many actions as well as in a single one."""
+    specials = ["a\tb", "line1\nline2", "cr\rlf", "back\\slash", "\\N", "\\.", "end\\", "é\u2028\U0001F600"]
+    for n in (1, 300):
+        body = [log(f"copy{n}-{k}{s}", s, *[action(fmt_time(T0 + (k * 1000 + i) * SEC), s, viewedId=s, pageFrom=s)
+                                           for i in range(n)])
+                for k, s in enumerate(specials)]
+        stored = api.store(body)
+        assert stored["stored"] == n * len(specials)
+        for k, s in enumerate(specials):
+            rows = api.rows(f"/user/{enc(f'copy{n}-{k}{s}')}")
+            assert len(rows) == n
+            for r in rows:
+                assert (r["userId"], r["sessionId"], r["log_type"], r["viewedId"], r["pageFrom"]) == \
+                       (f"copy{n}-{k}{s}", s, s, s, s)
+                assert r["pageTo"] is None and r["locationX"] is None
