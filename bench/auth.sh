@@ -33,6 +33,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 REPO=$(cd "$HERE/.." && pwd)
 BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
@@ -57,7 +59,6 @@ NICE=${NICE:-}                        # e.g. -10: server and wrk at that nice va
 BUDGET=1.10                           # issue 5: guarded <= 10% slower
 
 log() { printf '[bench-auth] %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
 PRIO=()
@@ -106,7 +107,6 @@ OUT=${BENCH_OUT:-$(mktemp -d /tmp/vial-bench-auth.XXXXXX)}
 mkdir -p "$OUT"
 taskset -p -c "$CLIENT_CPU" $$ >/dev/null  # the harness stays on the client core
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=$PORT_BASE
 while port_open "$PORT"; do PORT=$((PORT + 1)); done
 BASE=http://127.0.0.1:$PORT
@@ -179,13 +179,6 @@ log "checks passed (${#CHECKS[@]})"
 proc_ticks() {  # -> "utime stime" of every thread of the server, in clock ticks
   awk '{ sub(/^.*\) /, ""); print $12, $13 }' /proc/"$SRV_PID"/stat
 }
-cpu_busy() {  # -> "busy_client busy_server" in clock ticks
-  awk -v c="cpu$CLIENT_CPU" -v s="cpu$SERVER_CPU" '
-    $1 == c {cb = $2 + $3 + $4 + $7 + $8 + $9} $1 == s {sb = $2 + $3 + $4 + $7 + $8 + $9}
-    END {print cb, sb}' /proc/stat
-}
-self_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' /proc/$$/stat; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
 
 declare -A C_PATH=() C_FILE=() C_MODE=()
 COMBOS=()
@@ -211,18 +204,11 @@ wrk_run() {  # COMBO DURATION OUTFILE
   wait "$WRK_PID"
   WRK_PID=""
 }
-parse_rps() { awk '/^Requests\/sec/{printf "%.0f", $2}' "$1"; }
-parse_reqs() { awk '/ requests in /{n = $1} END {print n + 0}' "$1"; }
 parse_p99() {
   awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); n = v + 0
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
     printf "%.2f", n }' "$1"
 }
-parse_errors() {
-  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' "$1"
-}
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 
 declare -A R_RPS=() R_P99=() R_US=() R_UU=() R_SU=() R_SB=() R_CB=() R_ERR=() R_FMAX=()
 one_run() {  # COMBO RUN: of several tries, the least noisy one is kept

@@ -28,6 +28,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 REPO=$(cd "$HERE/.." && pwd)
 BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
@@ -58,7 +60,6 @@ NICE=${NICE:-}                        # e.g. -10: run servers, cluster and wrk a
 BUDGET_X=20                           # issue 3: vial >= 20x Flask on /db
 
 log() { printf '[bench-db] %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
 PRIO=()  # command prefix: taskset, then `nice -n $NICE` when asked
@@ -70,37 +71,9 @@ declare -A SRV_TREE=()  # name -> PIDs of its processes
 declare -A SRV_PORT=()
 WRK_PID="" WATCHDOG_PID="" OUT="" PGDIR="" PG_STARTED=0
 
-descendants() {
-  local p=$1 k
-  echo "$p"
-  for k in $(ps -o pid= --ppid "$p" 2>/dev/null); do descendants "$k"; done
-}
 
-stop_pids() {  # PID... : TERM, wait up to 3 s, then KILL
-  local p i alive
-  (($#)) || return 0
-  kill -TERM "$@" 2>/dev/null
-  for i in $(seq 30); do
-    alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  kill -KILL "$@" 2>/dev/null
-  for p in "$@"; do wait "$p" 2>/dev/null; done
-  return 0
-}
 
-stop_server() {  # NAME
-  local name=$1 pids
-  [[ -n ${SRV_PID[$name]:-} ]] || return 0
-  pids="$(descendants "${SRV_PID[$name]}") ${SRV_TREE[$name]:-}"
-  # shellcheck disable=SC2086
-  stop_pids $(printf '%s\n' $pids | sort -u)  # word splitting wanted: PIDs
-  unset "SRV_PID[$name]" "SRV_TREE[$name]"
-}
 
-pg_postmaster() { [[ -n $PGDIR && -f $PGDIR/data/postmaster.pid ]] && head -1 "$PGDIR/data/postmaster.pid"; }
 
 pg_destroy() {
   ((PG_STARTED)) || return 0
@@ -222,15 +195,12 @@ EOF
   fi
 fi
 
-pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }
 pg_queries() {  # executed statements that read world, as TechEmpower's verifier counts them
   ((COUNT_QUERIES)) || { echo 0; return; }
   psql -X -tAq "$PG_URL" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~* 'from world'" 2>/dev/null || echo 0
 }
 
 # ---------------------------------------------------------------- servers
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { local p=$1; while port_open "$p"; do p=$((p + 1)); done; echo "$p"; }
 
 start_server() {  # NAME PORT CMD...
   local name=$1 port=$2 pid i t p bad=0
@@ -279,31 +249,6 @@ start_named() {  # NAME PORT
 }
 
 # ---------------------------------------------------------------- reading /proc
-proc_ticks() {  # PIDs -> utime+stime of all their threads, in clock ticks
-  (($#)) || { echo 0; return; }
-  local f=() p
-  for p in "$@"; do f+=("/proc/$p/stat"); done
-  awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }' "${f[@]}" 2>/dev/null
-}
-# Per-PID ticks ("pid ticks" lines), to follow postgres backends that come and go.
-proc_ticks_each() {
-  local p
-  for p in "$@"; do
-    awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null
-  done
-}
-# Ticks of the PIDs in AFTER, less their ticks in BEFORE (0 for PIDs born in between).
-ticks_delta() {
-  awk 'NR == FNR { b[$1] = $2; next } { d += $2 - (($1 in b) ? b[$1] : 0) } END { print d + 0 }' "$1" "$2"
-}
-cpu_busy() {  # -> "busy_client busy_server" in clock ticks
-  awk -v c="cpu$CLIENT_CPU" -v s="cpu$SERVER_CPU" '
-    $1 == c {cb = $2 + $3 + $4 + $7 + $8 + $9} $1 == s {sb = $2 + $3 + $4 + $7 + $8 + $9}
-    END {print cb, sb}' /proc/stat
-}
-# CPU time of this script and of every child it has reaped (wrk, curl, psql...).
-self_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' /proc/$$/stat; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # ---------------------------------------------------------------- wrk
 wrk_run() {  # DURATION URL OUTFILE
@@ -312,17 +257,11 @@ wrk_run() {  # DURATION URL OUTFILE
   wait "$WRK_PID"
   WRK_PID=""
 }
-parse_rps() { awk '/^Requests\/sec/{printf "%.0f", $2}' "$1"; }
-parse_reqs() { awk '/ requests in /{n = $1} END {print n + 0}' "$1"; }
 parse_p99() {  # -> ms
   awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); n = v + 0
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
     printf "%.2f", n }' "$1"
 }
-parse_errors() {
-  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' "$1"
-}
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
 
 # ---------------------------------------------------------------- checks
 # TechEmpower /db rules (../shared/BENCHMARKS.md): status 200, Server, Date (RFC
@@ -482,7 +421,6 @@ done
 for s in $SERVERS; do stop_server "$s"; done
 
 # ---------------------------------------------------------------- report
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 fmt2() { [[ $1 == - ]] && echo - || printf '%.2f' "$1"; }
 declare -A M_RPS=() M_APP=() M_TOT=()
 for s in $SERVERS; do
@@ -522,16 +460,7 @@ FMT='%-6s %-10s %8s %8s %10s %9s %13s %9s %9s %6s %9s %8s  %s\n'
   for s in $SERVERS; do printf '#   %-13s %s| %s| %s\n' "$s" "${R_RPS[$s]:-}" "${R_APP[$s]:-}" "${R_TOT[$s]:-}"; done
 } | tee -a "$REPORT"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 ratio3() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.3f", a / b }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a + 0 >= b + 0) }'; }
-close_call() {  # RATIO LIMIT -> note when within 3% of the limit
-  awk -v r="$1" -v l="$2" 'BEGIN{ if (r != "-" && r / l > 0.97 && r / l < 1.03) print " (within 3%: a tie on this machine)" }'
-}
-noisy() {
-  local k
-  for k in "$@"; do ((${R_FMAX[$k]:-0} > FOREIGN_MAX)) && { echo " (noisy run: re-run to confirm)"; return; }; done
-}
 has() { [[ " $SERVERS " == *" $1 "* ]]; }
 {
   echo

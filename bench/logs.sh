@@ -38,6 +38,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 REPO=$(cd "$HERE/.." && pwd)
 BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
@@ -83,7 +85,6 @@ BUDGET_X=30                             # "about 30x the Flask + SQLAlchemy desi
 BUDGET_P99_MS=2                         # issue 4: query p99
 
 log() { printf '[bench-logs] %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
 case $PLACEMENT in
@@ -101,37 +102,9 @@ fi
 declare -A SRV_PID=() SRV_TREE=() SRV_PORT=()
 WRK_PID="" WATCHDOG_PID="" OUT="" PGDIR="" PG_STARTED=0 BG_PIDS=""
 
-descendants() {
-  local p=$1 k
-  echo "$p"
-  for k in $(ps -o pid= --ppid "$p" 2>/dev/null); do descendants "$k"; done
-}
 
-stop_pids() {  # PID... : TERM, wait up to 3 s, then KILL
-  local p i alive
-  (($#)) || return 0
-  kill -TERM "$@" 2>/dev/null
-  for i in $(seq 30); do
-    alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  kill -KILL "$@" 2>/dev/null
-  for p in "$@"; do wait "$p" 2>/dev/null; done
-  return 0
-}
 
-stop_server() {  # NAME
-  local name=$1 pids
-  [[ -n ${SRV_PID[$name]:-} ]] || return 0
-  pids="$(descendants "${SRV_PID[$name]}") ${SRV_TREE[$name]:-}"
-  # shellcheck disable=SC2046,SC2086
-  stop_pids $(printf '%s\n' $pids | sort -u)  # word splitting wanted: PIDs
-  unset "SRV_PID[$name]" "SRV_TREE[$name]"
-}
 
-pg_postmaster() { [[ -n $PGDIR && -f $PGDIR/data/postmaster.pid ]] && head -1 "$PGDIR/data/postmaster.pid"; }
 
 pg_destroy() {
   ((PG_STARTED)) || return 0
@@ -255,7 +228,6 @@ ALTER DATABASE ingest_flask SET synchronous_commit = on;
 CREATE EXTENSION pg_prewarm;
 EOF
 fi
-pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }
 
 migrate() {  # DATABASE_URL LOGFILE
   (cd "$OUT" && "$BIN" migrate --database-url="$1" --migrations-dir="$REPO/migrations" --secret-key="$SECRET") \
@@ -347,8 +319,6 @@ if [[ -f $OUT/fill-pg.status ]]; then
 fi
 
 # ---------------------------------------------------------------- servers
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { local p=$1; while port_open "$p"; do p=$((p + 1)); done; echo "$p"; }
 NEXT_PORT=$PORT_BASE
 
 start_server() {  # NAME CMD... ("@PORT@" in an argument becomes the port)
@@ -390,28 +360,6 @@ start_flask() {  # NAME FLASK_DB
 }
 
 # ---------------------------------------------------------------- reading /proc
-proc_ticks() {  # PIDs -> utime+stime of all their threads, in clock ticks
-  (($#)) || { echo 0; return; }
-  local f=() p
-  for p in "$@"; do f+=("/proc/$p/stat"); done
-  awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }' "${f[@]}" 2>/dev/null
-}
-proc_ticks_each() {
-  local p
-  for p in "$@"; do
-    awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null
-  done
-}
-ticks_delta() {
-  awk 'NR == FNR { b[$1] = $2; next } { d += $2 - (($1 in b) ? b[$1] : 0) } END { print d + 0 }' "$1" "$2"
-}
-cpu_busy() {  # -> "busy_client busy_server" in clock ticks
-  awk -v c="cpu$CLIENT_CPU" -v s="cpu$SERVER_CPU" '
-    $1 == c {cb = $2 + $3 + $4 + $7 + $8 + $9} $1 == s {sb = $2 + $3 + $4 + $7 + $8 + $9}
-    END {print cb, sb}' /proc/stat
-}
-self_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' /proc/$$/stat; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
 # Noise, in % of one core: busy ticks of both cores that neither the servers,
 # the cluster nor this harness (and its children) account for, plus hidden
 # steal: our CPU time that the cores' busy ticks do not show (the host took
@@ -430,8 +378,6 @@ foreign_pct() {  # CLIENT_BUSY SERVER_BUSY APP DB SELF ELAPSED -> "foreign stole
   echo "$f $stolen"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 fmt() { [[ $2 == - ]] && echo - || printf "%.${1}f" "$2"; }
 kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 first_bad() { sed -n 's/.* first_bad=//p' <<<" $1"; }
@@ -655,15 +601,10 @@ wrk_run() {  # CONNS DURATION URL PATHS OUTFILE
   wait "$WRK_PID"
   WRK_PID=""
 }
-parse_rps() { awk '/^Requests\/sec/{printf "%.0f", $2}' "$1"; }
-parse_reqs() { awk '/ requests in /{n = $1} END {print n + 0}' "$1"; }
 parse_pct() {  # FILE PERCENT -> ms
   awk -v p="$2%" '$1 == p { v = $2; u = v; sub(/[0-9.]+/, "", u); n = v + 0
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
     printf "%.3f", n }' "$1"
-}
-parse_errors() {
-  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' "$1"
 }
 
 query_run() {  # BACKEND MODE CONNS RUN
@@ -817,12 +758,6 @@ if has "$PHASES" query; then
 fi
 
 # ================================================================ budgets
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a != "" && a + 0 >= b + 0) }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a != "" && a + 0 <= b + 0) }'; }
-close_call() {  # VALUE LIMIT -> note when within 3% of the limit
-  awk -v r="$1" -v l="$2" 'BEGIN{ if (r != "-" && r != "" && r / l > 0.97 && r / l < 1.03) print " (within 3%: a tie on this machine)" }'
-}
 noisy_i() { local k; for k in "$@"; do ((${I_FMAX[$k]:-0} > FOREIGN_MAX)) && { echo " (noisy run: re-run to confirm)"; return; }; done; }
 noisy_q() { ((${Q_FMAX[$1]:-0} > FOREIGN_MAX)) && echo " (noisy run: re-run to confirm)"; }
 {

@@ -22,6 +22,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 REPO=$(cd "$HERE/.." && pwd)
 BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
@@ -52,7 +54,6 @@ CONNS_RSS_MAX_MIB=64
 JSON_OVER_PLAINTEXT_MAX=1.10
 
 log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 
 # ---------------------------------------------------------------- preflight
 [[ -x $BIN ]] || die "no $BIN: build it first (make build, or cmake --build <dir> --target vial-bench and set VIAL_BUILD_DIR)"
@@ -80,19 +81,8 @@ declare -A SRV_TREE=()  # name -> PIDs of its processes
 declare -A SRV_PORT=()
 HELPER_PID="" WRK_PID="" WATCHDOG_PID=""
 
-descendants() {
-  local p=$1 k
-  echo "$p"
-  for k in $(ps -o pid= --ppid "$p" 2>/dev/null); do descendants "$k"; done
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {  # first port from $1 up that nothing listens on
-  local p=$1
-  while port_open "$p"; do p=$((p + 1)); done
-  echo "$p"
-}
 
 start_server() {  # NAME PORT CMD...
   local name=$1 port=$2 pid i t bad=0
@@ -119,29 +109,7 @@ start_server() {  # NAME PORT CMD...
   return 0
 }
 
-stop_pids() {  # PID... : TERM, wait up to 3 s, then KILL
-  local p i alive
-  (($#)) || return 0
-  kill -TERM "$@" 2>/dev/null
-  for i in $(seq 30); do
-    alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  kill -KILL "$@" 2>/dev/null
-  for p in "$@"; do wait "$p" 2>/dev/null; done
-  return 0
-}
 
-stop_server() {  # NAME
-  local name=$1 pids
-  [[ -n ${SRV_PID[$name]:-} ]] || return 0
-  pids="$(descendants "${SRV_PID[$name]}") ${SRV_TREE[$name]:-}"
-  # shellcheck disable=SC2086
-  stop_pids $(printf '%s\n' $pids | sort -u)  # word splitting wanted: PIDs
-  unset "SRV_PID[$name]" "SRV_TREE[$name]"
-}
 
 cleanup() {
   local n
@@ -214,23 +182,9 @@ rss_kib() {  # PIDs -> VmRSS summed
 }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 
-proc_ticks() {  # PIDs -> utime+stime of all their threads, in clock ticks
-  local f=() p
-  for p in "$@"; do f+=("/proc/$p/stat"); done
-  # fields after "pid (comm) ": state=1 ... utime=12 stime=13 (comm may hold spaces)
-  awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }' "${f[@]}" 2>/dev/null
-}
 
-cpu_busy() {  # -> "busy_cpu0 busy_cpu1" in clock ticks for $CLIENT_CPU and $SERVER_CPU
-  awk -v c="cpu$CLIENT_CPU" -v s="cpu$SERVER_CPU" '
-    $1 == c {cb = $2 + $3 + $4 + $7 + $8 + $9} $1 == s {sb = $2 + $3 + $4 + $7 + $8 + $9}
-    END {print cb, sb}' /proc/stat
-}
 
-# CPU time of this script and of every child it has reaped (wrk, curl, awk...).
-self_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' /proc/$$/stat; }
 
-now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # ---------------------------------------------------------------- wrk
 wrk_run() {  # MODE DURATION URL OUTFILE
@@ -243,17 +197,11 @@ wrk_run() {  # MODE DURATION URL OUTFILE
   wait "$WRK_PID"
   WRK_PID=""
 }
-parse_rps() { awk '/^Requests\/sec/{printf "%.0f", $2}' "$1"; }
-parse_reqs() { awk '/ requests in /{n = $1} END {print n + 0}' "$1"; }
 parse_p99() {  # -> ms
   awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); n = v + 0
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
     printf "%.2f", n }' "$1"
 }
-parse_errors() {
-  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' "$1"
-}
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
 
 # ---------------------------------------------------------------- checks
 check_endpoint() {  # PORT PATH -> "ok" or what is wrong
@@ -442,7 +390,6 @@ done
 for s in $SERVERS; do stop_server "$s"; done
 
 # ---------------------------------------------------------------- report
-med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
 p99_of() { [[ ${C_MODE[$1]} == plain ]] && med "${R_P99[$1]:-}" || echo n/a; }
 declare -A M_RPS=() M_US=()
 for k in "${COMBOS[@]}"; do
@@ -473,17 +420,8 @@ FMT='%-6s %-10s %-7s %9s %8s %11s %9s %9s %7s %9s  %s\n'
   for k in "${COMBOS[@]}"; do printf '#   %-28s %s| %s\n' "$k" "${R_RPS[$k]:-}" "${R_US[$k]:-}"; done
 } | tee -a "$REPORT"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a + 0 <= b + 0) }'; }
 NOISY_ANY=0
 for k in "${COMBOS[@]}"; do ((${R_FMAX[$k]:-0} > FOREIGN_MAX)) && NOISY_ANY=1; done
-noisy() {  # COMBO... -> " (noisy)" when one of them was
-  local k
-  for k in "$@"; do ((${R_FMAX[$k]:-0} > FOREIGN_MAX)) && { echo " (noisy run: re-run to confirm)"; return; }; done
-}
-close_call() {  # RATIO LIMIT -> note when within 3% of the limit
-  awk -v r="$1" -v l="$2" 'BEGIN{ if (r != "-" && r / l > 0.97 && r / l < 1.03) print " (within 3%: a tie on this machine)" }'
-}
 
 P="pipe$DEPTH"
 VP="vial /plaintext" VJ="vial /json" NP="nginx /plaintext"

@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# bench/lib.sh: what every benchmark script shares (sourced, not run).
+# Processes are found and stopped by PID only; CPU time is read from /proc.
+# The scripts define log() (with their own prefix) and may redefine any of
+# these after sourcing (auth.sh has its own proc_ticks).
+
+die() { log "$*"; exit 1; }
+
+# ---------------------------------------------------------------- ports
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {  # first port from $1 up that nothing listens on
+  local p=$1
+  while port_open "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+
+# ---------------------------------------------------------------- processes
+descendants() {  # PID -> it and every process below it
+  local p=$1 k
+  echo "$p"
+  for k in $(ps -o pid= --ppid "$p" 2>/dev/null); do descendants "$k"; done
+}
+stop_pids() {  # PID... : TERM, wait up to 3 s, then KILL
+  local p _ alive
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null
+  for _ in $(seq 30); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null
+  for p in "$@"; do wait "$p" 2>/dev/null; done
+  return 0
+}
+stop_server() {  # NAME: the server started as SRV_PID[NAME], its children and SRV_TREE[NAME]
+  local name=$1 pids
+  [[ -n ${SRV_PID[$name]:-} ]] || return 0
+  pids="$(descendants "${SRV_PID[$name]}") ${SRV_TREE[$name]:-}"
+  # shellcheck disable=SC2046,SC2086
+  stop_pids $(printf '%s\n' $pids | sort -u)  # word splitting wanted: PIDs
+  unset "SRV_PID[$name]" "SRV_TREE[$name]"
+}
+pg_postmaster() { [[ -n $PGDIR && -f $PGDIR/data/postmaster.pid ]] && head -1 "$PGDIR/data/postmaster.pid"; }
+pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }
+
+# ---------------------------------------------------------------- CPU time
+proc_ticks() {  # PIDs -> utime+stime of all their threads, in clock ticks
+  (($#)) || { echo 0; return; }
+  local f=() p
+  for p in "$@"; do f+=("/proc/$p/stat"); done
+  # fields after "pid (comm) ": state=1 ... utime=12 stime=13 (comm may hold spaces)
+  awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }' "${f[@]}" 2>/dev/null
+}
+proc_ticks_each() {  # PIDs -> "pid ticks" lines
+  local p
+  for p in "$@"; do
+    awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null
+  done
+}
+# Ticks of the PIDs in AFTER, less their ticks in BEFORE (0 for PIDs born in between).
+ticks_delta() {  # BEFORE_FILE AFTER_FILE (proc_ticks_each output)
+  awk 'NR == FNR { b[$1] = $2; next } { d += $2 - (($1 in b) ? b[$1] : 0) } END { print d + 0 }' "$1" "$2"
+}
+cpu_busy() {  # -> "busy_client busy_server" in clock ticks for $CLIENT_CPU and $SERVER_CPU
+  awk -v c="cpu$CLIENT_CPU" -v s="cpu$SERVER_CPU" '
+    $1 == c {cb = $2 + $3 + $4 + $7 + $8 + $9} $1 == s {sb = $2 + $3 + $4 + $7 + $8 + $9}
+    END {print cb, sb}' /proc/stat
+}
+self_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' /proc/$$/stat; }  # this shell + reaped children
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# ---------------------------------------------------------------- wrk output
+parse_rps() { awk '/^Requests\/sec/{printf "%.0f", $2}' "$1"; }
+parse_reqs() { awk '/ requests in /{n = $1} END {print n + 0}' "$1"; }
+parse_errors() {  # socket errors + non-2xx responses
+  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' "$1"
+}
+
+# ---------------------------------------------------------------- numbers ("-" or "" means none)
+median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
+med() { tr ' ' '\n' <<<"${1:-}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a != "" && a + 0 >= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a != "-" && b != "-" && a != "" && a + 0 <= b + 0) }'; }
+close_call() {  # VALUE LIMIT -> note when within 3% of the limit
+  awk -v r="$1" -v l="$2" 'BEGIN{ if (r != "-" && r != "" && r / l > 0.97 && r / l < 1.03) print " (within 3%: a tie on this machine)" }'
+}
+noisy() {  # COMBO... -> a note when one of them stayed over FOREIGN_MAX (R_FMAX)
+  local k
+  for k in "$@"; do ((${R_FMAX[$k]:-0} > FOREIGN_MAX)) && { echo " (noisy run: re-run to confirm)"; return; }; done
+}
