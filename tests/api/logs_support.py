@@ -56,9 +56,10 @@ def pg_admin_url() -> str:
 
 
 class PgCluster:
-    """Creates and drops databases on the test cluster (python3-psycopg2)."""
+    """Creates and drops databases on the test cluster (python3-psycopg2),
+    named `prefix` + random hex (the users tests use it too)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, prefix: str = "vial_logs_"):
         try:
             import psycopg2
         except ImportError as e:  # pragma: no cover - deps.sh installs it
@@ -66,8 +67,8 @@ class PgCluster:
             if _under_make_test():
                 pytest.fail(msg, pytrace=False)
             pytest.skip(msg)
-        self.url = url
-        self._psycopg2 = psycopg2
+        self.url, self.prefix = url, prefix
+        self.psycopg2 = psycopg2
         try:
             self.conn = psycopg2.connect(url, connect_timeout=5)
         except psycopg2.Error as e:
@@ -75,7 +76,7 @@ class PgCluster:
         self.conn.autocommit = True
 
     def create(self) -> tuple[str, str]:
-        name = "vial_logs_" + secrets.token_hex(6)
+        name = self.prefix + secrets.token_hex(6)
         with self.conn.cursor() as c:
             c.execute(f'CREATE DATABASE "{name}"')
         parts = urllib.parse.urlsplit(self.url)

@@ -34,6 +34,7 @@ import pytest
 import requests
 
 from conftest import REPO, Server, binary, clean_env, sanitizer_report
+from logs_support import PgCluster as _LogsPgCluster, _under_make_test
 
 MIGRATIONS = REPO / "migrations"
 HTTP_TIMEOUT = 30.0
@@ -72,10 +73,6 @@ def fresh_addr() -> str:
 # ---------------------------------------------------------------------------- databases
 
 
-def _under_make_test() -> bool:
-    return bool(os.environ.get("VIAL_TEST_PG_DIR") or os.environ.get("MAKELEVEL"))
-
-
 def _need(var: str, what: str) -> str:
     v = os.environ.get(var)
     if v:
@@ -93,39 +90,11 @@ def redis_url() -> str:
     return _need("VIAL_TEST_REDIS_URL", "the shared-limit tests (scripts/redis.sh start DIR prints a URL)")
 
 
-class PgCluster:
-    """Creates and drops databases on the test cluster (python3-psycopg2);
-    the approach of logs_support.py, copied while that file is in flux."""
+class PgCluster(_LogsPgCluster):
+    """Databases on the test cluster, named vial_users_*."""
 
     def __init__(self, url: str):
-        try:
-            import psycopg2
-        except ImportError as e:  # pragma: no cover - deps.sh installs it
-            msg = f"python3-psycopg2 is needed for the PostgreSQL tests ({e})"
-            if _under_make_test():
-                pytest.fail(msg, pytrace=False)
-            pytest.skip(msg)
-        self.url = url
-        self.psycopg2 = psycopg2
-        try:
-            self.conn = psycopg2.connect(url, connect_timeout=5)
-        except psycopg2.Error as e:
-            pytest.fail(f"cannot connect to VIAL_TEST_PG_URL={url}: {e}", pytrace=False)
-        self.conn.autocommit = True
-
-    def create(self) -> tuple[str, str]:
-        name = "vial_users_" + secrets.token_hex(6)
-        with self.conn.cursor() as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        parts = urllib.parse.urlsplit(self.url)
-        return name, urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-    def drop(self, name: str):
-        with self.conn.cursor() as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def close(self):
-        self.conn.close()
+        super().__init__(url, prefix="vial_users_")
 
 
 class Database:
