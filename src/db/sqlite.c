@@ -188,8 +188,8 @@ static void *ckpt_main(void *arg)
              * whole WAL was copied.  With this process's writers queued on
              * write_mu the next one has always begun by then, and the WAL
              * grew to gigabytes under ingest.  So the last frames are copied
-             * with our writers held off (20-50 ms in ingest runs), and the next transaction
-             * begins on a fully copied WAL and rewinds it. */
+             * with our writers held off (20-50 ms in ingest runs), and the
+             * next transaction begins on a fully copied WAL and rewinds it. */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
