@@ -63,6 +63,8 @@ struct vial__dbops {
     /* Runs one statement for `nrows` rows of `ncols` values (bulk path);
      * NULL: the caller loops over run(). */
     int (*exec_many)(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols);
+    /* The most placeholders one statement may have on this connection. */
+    size_t (*max_params)(vial_db *db);
     /* Loads `nrows` rows into table(columns) with the backend's bulk
      * protocol (PostgreSQL COPY); NULL: not available. */
     int (*copy_in)(vial_db *db, const char *table, const char *const *columns, size_t ncols,

@@ -587,6 +587,11 @@ static int s_exec_many(vial_db *db, const char *sql, const vial_val *vals, size_
     return rc;
 }
 
+static size_t s_max_params(vial_db *db)
+{
+    return (size_t)sqlite3_limit(db->impl, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+}
+
 static int64_t s_last_id(vial_db *db)
 {
     return sqlite3_last_insert_rowid(db->impl);
@@ -672,6 +677,7 @@ const vial__dbops vial__sqlite_ops = {
     .end = writer_unlock,
     .run = s_run,
     .exec_many = s_exec_many,
+    .max_params = s_max_params,
     .last_id = s_last_id,
     .next = s_next,
     .name_of = s_name,

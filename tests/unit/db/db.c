@@ -413,6 +413,46 @@ static void test_batch(void **state)
     vial_db_close(db);
 }
 
+/* Without ids the SQLite bulk path goes in multi-row statements of 512, 64,
+ * 8 and 1 rows: every size around those edges stores each row once, in
+ * order, with its own values. */
+static void test_batch_chunk_sizes(void **state)
+{
+    backend *b = *state;
+    SKIP_IF_NO_PG(b);
+    vial_db *db = vial_db_open(b->app);
+    static const char *const cols[] = { "name", "age" };
+    static const size_t sizes[] = { 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 585, 1100, 2047 };
+    char name[48];
+    char (*names)[48] = malloc(2047 * sizeof *names); /* text is borrowed until the batch ends */
+    assert_non_null(names);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s];
+        assert_int_equal(vial_db_exec(db, "DELETE FROM owners", VIAL_NOARGS) >= 0, 1);
+        assert_int_equal(vial_db_begin(db), 0);
+        vial_batch *bt = vial_db_batch(db, "owners", cols, 2, NULL);
+        assert_non_null(bt);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(names[i], sizeof names[i], "r%zu-%zu", n, i);
+            vial_val row[] = { VIAL_TEXT(names[i]), VIAL_INT((int64_t)(i * 7 % 1000)) };
+            assert_int_equal(vial_batch_add(bt, row), 0);
+        }
+        assert_int_equal(vial_batch_finish(bt, NULL, NULL), (int64_t)n);
+        assert_int_equal(vial_db_commit(db), 0);
+        vial_rows *r = vial_db_query(db, "SELECT name, age FROM owners ORDER BY id", VIAL_NOARGS);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(vial_rows_next(r), 1);
+            snprintf(name, sizeof name, "r%zu-%zu", n, i);
+            assert_string_equal(vial_rows_text(r, 0), name);
+            assert_int_equal(vial_rows_int(r, 1), (int64_t)(i * 7 % 1000));
+        }
+        assert_int_equal(vial_rows_next(r), 0);
+        vial_rows_close(r);
+    }
+    free(names);
+    vial_db_close(db);
+}
+
 /* The bulk path carries every type as the single-row path does (COPY on
  * PostgreSQL: text with its own escapes, bytea in hex, \N for NULL). */
 static void test_batch_every_type(void **state)
@@ -534,7 +574,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BOTH(test_bind_every_type),  BOTH(test_argument_errors), BOTH(test_request_transactions),
         BOTH(test_constraints),      BOTH(test_migrations),      BOTH(test_explicit_transactions),
-        BOTH(test_reconnect),        BOTH(test_batch), BOTH(test_batch_every_type),           cmocka_unit_test(test_bad_url),
+        BOTH(test_reconnect),        BOTH(test_batch), BOTH(test_batch_chunk_sizes), BOTH(test_batch_every_type),           cmocka_unit_test(test_bad_url),
     };
     return RUN_GROUP(tests);
 }
