@@ -82,8 +82,11 @@ int vial_batch_add(vial_batch *b, const vial_val *row)
     return 0;
 }
 
-/* "INSERT INTO t (a, b) VALUES " + one "($1, $2)" group per row + RETURNING. */
-static int build_sql(vial_batch *b, size_t rows, vial__buf *sql)
+/* "INSERT INTO t (a, b) VALUES " + one "($1, $2)" group per row + RETURNING.
+ * `anon`: "(?, ?)" instead (SQLite numbers them in order), a third of the
+ * text for SQLite's big statements, and no printf per placeholder (1% of
+ * log ingest). */
+static int build_sql(vial_batch *b, size_t rows, bool anon, vial__buf *sql)
 {
     int rc = vial__buf_printf(sql, "INSERT INTO %s (", b->table);
     for (size_t c = 0; c < b->ncols && !rc; c++)
@@ -94,7 +97,8 @@ static int build_sql(vial_batch *b, size_t rows, vial__buf *sql)
     for (size_t r = 0; r < rows && !rc; r++) {
         rc = vial__buf_puts(sql, r ? ", (" : "(");
         for (size_t c = 0; c < b->ncols && !rc; c++)
-            rc = vial__buf_printf(sql, "%s$%zu", c ? ", " : "", k++);
+            rc = anon ? vial__buf_puts(sql, c ? ", ?" : "?")
+                      : vial__buf_printf(sql, "%s$%zu", c ? ", " : "", k++);
         if (!rc)
             rc = vial__buf_puts(sql, ")");
     }
@@ -118,16 +122,19 @@ static int sqlite_chunks(vial_batch *b, vial__buf *sql)
     vial_db *db = b->db;
     size_t most = db->ops->max_params ? db->ops->max_params(db) / b->ncols : 1;
     if (most == 0)
-        return vial__db_fail(db, VIAL_EINVAL, "%zu columns: more than one statement may bind", b->ncols);
+        return vial__db_fail(db, VIAL_EINVAL, "%zu columns: more than one statement may bind",
+                             b->ncols);
+    static const size_t sizes[] = {SQLITE_CHUNK_MAX, 64, 8, 1};
     size_t r = 0;
-    for (size_t size = SQLITE_CHUNK_MAX; size >= 1 && r < b->nrows; size /= 8) {
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes && r < b->nrows; i++) {
+        size_t size = sizes[i];
         if (size > most)
             continue;
         size_t n = (b->nrows - r) / size;
         if (n == 0)
             continue;
         sql->n = 0;
-        int rc = build_sql(b, size, sql);
+        int rc = build_sql(b, size, true, sql);
         if (!rc)
             rc = db->ops->exec_many(db, sql->p, b->vals + r * b->ncols, n, size * b->ncols);
         if (rc)
@@ -154,7 +161,7 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
     int64_t rc = b->err;
     int64_t first = 0, last = 0;
     bool any = false;
-    vial__buf sql = { 0 };
+    vial__buf sql = {0};
     if (rc || b->nrows == 0)
         goto out;
     if (strcmp(vial_db_backend(db), "sqlite") == 0) {
@@ -162,7 +169,7 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
             if ((rc = sqlite_chunks(b, &sql)))
                 goto out;
         } else {
-            if ((rc = build_sql(b, 1, &sql)))
+            if ((rc = build_sql(b, 1, false, &sql)))
                 goto out;
             for (size_t r = 0; r < b->nrows; r++) {
                 int n = vial_db_exec_dynamic(db, sql.p, b->vals + r * b->ncols, b->ncols);
@@ -181,11 +188,12 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
         for (size_t r = 0; r < b->nrows; r += per) {
             size_t rows = b->nrows - r < per ? b->nrows - r : per;
             sql.n = 0;
-            if ((rc = build_sql(b, rows, &sql)))
+            if ((rc = build_sql(b, rows, false, &sql)))
                 goto out;
             if (b->id_col) {
                 vial_rows *res = NULL;
-                if (vial__db_run_once(db, sql.p, b->vals + r * b->ncols, rows * b->ncols, &res) < 0) {
+                if (vial__db_run_once(db, sql.p, b->vals + r * b->ncols, rows * b->ncols, &res) <
+                    0) {
                     rc = vial_db_errcode(db);
                     goto out;
                 }
