@@ -704,8 +704,9 @@ VIAL_API int64_t vial_db_last_id(vial_db *db);
 
 /*
  * Bulk inserts, the fast path for ingest: rows are added one by one and
- * written at vial_batch_finish() — on SQLite through one cached prepared
- * statement, on PostgreSQL as multi-row INSERTs of up to ~60,000 values.
+ * written at vial_batch_finish() — on SQLite as cached multi-row INSERTs
+ * (512 rows each, then 64, 8, 1), on PostgreSQL through COPY, or as
+ * multi-row INSERTs of up to ~60,000 values when ids must come back.
  * Run it inside a transaction (vial_db_tx) for all-or-nothing.  `table` and
  * `columns` are identifiers ([A-Za-z_][A-Za-z0-9_]*), checked; the arrays
  * are borrowed until finish.  Text values in rows are borrowed until

@@ -20,6 +20,7 @@
  */
 #include "logs.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +489,11 @@ static int store(vial_req *req, row *rows, size_t n)
     static const char *const cols[] = { "id", "user_id", "session_id", "time_us", "time_offset",
                                         "log_type", "location_x", "location_y", "viewed_id",
                                         "page_from", "page_to", "extra" };
+    /* On SQLite only the first row carries its id: a NULL id is the largest
+     * + 1, so the rest follow on from it, and an explicit one costs a seek
+     * per row to rule out a clash (8% of ingest).  The transaction holds
+     * the write lock, so nothing comes between; the last id is checked. */
+    bool sqlite = !strcmp(vial_db_backend(db), "sqlite");
     vial_batch *b = vial_db_batch(db, "logs", cols, 12, NULL);
     char **extras = cfg.keep_unknown ? vial_alloc(req, n * sizeof *extras) : NULL;
     int rc = b ? 0 : vial_db_errcode(db);
@@ -507,7 +513,7 @@ static int store(vial_req *req, row *rows, size_t n)
                 ex = (vial_val){ .type = VIAL_T_JSON, .u.s = { extras[i], (size_t)-1 } };
             }
         }
-        vial_val v[12] = { VIAL_INT(first + (int64_t)i), VIAL_TEXTN(r->user.p, r->user.n),
+        vial_val v[12] = { i && sqlite ? VIAL_NULL : VIAL_INT(first + (int64_t)i), VIAL_TEXTN(r->user.p, r->user.n),
                            VIAL_TEXTN(r->session.p, r->session.n), VIAL_INT(r->t.us),
                            VIAL_INT(r->t.offset_s), VIAL_TEXTN(r->type.p, r->type.n),
                            r->has_lx ? VIAL_INT(r->lx) : VIAL_NULL, r->has_ly ? VIAL_INT(r->ly) : VIAL_NULL,
@@ -520,6 +526,11 @@ static int store(vial_req *req, row *rows, size_t n)
             free(extras[i]);
     if (rc < 0 || stored < 0)
         return vial_db_abort(req, db);
+    if (sqlite && vial_db_last_id(db) != first + stored - 1) {
+        vial_log(VIAL_LOG_ERROR, "logs: ids %" PRId64 "..%" PRId64 " reserved, the last stored is %" PRId64,
+                 first, first + stored - 1, vial_db_last_id(db));
+        return vial_abort(req, 500, "the log ids went out of step; nothing was stored");
+    }
     /* 201 only after COMMIT: vial_db_tx commits before this is sent. */
     vial_jw *w = vial_jw_begin(req, 201);
     vial_jw_object(w);

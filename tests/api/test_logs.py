@@ -869,8 +869,16 @@ def test_ids_are_never_reused(servers):
     b = api.store(log("u", "s", action(fmt_time(T0), "B")))
     assert b["first_id"] > a["last_id"]
     assert api.delete("/user/u").json() == {"deleted": 3}
+    c = api.store(log("v", "s", *[action(fmt_time(T0 + i), "C") for i in range(600)]))
+    assert c["first_id"] > b["last_id"] and c["last_id"] == c["first_id"] + 599
+    # the block is the body's actions in order, even with the newest ids gone
+    # (SQLite numbers all rows but the first itself)
+    got = api.rows("/log_type/C")
+    assert [r["id"] for r in got] == list(range(c["first_id"], c["last_id"] + 1))
+    assert [r["time"] for r in got] == [fmt_time(T0 + i) for i in range(600)]
+    assert api.delete("/log_type/C").json() == {"deleted": 600}
     c = api.store(log("v", "s", action(fmt_time(T0), "C"), action(fmt_time(T0), "C")))
-    assert c["first_id"] > b["last_id"]
+    assert c["first_id"] > b["last_id"] + 600
     assert api.delete("/log_type/C").json() == {"deleted": 2}
     # ... nor after a restart on the emptied database
     servers.stop(api.srv)
