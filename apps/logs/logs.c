@@ -213,7 +213,7 @@ static void read_properties(ingest *in, const char *prefix, size_t i, row *r)
         if (which == 5) {
             if (!cfg.keep_unknown) {
                 prop_problem(p, prefix, i, k, kn,
-                         "unknown property (known: locationX, locationY, viewedId, pageFrom, pageTo)");
+                             "unknown property (known: locationX, locationY, viewedId, pageFrom, pageTo)");
                 continue;
             }
             if (memchr(k, '\0', kn)) {
@@ -513,9 +513,9 @@ static int store(vial_req *req, row *rows, size_t n)
                 ex = (vial_val){ .type = VIAL_T_JSON, .u.s = { extras[i], (size_t)-1 } };
             }
         }
-        vial_val v[12] = { i && sqlite ? VIAL_NULL : VIAL_INT(first + (int64_t)i), VIAL_TEXTN(r->user.p, r->user.n),
-                           VIAL_TEXTN(r->session.p, r->session.n), VIAL_INT(r->t.us),
-                           VIAL_INT(r->t.offset_s), VIAL_TEXTN(r->type.p, r->type.n),
+        vial_val v[12] = { i && sqlite ? VIAL_NULL : VIAL_INT(first + (int64_t)i),
+                           VIAL_TEXTN(r->user.p, r->user.n), VIAL_TEXTN(r->session.p, r->session.n),
+                           VIAL_INT(r->t.us), VIAL_INT(r->t.offset_s), VIAL_TEXTN(r->type.p, r->type.n),
                            r->has_lx ? VIAL_INT(r->lx) : VIAL_NULL, r->has_ly ? VIAL_INT(r->ly) : VIAL_NULL,
                            opt_text(r->viewed), opt_text(r->from), opt_text(r->to), ex };
         rc = vial_batch_add(b, v);

@@ -122,9 +122,9 @@ static int sqlite_chunks(vial_batch *b, vial__buf *sql)
     vial_db *db = b->db;
     size_t most = db->ops->max_params ? db->ops->max_params(db) / b->ncols : 1;
     if (most == 0)
-        return vial__db_fail(db, VIAL_EINVAL, "%zu columns: more than one statement may bind",
+        return vial__db_fail(db, VIAL_EINVAL, "%zu columns: more values than a statement may bind",
                              b->ncols);
-    static const size_t sizes[] = {SQLITE_CHUNK_MAX, 64, 8, 1};
+    static const size_t sizes[] = { SQLITE_CHUNK_MAX, 64, 8, 1 };
     size_t r = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes && r < b->nrows; i++) {
         size_t size = sizes[i];
@@ -161,7 +161,7 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
     int64_t rc = b->err;
     int64_t first = 0, last = 0;
     bool any = false;
-    vial__buf sql = {0};
+    vial__buf sql = { 0 };
     if (rc || b->nrows == 0)
         goto out;
     if (strcmp(vial_db_backend(db), "sqlite") == 0) {
