@@ -61,11 +61,11 @@ BUDGET=1.10                           # issue 5: guarded <= 10% slower
 log() { printf '[bench-auth] %s\n' "$*" >&2; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
-PRIO=()
-[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
+set_prefixes
+START_TRIES=100 START_SETTLE=0
 
 # ---------------------------------------------------------------- cleanup, hard stop
-SRV_PID="" WRK_PID="" WATCHDOG_PID=""
+WRK_PID="" WATCHDOG_PID=""
 
 stop_pid() {  # PID: TERM, wait up to 3 s, then KILL
   local i
@@ -81,7 +81,7 @@ stop_pid() {  # PID: TERM, wait up to 3 s, then KILL
 
 cleanup() {
   [[ -n $WRK_PID ]] && stop_pid "$WRK_PID"
-  [[ -n $SRV_PID ]] && stop_pid "$SRV_PID"
+  [[ -n ${SRV_PID[vial-bench]:-} ]] && stop_pid "${SRV_PID[vial-bench]}"
   [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
   return 0
 }
@@ -114,19 +114,8 @@ BASE=http://127.0.0.1:$PORT
 # ---------------------------------------------------------------- the server
 # A key for this run only: the tokens below die with it.
 SECRET=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(36))')
-(cd "$OUT" && SECRET_KEY=$SECRET exec taskset -c "$SERVER_CPU" "${PRIO[@]}" "$BIN" --workers 1 \
-   --host 127.0.0.1 --port "$PORT") >"$OUT/vial-bench.log" 2>&1 &
-SRV_PID=$!
-for i in $(seq 100); do
-  port_open "$PORT" && break
-  kill -0 "$SRV_PID" 2>/dev/null || die "vial-bench exited at start: $(tail -3 "$OUT/vial-bench.log")"
-  sleep 0.1
-done
-port_open "$PORT" || die "vial-bench is not listening on $PORT"
-for t in /proc/"$SRV_PID"/task/*; do
-  [[ $(awk '/^Cpus_allowed_list/{print $2}' "$t/status") == "$SERVER_CPU" ]] ||
-    log "warning: a thread of vial-bench is not pinned to CPU $SERVER_CPU"
-done
+# In the environment, not on a command line (`SECRET_KEY=... start_server` exports it to the server alone).
+SECRET_KEY=$SECRET start_server vial-bench "$PORT" "$BIN" --workers 1 --host 127.0.0.1 --port "$PORT" || exit 1
 
 # ---------------------------------------------------------------- tokens
 curl -s --max-time 5 "$BASE/token" >"$OUT/one.txt" && echo >>"$OUT/one.txt"
@@ -177,7 +166,7 @@ log "checks passed (${#CHECKS[@]})"
 
 # ---------------------------------------------------------------- measuring
 proc_ticks() {  # -> "utime stime" of every thread of the server, in clock ticks
-  awk '{ sub(/^.*\) /, ""); print $12, $13 }' /proc/"$SRV_PID"/stat
+  awk '{ sub(/^.*\) /, ""); print $12, $13 }' /proc/"${SRV_PID[vial-bench]}"/stat
 }
 
 declare -A C_PATH=() C_FILE=() C_MODE=()
@@ -246,7 +235,7 @@ one_run() {  # COMBO RUN: of several tries, the least noisy one is kept
   R_CB[$k]+="$((b_cb * 100 / b_el)) "
   R_ERR[$k]=$((${R_ERR[$k]:-0} + $(parse_errors "$out")))
   ((b_f > ${R_FMAX[$k]:-0})) && R_FMAX[$k]=$b_f
-  kill -0 "$SRV_PID" 2>/dev/null || die "vial-bench died during $k (log: $OUT/vial-bench.log)"
+  kill -0 "${SRV_PID[vial-bench]}" 2>/dev/null || die "vial-bench died during $k (log: $OUT/vial-bench.log)"
 }
 
 REPORT=$OUT/report.txt

@@ -63,17 +63,10 @@ BUDGET_X=20                           # issue 6: vial >= 20x Flask on /fortunes
 log() { printf '[bench-fortunes] %s\n' "$*" >&2; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
-PRIO=()  # command prefix: taskset, then `nice -n $NICE` when asked
-[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
+set_prefixes
 
 # ---------------------------------------------------------------- cleanup, hard stop
-declare -A SRV_PID=()   # name -> PID of the server (vial-bench, gunicorn master)
-declare -A SRV_TREE=()  # name -> PIDs of its processes
-declare -A SRV_PORT=()
 WRK_PID="" WATCHDOG_PID="" OUT=""
-
-
-
 
 cleanup() {
   local n
@@ -157,32 +150,6 @@ EOF
 chmod 644 "$DB_PATH"
 
 # ---------------------------------------------------------------- servers
-
-start_server() {  # NAME PORT CMD...
-  local name=$1 port=$2 pid i t p bad=0
-  shift 2
-  port_open "$port" && { log "port $port in use"; return 1; }
-  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "${PRIO[@]}" "$@") >"$OUT/$name.log" 2>&1 &
-  pid=$!
-  SRV_PID[$name]=$pid
-  SRV_PORT[$name]=$port
-  for i in $(seq 150); do
-    port_open "$port" && break
-    kill -0 "$pid" 2>/dev/null || { log "$name exited at start: $(tail -3 "$OUT/$name.log")"; return 1; }
-    sleep 0.1
-  done
-  port_open "$port" || { log "$name is not listening on $port"; return 1; }
-  sleep 0.5  # gunicorn forks its worker after listening
-  SRV_TREE[$name]=$(descendants "$pid" | tr '\n' ' ')
-  for p in ${SRV_TREE[$name]}; do
-    for t in /proc/"$p"/task/*; do
-      [[ $(awk '/^Cpus_allowed_list/{print $2}' "$t/status" 2>/dev/null) == "$SERVER_CPU" ]] || bad=1
-    done
-  done
-  ((bad)) && log "warning: a thread of $name is not pinned to CPU $SERVER_CPU"
-  return 0
-}
-
 start_named() {  # NAME PORT
   local name=$1 port=$2
   case $name in

@@ -6,6 +6,16 @@
 
 die() { log "$*"; exit 1; }
 
+# Command prefixes: PIN_SRV/PIN_CLI put a process on the server/client core,
+# PRIO adds `nice -n $NICE` when asked.  A script that does not pin (logs.sh,
+# PLACEMENT=spread) empties the PIN_* arrays after this.
+set_prefixes() {
+  # shellcheck disable=SC2034  # PIN_CLI is for the scripts
+  PIN_SRV=(taskset -c "$SERVER_CPU") PIN_CLI=(taskset -c "$CLIENT_CPU") PRIO=()
+  [[ -n $NICE ]] && PRIO=(nice -n "$NICE")
+  return 0
+}
+
 # ---------------------------------------------------------------- ports
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {  # first port from $1 up that nothing listens on
@@ -41,6 +51,40 @@ stop_server() {  # NAME: the server started as SRV_PID[NAME], its children and S
   # shellcheck disable=SC2046,SC2086
   stop_pids $(printf '%s\n' $pids | sort -u)  # word splitting wanted: PIDs
   unset "SRV_PID[$name]" "SRV_TREE[$name]"
+}
+# The server runs in $OUT, behind PIN_SRV and PRIO, logging to $OUT/NAME.log.
+# START_TRIES: tenths of a second to wait for its port; START_SETTLE: seconds
+# to wait after that (gunicorn and nginx fork their workers after listening).
+START_TRIES=150 START_SETTLE=0.5
+declare -A SRV_PID=()   # name -> PID of the server (vial-bench, gunicorn or nginx master)
+declare -A SRV_TREE=()  # name -> PIDs of its processes
+declare -A SRV_PORT=()
+start_server() {  # NAME PORT CMD...
+  local name=$1 port=$2 pid _ t p bad=0
+  shift 2
+  port_open "$port" && { log "port $port in use"; return 1; }
+  (cd "$OUT" && exec "${PIN_SRV[@]}" "${PRIO[@]}" "$@") >"$OUT/$name.log" 2>&1 &
+  pid=$!
+  SRV_PID[$name]=$pid
+  # shellcheck disable=SC2034  # read by the scripts
+  SRV_PORT[$name]=$port
+  for _ in $(seq "$START_TRIES"); do
+    port_open "$port" && break
+    kill -0 "$pid" 2>/dev/null || { log "$name exited at start: $(tail -3 "$OUT/$name.log")"; return 1; }
+    sleep 0.1
+  done
+  port_open "$port" || { log "$name is not listening on $port"; return 1; }
+  sleep "$START_SETTLE"
+  SRV_TREE[$name]=$(descendants "$pid" | tr '\n' ' ')
+  if ((${#PIN_SRV[@]})); then
+    for p in ${SRV_TREE[$name]}; do
+      for t in /proc/"$p"/task/*; do
+        [[ $(awk '/^Cpus_allowed_list/{print $2}' "$t/status" 2>/dev/null) == "$SERVER_CPU" ]] || bad=1
+      done
+    done
+    ((bad)) && log "warning: a thread of $name is not pinned to CPU $SERVER_CPU"
+  fi
+  return 0
 }
 pg_postmaster() { [[ -n $PGDIR && -f $PGDIR/data/postmaster.pid ]] && head -1 "$PGDIR/data/postmaster.pid"; }
 pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }

@@ -92,19 +92,12 @@ case $PLACEMENT in
   spread) WORKERS=2 ;;
   *) die "PLACEMENT is pinned or spread" ;;
 esac
-PIN_SRV=() PIN_CLI=() PRIO=()
-if [[ $PLACEMENT == pinned ]]; then
-  PIN_SRV=(taskset -c "$SERVER_CPU") PIN_CLI=(taskset -c "$CLIENT_CPU")
-fi
-[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
+set_prefixes
+[[ $PLACEMENT == pinned ]] || PIN_SRV=() PIN_CLI=()
+START_TRIES=300
 
 # ---------------------------------------------------------------- cleanup, hard stop
-declare -A SRV_PID=() SRV_TREE=() SRV_PORT=()
 WRK_PID="" WATCHDOG_PID="" OUT="" PGDIR="" PG_STARTED=0 BG_PIDS=""
-
-
-
-
 
 pg_destroy() {
   ((PG_STARTED)) || return 0
@@ -321,41 +314,21 @@ fi
 # ---------------------------------------------------------------- servers
 NEXT_PORT=$PORT_BASE
 
-start_server() {  # NAME CMD... ("@PORT@" in an argument becomes the port)
-  local name=$1 port pid i t p bad=0 a cmd=()
+start_next() {  # NAME CMD... ("@PORT@" in an argument becomes the port): start_server on the next free port
+  local name=$1 port a cmd=()
   shift
   port=$(free_port "$NEXT_PORT")
   NEXT_PORT=$((port + 1))
   for a in "$@"; do cmd+=("${a//@PORT@/$port}"); done
-  (cd "$OUT" && exec "${PIN_SRV[@]}" "${PRIO[@]}" "${cmd[@]}") >"$OUT/$name.log" 2>&1 &
-  pid=$!
-  SRV_PID[$name]=$pid
-  SRV_PORT[$name]=$port
-  for i in $(seq 300); do
-    port_open "$port" && break
-    kill -0 "$pid" 2>/dev/null || { log "$name exited at start: $(tail -3 "$OUT/$name.log")"; return 1; }
-    sleep 0.1
-  done
-  port_open "$port" || { log "$name is not listening on $port"; return 1; }
-  sleep 0.5  # gunicorn forks its workers after listening
-  SRV_TREE[$name]=$(descendants "$pid" | tr '\n' ' ')
-  if [[ $PLACEMENT == pinned ]]; then
-    for p in ${SRV_TREE[$name]}; do
-      for t in /proc/"$p"/task/*; do
-        [[ $(awk '/^Cpus_allowed_list/{print $2}' "$t/status" 2>/dev/null) == "$SERVER_CPU" ]] || bad=1
-      done
-    done
-    ((bad)) && log "warning: a thread of $name is not pinned to CPU $SERVER_CPU"
-  fi
-  return 0
+  start_server "$name" "$port" "${cmd[@]}"
 }
 
 start_vial() {  # NAME DATABASE_URL
-  start_server "$1" env -u DATABASE_URL -u WORKERS -u PORT "$BIN" --workers "$WORKERS" --host 127.0.0.1 --port @PORT@ \
+  start_next "$1" env -u DATABASE_URL -u WORKERS -u PORT "$BIN" --workers "$WORKERS" --host 127.0.0.1 --port @PORT@ \
     --access-log=off --secret-key="$SECRET" --database-url="$2" --migrations-dir="$REPO/migrations"
 }
 start_flask() {  # NAME FLASK_DB
-  start_server "$1" env FLASK_DB="$2" /usr/bin/python3 /usr/bin/gunicorn --chdir "$FLASK_DIR" -b 127.0.0.1:@PORT@ \
+  start_next "$1" env FLASK_DB="$2" /usr/bin/python3 /usr/bin/gunicorn --chdir "$FLASK_DIR" -b 127.0.0.1:@PORT@ \
     -k sync -w "$WORKERS" --log-level warning app:app
 }
 

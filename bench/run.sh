@@ -45,8 +45,8 @@ RETRY_UNTIL=${RETRY_UNTIL:-230}       # no retries once the run is this many sec
 MAX_SECONDS=${MAX_SECONDS:-340}       # hard stop for the whole run
 SERVERS=${SERVERS:-"vial nginx"}
 NICE=${NICE:-}                        # e.g. -10: run the servers and wrk at that nice value (off by default)
-PRIO=()  # command prefix after taskset: `nice -n $NICE` when asked
-[[ -n $NICE ]] && PRIO=(nice -n "$NICE")
+set_prefixes
+START_TRIES=100 START_SETTLE=0.3  # nginx forks its worker after listening
 
 # Budgets (docs: DESIGN.md "Performance budget", issue 2 "Proof")
 IDLE_RSS_MAX_MIB=4
@@ -76,40 +76,7 @@ HZ=$(getconf CLK_TCK)
 T0=$SECONDS
 
 # ---------------------------------------------------------------- processes
-declare -A SRV_PID=()   # name -> PID of the server (vial-bench, nginx master)
-declare -A SRV_TREE=()  # name -> PIDs of its processes
-declare -A SRV_PORT=()
 HELPER_PID="" WRK_PID="" WATCHDOG_PID=""
-
-
-
-
-start_server() {  # NAME PORT CMD...
-  local name=$1 port=$2 pid i t bad=0
-  shift 2
-  port_open "$port" && { log "port $port in use"; return 1; }
-  (cd "$OUT" && exec taskset -c "$SERVER_CPU" "${PRIO[@]}" "$@") >"$OUT/$name.log" 2>&1 &
-  pid=$!
-  SRV_PID[$name]=$pid
-  SRV_PORT[$name]=$port
-  for i in $(seq 100); do
-    port_open "$port" && break
-    kill -0 "$pid" 2>/dev/null || { log "$name exited at start: $(tail -3 "$OUT/$name.log")"; return 1; }
-    sleep 0.1
-  done
-  port_open "$port" || { log "$name is not listening on $port"; return 1; }
-  sleep 0.3  # nginx forks its worker after listening
-  SRV_TREE[$name]=$(descendants "$pid" | tr '\n' ' ')
-  for p in ${SRV_TREE[$name]}; do
-    for t in /proc/"$p"/task/*; do
-      [[ $(awk '/^Cpus_allowed_list/{print $2}' "$t/status" 2>/dev/null) == "$SERVER_CPU" ]] || bad=1
-    done
-  done
-  ((bad)) && log "warning: a thread of $name is not pinned to CPU $SERVER_CPU"
-  return 0
-}
-
-
 
 cleanup() {
   local n
