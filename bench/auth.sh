@@ -35,27 +35,16 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-REPO=$(cd "$HERE/.." && pwd)
-BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
-case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
-BIN=$BUILD_DIR/vial-bench
+bench_paths vial-bench
+common_knobs  # SERVER_CPU CLIENT_CPU DURATION WARMUP RUNS FOREIGN_MAX FOREIGN_RETRIES RETRY_BUDGET NICE
 
-SERVER_CPU=${SERVER_CPU:-1}
-CLIENT_CPU=${CLIENT_CPU:-0}
 CONNS=${CONNS:-64}
-DURATION=${DURATION:-5s}
-WARMUP=${WARMUP:-1s}
-RUNS=${RUNS:-3}
 MODES=${MODES:-plain}                 # plain and/or pipe<N> (e.g. pipe16)
 CASES=${CASES:-json auth-same auth-fresh}  # a subset for quick runs (json is the baseline: always in)
 TOKENS=${TOKENS:-4096}                # distinct tokens for auth-fresh
 PORT_BASE=${PORT_BASE:-18290}
-FOREIGN_MAX=${FOREIGN_MAX:-5}         # % of a core used by processes this run did not start
-FOREIGN_RETRIES=${FOREIGN_RETRIES:-2} # extra tries for a measured run over that
-RETRY_BUDGET=${RETRY_BUDGET:-8}       # extra tries in the whole run
 RETRY_UNTIL=${RETRY_UNTIL:-150}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-240}       # hard stop for the whole run
-NICE=${NICE:-}                        # e.g. -10: server and wrk at that nice value
 BUDGET=1.10                           # issue 5: guarded <= 10% slower
 
 log() { printf '[bench-auth] %s\n' "$*" >&2; }
@@ -65,33 +54,7 @@ set_prefixes
 START_TRIES=100 START_SETTLE=0
 
 # ---------------------------------------------------------------- cleanup, hard stop
-WRK_PID="" WATCHDOG_PID=""
-
-stop_pid() {  # PID: TERM, wait up to 3 s, then KILL
-  local i
-  kill -TERM "$1" 2>/dev/null
-  for i in $(seq 30); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
-
-cleanup() {
-  [[ -n $WRK_PID ]] && stop_pid "$WRK_PID"
-  [[ -n ${SRV_PID[vial-bench]:-} ]] && stop_pid "${SRV_PID[vial-bench]}"
-  [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
-  return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (TERM or the ${MAX_SECONDS}s limit): results incomplete"; exit 124' TERM
-
-/usr/bin/python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$MAX_SECONDS" $$ &
-WATCHDOG_PID=$!
+arm_cleanup
 
 # ---------------------------------------------------------------- preflight
 [[ -x $BIN ]] || die "no $BIN: build it first (cmake --build <dir> --target vial-bench; VIAL_BUILD_DIR=<dir>)"

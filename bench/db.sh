@@ -30,33 +30,20 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-REPO=$(cd "$HERE/.." && pwd)
-BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
-case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
-BIN=$BUILD_DIR/vial-bench
-PEERS_DIR=${PEERS_DIR:-$REPO/../shared/peers}
-[[ -d $PEERS_DIR ]] || PEERS_DIR=/work/shared/peers
-PEERS_DIR=$(cd "$PEERS_DIR" 2>/dev/null && pwd || echo "$PEERS_DIR")
+bench_paths vial-bench
+common_knobs  # SERVER_CPU CLIENT_CPU DURATION WARMUP RUNS FOREIGN_MAX FOREIGN_RETRIES RETRY_BUDGET NICE
+peers_dir
 FLASK_SQLITE_DIR=$PEERS_DIR/flask
 FLASK_PG_DIR=$HERE/peers
 
-SERVER_CPU=${SERVER_CPU:-1}
-CLIENT_CPU=${CLIENT_CPU:-0}
 CONNS=${CONNS:-64}
-DURATION=${DURATION:-5s}
-WARMUP=${WARMUP:-1s}
-RUNS=${RUNS:-3}
 PORT_BASE=${PORT_BASE:-18190}
 GUNICORN_ARGS=${GUNICORN_ARGS:-"-k sync -w 1"}
 SERVERS=${SERVERS:-"vial-sqlite vial-pg flask-sqlite flask-pg"}
 COUNT_QUERIES=${COUNT_QUERIES:-1}     # pg_stat_statements (as TechEmpower's own PostgreSQL runs)
-FOREIGN_MAX=${FOREIGN_MAX:-5}         # % of a core used by processes this run did not start
-FOREIGN_RETRIES=${FOREIGN_RETRIES:-2} # extra tries for a measured run over that
-RETRY_BUDGET=${RETRY_BUDGET:-8}       # extra tries in the whole run
 RETRY_UNTIL=${RETRY_UNTIL:-200}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-340}       # hard stop for the whole run, install included
 SKIP_INSTALL=${SKIP_INSTALL:-0}
-NICE=${NICE:-}                        # e.g. -10: run servers, cluster and wrk at that nice value (off by default)
 BUDGET_X=20                           # issue 3: vial >= 20x Flask on /db
 
 log() { printf '[bench-db] %s\n' "$*" >&2; }
@@ -65,70 +52,12 @@ HZ=$(getconf CLK_TCK)
 set_prefixes
 
 # ---------------------------------------------------------------- cleanup, hard stop
-WRK_PID="" WATCHDOG_PID="" OUT="" PGDIR="" PG_STARTED=0
-
-pg_destroy() {
-  ((PG_STARTED)) || return 0
-  local pm
-  pm=$(pg_postmaster)
-  "$REPO/scripts/pg.sh" destroy "$PGDIR" >/dev/null 2>&1
-  # pg_ctl stop failed?  Stop the postmaster we started, by its PID.
-  if [[ -n $pm ]] && kill -0 "$pm" 2>/dev/null &&
-     [[ $(readlink "/proc/$pm/cwd" 2>/dev/null) == "$PGDIR/data" ]]; then
-    kill -QUIT "$pm" 2>/dev/null; sleep 1; kill -KILL "$pm" 2>/dev/null
-    rm -rf "$PGDIR"
-  fi
-  PG_STARTED=0
-}
-
-cleanup() {
-  local n
-  [[ -n $WRK_PID ]] && stop_pids "$WRK_PID"
-  for n in "${!SRV_PID[@]}"; do stop_server "$n"; done
-  pg_destroy
-  [[ -n $OUT ]] && rm -f "$OUT/world.db" "$OUT/world.db-wal" "$OUT/world.db-shm"
-  [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
-  return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (TERM or the ${MAX_SECONDS}s limit): results incomplete"; exit 124' TERM
-
-# Hard stop: one process, killed by PID on exit.
-/usr/bin/python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$MAX_SECONDS" $$ &
-WATCHDOG_PID=$!
+TEMP_DBS=world.db
+arm_cleanup
 
 # ---------------------------------------------------------------- install (idempotent)
-install_deps() {
-  local pkgs=(python3-flask gunicorn python3-psycopg2 postgresql wrk sqlite3 curl procps util-linux)
-  local missing=() p SUDO=
-  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  ((${#missing[@]} == 0)) && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      SUDO=sudo
-    else
-      log "missing Debian packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}"
-      return 1
-    fi
-  fi
-  log "installing: ${missing[*]}"
-  # Keep package scripts from starting services (the system PostgreSQL cluster).
-  local own_policy=0 rc
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  rc=$?
-  ((own_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d
-  ((rc == 0)) || log "apt-get failed ($rc)"
-  return "$rc"
-}
-((SKIP_INSTALL)) || install_deps || exit 1
+((SKIP_INSTALL)) || install_deps --no-services python3-flask gunicorn python3-psycopg2 postgresql wrk sqlite3 curl \
+  procps util-linux || exit 1
 
 # ---------------------------------------------------------------- preflight
 [[ -x $BIN ]] || die "no $BIN: build it first (cmake --build <dir> --target vial-bench and set VIAL_BUILD_DIR)"

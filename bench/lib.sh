@@ -6,6 +6,28 @@
 
 die() { log "$*"; exit 1; }
 
+# ---------------------------------------------------------------- setup
+bench_paths() {  # BINARY -> REPO, BUILD_DIR ($VIAL_BUILD_DIR, default ./build) and BIN
+  REPO=$(cd "$HERE/.." && pwd)
+  BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
+  case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
+  # shellcheck disable=SC2034  # read by the scripts
+  BIN=$BUILD_DIR/$1
+}
+peers_dir() {  # -> PEERS_DIR: $PEERS_DIR, else ../shared/peers next to the checkout, else /work/shared/peers
+  PEERS_DIR=${PEERS_DIR:-$REPO/../shared/peers}
+  [[ -d $PEERS_DIR ]] || PEERS_DIR=/work/shared/peers
+  PEERS_DIR=$(cd "$PEERS_DIR" 2>/dev/null && pwd || echo "$PEERS_DIR")
+}
+# The knobs every script reads, with the same defaults everywhere; the scripts
+# set their own (ports, time limits, ...) after this.
+common_knobs() {
+  : "${SERVER_CPU:=1}" "${CLIENT_CPU:=0}" "${DURATION:=5s}" "${WARMUP:=1s}" "${RUNS:=3}"
+  : "${FOREIGN_MAX:=5}"      # % of a core used by processes this run did not start
+  : "${FOREIGN_RETRIES:=2}"  # extra tries for a measured run over that
+  : "${RETRY_BUDGET:=8}"     # extra tries in the whole run
+  : "${NICE:=}"              # e.g. -10: servers (and clusters) and clients at that nice value (off by default)
+}
 # Command prefixes: PIN_SRV/PIN_CLI put a process on the server/client core,
 # PRIO adds `nice -n $NICE` when asked.  A script that does not pin (logs.sh,
 # PLACEMENT=spread) empties the PIN_* arrays after this.
@@ -86,6 +108,51 @@ start_server() {  # NAME PORT CMD...
   fi
   return 0
 }
+# Background helpers (BG_PIDS), a cluster (PG_STARTED, PGDIR) and SQLite files
+# under $OUT (TEMP_DBS: names or globs, removed with their -wal and -shm) are
+# for the scripts that have them.
+WRK_PID="" WATCHDOG_PID="" BG_PIDS="" OUT="" PGDIR="" PG_STARTED=0 TEMP_DBS=""
+cleanup() {  # on exit: the client, the helpers with their children, the servers, the cluster, the files
+  local n p dbs
+  [[ -n $WRK_PID ]] && stop_pids "$WRK_PID"
+  for p in $BG_PIDS; do
+    kill -0 "$p" 2>/dev/null || continue
+    # shellcheck disable=SC2046
+    stop_pids $(descendants "$p" | sort -u)
+  done
+  for n in "${!SRV_PID[@]}"; do stop_server "$n"; done
+  pg_destroy
+  read -ra dbs <<<"$TEMP_DBS"  # not globbed here: below, in $OUT
+  if [[ -n $OUT ]]; then
+    # shellcheck disable=SC2086  # $p may be a glob
+    for p in "${dbs[@]}"; do rm -f "$OUT"/$p "$OUT"/$p-wal "$OUT"/$p-shm; done
+  fi
+  [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
+  return 0
+}
+# cleanup on exit, and a hard stop: one process that TERMs this shell after
+# $MAX_SECONDS, itself stopped by PID on exit.
+arm_cleanup() {
+  trap cleanup EXIT
+  trap 'log "interrupted"; exit 130' INT
+  trap 'log "stopped (TERM or the ${MAX_SECONDS}s limit): results incomplete"; exit 124' TERM
+  /usr/bin/python3 -c 'import os, signal, sys, time
+time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$MAX_SECONDS" $$ &
+  WATCHDOG_PID=$!
+}
+pg_destroy() {  # the throwaway cluster of scripts/pg.sh, once PG_STARTED=1
+  ((PG_STARTED)) || return 0
+  local pm
+  pm=$(pg_postmaster)
+  "$REPO/scripts/pg.sh" destroy "$PGDIR" >/dev/null 2>&1
+  # pg_ctl stop failed?  Stop the postmaster we started, by its PID.
+  if [[ -n $pm ]] && kill -0 "$pm" 2>/dev/null &&
+     [[ $(readlink "/proc/$pm/cwd" 2>/dev/null) == "$PGDIR/data" ]]; then
+    kill -QUIT "$pm" 2>/dev/null; sleep 1; kill -KILL "$pm" 2>/dev/null
+    rm -rf "$PGDIR"
+  fi
+  PG_STARTED=0
+}
 pg_postmaster() { [[ -n $PGDIR && -f $PGDIR/data/postmaster.pid ]] && head -1 "$PGDIR/data/postmaster.pid"; }
 pg_pids() { local pm; pm=$(pg_postmaster) || return 0; [[ -n $pm ]] && descendants "$pm"; }
 
@@ -134,4 +201,35 @@ close_call() {  # VALUE LIMIT -> note when within 3% of the limit
 noisy() {  # COMBO... -> a note when one of them stayed over FOREIGN_MAX (R_FMAX)
   local k
   for k in "$@"; do ((${R_FMAX[$k]:-0} > FOREIGN_MAX)) && { echo " (noisy run: re-run to confirm)"; return; }; done
+}
+
+# ---------------------------------------------------------------- install (idempotent)
+# The Debian packages of the list that are missing, with apt-get, as root or
+# through passwordless sudo.  --no-services: package scripts may not start
+# services (postgresql would start the system cluster).
+install_deps() {  # [--no-services] PACKAGE...
+  local no_services=0 missing=() p SUDO='' own_policy=0 rc
+  [[ ${1:-} == --no-services ]] && { no_services=1; shift; }
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      SUDO=sudo
+    else
+      log "missing Debian packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}"
+      return 1
+    fi
+  fi
+  log "installing: ${missing[*]}"
+  if ((no_services)) && [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  rc=$?
+  ((own_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || log "apt-get failed ($rc)"
+  return "$rc"
 }

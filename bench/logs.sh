@@ -40,20 +40,15 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-REPO=$(cd "$HERE/.." && pwd)
-BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
-case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
-BIN=$BUILD_DIR/vial-server
-PEERS_DIR=${PEERS_DIR:-$REPO/../shared/peers}
-[[ -d $PEERS_DIR ]] || PEERS_DIR=/work/shared/peers
-PEERS_DIR=$(cd "$PEERS_DIR" 2>/dev/null && pwd || echo "$PEERS_DIR")
+bench_paths vial-server
+common_knobs  # SERVER_CPU CLIENT_CPU DURATION (per query run) WARMUP (per query server and mode) RUNS FOREIGN_MAX
+              # FOREIGN_RETRIES RETRY_BUDGET NICE
+peers_dir
 FLASK_DIR=$PEERS_DIR/flask_logs
 TOOL=$HERE/logs/logsbench.py
 LUA=$HERE/logs/query.lua
 CACHE_DIR=${CACHE_DIR:-$BUILD_DIR/bench-logs}
 
-SERVER_CPU=${SERVER_CPU:-1}
-CLIENT_CPU=${CLIENT_CPU:-0}
 PLACEMENT=${PLACEMENT:-pinned}          # pinned: servers + cluster on SERVER_CPU, 1 worker; spread: 2 workers, no pinning
 PHASES=${PHASES:-"ingest query"}
 INGEST_SERVERS=${INGEST_SERVERS:-"vial-sqlite flask-sqlite vial-pg flask-pg"}
@@ -67,18 +62,11 @@ ACTIONS=${ACTIONS:-10000}
 QUERY_BACKENDS=${QUERY_BACKENDS:-"sqlite pg"}
 QUERY_MODES=${QUERY_MODES:-"range limit"}
 QUERY_CONNS=${QUERY_CONNS:-"1 4"}
-DURATION=${DURATION:-5s}                # per query run
-WARMUP=${WARMUP:-1s}                    # per query server and mode
-RUNS=${RUNS:-3}
 REGEN=${REGEN:-0}                       # 1: rebuild the cached 10M-log SQLite file
 PORT_BASE=${PORT_BASE:-18290}
-FOREIGN_MAX=${FOREIGN_MAX:-5}
-FOREIGN_RETRIES=${FOREIGN_RETRIES:-2}
-RETRY_BUDGET=${RETRY_BUDGET:-8}
 RETRY_UNTIL=${RETRY_UNTIL:-420}         # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-600}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
-NICE=${NICE:-}
 PG_SHARED_BUFFERS=${PG_SHARED_BUFFERS:-3GB}  # the 10M-log database (~2 GB) fits, as on a real server
 BUDGET_INGEST=500000                    # issue 4: actions/s into SQLite
 BUDGET_X=30                             # "about 30x the Flask + SQLAlchemy design"
@@ -97,73 +85,12 @@ set_prefixes
 START_TRIES=300
 
 # ---------------------------------------------------------------- cleanup, hard stop
-WRK_PID="" WATCHDOG_PID="" OUT="" PGDIR="" PG_STARTED=0 BG_PIDS=""
-
-pg_destroy() {
-  ((PG_STARTED)) || return 0
-  local pm
-  pm=$(pg_postmaster)
-  "$REPO/scripts/pg.sh" destroy "$PGDIR" >/dev/null 2>&1
-  if [[ -n $pm ]] && kill -0 "$pm" 2>/dev/null &&
-     [[ $(readlink "/proc/$pm/cwd" 2>/dev/null) == "$PGDIR/data" ]]; then
-    kill -QUIT "$pm" 2>/dev/null; sleep 1; kill -KILL "$pm" 2>/dev/null
-    rm -rf "$PGDIR"
-  fi
-  PG_STARTED=0
-}
-
-cleanup() {
-  local n p
-  [[ -n $WRK_PID ]] && stop_pids "$WRK_PID"
-  for p in $BG_PIDS; do
-    kill -0 "$p" 2>/dev/null || continue
-    # shellcheck disable=SC2046
-    stop_pids $(descendants "$p" | sort -u)
-  done
-  for n in "${!SRV_PID[@]}"; do stop_server "$n"; done
-  pg_destroy
-  [[ -n $OUT ]] && rm -f "$OUT"/*.db "$OUT"/*.db-wal "$OUT"/*.db-shm
-  [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
-  return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (TERM or the ${MAX_SECONDS}s limit): results incomplete"; exit 124' TERM
-
-/usr/bin/python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$MAX_SECONDS" $$ &
-WATCHDOG_PID=$!
+TEMP_DBS='*.db'
+arm_cleanup
 
 # ---------------------------------------------------------------- install (idempotent)
-install_deps() {
-  local pkgs=(python3-flask python3-flask-sqlalchemy gunicorn python3-psycopg2 postgresql wrk sqlite3 curl procps
-              util-linux)
-  local missing=() p SUDO=
-  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  ((${#missing[@]} == 0)) && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      SUDO=sudo
-    else
-      log "missing Debian packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}"
-      return 1
-    fi
-  fi
-  log "installing: ${missing[*]}"
-  local own_policy=0 rc
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then  # keep package scripts from starting services
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    own_policy=1
-  fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  rc=$?
-  ((own_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d
-  ((rc == 0)) || log "apt-get failed ($rc)"
-  return "$rc"
-}
-((SKIP_INSTALL)) || install_deps || exit 1
+((SKIP_INSTALL)) || install_deps --no-services python3-flask python3-flask-sqlalchemy gunicorn python3-psycopg2 \
+  postgresql wrk sqlite3 curl procps util-linux || exit 1
 
 # ---------------------------------------------------------------- preflight
 [[ -x $BIN ]] || die "no $BIN: build it first (cmake -S . -B build-benchlogs -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build-benchlogs --target vial-server; VIAL_BUILD_DIR=build-benchlogs)"

@@ -24,27 +24,16 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-REPO=$(cd "$HERE/.." && pwd)
-BUILD_DIR=${VIAL_BUILD_DIR:-$REPO/build}
-case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
-BIN=$BUILD_DIR/vial-bench
+bench_paths vial-bench
+common_knobs  # SERVER_CPU CLIENT_CPU DURATION WARMUP RUNS FOREIGN_MAX FOREIGN_RETRIES RETRY_BUDGET NICE
 
-SERVER_CPU=${SERVER_CPU:-1}
-CLIENT_CPU=${CLIENT_CPU:-0}
 CONNS=${CONNS:-64}
-DURATION=${DURATION:-5s}
-WARMUP=${WARMUP:-1s}
-RUNS=${RUNS:-3}
 DEPTH=${DEPTH:-16}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 PORT_BASE=${PORT_BASE:-18090}
-FOREIGN_MAX=${FOREIGN_MAX:-5}         # % of a core used by processes this run did not start
-FOREIGN_RETRIES=${FOREIGN_RETRIES:-2} # extra tries for a measured run over that
-RETRY_BUDGET=${RETRY_BUDGET:-8}       # extra tries in the whole run
 RETRY_UNTIL=${RETRY_UNTIL:-230}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-340}       # hard stop for the whole run
 SERVERS=${SERVERS:-"vial nginx"}
-NICE=${NICE:-}                        # e.g. -10: run the servers and wrk at that nice value (off by default)
 set_prefixes
 START_TRIES=100 START_SETTLE=0.3  # nginx forks its worker after listening
 
@@ -76,24 +65,7 @@ HZ=$(getconf CLK_TCK)
 T0=$SECONDS
 
 # ---------------------------------------------------------------- processes
-HELPER_PID="" WRK_PID="" WATCHDOG_PID=""
-
-cleanup() {
-  local n
-  [[ -n $WRK_PID ]] && stop_pids "$WRK_PID"
-  [[ -n $HELPER_PID ]] && stop_pids "$HELPER_PID"
-  for n in "${!SRV_PID[@]}"; do stop_server "$n"; done
-  [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
-  return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "stopped (TERM or the ${MAX_SECONDS}s limit): results incomplete"; exit 124' TERM
-
-# Hard stop: one process, killed by PID on exit.
-/usr/bin/python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[1])); os.kill(int(sys.argv[2]), signal.SIGTERM)' "$MAX_SECONDS" $$ &
-WATCHDOG_PID=$!
+arm_cleanup
 
 # The harness itself (bash, awk, curl, the idle-connection client) stays on the client core.
 taskset -p -c "$CLIENT_CPU" $$ >/dev/null
@@ -232,11 +204,11 @@ memory_phase() {  # KIND
   status=$OUT/$kind.idle_conns.txt
   : >"$status"
   /usr/bin/python3 "$HERE/idle_conns.py" "$port" "$IDLE_CONNS" --path /plaintext --status "$status" --hold 60 &
-  HELPER_PID=$!
+  BG_PIDS=$!  # the idle-connection client
   for i in $(seq 600); do
     ready=$(grep '^ready' "$status")
     [[ -n $ready ]] && break
-    kill -0 "$HELPER_PID" 2>/dev/null || break
+    kill -0 "$BG_PIDS" 2>/dev/null || break
     sleep 0.1
   done
   if [[ -n $ready ]]; then
@@ -247,8 +219,8 @@ memory_phase() {  # KIND
   else
     HELD_NOTE[$kind]="idle_conns.py failed: $(tail -2 "$status")"
   fi
-  stop_pids "$HELPER_PID"
-  HELPER_PID=""
+  stop_pids "$BG_PIDS"
+  BG_PIDS=""
   line=$(grep '^end' "$status")
   [[ -n $line ]] && HELD_NOTE[$kind]+=", at close ${line#end }"
   sleep 0.5
