@@ -115,7 +115,7 @@ static void problemf(problems *p, const char *prefix, const char *fmt, size_t i,
 }
 
 /* A problem with property `k` of action i.  The name is formatted here, only
- * when something is wrong: done for every property it was 3% of ingest. */
+ * when something is wrong, not for every property read. */
 static void prop_problem(problems *p, const char *prefix, size_t i, const char *k, size_t kn, const char *why)
 {
     char field[200]; /* long unknown names are cut in the report */
@@ -491,7 +491,7 @@ static int store(vial_req *req, row *rows, size_t n)
                                         "page_from", "page_to", "extra" };
     /* On SQLite only the first row carries its id: a NULL id is the largest
      * + 1, so the rest follow on from it, and an explicit one costs a seek
-     * per row to rule out a clash (8% of ingest).  The transaction holds
+     * per row to rule out a clash.  The transaction holds
      * the write lock, so nothing comes between; the last id is checked. */
     bool sqlite = !strcmp(vial_db_backend(db), "sqlite");
     vial_batch *b = vial_db_batch(db, "logs", cols, 12, NULL);

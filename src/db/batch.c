@@ -83,9 +83,8 @@ int vial_batch_add(vial_batch *b, const vial_val *row)
 }
 
 /* "INSERT INTO t (a, b) VALUES " + one "($1, $2)" group per row + RETURNING.
- * `anon`: "(?, ?)" instead (SQLite numbers them in order), a third of the
- * text for SQLite's big statements, and no printf per placeholder (1% of
- * log ingest). */
+ * `anon`: "(?, ?)" instead (SQLite numbers them in order): a third of the
+ * text for SQLite's big statements, and no printf per placeholder. */
 static int build_sql(vial_batch *b, size_t rows, bool anon, vial__buf *sql)
 {
     int rc = vial__buf_printf(sql, "INSERT INTO %s (", b->table);
@@ -112,9 +111,10 @@ static int build_sql(vial_batch *b, size_t rows, bool anon, vial__buf *sql)
 /* SQLite: rows go in as INSERTs of SQLITE_CHUNK_MAX rows each, then of 64, 8
  * and 1 for the rest, so a batch of any size uses at most four cached
  * statements per table.  One statement per row spends most of its time
- * opening cursors, seeking from the root and halting: 10,000-row log
- * ingest, SQLite alone, 2.45 us/row one row per INSERT, 2.10 at 100 rows,
- * 1.68 at 500 (the cursors stay on the leaves being appended to). */
+ * opening cursors, seeking each B-tree from its root and halting; within
+ * one statement the cursors stay on the leaves being appended to.  The
+ * largest share of the log ingest gain in bench/README.md (logs: 2.44 ->
+ * 1.90 us of server CPU per action). */
 #define SQLITE_CHUNK_MAX 512
 
 static int sqlite_chunks(vial_batch *b, vial__buf *sql)
