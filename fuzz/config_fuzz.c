@@ -10,7 +10,7 @@
  * split at NULs, is an argv for the flag parser (vial__config_load), whose
  * positional leftovers must be a subsequence of the arguments.
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

@@ -35,7 +35,7 @@
  * Limits are set small (max_body 4K, max_upload 8K, headers 2K/16, URI 512,
  * pending output 4K) so every limit path is reachable with short inputs.
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <llhttp.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
  *     writer reports no error and a balanced document, the output parses;
  *     after an error, nothing more is written.
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdlib.h>

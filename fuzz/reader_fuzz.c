@@ -16,7 +16,7 @@
  *  3. A raw span from vial_jr_skip() is itself a whole JSON value.
  *  4. An error message names a line and column inside the document.
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

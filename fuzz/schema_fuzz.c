@@ -40,7 +40,7 @@
  *    equal to vial_validate()'s errors (or, for JSON that does not parse,
  *    no "fields" at all; 500 for a schema naming a field twice).
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdlib.h>

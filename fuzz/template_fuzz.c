@@ -23,8 +23,7 @@
  *    super(), includes or extends in an autoescaped name never contains a
  *    '<' or '"' that the template text itself did not contain.
  */
-#include "core/internal.h"
-#include "web/template.h"
+#include "tpl/tpl.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -134,9 +133,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!mod)
         die("no module state");
     /* small budgets: every input finishes in milliseconds */
-    mod->lim.max_steps = 200000;
-    mod->lim.max_memory = 8u << 20;
-    mod->lim.max_output = 1u << 20;
+    vial__tplmod_limits(mod)->max_steps = 200000;
+    vial__tplmod_limits(mod)->max_memory = 8u << 20;
+    vial__tplmod_limits(mod)->max_output = 1u << 20;
     ctx = json_loads("{\"s\": \"<script>alert('x') & \\\"y\\\"</script>\","
                      " \"jp\": \"\\u65e5\\u672c\\u8a9e\", \"n\": 42, \"f\": -2.5, \"big\": 9223372036854775807,"
                      " \"z\": 0, \"t\": true, \"nil\": null, \"empty\": \"\","

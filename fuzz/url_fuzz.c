@@ -21,7 +21,7 @@
  *  - one match takes at most 8 MiB of arena, whatever the path;
  *  - query pairs and cookie values are slices/strings inside their input.
  */
-#include "core/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

@@ -545,6 +545,34 @@ VIAL_API ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_
 /* Percent-encodes everything but RFC 3986 unreserved characters.  Arena. */
 VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
 
+/* ------------------------------------------------------------------ string codecs */
+
+/*
+ * The codecs libvial uses itself, for apps that need them (cursors, keys,
+ * identifiers).  They work on caller buffers and allocate nothing.
+ * Decoders are strict: one canonical spelling per value, and -1 for
+ * anything else.
+ */
+/* 1 when the n bytes are valid UTF-8 (no overlongs, no surrogates, nothing
+ * above U+10FFFF), else 0. */
+VIAL_API int vial_utf8_valid(const char *s, size_t n);
+/* The length of the base64url (RFC 4648 section 5, unpadded) form of n bytes. */
+#define VIAL_B64URL_LEN(n) (((n) * 4 + 2) / 3)
+/* Writes the base64url of n bytes into `out` (VIAL_B64URL_LEN(n) + 1 bytes,
+ * NUL-terminated); returns its length. */
+VIAL_API size_t vial_b64url_encode(const void *data, size_t n, char *out);
+/* Decodes n characters into `out` (room for `cap` bytes); returns the byte
+ * count, or -1 when `s` is not canonical unpadded base64url or does not
+ * fit. */
+VIAL_API ptrdiff_t vial_b64url_decode(const char *s, size_t n, void *out, size_t cap);
+/* Writes n bytes as lower-case hex into `out` (2n + 1 bytes, NUL-terminated);
+ * returns 2n. */
+VIAL_API size_t vial_hex_encode(const void *data, size_t n, char *out);
+/* Decodes n hex digits (either case) into `out` (room for `cap` bytes);
+ * returns the byte count, or -1 for an odd length, a non-hex character or
+ * too little room. */
+VIAL_API ptrdiff_t vial_hex_decode(const char *s, size_t n, void *out, size_t cap);
+
 /* ------------------------------------------------------------------ configuration */
 
 /*

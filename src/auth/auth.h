@@ -4,7 +4,8 @@
 #ifndef VIAL_AUTH_H
 #define VIAL_AUTH_H
 
-#include "../core/internal.h"
+#include "../core/core.h"
+#include "../kv/kv.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -32,7 +33,5 @@ int vial__auth_mac(const vial__auth *a, const char *purpose, const void *data, s
 /* Prepares the token key from `secret` (call after setting it). */
 void vial__auth_keys(vial__auth *a);
 
-int vial__b64url_encode(vial__buf *out, const void *data, size_t n);
-int vial__b64url_decode(vial__buf *out, const char *s, size_t n);
 
 #endif

@@ -88,99 +88,6 @@ int vial_password_needs_rehash(vial_app *app, const char *hash)
     return crypto_pwhash_str_needs_rehash(hash, ops, mem) != 0;
 }
 
-/* ------------------------------------------------------------------ base64url */
-
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int vial__b64url_encode(vial__buf *out, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    if (vial__buf_reserve(out, (n + 2) / 3 * 4))
-        return VIAL_ENOMEM;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        char q[4] = { b64u[v >> 18], b64u[v >> 12 & 63], b64u[v >> 6 & 63], b64u[v & 63] };
-        vial__buf_add(out, q, 4);
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char q[2] = { b64u[v >> 18], b64u[v >> 12 & 63] };
-        vial__buf_add(out, q, 2);
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        char q[3] = { b64u[v >> 18], b64u[v >> 12 & 63], b64u[v >> 6 & 63] };
-        vial__buf_add(out, q, 3);
-    }
-    return 0;
-}
-
-/* Each base64url character's value + 1; 0 for everything else. */
-static const unsigned char b64u_val[256] = {
-    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
-    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
-    ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
-    ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
-    ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
-    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
-    ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
-    ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
-    ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-};
-
-/* The decoded size of n base64url characters (n % 4 != 1). */
-static size_t b64url_size(size_t n)
-{
-    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
-/* Strict: the base64url alphabet, no padding, no stray bits.  Writes
- * b64url_size(n) bytes to `out`; -1 when `s` is not canonical base64url. */
-static int b64url_decode_to(const char *s, size_t n, unsigned char *out)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    if (n % 4 == 1)
-        return -1;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        unsigned a = b64u_val[u[i]], b = b64u_val[u[i + 1]], c = b64u_val[u[i + 2]],
-                 d = b64u_val[u[i + 3]];
-        if (!a || !b || !c || !d)
-            return -1;
-        uint32_t v = (uint32_t)(a - 1) << 18 | (uint32_t)(b - 1) << 12 | (uint32_t)(c - 1) << 6 |
-                     (d - 1);
-        *out++ = (unsigned char)(v >> 16);
-        *out++ = (unsigned char)(v >> 8);
-        *out++ = (unsigned char)v;
-    }
-    size_t r = n - i; /* 0, 2 or 3 characters left: 1 or 2 bytes */
-    if (r) {
-        unsigned a = b64u_val[u[i]], b = b64u_val[u[i + 1]], c = r == 3 ? b64u_val[u[i + 2]] : 1;
-        if (!a || !b || !c)
-            return -1;
-        uint32_t v = (uint32_t)(a - 1) << 18 | (uint32_t)(b - 1) << 12 | (uint32_t)(c - 1) << 6;
-        *out++ = (unsigned char)(v >> 16);
-        if (r == 3)
-            *out = (unsigned char)(v >> 8);
-        if (v & (r == 3 ? 0xffu : 0xffffu))
-            return -1; /* non-canonical trailing bits */
-    }
-    return 0;
-}
-
-int vial__b64url_decode(vial__buf *out, const char *s, size_t n)
-{
-    if (n % 4 == 1)
-        return VIAL_EPARSE;
-    size_t len = b64url_size(n);
-    if (vial__buf_reserve(out, len + 1))
-        return VIAL_ENOMEM;
-    if (b64url_decode_to(s, n, (unsigned char *)out->p + out->n))
-        return VIAL_EPARSE;
-    out->n += len;
-    return 0;
-}
-
 /* ------------------------------------------------------------------ derived keys */
 
 /* HMAC-SHA-256 of `data` under `key` (any length). */
@@ -304,8 +211,8 @@ int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const cha
      * header is recognized by its bytes; any other is decoded and parsed. */
     if (hn != sizeof jwt_header_b64 - 1 || memcmp(token, jwt_header_b64, hn)) {
         unsigned char hb[512];
-        if (hn % 4 == 1 || b64url_size(hn) > sizeof hb || b64url_decode_to(token, hn, hb) ||
-            !(h = json_loadb((const char *)hb, b64url_size(hn), 0, NULL)) || !json_is_object(h)) {
+        ptrdiff_t hl = vial_b64url_decode(token, hn, hb, sizeof hb);
+        if (hl < 0 || !(h = json_loadb((const char *)hb, (size_t)hl, 0, NULL)) || !json_is_object(h)) {
             *why = "malformed token header";
             goto out;
         }
@@ -322,18 +229,19 @@ int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const cha
     }
     unsigned char mac[32], sig[32];
     size_t sn = strlen(d2 + 1);
-    if (sn != 43 || b64url_decode_to(d2 + 1, sn, sig) || hs256(a, token, (size_t)(d2 - token), mac) ||
+    if (sn != 43 || vial_b64url_decode(d2 + 1, sn, sig, sizeof sig) != 32 ||
+        hs256(a, token, (size_t)(d2 - token), mac) ||
         !vial_equal_ct(mac, sig, 32)) {
         *why = "token signature is invalid";
         goto out;
     }
-    size_t pn = (size_t)(d2 - d1 - 1), plen = pn % 4 == 1 ? 0 : b64url_size(pn);
+    size_t pn = (size_t)(d2 - d1 - 1), plen = pn * 3 / 4; /* what pn characters decode to */
     pl = plen <= sizeof small ? small : malloc(plen);
     if (!pl) {
         *why = "out of memory";
         goto out;
     }
-    if (pn % 4 == 1 || b64url_decode_to(d1 + 1, pn, pl) ||
+    if (vial_b64url_decode(d1 + 1, pn, pl, plen) != (ptrdiff_t)plen ||
         !(p = json_loadb((const char *)pl, plen, 0, NULL)) || !json_is_object(p)) {
         *why = "malformed token payload";
         goto out;

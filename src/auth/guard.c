@@ -220,7 +220,7 @@ int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
         free(a);
         return rc;
     }
-    if ((rc = vial_config_define(app, "secret_key", "",
+    if ((rc = vial__config_define_env(app, "secret_key", "",
                                  "key that signs tokens and sessions (32+ bytes; required unless --debug)")) ||
         (rc = vial_config_define(app, "jwt_leeway", "30s", "clock skew allowed on token times")) ||
         (rc = vial_config_define(app, "jwt_ttl", "1h", "lifetime of issued access tokens")) ||
@@ -242,28 +242,11 @@ typedef struct authstate {
     bool sent_credentials;
 } authstate;
 
-static const char state_key[] = "vial.auth";
+static const char state_key = 0;
 
 static authstate *state_of(vial_req *req)
 {
-    authstate *s = vial_local(req, state_key);
-    if (!s) {
-        /* What vial_set_local does, in one allocation and with the key
-         * not copied (it is static); absent, as just looked up. */
-        struct {
-            vial__local l;
-            authstate s;
-        } *both = vial_alloc(req, sizeof *both);
-        if (!both)
-            return NULL;
-        memset(both, 0, sizeof *both);
-        s = &both->s;
-        both->l.key = state_key;
-        both->l.value = s;
-        both->l.next = req->locals;
-        req->locals = &both->l;
-    }
-    return s;
+    return vial__req_state(req, &state_key, sizeof(authstate));
 }
 
 /* "authorization" in any case, from 13 bytes: two overlapping eight-byte
@@ -287,8 +270,8 @@ static bool is_authorization(const char *p)
 static const char *authorization(vial_req *req, size_t *len)
 {
     const vial__hdr *found = NULL;
-    for (size_t i = 0; i < req->nhdrs; i++) {
-        const vial__hdr *h = &req->hdrs[i];
+    for (size_t i = 0; i < req->m.nhdrs; i++) {
+        const vial__hdr *h = &req->m.hdrs[i];
         if (h->name.n == 13 && is_authorization(h->name.p)) {
             if (found) {
                 const char *v = vial_header(req, "authorization");

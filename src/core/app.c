@@ -9,7 +9,7 @@
  * while one stands, so a typo in a pattern cannot yield a server that
  * silently lacks a route.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,48 +17,39 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *vial_strerror(int err)
-{
-    switch (err) {
-    case 0: return "success";
-#define VIAL__ERRNO_STR(name, val, msg) case val: return msg;
-    VIAL_ERRNO_MAP(VIAL__ERRNO_STR)
-#undef VIAL__ERRNO_STR
-    default: return "unknown error";
-    }
-}
-
 /* ------------------------------------------------------------------ built-in configuration */
 
+#define BARE (VIAL__CFG_BUILTIN | VIAL__CFG_BARE_ENV) /* also HOST, PORT... without VIAL_ */
 static const struct {
     const char *key, *def, *help;
+    unsigned flags;
 } builtin_keys[] = {
-    { "host", "127.0.0.1", "address to listen on" },
-    { "port", "5000", "TCP port to listen on" },
-    { "workers", "0", "worker threads (0: one per CPU core)" },
-    { "debug", "off", "debug mode: detailed errors, no caching" },
-    { "log_level", "info", "debug, info, warn or error" },
-    { "access_log", "on", "one log line per request" },
-    { "max_body", "10M", "largest request body accepted (413 above)" },
-    { "max_upload", "100M", "largest multipart/form-data body (streamed to a temporary file)" },
-    { "upload_dir", "/tmp", "where multipart bodies are spooled (unlinked files)" },
-    { "max_header_size", "16K", "largest request line + headers (431 above)" },
-    { "max_headers", "100", "most request headers accepted (431 above)" },
-    { "max_uri", "8K", "longest request target (414 above)" },
-    { "header_timeout", "10s", "time allowed to send the request headers" },
-    { "body_timeout", "30s", "longest pause while sending the request body" },
-    { "idle_timeout", "60s", "keep-alive connections idle longer are closed" },
-    { "write_timeout", "30s", "longest stall while the client reads a response" },
-    { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT" },
-    { "max_pending_output", "4M", "stop reading a connection while this much is unsent" },
-    { "backlog", "1024", "listen(2) backlog per worker" },
-    { "templates_dir", "templates", "directory of the templates (vial_render)" },
-    { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed" },
-    { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options" },
+    { "host", "127.0.0.1", "address to listen on", BARE },
+    { "port", "5000", "TCP port to listen on", BARE },
+    { "workers", "0", "worker threads (0: one per CPU core)", BARE },
+    { "debug", "off", "debug mode: detailed errors, no caching", VIAL__CFG_BUILTIN },
+    { "log_level", "info", "debug, info, warn or error", BARE },
+    { "access_log", "on", "one log line per request", VIAL__CFG_BUILTIN },
+    { "max_body", "10M", "largest request body accepted (413 above)", VIAL__CFG_BUILTIN },
+    { "max_upload", "100M", "largest multipart/form-data body (streamed to a temporary file)", VIAL__CFG_BUILTIN },
+    { "upload_dir", "/tmp", "where multipart bodies are spooled (unlinked files)", VIAL__CFG_BUILTIN },
+    { "max_header_size", "16K", "largest request line + headers (431 above)", VIAL__CFG_BUILTIN },
+    { "max_headers", "100", "most request headers accepted (431 above)", VIAL__CFG_BUILTIN },
+    { "max_uri", "8K", "longest request target (414 above)", VIAL__CFG_BUILTIN },
+    { "header_timeout", "10s", "time allowed to send the request headers", VIAL__CFG_BUILTIN },
+    { "body_timeout", "30s", "longest pause while sending the request body", VIAL__CFG_BUILTIN },
+    { "idle_timeout", "60s", "keep-alive connections idle longer are closed", VIAL__CFG_BUILTIN },
+    { "write_timeout", "30s", "longest stall while the client reads a response", VIAL__CFG_BUILTIN },
+    { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
+    { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
+    { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
+    { "templates_dir", "templates", "directory of the templates (vial_render)", VIAL__CFG_BUILTIN },
+    { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed", VIAL__CFG_BUILTIN },
+    { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
     { "content_security_policy",
       "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
       "base-uri 'self'; form-action 'self'",
-      "Content-Security-Policy of HTML responses" },
+      "Content-Security-Policy of HTML responses", VIAL__CFG_BUILTIN },
 };
 
 /* ------------------------------------------------------------------ app */
@@ -89,7 +80,7 @@ vial_app *vial_app_new(const char *name)
     }
     for (size_t i = 0; i < VIAL__ARRAY_LEN(builtin_keys); i++) {
         if (vial__config_define(app->cfg, builtin_keys[i].key, builtin_keys[i].def,
-                                builtin_keys[i].help, true)) {
+                                builtin_keys[i].help, builtin_keys[i].flags)) {
             vial_app_free(app);
             return NULL;
         }
@@ -152,6 +143,7 @@ void vial_app_free(vial_app *app)
         vial__worker_free(app->test_worker);
         app->test_worker = NULL;
     }
+    vial__pool_drain(&app->test_pool);
     compiled_free(app);
     bp_clear(&app->root);
     vial__config_free(app->cfg);
@@ -554,46 +546,51 @@ static int parse_trusted(vial_app *app)
 
 int vial__app_apply_config(vial_app *app)
 {
-    vial__limits *l = &app->lim;
+    vial__h1_cfg *h = &app->lim.h1;
+    vial__loop_cfg *lc = &app->lim.loop;
+    uint64_t max_header = 0, max_headers = 0, max_uri = 0, max_pending = 0;
     struct {
         const char *key;
         bool duration;
-        uint64_t *u64;
-        size_t *sz;
+        uint64_t *out;
         int64_t min;
     } items[] = {
-        { "max_body", false, &l->max_body, NULL, 0 },
-        { "max_upload", false, &l->max_upload, NULL, 0 },
-        { "max_header_size", false, NULL, &l->max_header_bytes, 256 },
-        { "max_headers", false, NULL, &l->max_headers, 1 },
-        { "max_uri", false, NULL, &l->max_uri, 16 },
-        { "header_timeout", true, &l->header_timeout_ms, NULL, 1 },
-        { "body_timeout", true, &l->body_timeout_ms, NULL, 1 },
-        { "idle_timeout", true, &l->idle_timeout_ms, NULL, 1 },
-        { "write_timeout", true, &l->write_timeout_ms, NULL, 1 },
-        { "shutdown_timeout", true, &l->shutdown_timeout_ms, NULL, 0 },
-        { "max_pending_output", false, NULL, &l->max_pending_output, 4096 },
+        { "max_body", false, &h->max_body, 0 },
+        { "max_upload", false, &h->max_upload, 0 },
+        { "max_header_size", false, &max_header, 256 },
+        { "max_headers", false, &max_headers, 1 },
+        { "max_uri", false, &max_uri, 16 },
+        { "header_timeout", true, &lc->header_timeout_ms, 1 },
+        { "body_timeout", true, &lc->body_timeout_ms, 1 },
+        { "idle_timeout", true, &lc->idle_timeout_ms, 1 },
+        { "write_timeout", true, &lc->write_timeout_ms, 1 },
+        { "shutdown_timeout", true, &lc->shutdown_timeout_ms, 0 },
+        { "max_pending_output", false, &max_pending, 4096 },
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(items); i++) {
         const char *v = vial_config(app, items[i].key);
         int64_t x = items[i].duration ? vial__parse_duration_ms(v) : vial__parse_size(v);
-        if (x < items[i].min || (items[i].sz && x > (int64_t)UINT32_MAX)) {
+        bool is_count = items[i].out == &max_header || items[i].out == &max_headers ||
+                        items[i].out == &max_uri || items[i].out == &max_pending;
+        if (x < items[i].min || (is_count && x > (int64_t)UINT32_MAX)) {
             vial_log(VIAL_LOG_ERROR, "config %s: bad value '%s' (%s)", items[i].key, v ? v : "",
                      items[i].duration ? "a duration like 10s or 500ms" : "a size like 16K or 10M");
             return VIAL_EINVAL;
         }
-        if (items[i].u64)
-            *items[i].u64 = (uint64_t)x;
-        else
-            *items[i].sz = (size_t)x;
+        *items[i].out = (uint64_t)x;
     }
-    free(l->upload_dir);
-    l->upload_dir = strdup(vial_config(app, "upload_dir"));
-    if (!l->upload_dir)
+    h->max_header_bytes = (size_t)max_header;
+    h->max_headers = (size_t)max_headers;
+    h->max_uri = (size_t)max_uri;
+    h->max_pending_output = lc->max_pending_output = (size_t)max_pending;
+    free(app->lim.upload_dir);
+    app->lim.upload_dir = strdup(vial_config(app, "upload_dir"));
+    if (!app->lim.upload_dir)
         return VIAL_ENOMEM;
+    h->upload_dir = app->lim.upload_dir;
     /* The URI is part of the header section: keep the two limits coherent. */
-    if (l->max_uri > l->max_header_bytes)
-        l->max_uri = l->max_header_bytes;
+    if (h->max_uri > h->max_header_bytes)
+        h->max_uri = h->max_header_bytes;
     const char *lv = vial_config(app, "log_level");
     static const char *const levels[] = { "debug", "info", "warn", "error" };
     int level = -1;
@@ -609,6 +606,12 @@ int vial__app_apply_config(vial_app *app)
     app->debug = vial_config_bool(app, "debug", 0);
     app->access_log = vial_config_bool(app, "access_log", 1);
     app->security_headers = vial_config_bool(app, "security_headers", 1);
+    lc->name = app->name;
+    lc->host = vial_config(app, "host");
+    lc->port = vial_config_int(app, "port", -1);
+    lc->workers = vial_config_int(app, "workers", -1);
+    lc->backlog = (int)vial_config_int(app, "backlog", 1024);
+    lc->debug = app->debug;
     const char *csp = vial_config(app, "content_security_policy");
     if (csp && strpbrk(csp, "\r\n")) {
         vial_log(VIAL_LOG_ERROR, "content_security_policy may not contain line breaks");
@@ -664,7 +667,7 @@ int vial_abort_json(vial_req *req, int status, const char *message, json_t *extr
     if (status < 400 || status > 599)
         status = 500;
     char *msg = message ? vial_strdup(req, message) : NULL;
-    if (req->streaming && req->stream_head_sent) {
+    if (req->m.streaming && req->m.stream_head_sent) {
         json_decref(extra);
         return VIAL_ESTATE; /* the status line has gone out */
     }
@@ -685,7 +688,7 @@ int vial_abort_json(vial_req *req, int status, const char *message, json_t *extr
             req->in_error = true;
             int rc = fn(req, status, msg ? msg : vial_status_reason(status));
             req->in_error = false;
-            if (rc == 0 && req->responded) {
+            if (rc == 0 && req->m.responded) {
                 json_decref(extra);
                 return 0;
             }
@@ -710,7 +713,7 @@ int vial_abortf(vial_req *req, int status, const char *fmt, ...)
         return VIAL_EINVAL;
     va_list ap;
     va_start(ap, fmt);
-    char *m = vial__arena_vsprintf(req->arena, fmt, ap);
+    char *m = vial__arena_vsprintf(&req->m.arena, fmt, ap);
     va_end(ap);
     return vial_abort_json(req, status, m, NULL);
 }
@@ -721,18 +724,18 @@ int vial_abortf(vial_req *req, int status, const char *fmt, ...)
 static json_t *debug_info(vial_req *req, const char *what, int rc)
 {
     json_t *h = json_object();
-    for (size_t i = 0; h && i < req->nhdrs; i++)
-        json_object_set_new(h, req->hdrs[i].name.p, json_string(req->hdrs[i].value.p));
+    for (size_t i = 0; h && i < req->m.nhdrs; i++)
+        json_object_set_new(h, req->m.hdrs[i].name.p, json_string(req->m.hdrs[i].value.p));
     return json_pack("{s:{s:s,s:s?,s:s?,s:i,s:s,s:s,s:s?,s:o*}}", "debug", "failure", what, "endpoint",
                      req->route ? req->route->endpoint : NULL, "route",
                      req->route ? req->route->pattern : NULL, "result", rc, "meaning",
                      rc < 0 ? vial_strerror(rc) : "a non-zero handler result", "method",
-                     req->method ? req->method : "-", "target", req->target.p, "headers", h);
+                     req->m.method ? req->m.method : "-", "target", req->m.target.p, "headers", h);
 }
 
 static void fail_500(vial_req *req, const char *what, int rc)
 {
-    vial_req_log(req, VIAL_LOG_ERROR, "%s %s: %s (%d)", req->method, req->target.p, what, rc);
+    vial_req_log(req, VIAL_LOG_ERROR, "%s %s: %s (%d)", req->m.method, req->m.target.p, what, rc);
     int r = req->app->debug ? vial_abort_json(req, 500, what, debug_info(req, what, rc))
                             : vial_abort(req, 500, "internal server error");
     if (r != 0)
@@ -756,12 +759,12 @@ void vial__app_dispatch(vial_req *req)
 {
     vial_app *app = req->app;
     vial__match m;
-    if (req->path_raw.n == 1 && req->path_raw.p[0] == '*') {
+    if (req->m.path_raw.n == 1 && req->m.path_raw.p[0] == '*') {
         /* OPTIONS * asks about the server as a whole. */
         memset(&m, 0, sizeof m);
         m.allowed = VIAL_GET | VIAL_HEAD | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH | VIAL_OPTIONS;
     } else {
-        vial__router_match(app->router, req->arena, req->path_raw.p, req->path_raw.n, req->method_bit,
+        vial__router_match(app->router, &req->m.arena, req->m.path_raw.p, req->m.path_raw.n, req->m.method_bit,
                            &m);
     }
     req->route = m.route;
@@ -770,37 +773,37 @@ void vial__app_dispatch(vial_req *req)
     vial_bp *chain[32];
     size_t n = bp_chain(req, chain, 32);
     int rc = 0;
-    for (size_t i = 0; i < n && !req->responded && rc == 0; i++) {
-        for (size_t k = 0; k < chain[i]->nbefore && !req->responded && rc == 0; k++) {
+    for (size_t i = 0; i < n && !req->m.responded && rc == 0; i++) {
+        for (size_t k = 0; k < chain[i]->nbefore && !req->m.responded && rc == 0; k++) {
             const vial__hook *h = &chain[i]->before[k];
             rc = h->fn ? h->fn(req) : h->fn_data(req, h->ud);
         }
     }
     if (rc) {
         fail_500(req, "before-request hook failed", rc);
-    } else if (!req->responded) {
+    } else if (!req->m.responded) {
         if (m.bad_escape) {
             vial_abort(req, 400, "malformed percent-escape in the path");
         } else if (m.route) {
             rc = m.route->fn(req);
             if (rc)
                 fail_500(req, "handler failed", rc);
-            else if (!req->responded)
+            else if (!req->m.responded)
                 fail_500(req, "handler returned without a response", 0);
-            else if (req->jw && !req->streaming && (rc = vial_jw_finish(req->jw)) != 0)
+            else if (req->jw && !req->m.streaming && (rc = vial_jw_finish(req->jw)) != 0)
                 fail_500(req, "unbalanced or invalid JSON written", rc);
-        } else if (req->method_bit == VIAL_OPTIONS && m.allowed) {
+        } else if (req->m.method_bit == VIAL_OPTIONS && m.allowed) {
             vial_no_content(req);
             allow_header(req, m.allowed);
         } else if (m.allowed) {
-            vial_abortf(req, 405, "%s is not allowed here", req->method);
+            vial_abortf(req, 405, "%s is not allowed here", req->m.method);
             allow_header(req, m.allowed);
         } else if (m.redirect_slash) {
-            const char *loc = req->query_raw.n
-                                  ? vial_sprintf(req, "%.*s/?%.*s", (int)req->path_raw.n,
-                                                 req->path_raw.p, (int)req->query_raw.n,
-                                                 req->query_raw.p)
-                                  : vial_sprintf(req, "%.*s/", (int)req->path_raw.n, req->path_raw.p);
+            const char *loc = req->m.query_raw.n
+                                  ? vial_sprintf(req, "%.*s/?%.*s", (int)req->m.path_raw.n,
+                                                 req->m.path_raw.p, (int)req->m.query_raw.n,
+                                                 req->m.query_raw.p)
+                                  : vial_sprintf(req, "%.*s/", (int)req->m.path_raw.n, req->m.path_raw.p);
             if (!loc || vial_redirect(req, 308, loc))
                 fail_500(req, "redirect failed", VIAL_ENOMEM);
         } else {
@@ -876,7 +879,7 @@ const char *vial__url_for_kv(vial_req *req, const char *endpoint, const char **k
         return NULL;
     vial__buf b = { 0 };
     int rc = vial__url_build(r, kv, nkv, &b);
-    const char *out = rc ? NULL : vial__arena_strndup(req->arena, b.p ? b.p : "", b.n);
+    const char *out = rc ? NULL : vial__arena_strndup(&req->m.arena, b.p ? b.p : "", b.n);
     vial__buf_free(&b);
     return out;
 }
@@ -912,35 +915,6 @@ void *vial_worker_get(vial_req *req, int slot)
         w->slots[slot] = s->init(req->app, w->id, s->ud);
     }
     return w->slots[slot];
-}
-
-vial__worker *vial__worker_new(vial_app *app, int id)
-{
-    vial__worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    w->id = id;
-    w->app = app;
-    w->pool.max = 1024; /* 8 MiB of free blocks per worker at most */
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
-    w->id_prefix = r;
-    return w;
-}
-
-void vial__worker_free(vial__worker *w)
-{
-    if (!w)
-        return;
-    if (w->slots) {
-        for (size_t i = 0; i < w->app->nslots; i++)
-            if (w->slots[i] && w->app->slots[i].fini)
-                w->app->slots[i].fini(w->slots[i], w->app->slots[i].ud);
-        free(w->slots);
-    }
-    vial__pool_drain(&w->pool);
-    free(w);
 }
 
 void *vial__app_ext(const vial_app *app, const void *key)

@@ -6,7 +6,7 @@
  * Keeping all levels (instead of overwriting) lets `help` show where a value
  * came from and lets a later load not clobber a higher source.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,7 +20,7 @@ typedef struct cfg_key {
     char *key;
     char *help;
     char *val[NLEVELS];
-    bool defined, builtin;
+    bool defined, builtin, bare_env;
 } cfg_key;
 
 struct vial__config {
@@ -100,7 +100,7 @@ static int set_level(cfg_key *k, int level, const char *value)
 }
 
 int vial__config_define(vial__config *c, const char *key, const char *def, const char *help,
-                        bool builtin)
+                        unsigned flags)
 {
     if (!key || !valid_key(key))
         return VIAL_EINVAL;
@@ -110,7 +110,8 @@ int vial__config_define(vial__config *c, const char *key, const char *def, const
     if (!k && !(k = add(c, key)))
         return VIAL_ENOMEM;
     k->defined = true;
-    k->builtin = builtin;
+    k->builtin = (flags & VIAL__CFG_BUILTIN) != 0;
+    k->bare_env = (flags & VIAL__CFG_BARE_ENV) != 0;
     free(k->help);
     k->help = help ? strdup(help) : NULL;
     return set_level(k, VIAL__CFG_DEFAULT, def);
@@ -201,19 +202,6 @@ static int load_file(vial__config *c, const char *path, bool must_exist)
     return 0;
 }
 
-/* Keys that deployment tooling conventionally sets without a prefix
- * (12-factor style).  Everything else needs VIAL_, so a stray DEBUG or
- * TIMEOUT in someone's shell cannot change the server. */
-static bool bare_env_ok(const char *key)
-{
-    static const char *const bare[] = { "host", "port", "workers", "database_url",
-                                        "redis_url", "secret_key", "log_level" };
-    for (size_t i = 0; i < VIAL__ARRAY_LEN(bare); i++)
-        if (!strcmp(key, bare[i]))
-            return true;
-    return false;
-}
-
 static void load_env(vial__config *c)
 {
     char name[300];
@@ -228,7 +216,11 @@ static void load_env(vial__config *c)
         char vname[310];
         snprintf(vname, sizeof vname, "VIAL_%s", name);
         const char *v = getenv(vname);
-        if (!v && bare_env_ok(k->key))
+        /* Keys that deployment tooling conventionally sets without a prefix
+         * (12-factor style: PORT, DATABASE_URL) are declared so by their
+         * module.  Everything else needs VIAL_, so a stray DEBUG or TIMEOUT
+         * in someone's shell cannot change the server. */
+        if (!v && k->bare_env)
             v = getenv(name);
         if (v)
             set_level(k, VIAL__CFG_ENV, v);
@@ -394,11 +386,18 @@ int64_t vial__parse_duration_ms(const char *s)
 
 /* ------------------------------------------------------------------ public */
 
+int vial__config_define_env(vial_app *app, const char *key, const char *def, const char *help)
+{
+    if (!app)
+        return VIAL_EINVAL;
+    return vial__config_define(app->cfg, key, def, help, VIAL__CFG_BARE_ENV);
+}
+
 int vial_config_define(vial_app *app, const char *key, const char *def, const char *help)
 {
     if (!app)
         return VIAL_EINVAL;
-    return vial__config_define(app->cfg, key, def, help, false);
+    return vial__config_define(app->cfg, key, def, help, 0);
 }
 
 const char *vial_config(vial_app *app, const char *key)

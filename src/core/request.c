@@ -7,42 +7,23 @@
  * that not every handler needs (query arguments, JSON body, decoded path)
  * happens on first use and is cached on the request.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <time.h>
 
-static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
-                                            "OPTIONS" };
-
-unsigned vial__method_bit(const char *m, size_t n)
-{
-    for (size_t i = 0; i < VIAL__ARRAY_LEN(method_names); i++)
-        if (strlen(method_names[i]) == n && !memcmp(method_names[i], m, n))
-            return 1u << i;
-    return 0;
-}
-
-const char *vial__method_name(unsigned bit)
-{
-    for (size_t i = 0; i < VIAL__ARRAY_LEN(method_names); i++)
-        if (bit == 1u << i)
-            return method_names[i];
-    return NULL;
-}
-
 const char *vial_method(vial_req *req)
 {
-    return req ? req->method : NULL;
+    return req ? req->m.method : NULL;
 }
 
 const char *vial_target(vial_req *req)
 {
-    if (!req || !req->target.p)
+    if (!req || !req->m.target.p)
         return NULL;
-    return req->target.p; /* NUL-terminated by http.c */
+    return req->m.target.p; /* NUL-terminated by http.c */
 }
 
 const char *vial_path(vial_req *req)
@@ -50,15 +31,15 @@ const char *vial_path(vial_req *req)
     if (!req)
         return NULL;
     if (!req->path_dec) {
-        char *d = vial__arena_alloc(req->arena, req->path_raw.n + 1);
+        char *d = vial__arena_alloc(&req->m.arena, req->m.path_raw.n + 1);
         if (!d)
             return NULL;
-        ptrdiff_t n = vial_url_decode(req->path_raw.p, req->path_raw.n, d, 0);
+        ptrdiff_t n = vial_url_decode(req->m.path_raw.p, req->m.path_raw.n, d, 0);
         if (n < 0) {
             /* Only reachable for requests answered before routing; show the
              * raw form rather than nothing. */
-            memcpy(d, req->path_raw.p, req->path_raw.n);
-            d[req->path_raw.n] = '\0';
+            memcpy(d, req->m.path_raw.p, req->m.path_raw.n);
+            d[req->m.path_raw.n] = '\0';
         }
         req->path_dec = d;
     }
@@ -146,7 +127,7 @@ static int load_args(vial_req *req)
 {
     if (req->args_done)
         return 0;
-    int rc = vial__parse_query(req->arena, req->query_raw.p, req->query_raw.n, &req->args,
+    int rc = vial__parse_query(&req->m.arena, req->m.query_raw.p, req->m.query_raw.n, &req->args,
                                &req->nargs);
     if (rc == 0)
         req->args_done = true;
@@ -197,8 +178,8 @@ const char *vial_header(vial_req *req, const char *name)
         return NULL;
     const vial__hdr *first = NULL;
     size_t count = 0, total = 0;
-    for (size_t i = 0; i < req->nhdrs; i++) {
-        const vial__hdr *h = &req->hdrs[i];
+    for (size_t i = 0; i < req->m.nhdrs; i++) {
+        const vial__hdr *h = &req->m.hdrs[i];
         if (vial__streq_ci(h->name.p, h->name.n, name)) {
             if (!first)
                 first = h;
@@ -212,12 +193,12 @@ const char *vial_header(vial_req *req, const char *name)
         return first->value.p; /* NUL-terminated in place by http.c */
     /* RFC 9110 5.3: repeated fields combine with commas; Cookie uses "; ". */
     bool cookie = vial__streq_ci(name, strlen(name), "cookie");
-    char *out = vial__arena_alloc(req->arena, total + 1);
+    char *out = vial__arena_alloc(&req->m.arena, total + 1);
     if (!out)
         return NULL;
     size_t o = 0;
-    for (size_t i = 0; i < req->nhdrs; i++) {
-        const vial__hdr *h = &req->hdrs[i];
+    for (size_t i = 0; i < req->m.nhdrs; i++) {
+        const vial__hdr *h = &req->m.hdrs[i];
         if (!vial__streq_ci(h->name.p, h->name.n, name))
             continue;
         if (o) {
@@ -233,12 +214,12 @@ const char *vial_header(vial_req *req, const char *name)
 
 int vial_header_at(vial_req *req, size_t i, const char **name, const char **value)
 {
-    if (!req || i >= req->nhdrs)
+    if (!req || i >= req->m.nhdrs)
         return 0;
     if (name)
-        *name = req->hdrs[i].name.p;
+        *name = req->m.hdrs[i].name.p;
     if (value)
-        *value = req->hdrs[i].value.p;
+        *value = req->m.hdrs[i].value.p;
     return 1;
 }
 
@@ -248,7 +229,7 @@ const char *vial_cookie(vial_req *req, const char *name)
     if (!h || !name)
         return NULL;
     vial__str v = vial__cookie_find(h, strlen(h), name);
-    return v.p ? vial__arena_strndup(req->arena, v.p, v.n) : NULL;
+    return v.p ? vial__arena_strndup(&req->m.arena, v.p, v.n) : NULL;
 }
 
 /* ------------------------------------------------------------------ body */
@@ -256,13 +237,13 @@ const char *vial_cookie(vial_req *req, const char *name)
 const char *vial_body(vial_req *req, size_t *len)
 {
     if (len)
-        *len = req ? req->body_len : 0;
+        *len = req ? req->m.body_len : 0;
     if (!req)
         return NULL;
-    if (req->body_fd >= 0 && !req->body_map && req->body_len) {
+    if (req->m.body_fd >= 0 && !req->body_map && req->m.body_len) {
         /* A spooled upload: mapped, not read, so a 100 MiB body costs
          * address space and page cache, not heap. */
-        void *m = mmap(NULL, req->body_len, PROT_READ, MAP_PRIVATE, req->body_fd, 0);
+        void *m = mmap(NULL, req->m.body_len, PROT_READ, MAP_PRIVATE, req->m.body_fd, 0);
         if (m == MAP_FAILED) {
             if (len)
                 *len = 0;
@@ -272,41 +253,7 @@ const char *vial_body(vial_req *req, size_t *len)
     }
     if (req->body_map)
         return req->body_map;
-    return req->body ? req->body : "";
-}
-
-json_t *vial_req_json(vial_req *req)
-{
-    if (!req)
-        return NULL;
-    if (req->json_done)
-        return req->json;
-    req->json_done = true;
-    if (req->body_len == 0) {
-        req->json_err = "request body is empty (expected JSON)";
-        return NULL;
-    }
-    json_error_t e;
-    size_t blen;
-    const char *body = vial_body(req, &blen);
-    req->json = json_loadb(body, blen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
-    if (!req->json) {
-        req->json_err = vial_sprintf(req, "invalid JSON at line %d column %d: %s", e.line,
-                                     e.column, e.text);
-        return NULL;
-    }
-    /* Owned by the request: released with it. */
-    if (vial_defer(req, (void (*)(void *))json_decref, req->json)) {
-        json_decref(req->json);
-        req->json = NULL;
-        req->json_err = "out of memory";
-    }
-    return req->json;
-}
-
-const char *vial_json_error(vial_req *req)
-{
-    return req ? req->json_err : NULL;
+    return req->m.body ? req->m.body : "";
 }
 
 /* ------------------------------------------------------------------ identity */
@@ -323,13 +270,13 @@ const char *vial_client_addr(vial_req *req)
 {
     if (!req)
         return NULL;
-    if (!req->app->trusted || !req->client || !trusted(req->app, req->client, strlen(req->client)))
-        return req->client;
+    if (!req->app->trusted || !req->m.client || !trusted(req->app, req->m.client, strlen(req->m.client)))
+        return req->m.client;
     /* Walk X-Forwarded-For from the right: the first hop that is not one of
      * our proxies is the client; anything further left is client-supplied. */
     const char *xff = vial_header(req, "x-forwarded-for");
     if (!xff)
-        return req->client;
+        return req->m.client;
     const char *end = xff + strlen(xff);
     while (end > xff) {
         const char *start = end;
@@ -344,30 +291,17 @@ const char *vial_client_addr(vial_req *req)
             return vial_strndup(req, a, (size_t)(b - a));
         end = start > xff ? start - 1 : xff;
     }
-    return req->client;
+    return req->m.client;
 }
 
 const char *vial_scheme(vial_req *req)
 {
-    if (req && req->app->trusted && req->client && trusted(req->app, req->client, strlen(req->client))) {
+    if (req && req->app->trusted && req->m.client && trusted(req->app, req->m.client, strlen(req->m.client))) {
         const char *p = vial_header(req, "x-forwarded-proto");
         if (p && !strncasecmp(p, "https", 5))
             return "https";
     }
     return "http";
-}
-
-static bool reqid_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
 }
 
 const char *vial_request_id(vial_req *req)
@@ -376,29 +310,26 @@ const char *vial_request_id(vial_req *req)
         return NULL;
     if (req->reqid_set)
         return req->reqid;
-    if (req->reqid_hdr && req->reqid_hdr <= req->nhdrs) {
-        const vial__hdr *h = &req->hdrs[req->reqid_hdr - 1];
-        if (reqid_ok(h->value.p, h->value.n) && h->value.n < sizeof req->reqid) {
+    if (req->m.reqid_hdr && req->m.reqid_hdr <= req->m.nhdrs) {
+        const vial__hdr *h = &req->m.hdrs[req->m.reqid_hdr - 1];
+        if (vial__reqid_ok(h->value.p, h->value.n) && h->value.n < sizeof req->reqid) {
             memcpy(req->reqid, h->value.p, h->value.n);
             req->reqid[h->value.n] = '\0';
             req->reqid_set = true;
             return req->reqid;
         }
     }
-    /* 8 hex digits of per-process randomness, the worker, and a counter:
-     * unique across workers and restarts without any coordination. */
-    static const char hex[] = "0123456789abcdef";
-    uint64_t c = ++req->w->req_counter;
-    uint32_t pre = req->w->id_prefix;
-    char *o = req->reqid;
-    for (int i = 7; i >= 0; i--)
-        *o++ = hex[(pre >> (i * 4)) & 15];
-    *o++ = '-';
-    for (int i = 9; i >= 0; i--)
-        *o++ = hex[(c >> (i * 4)) & 15];
-    *o = '\0';
+    vial__reqid_make(req->reqid, req->w->id_prefix, ++req->w->req_counter);
     req->reqid_set = true;
     return req->reqid;
+}
+
+void vial_req_log(vial_req *req, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vial__vlog(level, req ? vial_request_id(req) : NULL, fmt, ap);
+    va_end(ap);
 }
 
 /* ------------------------------------------------------------------ request locals */
@@ -408,14 +339,15 @@ int vial_set_local(vial_req *req, const char *key, void *value)
     if (!req || !key)
         return VIAL_EINVAL;
     for (vial__local *l = req->locals; l; l = l->next) {
-        if (!strcmp(l->key, key)) {
+        if (!l->is_module && !strcmp(l->key, key)) {
             l->value = value;
             return 0;
         }
     }
-    vial__local *l = vial__arena_alloc(req->arena, sizeof *l);
+    vial__local *l = vial__arena_alloc(&req->m.arena, sizeof *l);
     if (!l || !(l->key = vial_strdup(req, key)))
         return VIAL_ENOMEM;
+    l->is_module = false;
     l->value = value;
     l->next = req->locals;
     req->locals = l;
@@ -425,21 +357,67 @@ int vial_set_local(vial_req *req, const char *key, void *value)
 void *vial_local(vial_req *req, const char *key)
 {
     for (vial__local *l = req && key ? req->locals : NULL; l; l = l->next)
-        if (!strcmp(l->key, key))
+        if (!l->is_module && !strcmp(l->key, key))
             return l->value;
     return NULL;
+}
+
+void *vial__req_ext(vial_req *req, const void *key)
+{
+    for (vial__local *l = req->locals; l; l = l->next)
+        if (l->is_module && l->key == key)
+            return l->value;
+    return NULL;
+}
+
+int vial__req_ext_set(vial_req *req, const void *key, void *value)
+{
+    for (vial__local *l = req->locals; l; l = l->next) {
+        if (l->is_module && l->key == key) {
+            l->value = value;
+            return 0;
+        }
+    }
+    vial__local *l = vial__arena_alloc(&req->m.arena, sizeof *l);
+    if (!l)
+        return VIAL_ENOMEM;
+    *l = (vial__local){ key, true, value, req->locals };
+    req->locals = l;
+    return 0;
+}
+
+void *vial__req_state(vial_req *req, const void *key, size_t size)
+{
+    void *v = vial__req_ext(req, key);
+    if (v)
+        return v;
+    struct {
+        vial__local l;
+        max_align_t data[];
+    } *both = vial__arena_alloc(&req->m.arena, sizeof *both + size);
+    if (!both)
+        return NULL;
+    memset(both->data, 0, size);
+    both->l = (vial__local){ key, true, both->data, req->locals };
+    req->locals = &both->l;
+    return both->data;
+}
+
+vial__pool *vial__req_pool(vial_req *req)
+{
+    return req && req->w ? req->w->pool : NULL;
 }
 
 /* ------------------------------------------------------------------ arena */
 
 void *vial_alloc(vial_req *req, size_t size)
 {
-    return req ? vial__arena_alloc(req->arena, size) : NULL;
+    return req ? vial__arena_alloc(&req->m.arena, size) : NULL;
 }
 
 char *vial_strdup(vial_req *req, const char *s)
 {
-    return req && s ? vial__arena_strndup(req->arena, s, strlen(s)) : NULL;
+    return req && s ? vial__arena_strndup(&req->m.arena, s, strlen(s)) : NULL;
 }
 
 char *vial_strndup(vial_req *req, const char *s, size_t n)
@@ -447,7 +425,7 @@ char *vial_strndup(vial_req *req, const char *s, size_t n)
     if (!req || !s)
         return NULL;
     const char *z = memchr(s, '\0', n);
-    return vial__arena_strndup(req->arena, s, z ? (size_t)(z - s) : n);
+    return vial__arena_strndup(&req->m.arena, s, z ? (size_t)(z - s) : n);
 }
 
 char *vial_sprintf(vial_req *req, const char *fmt, ...)
@@ -456,7 +434,7 @@ char *vial_sprintf(vial_req *req, const char *fmt, ...)
         return NULL;
     va_list ap;
     va_start(ap, fmt);
-    char *p = vial__arena_vsprintf(req->arena, fmt, ap);
+    char *p = vial__arena_vsprintf(&req->m.arena, fmt, ap);
     va_end(ap);
     return p;
 }
@@ -465,7 +443,7 @@ int vial_defer(vial_req *req, void (*fn)(void *), void *arg)
 {
     if (!req || !fn)
         return VIAL_EINVAL;
-    vial__defer *d = vial__arena_alloc(req->arena, sizeof *d);
+    vial__defer *d = vial__arena_alloc(&req->m.arena, sizeof *d);
     if (!d)
         return VIAL_ENOMEM;
     d->fn = fn;
@@ -477,7 +455,7 @@ int vial_defer(vial_req *req, void (*fn)(void *), void *arg)
 
 int vial__req_on_finish(vial_req *req, void (*fn)(vial_req *, void *), void *arg)
 {
-    vial__finisher *f = vial__arena_alloc(req->arena, sizeof *f);
+    vial__finisher *f = vial__arena_alloc(&req->m.arena, sizeof *f);
     if (!f)
         return VIAL_ENOMEM;
     f->fn = fn;
@@ -494,52 +472,27 @@ int vial__req_on_finish(vial_req *req, void (*fn)(vial_req *, void *), void *arg
 
 int vial__req_upgrade(vial_req *req, const vial__proto *proto, void *ud)
 {
-    if (!req || !proto || !proto->on_data || !proto->on_close)
+    if (!req || !proto || !proto->attach || !proto->received || !proto->close)
         return VIAL_EINVAL;
-    if (req->upgrade_proto)
+    if (req->m.upgrade_proto)
         return VIAL_ESTATE;
-    req->upgrade_proto = proto;
-    req->upgrade_ud = ud;
+    req->m.upgrade_proto = proto;
+    req->m.upgrade_ud = ud;
     return 0;
 }
 
-/* ------------------------------------------------------------------ lifecycle */
+/* ------------------------------------------------------------------ URLs */
 
-void vial__req_start(vial_req *req, vial__session *s)
+const char *vial_url_encode(vial_req *req, const char *s)
 {
-    memset(req, 0, sizeof *req);
-    req->s = s;
-    req->app = s->app;
-    req->w = s->w;
-    req->arena = &s->arena;
-    req->client = s->client;
-    req->body_out = &s->resp_body;
-    req->rh_tail = &req->rh;
-    req->file_fd = -1;
-    req->body_fd = -1;
-    if (s->app->access_log) { /* the only reader of t0 */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        req->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (!req || !s)
+        return NULL;
+    vial__buf b = { 0 };
+    if (vial__url_encode_into(&b, s, strlen(s), 0)) {
+        vial__buf_free(&b);
+        return NULL;
     }
-}
-
-void vial__req_end(vial_req *req)
-{
-    if (req->file_fd >= 0) { /* a file response that never went out */
-        close(req->file_fd);
-        req->file_fd = -1;
-    }
-    /* Deferred work runs last-in first-out, before the arena goes. */
-    while (req->defers) {
-        vial__defer *d = req->defers;
-        req->defers = d->next;
-        d->fn(d->arg);
-    }
-    if (req->body_map)
-        munmap(req->body_map, req->body_len);
-    req->body_map = NULL;
-    if (req->body_fd >= 0) /* the spooled upload disappears with its descriptor */
-        close(req->body_fd);
-    req->body_fd = -1;
+    char *r = vial__arena_strndup(&req->m.arena, b.p ? b.p : "", b.n);
+    vial__buf_free(&b);
+    return r;
 }

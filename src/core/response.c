@@ -1,119 +1,18 @@
 /*
- * response.c — building responses and serializing them onto the wire.
+ * response.c — what a handler writes: status, headers, cookies, bodies,
+ * streams, and the built-in error pages.
  *
- * A handler's response stays in the request (status, header list, body
- * buffer) until the after-hooks have run; only then is it serialized into
- * the connection's output queue.  That is what lets hooks add headers,
- * HEAD drop the body but keep its length, and error handlers replace a
- * half-built response.  Small bodies are copied behind the headers so a
- * typical response leaves in a single write; large ones are queued by
- * reference.
+ * A handler's response stays in the exchange (status, header list, body
+ * buffer) until the after-hooks have run; only then does the protocol
+ * serialize it (src/http).  That is what lets hooks add headers, HEAD drop
+ * the body but keep its length, and error handlers replace a half-built
+ * response.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 #include <time.h>
-
-#define LARGE_BODY (32 * 1024) /* queue by reference above this */
-/* A body that large was malloc'd, never a pool block, so the queue may free() it. */
-_Static_assert(LARGE_BODY > VIAL__BLOCK_SIZE, "large bodies must not be pool blocks");
-
-/* ------------------------------------------------------------------ status table */
-
-static const struct {
-    int code;
-    const char *reason, *name;
-} statuses[] = {
-    { 100, "Continue", "continue_100" },
-    { 101, "Switching Protocols", "switching_protocols_101" },
-    { 200, "OK", "ok_200" },
-    { 201, "Created", "created_201" },
-    { 202, "Accepted", "accepted_202" },
-    { 204, "No Content", "no_content_204" },
-    { 206, "Partial Content", "partial_content_206" },
-    { 301, "Moved Permanently", "moved_permanently_301" },
-    { 302, "Found", "found_302" },
-    { 303, "See Other", "see_other_303" },
-    { 304, "Not Modified", "not_modified_304" },
-    { 307, "Temporary Redirect", "temporary_redirect_307" },
-    { 308, "Permanent Redirect", "permanent_redirect_308" },
-    { 400, "Bad Request", "bad_request_400" },
-    { 401, "Unauthorized", "unauthorized_401" },
-    { 403, "Forbidden", "forbidden_403" },
-    { 404, "Not Found", "not_found_404" },
-    { 405, "Method Not Allowed", "method_not_allowed_405" },
-    { 406, "Not Acceptable", "not_acceptable_406" },
-    { 408, "Request Timeout", "request_timeout_408" },
-    { 409, "Conflict", "conflict_409" },
-    { 410, "Gone", "gone_410" },
-    { 411, "Length Required", "length_required_411" },
-    { 412, "Precondition Failed", "precondition_failed_412" },
-    { 413, "Content Too Large", "payload_too_large_413" },
-    { 414, "URI Too Long", "uri_too_long_414" },
-    { 415, "Unsupported Media Type", "unsupported_media_type_415" },
-    { 416, "Range Not Satisfiable", "range_not_satisfiable_416" },
-    { 417, "Expectation Failed", "expectation_failed_417" },
-    { 422, "Unprocessable Content", "unprocessable_entity_422" },
-    { 426, "Upgrade Required", "upgrade_required_426" },
-    { 429, "Too Many Requests", "too_many_requests_429" },
-    { 431, "Request Header Fields Too Large", "request_header_fields_too_large_431" },
-    { 500, "Internal Server Error", "internal_server_error_500" },
-    { 501, "Not Implemented", "not_implemented_501" },
-    { 502, "Bad Gateway", "bad_gateway_502" },
-    { 503, "Service Unavailable", "service_unavailable_503" },
-    { 504, "Gateway Timeout", "gateway_timeout_504" },
-    { 505, "HTTP Version Not Supported", "http_version_not_supported_505" },
-    { 507, "Insufficient Storage", "insufficient_storage_507" },
-};
-
-static int status_index(int status)
-{
-    for (size_t i = 0; i < VIAL__ARRAY_LEN(statuses); i++)
-        if (statuses[i].code == status)
-            return (int)i;
-    return -1;
-}
-
-const char *vial_status_reason(int status)
-{
-    int i = status_index(status);
-    if (i >= 0)
-        return statuses[i].reason;
-    if (status >= 500)
-        return "Server Error";
-    if (status >= 400)
-        return "Client Error";
-    return "Unknown";
-}
-
-const char *vial_error_name(int status)
-{
-    int i = status_index(status);
-    if (i >= 0)
-        return statuses[i].name;
-    return status >= 500 ? "server_error" : "client_error";
-}
-
-/* ------------------------------------------------------------------ Date */
-
-static _Thread_local struct {
-    time_t sec;
-    char text[32];
-} date_cache;
-
-const char *vial__http_date(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    if (ts.tv_sec != date_cache.sec || !date_cache.text[0]) {
-        struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(date_cache.text, sizeof date_cache.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        date_cache.sec = ts.tv_sec;
-    }
-    return date_cache.text;
-}
 
 /* ------------------------------------------------------------------ building */
 
@@ -143,23 +42,23 @@ static bool token_ok(const char *s)
 
 static void drop_file(vial_req *req)
 {
-    if (req->file_fd >= 0)
-        close(req->file_fd);
-    req->file_fd = -1;
+    if (req->m.file_fd >= 0)
+        close(req->m.file_fd);
+    req->m.file_fd = -1;
 }
 
 void vial__req_reset_response(vial_req *req)
 {
     drop_file(req);
-    req->status = 0;
-    req->responded = false;
-    req->streaming = false;
-    req->ctype = NULL;
-    req->rh = NULL;
-    req->rh_tail = &req->rh;
-    req->body_out->n = 0;
-    req->static_body = NULL;
-    req->static_len = 0;
+    req->m.status = 0;
+    req->m.responded = false;
+    req->m.streaming = false;
+    req->m.ctype = NULL;
+    req->m.rh = NULL;
+    req->m.rh_tail = &req->m.rh;
+    req->m.body_out.n = 0;
+    req->m.static_body = NULL;
+    req->m.static_len = 0;
     req->jw = NULL;
 }
 
@@ -167,17 +66,17 @@ static int begin(vial_req *req, int status, const char *ctype)
 {
     if (!req)
         return VIAL_EINVAL;
-    if (req->responded)
+    if (req->m.responded)
         return VIAL_ESTATE;
     /* 1xx are interim; only 101 (a protocol switch) may end a request. */
     if (status < 200 ? status != 101 : status > 999)
         return VIAL_EINVAL;
-    req->status = status;
-    if (ctype || !req->ctype)
-        req->ctype = ctype; /* a Content-Type header set earlier stays unless replaced */
-    req->responded = true;
-    req->body_out->n = 0;
-    req->static_body = NULL;
+    req->m.status = status;
+    if (ctype || !req->m.ctype)
+        req->m.ctype = ctype; /* a Content-Type header set earlier stays unless replaced */
+    req->m.responded = true;
+    req->m.body_out.n = 0;
+    req->m.static_body = NULL;
     return 0;
 }
 
@@ -188,9 +87,9 @@ int vial_send(vial_req *req, int status, const char *content_type, const void *d
     int rc = begin(req, status, content_type ? vial_strdup(req, content_type) : NULL);
     if (rc)
         return rc;
-    rc = vial__buf_append(req->body_out, data, len);
+    rc = vial__buf_append(&req->m.body_out, data, len);
     if (rc)
-        req->responded = false;
+        req->m.responded = false;
     return rc;
 }
 
@@ -202,9 +101,9 @@ int vial__resp_file(vial_req *req, int status, const char *content_type, int fd,
         close(fd);
         return rc;
     }
-    req->file_fd = fd;
-    req->file_off = off;
-    req->file_len = len;
+    req->m.file_fd = fd;
+    req->m.file_off = off;
+    req->m.file_len = len;
     return 0;
 }
 
@@ -216,8 +115,8 @@ int vial_send_static(vial_req *req, int status, const char *content_type, const 
     int rc = begin(req, status, content_type ? vial_strdup(req, content_type) : NULL);
     if (rc)
         return rc;
-    req->static_body = data;
-    req->static_len = len;
+    req->m.static_body = data;
+    req->m.static_len = len;
     return 0;
 }
 
@@ -226,9 +125,9 @@ int vial_text(vial_req *req, int status, const char *text)
     int rc = begin(req, status, "text/plain; charset=utf-8");
     if (rc)
         return rc;
-    rc = text ? vial__buf_puts(req->body_out, text) : 0;
+    rc = text ? vial__buf_puts(&req->m.body_out, text) : 0;
     if (rc)
-        req->responded = false;
+        req->m.responded = false;
     return rc;
 }
 
@@ -237,9 +136,9 @@ int vial_html(vial_req *req, int status, const char *html)
     int rc = begin(req, status, "text/html; charset=utf-8");
     if (rc)
         return rc;
-    rc = html ? vial__buf_puts(req->body_out, html) : 0;
+    rc = html ? vial__buf_puts(&req->m.body_out, html) : 0;
     if (rc)
-        req->responded = false;
+        req->m.responded = false;
     return rc;
 }
 
@@ -250,10 +149,10 @@ int vial_textf(vial_req *req, int status, const char *fmt, ...)
         return rc;
     va_list ap;
     va_start(ap, fmt);
-    rc = vial__buf_vprintf(req->body_out, fmt, ap);
+    rc = vial__buf_vprintf(&req->m.body_out, fmt, ap);
     va_end(ap);
     if (rc)
-        req->responded = false;
+        req->m.responded = false;
     return rc;
 }
 
@@ -261,12 +160,12 @@ vial_jw *vial_jw_begin(vial_req *req, int status)
 {
     if (begin(req, status, "application/json"))
         return NULL;
-    vial_jw *w = vial__arena_alloc(req->arena, sizeof *w);
+    vial_jw *w = vial__arena_alloc(&req->m.arena, sizeof *w);
     if (!w) {
-        req->responded = false;
+        req->m.responded = false;
         return NULL;
     }
-    vial__jw_init(w, req->body_out, req);
+    vial__jw_init(w, &req->m.body_out);
     req->jw = w;
     return w;
 }
@@ -288,7 +187,7 @@ int vial_json(vial_req *req, int status, json_t *value)
         return VIAL_EINVAL;
     vial_jw *w = vial_jw_begin(req, status);
     if (!w)
-        return req && req->responded ? VIAL_ESTATE : VIAL_ENOMEM;
+        return req && req->m.responded ? VIAL_ESTATE : VIAL_ENOMEM;
     vial_jw_value(w, value);
     int rc = vial_jw_finish(w);
     if (rc)
@@ -318,7 +217,7 @@ int vial_redirect(vial_req *req, int status, const char *location)
         return rc;
     rc = vial_set_header(req, "Location", location);
     if (!rc)
-        rc = vial__buf_printf(req->body_out, "Redirecting to %s\n", location);
+        rc = vial__buf_printf(&req->m.body_out, "Redirecting to %s\n", location);
     if (rc)
         vial__req_reset_response(req);
     return rc;
@@ -343,22 +242,22 @@ static int add_header(vial_req *req, const char *name, const char *value, bool r
         const char *v = vial_strdup(req, value);
         if (!v)
             return VIAL_ENOMEM;
-        req->ctype = v;
+        req->m.ctype = v;
         return 0;
     }
     if (replace) {
-        for (vial__rhdr **pp = &req->rh; *pp;) {
+        for (vial__rhdr **pp = &req->m.rh; *pp;) {
             if (vial__streq_ci((*pp)->name, strlen((*pp)->name), name)) {
                 *pp = (*pp)->next;
             } else {
                 pp = &(*pp)->next;
             }
         }
-        req->rh_tail = &req->rh;
-        while (*req->rh_tail)
-            req->rh_tail = &(*req->rh_tail)->next;
+        req->m.rh_tail = &req->m.rh;
+        while (*req->m.rh_tail)
+            req->m.rh_tail = &(*req->m.rh_tail)->next;
     }
-    vial__rhdr *h = vial__arena_alloc(req->arena, sizeof *h);
+    vial__rhdr *h = vial__arena_alloc(&req->m.arena, sizeof *h);
     if (!h)
         return VIAL_ENOMEM;
     h->name = vial_strdup(req, name);
@@ -366,8 +265,8 @@ static int add_header(vial_req *req, const char *name, const char *value, bool r
     if (!h->name || !h->value)
         return VIAL_ENOMEM;
     h->next = NULL;
-    *req->rh_tail = h;
-    req->rh_tail = &h->next;
+    *req->m.rh_tail = h;
+    req->m.rh_tail = &h->next;
     return 0;
 }
 
@@ -386,8 +285,8 @@ const char *vial_resp_header(vial_req *req, const char *name)
     if (!req || !name)
         return NULL;
     if (vial__streq_ci(name, strlen(name), "content-type"))
-        return req->ctype;
-    for (vial__rhdr *h = req->rh; h; h = h->next)
+        return req->m.ctype;
+    for (vial__rhdr *h = req->m.rh; h; h = h->next)
         if (vial__streq_ci(h->name, strlen(h->name), name))
             return h->value;
     return NULL;
@@ -395,22 +294,22 @@ const char *vial_resp_header(vial_req *req, const char *name)
 
 int vial_resp_status(vial_req *req)
 {
-    return req && req->responded ? req->status : 0;
+    return req && req->m.responded ? req->m.status : 0;
 }
 
 int vial_set_status(vial_req *req, int status)
 {
-    if (!req || !req->responded)
+    if (!req || !req->m.responded)
         return VIAL_ESTATE;
     if (status < 200 || status > 999)
         return VIAL_EINVAL;
-    req->status = status;
+    req->m.status = status;
     return 0;
 }
 
 int vial_responded(vial_req *req)
 {
-    return req && req->responded;
+    return req && req->m.responded;
 }
 
 static bool cookie_value_ok(const char *s)
@@ -481,7 +380,7 @@ int vial_stream(vial_req *req, int status, const char *content_type, vial_stream
     int rc = begin(req, status, content_type ? vial_strdup(req, content_type) : NULL);
     if (rc)
         return rc;
-    req->streaming = true;
+    req->m.streaming = true;
     req->stream_fn = fn;
     req->stream_ud = ud;
     return 0;
@@ -489,20 +388,20 @@ int vial_stream(vial_req *req, int status, const char *content_type, vial_stream
 
 int vial_write(vial_req *req, const void *data, size_t len)
 {
-    if (!req || !req->responded || req->static_body)
+    if (!req || !req->m.responded || req->m.static_body)
         return VIAL_ESTATE;
-    return vial__buf_append(req->body_out, data, len);
+    return vial__buf_append(&req->m.body_out, data, len);
 }
 
 vial_jw *vial_stream_jw(vial_req *req)
 {
-    if (!req || !req->streaming)
+    if (!req || !req->m.streaming)
         return NULL;
     if (!req->jw) {
-        req->jw = vial__arena_alloc(req->arena, sizeof *req->jw);
+        req->jw = vial__arena_alloc(&req->m.arena, sizeof *req->jw);
         if (!req->jw)
             return NULL;
-        vial__jw_init(req->jw, req->body_out, req);
+        vial__jw_init(req->jw, &req->m.body_out);
     }
     return req->jw;
 }
@@ -535,11 +434,11 @@ int vial__resp_builtin_error(vial_req *req, int status, const char *message, jso
     if (!message)
         message = vial_status_reason(status);
     int rc;
-    if (req->method && wants_html(req)) {
+    if (req->m.method && wants_html(req)) {
         rc = begin(req, status, "text/html; charset=utf-8");
         if (rc)
             return rc;
-        vial__buf *b = req->body_out;
+        vial__buf *b = &req->m.body_out;
         vial__buf_printf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                             "<title>%d %s</title></head>\n<body><h1>%d %s</h1>\n<p>",
                          status, vial_status_reason(status), status, vial_status_reason(status));
@@ -577,240 +476,4 @@ int vial__resp_builtin_error(vial_req *req, int status, const char *message, jso
         rc = vial_jw_finish(w);
     }
     return rc;
-}
-
-/* ------------------------------------------------------------------ serialization */
-
-static bool bodyless(int status)
-{
-    return status < 200 || status == 204 || status == 304;
-}
-
-static char *put(char *o, const char *s, size_t n)
-{
-    memcpy(o, s, n);
-    return o + n;
-}
-#define PUTS(o, lit) put((o), (lit), sizeof(lit) - 1)
-
-static bool has_header(const vial_req *req, const char *lname)
-{
-    for (const vial__rhdr *h = req->rh; h; h = h->next)
-        if (vial__streq_ci(h->name, strlen(h->name), lname))
-            return true;
-    return false;
-}
-
-/*
- * Writes the status line and headers.  `body_len` < 0 means chunked (or,
- * for HTTP/1.0, delimited by closing the connection).
- */
-static int write_head(vial_req *req, int64_t body_len)
-{
-    vial__session *s = req->s;
-    const char *reason = vial_status_reason(req->status);
-    const char *rid = vial_request_id(req);
-    size_t need = 256 + strlen(reason) + strlen(rid) + (req->ctype ? strlen(req->ctype) : 0);
-    for (vial__rhdr *h = req->rh; h; h = h->next)
-        need += strlen(h->name) + strlen(h->value) + 4;
-    const vial_app *app = req->app;
-    bool html = req->ctype && !strncmp(req->ctype, "text/html", 9);
-    if (app->security_headers)
-        need += 128 + (app->csp ? strlen(app->csp) + 32 : 0);
-    char *o0 = vial__outq_reserve(&s->out, need);
-    if (!o0)
-        return VIAL_ENOMEM;
-    char *o = o0;
-    o = PUTS(o, "HTTP/1.1 ");
-    char num[24];
-    int st = req->status;
-    num[0] = (char)('0' + st / 100 % 10);
-    num[1] = (char)('0' + st / 10 % 10);
-    num[2] = (char)('0' + st % 10);
-    num[3] = ' ';
-    o = put(o, num, 4);
-    o = put(o, reason, strlen(reason));
-    o = PUTS(o, "\r\nServer: " VIAL__SERVER_NAME "\r\nDate: ");
-    o = put(o, vial__http_date(), 29);
-    o = PUTS(o, "\r\n");
-    if (req->ctype && !bodyless(req->status)) {
-        o = PUTS(o, "Content-Type: ");
-        o = put(o, req->ctype, strlen(req->ctype));
-        o = PUTS(o, "\r\n");
-    }
-    if (body_len >= 0) {
-        if (!bodyless(req->status)) {
-            o = PUTS(o, "Content-Length: ");
-            o = put(o, num, vial__u64toa((uint64_t)body_len, num));
-            o = PUTS(o, "\r\n");
-        }
-    } else if (req->http_minor >= 1) {
-        o = PUTS(o, "Transfer-Encoding: chunked\r\n");
-    } else {
-        req->keep_alive = false; /* HTTP/1.0: the body ends when we close */
-    }
-    o = PUTS(o, "X-Request-Id: ");
-    o = put(o, rid, strlen(rid));
-    o = PUTS(o, "\r\n");
-    for (vial__rhdr *h = req->rh; h; h = h->next) {
-        o = put(o, h->name, strlen(h->name));
-        o = PUTS(o, ": ");
-        o = put(o, h->value, strlen(h->value));
-        o = PUTS(o, "\r\n");
-    }
-    /* Safe defaults a handler (or hook) can override by setting its own. */
-    if (app->security_headers) {
-        if (!has_header(req, "x-content-type-options"))
-            o = PUTS(o, "X-Content-Type-Options: nosniff\r\n");
-        if (!has_header(req, "referrer-policy"))
-            o = PUTS(o, "Referrer-Policy: strict-origin-when-cross-origin\r\n");
-        if (html && app->csp && !has_header(req, "content-security-policy")) {
-            o = PUTS(o, "Content-Security-Policy: ");
-            o = put(o, app->csp, strlen(app->csp));
-            o = PUTS(o, "\r\n");
-        }
-        if (html && !has_header(req, "x-frame-options"))
-            o = PUTS(o, "X-Frame-Options: DENY\r\n");
-    }
-    /* A stop signal may have arrived while the handler ran (the worker
-     * hears about it only after): say goodbye in this response already. */
-    if (!s->draining && vial__server_stopping(req->app))
-        s->draining = true;
-    if (req->status == 101) {
-        o = PUTS(o, "Connection: Upgrade\r\n");
-    } else if (!req->keep_alive || s->closing || s->draining) {
-        o = PUTS(o, "Connection: close\r\n");
-        req->keep_alive = false;
-    } else if (req->http_minor == 0) {
-        o = PUTS(o, "Connection: keep-alive\r\n");
-    }
-    o = PUTS(o, "\r\n");
-    size_t n = (size_t)(o - o0);
-    vial__outq_commit(&s->out, n);
-    s->bytes_out += n;
-    return 0;
-}
-
-int vial__resp_finish(vial_req *req)
-{
-    vial__session *s = req->s;
-    if (req->file_fd >= 0) {
-        int fd = req->file_fd;
-        req->file_fd = -1;
-        size_t len = bodyless(req->status) ? 0 : req->file_len;
-        int rc = write_head(req, (int64_t)len);
-        if (rc || req->head || len == 0) {
-            close(fd);
-            return rc;
-        }
-        s->bytes_out += len;
-        return vial__outq_file(&s->out, fd, req->file_off, len);
-    }
-    const char *body = req->static_body ? req->static_body : req->body_out->p;
-    size_t len = req->static_body ? req->static_len : req->body_out->n;
-    if (bodyless(req->status))
-        len = 0;
-    int rc = write_head(req, (int64_t)len);
-    if (rc || req->head || len == 0)
-        return rc;
-    s->bytes_out += len;
-    if (len >= LARGE_BODY && !req->static_body) {
-        /* Hand the buffer itself to the queue; the session gets a new one. */
-        char *p = req->body_out->p;
-        req->body_out->p = NULL;
-        req->body_out->n = req->body_out->cap = 0;
-        return vial__outq_take(&s->out, p, len);
-    }
-    if (len >= LARGE_BODY) {
-        char *copy = malloc(len);
-        if (!copy)
-            return VIAL_ENOMEM;
-        memcpy(copy, body, len);
-        return vial__outq_take(&s->out, copy, len);
-    }
-    return vial__outq_append(&s->out, body, len);
-}
-
-/* Frames what the stream callback wrote as one chunk. */
-static int emit_chunk(vial_req *req)
-{
-    vial__session *s = req->s;
-    size_t len = req->body_out->n;
-    if (len == 0)
-        return 0;
-    int rc = 0;
-    if (req->http_minor >= 1) {
-        char hdr[24];
-        static const char hex[] = "0123456789abcdef";
-        size_t k = 0;
-        char tmp[20];
-        size_t v = len;
-        do {
-            tmp[k++] = hex[v & 15];
-            v >>= 4;
-        } while (v);
-        size_t h = 0;
-        while (k)
-            hdr[h++] = tmp[--k];
-        hdr[h++] = '\r';
-        hdr[h++] = '\n';
-        rc = vial__outq_append(&s->out, hdr, h);
-    }
-    if (!rc) {
-        if (len >= LARGE_BODY) {
-            char *p = req->body_out->p;
-            req->body_out->p = NULL;
-            req->body_out->n = req->body_out->cap = 0;
-            rc = vial__outq_take(&s->out, p, len);
-        } else {
-            rc = vial__outq_append(&s->out, req->body_out->p, len);
-            req->body_out->n = 0;
-        }
-    }
-    if (!rc && req->http_minor >= 1)
-        rc = vial__outq_append(&s->out, "\r\n", 2);
-    s->bytes_out += len;
-    return rc;
-}
-
-/*
- * Advances a stream: on the first call writes the head (and any bytes the
- * handler already wrote); then calls the stream function until the output
- * queue holds enough to write or the stream ends.  Returns 1 while more is
- * to come, 0 when the final chunk is queued, negative on failure (the
- * caller closes the connection: a truncated chunked body is the only honest
- * signal once the head has gone out).
- */
-int vial__resp_stream_step(vial_req *req)
-{
-    vial__session *s = req->s;
-    if (!req->stream_head_sent) {
-        req->stream_head_sent = true;
-        if (write_head(req, -1))
-            return VIAL_ENOMEM;
-        if (req->head) {
-            req->stream_done = true; /* HEAD: the head alone, no chunks */
-            return 0;
-        }
-        if (emit_chunk(req))
-            return VIAL_ENOMEM;
-    }
-    while (!req->stream_done && s->out.bytes < 256 * 1024) {
-        int r = req->stream_fn(req, req->stream_ud);
-        /* What was written before a failure still goes out: the missing
-         * final chunk is what tells the client the body is incomplete. */
-        if (emit_chunk(req))
-            return VIAL_ENOMEM;
-        if (r < 0)
-            return r;
-        if (req->jw && req->jw->err)
-            return req->jw->err;
-        if (r == 0)
-            req->stream_done = true;
-    }
-    if (!req->stream_done)
-        return 1;
-    if (req->http_minor >= 1 && !req->head && vial__outq_append(&s->out, "0\r\n\r\n", 5))
-        return VIAL_ENOMEM;
-    return 0;
 }

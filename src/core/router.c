@@ -10,7 +10,7 @@
  * the most specific route wins regardless of registration order, as in
  * Werkzeug.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /*
  * testclient.c — Flask's test_client for vial: requests run through the
- * real session code (llhttp, limits, routing, hooks, serialization) with a
- * transport that writes into memory, in the calling thread.  The unit tests
- * and the fuzz target use it; so can applications' own tests.
+ * real HTTP/1.1 session (llhttp, limits, routing, hooks, serialization)
+ * over a transport that writes into memory, in the calling thread.  The
+ * unit tests and the fuzz target use it; so can applications' own tests.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdlib.h>
 
@@ -15,36 +15,49 @@ struct vial_test_resp {
     vial__buf body;  /* decoded body of the first response */
     vial__buf hdrs;  /* the first response's header lines, NUL-terminated */
     bool closed;
+    /* the transport's side */
+    vial__outq q;
+    int phase;
 };
 
-static void t_want_write(vial__session *s)
+static void t_want_write(void *ud)
 {
-    vial_test_resp *r = s->tp_ud;
+    vial_test_resp *r = ud;
+    vial__outq *q = &r->q;
     struct iovec iov[64];
-    while (s->out.bytes) {
+    while (q->bytes) {
         int fd;
         uint64_t off;
         size_t len;
-        if (vial__outq_head_file(&s->out, &fd, &off, &len) &&
-            vial__outq_file_chunk(&s->out, 1 << 20))
+        if (vial__outq_head_file(q, &fd, &off, &len) && vial__outq_file_chunk(q, 1 << 20))
             break; /* an unreadable file: the output ends here */
-        size_t n = vial__outq_iov(&s->out, iov, 64), total = 0;
+        size_t n = vial__outq_iov(q, iov, 64), total = 0;
         for (size_t i = 0; i < n; i++) {
             vial__buf_append(&r->out, iov[i].iov_base, iov[i].iov_len);
             total += iov[i].iov_len;
         }
-        vial__outq_consume(&s->out, total);
+        vial__outq_consume(q, total);
     }
 }
 
-static void t_want_close(vial__session *s)
+static void t_want_close(void *ud, bool now)
 {
-    vial_test_resp *r = s->tp_ud;
+    VIAL__UNUSED(now);
+    vial_test_resp *r = ud;
     r->closed = true;
 }
 
+static void t_phase(void *ud, int phase)
+{
+    vial_test_resp *r = ud;
+    r->phase = phase;
+}
+
+/* No upgrade (a 101 closes) and no stop signal: a memory transport has
+ * neither. */
 static const vial__transport test_transport = { .want_write = t_want_write,
-                                                .want_close = t_want_close };
+                                                .want_close = t_want_close,
+                                                .phase = t_phase };
 
 static const char *find_crlf2(const char *p, size_t n)
 {
@@ -130,8 +143,11 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
                  app->error ? app->error : "?");
         return NULL;
     }
-    if (!app->test_worker && !(app->test_worker = vial__worker_new(app, 0)))
-        return NULL;
+    if (!app->test_worker) {
+        app->test_pool.max = 1024;
+        if (!(app->test_worker = vial__worker_new(app, 0, &app->test_pool)))
+            return NULL;
+    }
     /* Like a server, the app is started once: migrations, opened files ... */
     if (!app->started && vial__run_start_hooks(app)) {
         vial_log(VIAL_LOG_ERROR, "test client: the app's start-up hooks failed");
@@ -140,31 +156,45 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
     vial_test_resp *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    vial__session s;
-    if (vial__session_init(&s, app->test_worker, &test_transport, r, "test")) {
+    vial__worker *w = app->test_worker;
+    const vial__proto *p = &vial__h1_proto;
+    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
+    if (!s) {
         free(r);
         return NULL;
     }
+    r->q.coal.pool = w->pool;
+    p->attach(s, &test_transport, r, &r->q);
+    /* As a connection does: into the session's own buffer when it has one,
+     * else from "scratch" (here: the caller's bytes), which it copies. */
     size_t off = 0;
-    while (off < len && !r->closed && !s.closing) {
+    while (off < len && !r->closed) {
         size_t chunk = len - off;
         if (chunk > 65536)
             chunk = 65536;
-        if (vial__session_rbuf(&s, chunk)) {
-            /* the session answered 431 and is closing */
-            break;
+        char *buf;
+        size_t room;
+        int rc = p->rbuf(s, chunk, &buf, &room);
+        if (rc < 0)
+            break; /* refused (it answered 431): it reads no more */
+        if (rc > 0) {
+            p->received(s, bytes + off, chunk);
+        } else {
+            if (chunk > room)
+                chunk = room;
+            memcpy(buf, bytes + off, chunk);
+            p->received(s, buf, chunk);
         }
-        size_t room = s.rcap - s.rlen;
-        if (chunk > room)
-            chunk = room;
-        memcpy(s.rbuf + s.rlen, bytes + off, chunk);
         off += chunk;
-        vial__session_received(&s, chunk);
-        while (vial__session_streaming(&s))
-            vial__session_drained(&s);
+        /* A stream runs to its end: the "client" reads everything at once. */
+        while (r->phase == VIAL__PH_WRITE && !r->closed) {
+            p->drained(s);
+            t_want_write(r);
+        }
     }
-    t_want_write(&s);
-    vial__session_free(&s);
+    t_want_write(r);
+    p->close(s);
+    vial__outq_free(&r->q);
     vial__buf_nul(&r->out);
     parse_first(r, head);
     return r;

@@ -9,7 +9,7 @@
  * ceiling, with RETURNING for the ids.  The SQL text is built here from
  * checked identifiers only; every value is still a bound parameter.
  */
-#include "db.h"
+#include "db_impl.h"
 
 #include <stdlib.h>
 

@@ -9,7 +9,7 @@
  * use, so a database that is down at start-up costs 503s, not a crash, and
  * comes back by itself.
  */
-#include "db.h"
+#include "db_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -739,7 +739,7 @@ int vial_db_init(vial_app *app)
     dbmod *m = calloc(1, sizeof *m);
     if (!m)
         return VIAL_ENOMEM;
-    int rc = vial_config_define(app, "database_url", "sqlite:///data/vial.db",
+    int rc = vial__config_define_env(app, "database_url", "sqlite:///data/vial.db",
                                 "sqlite:///path, sqlite://:memory: or postgresql://user:pass@host/db");
     if (!rc)
         rc = vial_config_define(app, "migrations_dir", "migrations",

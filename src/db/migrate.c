@@ -9,7 +9,7 @@
  * BEGIN IMMEDIATE (the write lock), PostgreSQL by an advisory lock taken
  * inside each transaction, with the applied check repeated under the lock.
  */
-#include "db.h"
+#include "db_impl.h"
 
 #include <dirent.h>
 #include <errno.h>

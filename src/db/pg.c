@@ -13,7 +13,7 @@
  * brings ~20 libraries (GnuTLS, Kerberos, LDAP, ...) whose constructors
  * alone cost ~4 MiB of RSS, which a server on SQLite should not pay.
  */
-#include "db.h"
+#include "db_impl.h"
 
 #include <dlfcn.h>
 #include <libpq-fe.h>

@@ -13,7 +13,7 @@
  * COMMIT returns and only fsync to the device is deferred.  Surviving power
  * loss needs sqlite_synchronous=full.
  */
-#include "db.h"
+#include "db_impl.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

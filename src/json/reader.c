@@ -14,7 +14,7 @@
  * a value is due next.  A value the caller does not read is skipped when it
  * moves on, so "read what you care about" is the whole contract.
  */
-#include "../core/internal.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -71,58 +71,19 @@ static bool push(vial_jr *r, bool object)
     return true;
 }
 
-static inline int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static bool hex4(const char *p, const char *e, unsigned *out)
 {
     if (e - p < 4)
         return false;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = vial__hexval((unsigned char)p[i]);
         if (h < 0)
             return false;
         v = v << 4 | (unsigned)h;
     }
     *out = v;
     return true;
-}
-
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *e)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
 }
 
 static size_t put_utf8(char *o, unsigned cp)
@@ -216,7 +177,7 @@ static bool string(vial_jr *r, const char **s, size_t *n, bool nul_term)
             fail(r, (const char *)p, "control character in string (escape it)");
             return false;
         } else {
-            size_t k = utf8_seq(p, e);
+            size_t k = vial__utf8_seq(p, e);
             if (!k) {
                 fail(r, (const char *)p, "invalid UTF-8 in string");
                 return false;
@@ -457,28 +418,10 @@ void vial__jr_init(vial_jr *r, const char *text, size_t len, vial__arena *arena)
     r->pending = true;
 }
 
-vial_jr *vial_jr_new(vial_req *req, const char *text, size_t len)
+void vial__jr_fail_plain(vial_jr *r, const char *why)
 {
-    if (!req || (!text && len))
-        return NULL;
-    vial_jr *r = vial__arena_alloc(req->arena, sizeof *r);
-    if (!r)
-        return NULL;
-    vial__jr_init(r, text ? text : "", len, req->arena);
-    r->req = req;
-    return r;
-}
-
-vial_jr *vial_jr_begin(vial_req *req)
-{
-    size_t n;
-    const char *body = vial_body(req, &n);
-    vial_jr *r = vial_jr_new(req, body, n);
-    if (r && n == 0) {
-        fail(r, r->p, "request body is empty (expected JSON)");
-        r->msg = (char *)r->err; /* no line and column to give */
-    }
-    return r;
+    fail(r, r->p, why);
+    r->msg = (char *)r->err; /* no line and column to give */
 }
 
 /* The caller is between values inside a container it is walking: skip a

@@ -5,7 +5,7 @@
  * body as sent ("actions[3].time", "[0].userId"), so a client can fix a
  * whole request in one round trip.  Validation never changes the value.
  */
-#include "../core/internal.h"
+#include "json.h"
 
 #include <math.h>
 
@@ -19,14 +19,6 @@ static int add(json_t *errors, const char *path, const char *why)
     if (json_object_get(errors, key))
         return 1; /* first reason per path wins */
     return json_object_set_new(errors, key, json_string(why)) ? VIAL_ENOMEM : 1;
-}
-
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
 }
 
 static bool bounded(const vial_field *f)
@@ -160,7 +152,7 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
         size_t n = json_string_length(v);
         if (memchr(s, '\0', n))
             return add(errors, path, "must not contain NUL characters");
-        if (bounded(f) && count_outside(f, utf8_chars(s, n))) {
+        if (bounded(f) && count_outside(f, vial__utf8_chars(s, n))) {
             if (f->max > 0)
                 snprintf(why, sizeof why, "length must be %g..%g characters", f->min, f->max);
             else
@@ -280,36 +272,4 @@ int vial_validate_field(const vial_field *field, json_t *value, const char *path
     if (!value)
         return (field->flags & VIAL_REQUIRED) ? add(errors, path ? path : "", "required") : 0;
     return check_value(field, value, path ? path : "", errors);
-}
-
-json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema)
-{
-    json_t *j = vial_req_json(req);
-    if (!j) {
-        vial_abort(req, 400, vial_json_error(req));
-        return NULL;
-    }
-    json_t *errors = json_object();
-    if (!errors) {
-        vial_abort(req, 503, "out of memory");
-        return NULL;
-    }
-    int n = vial_validate(schema, j, "", errors);
-    if (n == 0) {
-        json_decref(errors);
-        return j;
-    }
-    if (n < 0) {
-        json_decref(errors);
-        if (n == VIAL_ENOMEM) {
-            vial_abort(req, 503, "out of memory");
-        } else {
-            vial_req_log(req, VIAL_LOG_ERROR, "body validation failed: %s (a schema names a field twice)",
-                         vial_strerror(n));
-            vial_abort(req, 500, "cannot validate the body");
-        }
-        return NULL;
-    }
-    vial_abort_json(req, 400, "invalid body", json_pack("{s:o}", "fields", errors));
-    return NULL;
 }

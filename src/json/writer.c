@@ -8,17 +8,14 @@
  * producing invalid JSON: after the first error every call is a no-op and
  * vial_jw_finish() reports it.
  */
-#include "../core/internal.h"
+#include "json.h"
 
 #include <math.h>
 
-#define JW_MAX_DEPTH 64
-
-void vial__jw_init(vial_jw *w, vial__buf *out, vial_req *req)
+void vial__jw_init(vial_jw *w, vial__buf *out)
 {
     /* The nesting stack is written before it is read: no need to clear it. */
     w->out = out;
-    w->req = req;
     w->depth = 0;
     w->need_comma = w->need_value = false;
     w->err = 0;
@@ -149,7 +146,7 @@ static void open_(vial_jw *w, char kind)
 {
     if (!before_value(w))
         return;
-    if (w->depth >= JW_MAX_DEPTH) {
+    if (w->depth >= VIAL__JW_MAX_DEPTH) {
         w->err = VIAL_ESTATE;
         return;
     }

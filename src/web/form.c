@@ -9,7 +9,7 @@
  * part, 1 MiB per text field.  File contents are never copied: an upload is
  * an (offset, size) inside the body.
  */
-#include "../core/internal.h"
+#include "web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #define MAX_PART_HEADERS 8192
 #define MAX_TEXT_FIELD (1 << 20)
 
+typedef struct vial__form vial__form;
 struct vial__form {
     vial__arg *fields;
     size_t nfields;
@@ -183,24 +184,24 @@ static void parse_multipart(vial_req *req, vial__form *f, const char *ct)
     }
 }
 
+static const char form_key = 0;
+
 static vial__form *form_of(vial_req *req)
 {
     if (!req)
         return NULL;
-    if (req->form)
-        return req->form;
-    vial__form *f = vial_alloc(req, sizeof *f);
-    if (!f)
+    vial__form *f = vial__req_ext(req, &form_key);
+    if (f)
+        return f;
+    if (!(f = vial__req_state(req, &form_key, sizeof *f)))
         return NULL;
-    memset(f, 0, sizeof *f);
-    req->form = f;
     const char *ct = vial_header(req, "content-type");
     if (!ct)
         return f;
     if (vial__strneq_ci(ct, "application/x-www-form-urlencoded", 33)) {
         size_t n;
         const char *b = vial_body(req, &n);
-        if (vial__parse_query(req->arena, b, n, &f->fields, &f->nfields))
+        if (vial__parse_query(&req->m.arena, b, n, &f->fields, &f->nfields))
             f->error = "out of memory";
     } else if (vial__strneq_ci(ct, "multipart/form-data", 19)) {
         parse_multipart(req, f, ct);
@@ -284,10 +285,10 @@ int vial_upload_save(vial_req *req, const vial_upload *u, const char *path)
         return errno == EEXIST ? VIAL_EEXIST : VIAL_EIO;
     int rc = 0;
     uint64_t left = u->size;
-    if (req->body_fd >= 0) {
+    if (req->m.body_fd >= 0) {
         loff_t in_off = (loff_t)u->offset;
         while (left) {
-            ssize_t w = copy_file_range(req->body_fd, &in_off, out, NULL, left, 0);
+            ssize_t w = copy_file_range(req->m.body_fd, &in_off, out, NULL, left, 0);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)

@@ -7,7 +7,7 @@
  * the head is written): only a changed session is saved and its cookie
  * sent, so ordinary page views cost no store writes and no Set-Cookie.
  */
-#include "../auth/auth.h"
+#include "web.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -345,7 +345,7 @@ const char *vial_csrf_token(vial_req *req)
 static int csrf_hook(vial_req *req, void *ud)
 {
     VIAL__UNUSED(ud);
-    unsigned m = req->method_bit;
+    unsigned m = req->m.method_bit;
     if (m == VIAL_GET || m == VIAL_HEAD || m == VIAL_OPTIONS)
         return 0;
     /* A bearer token or an API key is never added by a browser on its own,

@@ -11,7 +11,7 @@
  * with O_NOFOLLOW instead, refusing symlinks altogether.  ".." and "."
  * segments are rejected before either, so a refusal is always a plain 404.
  */
-#include "../core/internal.h"
+#include "web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -260,7 +260,7 @@ static int serve(vial_req *req)
     uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
     int status = 200;
     const char *range = vial_header(req, "range");
-    if (!not_modified && range && (req->method_bit == VIAL_GET || req->method_bit == VIAL_HEAD)) {
+    if (!not_modified && range && (req->m.method_bit == VIAL_GET || req->m.method_bit == VIAL_HEAD)) {
         /* If-Range: the range only holds for the version the client has. */
         const char *ir = vial_header(req, "if-range");
         time_t ird;

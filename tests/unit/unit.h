@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/internal.h"
+#include "core/core.h"
 
 #define RUN_GROUP(tests) cmocka_run_group_tests_name(VIAL_TEST_NAME, tests, NULL, NULL)
 

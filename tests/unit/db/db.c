@@ -3,7 +3,7 @@
  * binding every type, NULLs, JSON output, request transactions, constraint
  * violations → 4xx, migrations (up, no-op, failure), reconnect. */
 #include "unit.h"
-#include "db/db.h"
+#include "db/db_impl.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -227,7 +227,7 @@ static void test_bind_every_type(void **state)
     /* rows as JSON: every column present, NULL as null, types kept */
     vial__buf out = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &out, NULL);
+    vial__jw_init(&w, &out);
     r = vial_db_query(db, "SELECT i, d, t, flag, j FROM kinds ORDER BY id", VIAL_NOARGS);
     assert_int_equal(vial_rows_jw(r, &w), 2);
     vial_rows_close(r);

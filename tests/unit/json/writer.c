@@ -14,7 +14,7 @@ static void test_nesting_and_commas(void **state)
     (void)state;
     vial__buf b = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_object(&w);
     vial_jw_key(&w, "a");
     vial_jw_int(&w, 1);
@@ -44,7 +44,7 @@ static void test_misuse_is_sticky(void **state)
     (void)state;
     vial__buf b = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_object(&w);
     vial_jw_int(&w, 1); /* a value without a key */
     assert_int_equal(vial_jw_error(&w), VIAL_ESTATE);
@@ -53,25 +53,25 @@ static void test_misuse_is_sticky(void **state)
     assert_string_equal(written(&w), "{"); /* nothing after the first error */
     vial__buf_free(&b);
 
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_end(&w); /* closing what was never opened */
     assert_int_equal(vial_jw_error(&w), VIAL_ESTATE);
     vial__buf_free(&b);
 
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_int(&w, 1);
     vial_jw_int(&w, 2); /* two top-level values */
     assert_int_equal(vial_jw_error(&w), VIAL_ESTATE);
     vial__buf_free(&b);
 
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_object(&w);
     vial_jw_key(&w, "a");
     vial_jw_key(&w, "b"); /* key after key */
     assert_int_equal(vial_jw_error(&w), VIAL_ESTATE);
     vial__buf_free(&b);
 
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     for (int i = 0; i < 100; i++)
         vial_jw_array(&w); /* deeper than the stack */
     assert_int_equal(vial_jw_error(&w), VIAL_ESTATE);
@@ -118,7 +118,7 @@ static void test_numbers(void **state)
     (void)state;
     vial__buf b = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_array(&w);
     vial_jw_double(&w, 0.1);
     vial_jw_double(&w, 3.0);
@@ -137,7 +137,7 @@ static void test_jansson_value(void **state)
     json_t *v = json_pack("{s:[i,f,s,b,n],s:{s:s}}", "a", 1, 2.5, "x\"y", 1, "o", "k", "v");
     vial__buf b = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &b, NULL);
+    vial__jw_init(&w, &b);
     vial_jw_value(&w, v);
     json_t *back = json_loads(written(&w), 0, NULL);
     assert_non_null(back);

@@ -1,5 +1,6 @@
 /*
- * server.h — the libuv side of libvial, shared by loop.c and conn.c only.
+ * loop_impl.h — private to the loop module (loop.c, conn.c): the libuv
+ * structures behind vial__server and vial__conn.
  *
  * One vial__wctx per worker thread: its own uv loop, its own SO_REUSEPORT
  * listening socket, its connections, and the timeout lists that bound every
@@ -7,14 +8,13 @@
  * except the inbox (a mutex-protected queue that only cross-thread posts
  * use) and the stop flag.
  */
-#ifndef VIAL_SERVER_H
-#define VIAL_SERVER_H
+#ifndef VIAL_LOOP_IMPL_H
+#define VIAL_LOOP_IMPL_H
 
-#include "internal.h"
+#include "loop.h"
 
 #include <uv.h>
 
-typedef struct vial__conn vial__conn;
 struct vial__wctx;
 
 #define VIAL__LINGER_MS 2000 /* lingering close: how long to drain a closing client */
@@ -31,14 +31,16 @@ typedef struct vial__tlist {
 enum { VIAL__TL_IDLE, VIAL__TL_HEADERS, VIAL__TL_BODY, VIAL__TL_WRITE, VIAL__TL_LINGER,
        VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
 
-typedef struct vial__post {
-    void (*fn)(struct vial__wctx *wc, void *arg);
+typedef struct vial__postmsg {
+    void (*fn)(void *arg);
     void *arg;
-    struct vial__post *next;
-} vial__post;
+    struct vial__postmsg *next;
+} vial__postmsg;
 
 typedef struct vial__wctx {
-    vial__worker *w;
+    int id;
+    void *wstate;           /* the layers above: what ops->worker_start returned */
+    vial__pool pool;        /* blocks for every buffer of this thread's connections */
     struct vial__server *srv;
     uv_loop_t loop;
     uv_thread_t thread;
@@ -62,25 +64,33 @@ typedef struct vial__wctx {
     size_t nconns;
     /* cross-thread inbox */
     uv_mutex_t inbox_mu;
-    vial__post *inbox, **inbox_tail;
+    vial__postmsg *inbox, **inbox_tail;
+    bool started;           /* worker_start succeeded: worker_stop is due */
     bool stopping, forced;
     uint64_t stop_deadline;
     int start_rc;
 } vial__wctx;
 
-typedef struct vial__server {
-    vial_app *app;
+struct vial__server {
+    const vial__loop_cfg *cfg;
+    const vial__loop_ops *ops;
+    void *ud;
     int nworkers;
     vial__wctx *workers;
     atomic_int stop;     /* 0 run, 1 drain, 2 force */
     atomic_int finished; /* workers whose loop has returned */
     uv_async_t *done;    /* wakes the main thread when one does */
-} vial__server;
+};
 
 struct vial__conn {
     uv_tcp_t tcp; /* first: the handle's address is the conn's */
     vial__wctx *wc;
-    vial__session s;
+    /* The protocol speaking on the connection, and its state. */
+    const vial__proto *proto;
+    void *proto_ud;
+    vial__outq out;      /* what the protocol queued */
+    vial__outq inflight; /* what uv_write is sending; untouchable until write_cb */
+    int phase;           /* the protocol's, enum vial__phase */
     vial__conn *prev, *next; /* timeout list links */
     vial__conn *fprev, *fnext; /* the worker's flush list */
     bool flush_queued;
@@ -89,21 +99,20 @@ struct vial__conn {
     uint32_t slot, gen;
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    vial__outq inflight; /* what uv_write is sending; untouchable until write_cb */
     bool writing, reading, closing, closed, lingering, in_pump, want_pump;
-    /* after a 101: the protocol that owns the connection */
-    const vial__proto *proto;
-    void *proto_ud;
-    char *pending_in; /* bytes that followed the upgrade request */
+    bool abort;          /* want_close(now): reset instead of lingering */
+    /* A switch of protocol waiting for the output before it (a 101). */
+    const vial__proto *next_proto;
+    void *next_ud;
+    char *pending_in;    /* bytes that followed the upgrade request */
     size_t pending_n;
-    bool upgrading, upgraded, proto_wrote;
+    bool upgrading;
     char client[48];
 };
 
 /* conn.c */
 void vial__conn_accept(vial__wctx *wc, uv_stream_t *server);
 void vial__conn_expire(vial__conn *c);
-void vial__conn_close(vial__conn *c);
 /* Closes at once (reset), whatever the connection was doing. */
 void vial__conn_abort(vial__conn *c);
 /* Stop mode: idle connections close now, busy ones finish their request. */
@@ -111,14 +120,7 @@ void vial__conn_drain(vial__conn *c);
 void vial__tlist_remove(vial__wctx *wc, vial__conn *c);
 /* End of a loop turn: writes the output of every connection served in it. */
 void vial__conn_flush_deferred(vial__wctx *wc);
-
-/* loop.c: runs `fn(wc, arg)` on worker `worker`'s thread soon.  Safe from
- * any thread.  Returns VIAL_ENOMEM without queuing when out of memory. */
-int vial__worker_post(vial__server *srv, int worker, void (*fn)(vial__wctx *, void *), void *arg);
-/* The connection with `id` on this worker, or NULL if it has gone. */
-vial__conn *vial__conn_lookup(vial__wctx *wc, uint64_t id);
-uint64_t vial__conn_id(const vial__conn *c);
-/* Queues bytes on a connection (owner thread only) and starts writing. */
-int vial__conn_send(vial__conn *c, const void *data, size_t len);
+/* The worker whose loop runs on the calling thread (NULL on others). */
+extern _Thread_local vial__wctx *vial__current_wctx;
 
 #endif

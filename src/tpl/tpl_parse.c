@@ -15,7 +15,7 @@
  * Everything the AST needs lives in the template's arena; the token array is
  * the only temporary and is freed before returning.
  */
-#include "template.h"
+#include "tpl_impl.h"
 
 #include <errno.h>
 #include <math.h>

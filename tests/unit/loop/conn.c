@@ -1,8 +1,8 @@
-/* Unit tests for src/core/conn.c and loop.c: a real server on a loopback
+/* Unit tests for src/loop/conn.c and loop.c: a real server on a loopback
  * port, in a thread: protocol switch after 101 (the WebSocket path),
  * cross-thread posts to a connection, graceful stop on SIGTERM. */
 #include "unit.h"
-#include "core/server.h"
+#include "loop/loop.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -21,12 +21,14 @@ typedef struct echo {
     vial__conn *conn;
 } echo;
 
-static void e_open(void *ud, vial__conn *c)
+static void e_attach(void *ud, const vial__transport *tp, void *tp_ud, vial__outq *out)
 {
+    (void)tp;
+    (void)out;
     echo *e = ud;
-    e->conn = c;
-    atomic_store(&conn_id, vial__conn_id(c));
-    atomic_store(&conn_worker, c->wc->w->id);
+    e->conn = tp_ud; /* a server connection's transport data is the connection */
+    atomic_store(&conn_id, vial__conn_id(e->conn));
+    atomic_store(&conn_worker, vial__conn_worker(e->conn));
     atomic_fetch_add(&opened, 1);
 }
 
@@ -51,7 +53,7 @@ static void e_close(void *ud)
     atomic_fetch_add(&closed_count, 1);
 }
 
-static const vial__proto echo_proto = { e_open, e_data, NULL, e_close };
+static const vial__proto echo_proto = { .attach = e_attach, .received = e_data, .close = e_close };
 
 static int upgrade(vial_req *req)
 {
@@ -125,9 +127,9 @@ static char *read_until(int fd, const char *want)
     return buf;
 }
 
-static void post_hello(vial__wctx *wc, void *arg)
+static void post_hello(void *arg)
 {
-    vial__conn *c = vial__conn_lookup(wc, (uint64_t)(uintptr_t)arg);
+    vial__conn *c = vial__conn_find((uint64_t)(uintptr_t)arg);
     if (c)
         vial__conn_send(c, "POSTED", 6);
 }
@@ -150,11 +152,11 @@ static void test_upgrade_and_posts(void **state)
     uint64_t id = atomic_load(&conn_id);
     vial__server *srv = app->server;
     assert_non_null(srv);
-    assert_int_equal(vial__worker_post(srv, atomic_load(&conn_worker), post_hello,
+    assert_int_equal(vial__post(srv, atomic_load(&conn_worker), post_hello,
                                        (void *)(uintptr_t)id), 0);
     assert_string_equal(read_until(fd, "POSTED"), "POSTED");
     /* a stale id misses */
-    assert_int_equal(vial__worker_post(srv, atomic_load(&conn_worker), post_hello,
+    assert_int_equal(vial__post(srv, atomic_load(&conn_worker), post_hello,
                                        (void *)(uintptr_t)(id + (1ull << 32))), 0);
 
     assert_int_equal(write(fd, "quit", 4), 4);

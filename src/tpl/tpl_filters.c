@@ -11,7 +11,7 @@
  * budget per element, and all temporaries come from the render's arena, so
  * a hostile template cannot make a filter run or allocate without bound.
  */
-#include "template.h"
+#include "tpl_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -881,7 +881,7 @@ static int f_tojson(vial__trender *r, const vial__texpr *x, vial__tval *v, const
         return r->err;
     vial__buf raw = { 0 }, b = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &raw, NULL);
+    vial__jw_init(&w, &raw);
     jw_tval(&w, v);
     int rc = vial_jw_error(&w);
     if (rc) {

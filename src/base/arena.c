@@ -7,7 +7,7 @@
  * VIAL__BLOCK_SIZE block from the worker's pool, so a small request costs no
  * malloc at all; larger needs get their own malloc'd blocks.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <stdlib.h>
 
@@ -117,6 +117,30 @@ void *vial__arena_alloc(vial__arena *a, size_t size)
     b->used += n;
     a->total += n;
     return p;
+}
+
+void *vial__arena_realloc(vial__arena *a, void *p, size_t old, size_t size)
+{
+    if (!p)
+        return vial__arena_alloc(a, size);
+    if (size <= old)
+        return p;
+    size_t o = (old + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    size_t n = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    vial__arena_blk *b = a->head;
+    /* The newest allocation of the current block grows where it is, so a
+     * vector doubled again and again costs no copies while nothing else
+     * is allocated in between. */
+    if (b && size <= ARENA_MAX_ALLOC && (char *)p + o == (char *)b->data + b->used &&
+        b->cap - b->used >= n - o) {
+        b->used += n - o;
+        a->total += n - o;
+        return p;
+    }
+    void *q = vial__arena_alloc(a, size);
+    if (q)
+        memcpy(q, p, old);
+    return q;
 }
 
 char *vial__arena_strndup(vial__arena *a, const char *s, size_t n)

@@ -13,7 +13,7 @@
  * reload, limits, threads and API misuse.
  */
 #include "unit.h"
-#include "web/template.h"
+#include "tpl/tpl_impl.h"
 
 #include <dirent.h>
 #include <fcntl.h>

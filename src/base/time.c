@@ -8,7 +8,7 @@
  * The calendar conversion is the proleptic Gregorian days-from-civil
  * formula; no libc time zone machinery (and no TZ environment) is involved.
  */
-#include "../core/internal.h"
+#include "base.h"
 
 static int64_t days_from_civil(int64_t y, int m, int d)
 {

@@ -7,7 +7,7 @@
  * when the buffer passes 16 KiB: a busy worker does not pay a syscall per
  * request for its log.
  */
-#include "internal.h"
+#include "ops.h"
 
 #include <errno.h>
 #include <time.h>
@@ -76,14 +76,6 @@ void vial_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-void vial_req_log(vial_req *req, int level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vial__vlog(level, req ? vial_request_id(req) : NULL, fmt, ap);
-    va_end(ap);
-}
-
 /* Appends `s` with control characters and quotes escaped, so a hostile
  * request target cannot forge log lines. */
 static void put_escaped(vial__buf *b, const char *s, size_t n)
@@ -100,20 +92,24 @@ static void put_escaped(vial__buf *b, const char *s, size_t n)
     }
 }
 
-void vial__access_log(vial_req *req, size_t bytes)
+uint64_t vial__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void vial__access_log(const vial__access *a)
 {
     vial__buf *b = &access_buf;
     char ts[40];
     size_t tn = timestamp(ts, sizeof ts);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t dur_us = ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - req->t0_ns) / 1000;
+    uint64_t dur_us = (vial__now_ns() - a->t0_ns) / 1000;
     vial__buf_append(b, ts, tn);
-    vial__buf_printf(b, " ACCESS %s \"%s ", req->method ? vial_client_addr(req) : req->client ? req->client : "-",
-                     req->method ? req->method : "-");
-    put_escaped(b, req->target.p ? req->target.p : "", req->target.n);
-    vial__buf_printf(b, "\" %d %zu %" PRIu64 "us %s\n", req->status, bytes, dur_us,
-                     vial_request_id(req));
+    vial__buf_printf(b, " ACCESS %s \"%s ", a->client ? a->client : "-", a->method ? a->method : "-");
+    put_escaped(b, a->target ? a->target : "", a->target ? a->target_len : 0);
+    vial__buf_printf(b, "\" %d %zu %" PRIu64 "us %s\n", a->status, a->bytes, dur_us,
+                     a->reqid ? a->reqid : "-");
     if (!access_batched || b->n > 16384)
         vial__log_flush();
 }

@@ -13,7 +13,7 @@
  * force-close whatever remains after shutdown_timeout.  A second signal
  * forces at once.  vial_run() then returns 0.
  */
-#include "server.h"
+#include "loop_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,11 +27,11 @@
 
 /* ------------------------------------------------------------------ cross-thread posts */
 
-int vial__worker_post(vial__server *srv, int worker, void (*fn)(vial__wctx *, void *), void *arg)
+int vial__post(vial__server *srv, int worker, void (*fn)(void *), void *arg)
 {
     if (!srv || worker < 0 || worker >= srv->nworkers || !fn)
         return VIAL_EINVAL;
-    vial__post *p = malloc(sizeof *p);
+    vial__postmsg *p = malloc(sizeof *p);
     if (!p)
         return VIAL_ENOMEM;
     p->fn = fn;
@@ -49,22 +49,21 @@ int vial__worker_post(vial__server *srv, int worker, void (*fn)(vial__wctx *, vo
 static void run_inbox(vial__wctx *wc)
 {
     uv_mutex_lock(&wc->inbox_mu);
-    vial__post *p = wc->inbox;
+    vial__postmsg *p = wc->inbox;
     wc->inbox = NULL;
     wc->inbox_tail = &wc->inbox;
     uv_mutex_unlock(&wc->inbox_mu);
     while (p) {
-        vial__post *next = p->next;
-        p->fn(wc, p->arg);
+        vial__postmsg *next = p->next;
+        p->fn(p->arg);
         free(p);
         p = next;
     }
 }
 
-bool vial__server_stopping(const vial_app *app)
+int vial__server_workers(const vial__server *srv)
 {
-    const vial__server *srv = app->server;
-    return srv && atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0;
+    return srv ? srv->nworkers : 0;
 }
 
 /* ------------------------------------------------------------------ worker loop */
@@ -95,7 +94,7 @@ static void begin_stop(vial__wctx *wc)
 {
     if (!wc->stopping) {
         wc->stopping = true;
-        wc->stop_deadline = uv_now(&wc->loop) + wc->w->app->lim.shutdown_timeout_ms;
+        wc->stop_deadline = uv_now(&wc->loop) + wc->srv->cfg->shutdown_timeout_ms;
         if (!uv_is_closing((uv_handle_t *)&wc->listener))
             uv_close((uv_handle_t *)&wc->listener, NULL);
         for (uint32_t i = 0; i < wc->nslots; i++)
@@ -127,8 +126,8 @@ static void on_sweep(uv_timer_t *t)
             vial__conn_expire(c);
     }
     if (wc->stopping && !wc->forced && now >= wc->stop_deadline) {
-        vial_log(VIAL_LOG_WARN, "worker %d: shutdown timeout, closing %zu connection(s)",
-                 wc->w->id, wc->nconns);
+        vial_log(VIAL_LOG_WARN, "worker %d: shutdown timeout, closing %zu connection(s)", wc->id,
+                 wc->nconns);
         wc->forced = true;
         force_close_all(wc);
     }
@@ -137,7 +136,9 @@ static void on_sweep(uv_timer_t *t)
 
 static void on_prepare(uv_prepare_t *p)
 {
-    VIAL__UNUSED(p);
+    vial__wctx *wc = p->data;
+    if (wc->srv->ops->turn)
+        wc->srv->ops->turn(wc->wstate);
     vial__log_flush(); /* access log: one write per loop turn */
 }
 
@@ -154,7 +155,7 @@ static void on_connection(uv_stream_t *server, int status)
         static _Thread_local uint64_t last;
         uint64_t now = uv_now(&wc->loop);
         if (now - last > 5000) {
-            vial_log(VIAL_LOG_WARN, "worker %d: accept failed: %s", wc->w->id, uv_strerror(status));
+            vial_log(VIAL_LOG_WARN, "worker %d: accept failed: %s", wc->id, uv_strerror(status));
             last = now;
         }
         return;
@@ -165,6 +166,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void worker_main(void *arg)
 {
     vial__wctx *wc = arg;
+    vial__current_wctx = wc;
     vial__log_set_batched(true);
     uv_run(&wc->loop, UV_RUN_DEFAULT);
     vial__log_thread_end();
@@ -172,7 +174,7 @@ static void worker_main(void *arg)
     uv_async_send(wc->srv->done);
 }
 
-static uint64_t sweep_interval(const vial__limits *l)
+static uint64_t sweep_interval(const vial__loop_cfg *l)
 {
     uint64_t m = l->header_timeout_ms;
     if (l->body_timeout_ms < m)
@@ -187,21 +189,23 @@ static uint64_t sweep_interval(const vial__limits *l)
 
 static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
 {
-    const vial__limits *lim = &srv->app->lim;
+    const vial__loop_cfg *cfg = srv->cfg;
     wc->srv = srv;
+    wc->id = id;
     wc->listen_fd = fd;
-    wc->w = vial__worker_new(srv->app, id);
-    if (!wc->w)
+    wc->pool.max = 1024; /* 8 MiB of free blocks per worker at most */
+    wc->wstate = srv->ops->worker_start(srv->ud, id, &wc->pool);
+    if (!wc->wstate)
         return VIAL_ENOMEM;
-    wc->w->loop_ctx = wc;
+    wc->started = true;
     wc->scratch = malloc(VIAL__SCRATCH_SIZE);
     if (!wc->scratch)
         return VIAL_ENOMEM;
     wc->inbox_tail = &wc->inbox;
-    wc->lists[VIAL__TL_IDLE].timeout_ms = lim->idle_timeout_ms;
-    wc->lists[VIAL__TL_HEADERS].timeout_ms = lim->header_timeout_ms;
-    wc->lists[VIAL__TL_BODY].timeout_ms = lim->body_timeout_ms;
-    wc->lists[VIAL__TL_WRITE].timeout_ms = lim->write_timeout_ms;
+    wc->lists[VIAL__TL_IDLE].timeout_ms = cfg->idle_timeout_ms;
+    wc->lists[VIAL__TL_HEADERS].timeout_ms = cfg->header_timeout_ms;
+    wc->lists[VIAL__TL_BODY].timeout_ms = cfg->body_timeout_ms;
+    wc->lists[VIAL__TL_WRITE].timeout_ms = cfg->write_timeout_ms;
     wc->lists[VIAL__TL_LINGER].timeout_ms = VIAL__LINGER_MS;
     int rc;
     if ((rc = uv_mutex_init(&wc->inbox_mu)) || (rc = uv_loop_init(&wc->loop)))
@@ -209,8 +213,8 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     uv_tcp_init(&wc->loop, &wc->listener);
     wc->listener.data = wc;
     if ((rc = uv_tcp_open(&wc->listener, fd)) ||
-        (rc = uv_listen((uv_stream_t *)&wc->listener,
-                        (int)vial_config_int(srv->app, "backlog", 1024), on_connection))) {
+        (rc = uv_listen((uv_stream_t *)&wc->listener, cfg->backlog > 0 ? cfg->backlog : 1024,
+                        on_connection))) {
         vial_log(VIAL_LOG_ERROR, "worker %d: listen: %s", id, uv_strerror(rc));
         return VIAL_ESYS;
     }
@@ -218,9 +222,10 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     wc->wake.data = wc;
     uv_timer_init(&wc->loop, &wc->sweep);
     wc->sweep.data = wc;
-    uint64_t iv = sweep_interval(lim);
+    uint64_t iv = sweep_interval(cfg);
     uv_timer_start(&wc->sweep, on_sweep, iv, iv);
     uv_prepare_init(&wc->loop, &wc->prep);
+    wc->prep.data = wc;
     uv_prepare_start(&wc->prep, on_prepare);
     uv_check_init(&wc->loop, &wc->check);
     wc->check.data = wc;
@@ -230,7 +235,7 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
 
 static void worker_fini(vial__wctx *wc)
 {
-    if (wc->w) {
+    if (wc->started) {
         /* Drain anything posted after the loop stopped. */
         run_inbox(wc);
         uv_loop_close(&wc->loop);
@@ -239,9 +244,22 @@ static void worker_fini(vial__wctx *wc)
         free(wc->scratch);
         free(wc->gens);
         free(wc->free_slots);
-        vial__worker_free(wc->w);
-        wc->w = NULL;
+        wc->srv->ops->worker_stop(wc->srv->ud, wc->wstate);
+        vial__pool_drain(&wc->pool);
+        wc->started = false;
     }
+}
+
+/* A worker whose initialization failed half-way: give back what the layers
+ * above made for it (its half-made libuv loop goes with the process). */
+static void worker_undo(vial__wctx *wc)
+{
+    if (wc->started)
+        wc->srv->ops->worker_stop(wc->srv->ud, wc->wstate);
+    wc->started = false;
+    free(wc->scratch);
+    wc->scratch = NULL;
+    vial__pool_drain(&wc->pool);
 }
 
 /* ------------------------------------------------------------------ listening sockets */
@@ -309,12 +327,12 @@ static int get_port(int fd)
  * that another server already on the port is an error instead of silently
  * sharing its traffic.
  */
-static int open_listeners(vial_app *app, int n, int *fds, int *port_out)
+static int open_listeners(const vial__loop_cfg *cfg, int n, int *fds, int *port_out)
 {
-    const char *host = vial_config(app, "host");
-    int64_t port = vial_config_int(app, "port", -1);
+    const char *host = cfg->host;
+    int64_t port = cfg->port;
     if (port < 0 || port > 65535) {
-        vial_log(VIAL_LOG_ERROR, "config port: '%s' is not a port number", vial_config(app, "port"));
+        vial_log(VIAL_LOG_ERROR, "config port: %" PRId64 " is not a port number", port);
         return VIAL_EINVAL;
     }
     struct sockaddr_storage ss;
@@ -379,11 +397,12 @@ static void on_done(uv_async_t *a)
     VIAL__UNUSED(a); /* wakes the main loop so it re-checks srv.finished */
 }
 
-int vial__serve(vial_app *app)
+int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void *ud,
+                     vial__server **srv_out)
 {
-    int64_t nw = vial_config_int(app, "workers", 0);
+    int64_t nw = cfg->workers;
     if (nw < 0 || nw > 1024) {
-        vial_log(VIAL_LOG_ERROR, "config workers: '%s' is not 0..1024", vial_config(app, "workers"));
+        vial_log(VIAL_LOG_ERROR, "config workers: %" PRId64 " is not 0..1024", nw);
         return 1;
     }
     if (nw == 0)
@@ -391,11 +410,11 @@ int vial__serve(vial_app *app)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    vial__server srv = { .app = app, .nworkers = 0 };
+    vial__server srv = { .cfg = cfg, .ops = ops, .ud = ud, .nworkers = 0 };
     int *fds = calloc((size_t)nw, sizeof *fds);
     srv.workers = calloc((size_t)nw, sizeof *srv.workers);
     int port = 0, status = 1, started = 0;
-    if (!fds || !srv.workers || open_listeners(app, (int)nw, fds, &port)) {
+    if (!fds || !srv.workers || open_listeners(cfg, (int)nw, fds, &port)) {
         free(fds);
         free(srv.workers);
         return 1;
@@ -412,12 +431,16 @@ int vial__serve(vial_app *app)
     srv.done = &done;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
-    app->server = &srv;
+    if (srv_out)
+        *srv_out = &srv;
 
     int inited = 0;
-    for (; inited < nw; inited++)
-        if (worker_init(&srv.workers[inited], &srv, inited, fds[inited]))
+    for (; inited < nw; inited++) {
+        if (worker_init(&srv.workers[inited], &srv, inited, fds[inited])) {
+            worker_undo(&srv.workers[inited]);
             break;
+        }
+    }
     srv.nworkers = inited;
     if (inited == nw) {
         for (; started < nw; started++) {
@@ -428,11 +451,11 @@ int vial__serve(vial_app *app)
         }
     }
     if (started == nw) {
-        const char *host = vial_config(app, "host");
+        const char *host = cfg->host;
         bool v6 = strchr(host, ':') != NULL;
-        vial_log(VIAL_LOG_INFO, "%s: listening on http://%s%s%s:%d (%d worker%s%s)", app->name,
+        vial_log(VIAL_LOG_INFO, "%s: listening on http://%s%s%s:%d (%d worker%s%s)", cfg->name,
                  v6 ? "[" : "", host, v6 ? "]" : "", port, (int)nw, nw == 1 ? "" : "s",
-                 app->debug ? ", debug" : "");
+                 cfg->debug ? ", debug" : "");
         status = 0;
     } else {
         atomic_store(&srv.stop, 2);
@@ -461,9 +484,10 @@ int vial__serve(vial_app *app)
     uv_close((uv_handle_t *)&done, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
-    app->server = NULL;
+    if (srv_out)
+        *srv_out = NULL;
     if (status == 0)
-        vial_log(VIAL_LOG_INFO, "%s: stopped", app->name);
+        vial_log(VIAL_LOG_INFO, "%s: stopped", cfg->name);
     free(fds);
     free(srv.workers);
     return status;

@@ -10,7 +10,7 @@
  * at most once a second.  Token buckets run as one Lua script, atomically,
  * on Redis's clock.
  */
-#include "db.h"
+#include "kv.h"
 
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -315,7 +315,7 @@ int vial_kv_init(vial_app *app)
         free(k);
         return rc;
     }
-    if ((rc = vial_config_define(app, "redis_url", "",
+    if ((rc = vial__config_define_env(app, "redis_url", "",
                                  "redis://host:port/db: share limits and sessions between instances")))
         return rc;
     k->slot = vial_worker_slot(app, rconn_init, rconn_fini, NULL);

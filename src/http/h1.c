@@ -1,5 +1,6 @@
 /*
- * http.c — one HTTP/1.1 session: llhttp glue, limits, pipelining.
+ * h1.c — one HTTP/1.1 session: llhttp glue, limits, pipelining, and the
+ * protocol face (vial__h1_proto) a connection drives.
  *
  * The session owns a read buffer.  New bytes are appended after what is
  * already there and only the new bytes are fed to llhttp, so every span
@@ -18,10 +19,12 @@
  * sizes; this file adds obs-fold, whitespace before the colon, transfer
  * codings other than chunked (501) and versions other than 1.x (505).
  *
- * Nothing here does I/O: a vial__transport moves the bytes, so the test
- * client and the fuzz target run exactly this code without sockets.
+ * Nothing here does I/O and nothing here calls the app: a vial__transport
+ * moves the bytes (so the test client and the fuzz target run exactly this
+ * code without sockets), and the vial__handler the session was made with
+ * supplies exchanges and answers them.
  */
-#include "internal.h"
+#include "http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,25 +34,69 @@
 #include <unistd.h>
 
 #define RBUF_BODY_CAP (256 * 1024) /* read buffer size while a big body arrives */
+#define STREAM_BUFFERED (256 * 1024) /* a stream produces until this much is unsent */
+
+typedef struct h1 {
+    const vial__h1_cfg *cfg;
+    const vial__handler *h;
+    void *hud;
+    vial__pool *pool;
+    const char *client;
+    /* the transport, from attach() */
+    const vial__transport *tp;
+    void *tp_ud;
+    vial__outq *out;
+    void *parser; /* llhttp_t */
+    /* input: rbuf[0..rlen) holds bytes read; [0..fed) went to llhttp;
+     * [0..consumed) belongs to finished requests and may be dropped;
+     * msg_end is the end of the message being answered */
+    char *rbuf;
+    size_t rlen, rcap, fed, consumed, msg_end;
+    uint32_t spans_end;
+    uint32_t reqid_hdr; /* 1 + index of the X-Request-Id header, 0: none */
+    bool rbuf_pooled, in_msg;
+    /* the request being parsed; spans are offsets into rbuf */
+    uint32_t url_off, url_len;
+    struct hspan { uint32_t noff, nlen, voff, vlen; } *hs;
+    size_t nhs, hs_cap;
+    size_t hdr_bytes;
+    bool in_value, hdrs_done;
+    int body_fd;        /* >= 0: a multipart body being written to a temporary file */
+    uint64_t body_file_len;
+    int pending_status; /* protocol error found in a callback */
+    const char *pending_msg;
+    bool expect_continue;
+    /* The body of the request being parsed.  HTTP/1.1 answers one request
+     * at a time, so its exchange borrows this buffer until it is freed. */
+    vial__buf body;
+    /* state */
+    int phase;
+    bool closing;       /* respond, flush, close */
+    bool paused;        /* waiting for a stream to end */
+    bool dead;          /* transport gone */
+    bool draining;      /* server shutting down: finish and close */
+    bool upgraded;      /* handed to another protocol: parse nothing more */
+    vial__msg *msg;     /* the exchange being answered, NULL between requests */
+} h1;
 
 static llhttp_settings_t settings;
-static void protocol_error(vial__session *s, llhttp_errno_t err);
+static void protocol_error(h1 *s, llhttp_errno_t err);
 
-static inline vial__session *S(llhttp_t *p)
+static inline h1 *S(llhttp_t *p)
 {
     return p->data;
 }
 
-static void set_phase(vial__session *s, int phase)
+static void set_phase(h1 *s, int phase)
 {
     if (s->phase == phase)
         return;
     s->phase = phase;
-    if (s->tp->phase)
-        s->tp->phase(s, phase);
+    if (s->tp)
+        s->tp->phase(s->tp_ud, phase);
 }
 
-static int fail(vial__session *s, int status, const char *msg)
+static int fail(h1 *s, int status, const char *msg)
 {
     if (!s->pending_status) {
         s->pending_status = status;
@@ -60,7 +107,7 @@ static int fail(vial__session *s, int status, const char *msg)
 
 /* ------------------------------------------------------------------ llhttp callbacks */
 
-static void body_file_drop(vial__session *s)
+static void body_file_drop(h1 *s)
 {
     if (s->body_fd >= 0)
         close(s->body_fd);
@@ -84,7 +131,7 @@ static int spool_open(const char *dir)
 
 static int on_message_begin(llhttp_t *p)
 {
-    vial__session *s = S(p);
+    h1 *s = S(p);
     body_file_drop(s);
     s->in_msg = true;
     s->url_off = s->url_len = 0;
@@ -100,47 +147,47 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
-static int count_header_bytes(vial__session *s, size_t len)
+static int count_header_bytes(h1 *s, size_t len)
 {
     s->hdr_bytes += len;
-    if (s->hdr_bytes > s->app->lim.max_header_bytes)
+    if (s->hdr_bytes > s->cfg->max_header_bytes)
         return fail(s, 431, "request headers are too large");
     return 0;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
-    vial__session *s = S(p);
+    h1 *s = S(p);
     uint32_t off = (uint32_t)(at - s->rbuf);
     if (s->url_len == 0)
         s->url_off = off;
     s->url_len += (uint32_t)len;
-    if (s->url_len > s->app->lim.max_uri)
+    if (s->url_len > s->cfg->max_uri)
         return fail(s, 414, "request URI is too long");
     return count_header_bytes(s, len);
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-    vial__session *s = S(p);
+    h1 *s = S(p);
     if (s->hdrs_done)
         return count_header_bytes(s, len); /* a trailer: counted, not kept (RFC 9110 6.5.1) */
     uint32_t off = (uint32_t)(at - s->rbuf);
-    struct vial__hspan *h = s->nhs ? &s->hs[s->nhs - 1] : NULL;
+    struct hspan *h = s->nhs ? &s->hs[s->nhs - 1] : NULL;
     if (h && !s->in_value && h->noff + h->nlen == off) {
         h->nlen += (uint32_t)len; /* the name continues from the last read */
     } else {
-        if (s->nhs >= s->app->lim.max_headers)
+        if (s->nhs >= s->cfg->max_headers)
             return fail(s, 431, "too many request headers");
         if (s->nhs == s->hs_cap) {
             size_t cap = s->hs_cap ? s->hs_cap * 2 : 16;
-            struct vial__hspan *n = realloc(s->hs, cap * sizeof *n);
+            struct hspan *n = realloc(s->hs, cap * sizeof *n);
             if (!n)
                 return fail(s, 500, "out of memory");
             s->hs = n;
             s->hs_cap = cap;
         }
-        s->hs[s->nhs++] = (struct vial__hspan){ off, (uint32_t)len, 0, 0 };
+        s->hs[s->nhs++] = (struct hspan){ off, (uint32_t)len, 0, 0 };
         s->in_value = false;
     }
     return count_header_bytes(s, len);
@@ -148,11 +195,11 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-    vial__session *s = S(p);
+    h1 *s = S(p);
     if (s->hdrs_done)
         return count_header_bytes(s, len);
     uint32_t off = (uint32_t)(at - s->rbuf);
-    struct vial__hspan *h = &s->hs[s->nhs - 1];
+    struct hspan *h = &s->hs[s->nhs - 1];
     if (!s->in_value) {
         h->voff = off;
         h->vlen = (uint32_t)len;
@@ -173,7 +220,7 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t';
 }
 
-static const struct vial__hspan *find_hdr(const vial__session *s, const char *name, size_t from)
+static const struct hspan *find_hdr(const h1 *s, const char *name, size_t from)
 {
     for (size_t i = from; i < s->nhs; i++)
         if (vial__streq_ci(s->rbuf + s->hs[i].noff, s->hs[i].nlen, name))
@@ -182,10 +229,10 @@ static const struct vial__hspan *find_hdr(const vial__session *s, const char *na
 }
 
 /* Every coding listed in every Transfer-Encoding field must be "chunked". */
-static bool te_supported(const vial__session *s)
+static bool te_supported(const h1 *s)
 {
     for (size_t i = 0; i < s->nhs; i++) {
-        const struct vial__hspan *h = &s->hs[i];
+        const struct hspan *h = &s->hs[i];
         if (!vial__streq_ci(s->rbuf + h->noff, h->nlen, "transfer-encoding"))
             continue;
         const char *v = s->rbuf + h->voff, *end = v + h->vlen;
@@ -207,8 +254,8 @@ static bool te_supported(const vial__session *s)
 
 static int on_headers_complete(llhttp_t *p)
 {
-    vial__session *s = S(p);
-    const vial__limits *lim = &s->app->lim;
+    h1 *s = S(p);
+    const vial__h1_cfg *lim = s->cfg;
     /* Trailer fields of a chunked body arrive through the same callbacks
      * later; they are not kept (their bytes may already be compacted away). */
     s->hdrs_done = true;
@@ -239,7 +286,7 @@ static int on_headers_complete(llhttp_t *p)
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     /* Uploads (multipart/form-data) stream to a temporary file under their
      * own limit; everything else is held in memory under max_body. */
-    const struct vial__hspan *ct = find_hdr(s, "content-type", 0);
+    const struct hspan *ct = find_hdr(s, "content-type", 0);
     bool multipart = has_body && ct && ct->vlen >= 19 &&
                      vial__strneq_ci(s->rbuf + ct->voff, "multipart/form-data", 19);
     uint64_t limit = multipart ? lim->max_upload : lim->max_body;
@@ -247,7 +294,7 @@ static int on_headers_complete(llhttp_t *p)
         return fail(s, 413, "request body is larger than the limit");
     if (multipart && (s->body_fd = spool_open(lim->upload_dir)) < 0)
         return fail(s, 503, "cannot create a temporary file for the upload");
-    const struct vial__hspan *ex = find_hdr(s, "expect", 0);
+    const struct hspan *ex = find_hdr(s, "expect", 0);
     if (ex) {
         const char *v = s->rbuf + ex->voff;
         size_t vn = ex->vlen;
@@ -271,9 +318,9 @@ static int on_headers_complete(llhttp_t *p)
     s->spans_end = end;
     if (s->expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (vial__outq_append(&s->out, cont, sizeof cont - 1))
+        if (vial__outq_append(s->out, cont, sizeof cont - 1))
             return fail(s, 503, "out of memory");
-        s->tp->want_write(s);
+        s->tp->want_write(s->tp_ud);
     }
     if (has_body)
         set_phase(s, VIAL__PH_BODY);
@@ -282,9 +329,9 @@ static int on_headers_complete(llhttp_t *p)
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
-    vial__session *s = S(p);
+    h1 *s = S(p);
     if (s->body_fd >= 0) {
-        if (s->body_file_len + len > s->app->lim.max_upload)
+        if (s->body_file_len + len > s->cfg->max_upload)
             return fail(s, 413, "upload is larger than the limit");
         while (len) {
             ssize_t w = write(s->body_fd, at, len);
@@ -298,7 +345,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         }
         return 0;
     }
-    if (s->body.n + len > s->app->lim.max_body)
+    if (s->body.n + len > s->cfg->max_body)
         return fail(s, 413, "request body is larger than the limit");
     if (vial__buf_append(&s->body, at, len))
         return fail(s, 503, "out of memory for the request body");
@@ -332,35 +379,55 @@ static void settings_init(void)
 
 /* ------------------------------------------------------------------ session lifecycle */
 
-int vial__session_init(vial__session *s, vial__worker *w, const vial__transport *tp, void *ud,
-                       const char *client)
+static void want_write(h1 *s)
 {
-    memset(s, 0, sizeof *s);
+    if (s->tp && s->out->bytes)
+        s->tp->want_write(s->tp_ud);
+}
+
+static void want_close(h1 *s)
+{
+    if (s->tp)
+        s->tp->want_close(s->tp_ud, s->dead);
+}
+
+void *vial__h1_new(const vial__h1_cfg *cfg, const vial__handler *h, void *hud, vial__pool *pool,
+                   const char *client)
+{
     settings_init();
+    h1 *s = calloc(1, sizeof *s);
     llhttp_t *p = malloc(sizeof *p);
-    if (!p)
-        return VIAL_ENOMEM;
+    if (!s || !p) {
+        free(s);
+        free(p);
+        return NULL;
+    }
     llhttp_init(p, HTTP_REQUEST, &settings);
     p->data = s;
     s->parser = p;
-    s->tp = tp;
-    s->tp_ud = ud;
-    s->w = w;
-    s->app = w->app;
+    s->cfg = cfg;
+    s->h = h;
+    s->hud = hud;
+    s->pool = pool;
     s->client = client;
-    s->arena.pool = &w->pool;
-    s->body.pool = &w->pool;
-    s->resp_body.pool = &w->pool;
-    s->out.coal.pool = &w->pool;
+    s->body.pool = pool;
     s->phase = VIAL__PH_IDLE;
     s->body_fd = -1;
-    return 0;
+    return s;
 }
 
-static void rbuf_release(vial__session *s)
+static void h1_attach(void *ud, const vial__transport *tp, void *tp_ud, vial__outq *out)
+{
+    h1 *s = ud;
+    s->tp = tp;
+    s->tp_ud = tp_ud;
+    s->out = out;
+}
+
+static void rbuf_release(h1 *s)
 {
     if (s->rbuf_pooled)
-        vial__pool_put(&s->w->pool, s->rbuf);
+        vial__pool_put(s->pool, s->rbuf);
     else
         free(s->rbuf);
     s->rbuf = NULL;
@@ -368,51 +435,47 @@ static void rbuf_release(vial__session *s)
     s->rbuf_pooled = false;
 }
 
-static void request_release(vial__session *s)
+/* The exchange is over: give it back, keep a pool block's worth of body
+ * buffer for the next request and give back anything that grew past it. */
+static void msg_release(h1 *s)
 {
-    if (!s->req_live)
+    if (!s->msg)
         return;
-    vial__req_end(&s->req);
-    s->req_live = false;
-    vial__arena_reset(&s->arena);
-    /* Keep a pool block's worth of buffer for the next request; give back
-     * anything that grew past it. */
-    if (s->resp_body.cap > VIAL__BLOCK_SIZE)
-        vial__buf_release(&s->resp_body);
-    s->resp_body.n = 0;
+    vial__msg *m = s->msg;
+    s->msg = NULL;
+    s->h->msg_free(s->hud, m);
     if (s->body.cap > VIAL__BLOCK_SIZE)
         vial__buf_release(&s->body);
     s->body.n = 0;
 }
 
-void vial__session_free(vial__session *s)
+static void h1_close(void *ud)
 {
-    request_release(s);
+    h1 *s = ud;
+    s->dead = true;
+    msg_release(s);
     body_file_drop(s);
     rbuf_release(s);
     vial__buf_free(&s->body);
-    vial__buf_free(&s->resp_body);
-    vial__outq_free(&s->out);
-    vial__arena_reset(&s->arena);
     free(s->hs);
     free(s->parser);
-    s->parser = NULL;
+    free(s);
 }
 
-void vial__session_idle_trim(vial__session *s)
+static void h1_idle(void *ud)
 {
-    if (s->in_msg || s->req_live || s->rlen || s->out.bytes)
+    h1 *s = ud;
+    if (s->in_msg || s->msg || s->rlen)
         return;
-    /* Pool blocks go back (pointer pushes); the small malloc'd arrays (header
-     * spans, output segments: a few hundred bytes) stay, or every keep-alive
-     * request would pay for malloc/free pairs. */
+    /* Pool blocks go back (pointer pushes); the small malloc'd array of
+     * header spans (a few hundred bytes) stays, or every keep-alive request
+     * would pay for a malloc/free pair. */
     rbuf_release(s);
     vial__buf_release(&s->body);
-    vial__buf_release(&s->resp_body);
-    vial__buf_release(&s->out.coal);
 }
 
-int vial__session_rbuf(vial__session *s, size_t min)
+/* Room to read into: at least `min` bytes at s->rbuf + s->rlen. */
+static int rbuf_reserve(h1 *s, size_t min)
 {
     /* While a large body streams in, read in big gulps: it is copied out at
      * once, so the buffer does not grow with the body. */
@@ -424,7 +487,7 @@ int vial__session_rbuf(vial__session *s, size_t min)
     if (want <= s->rcap)
         return 0;
     if (!s->rbuf && want <= VIAL__BLOCK_SIZE) {
-        s->rbuf = vial__pool_get(&s->w->pool);
+        s->rbuf = vial__pool_get(s->pool);
         if (!s->rbuf)
             return VIAL_ENOMEM;
         s->rcap = VIAL__BLOCK_SIZE;
@@ -435,7 +498,7 @@ int vial__session_rbuf(vial__session *s, size_t min)
     size_t cap = s->rcap ? s->rcap * 2 : VIAL__BLOCK_SIZE;
     while (cap < want)
         cap *= 2;
-    size_t hard = s->app->lim.max_header_bytes + RBUF_BODY_CAP + VIAL__BLOCK_SIZE;
+    size_t hard = s->cfg->max_header_bytes + RBUF_BODY_CAP + VIAL__BLOCK_SIZE;
     if (cap > hard)
         cap = hard;
     if (cap < want) {
@@ -452,7 +515,7 @@ int vial__session_rbuf(vial__session *s, size_t min)
     if (s->rlen)
         memcpy(n, s->rbuf, s->rlen);
     if (s->rbuf_pooled)
-        vial__pool_put(&s->w->pool, s->rbuf);
+        vial__pool_put(s->pool, s->rbuf);
     else
         free(s->rbuf);
     s->rbuf = n;
@@ -461,12 +524,27 @@ int vial__session_rbuf(vial__session *s, size_t min)
     return 0;
 }
 
+/* The connection asks where to read: into the parse buffer when there is
+ * one (no copy), else into its scratch space (an idle connection holds no
+ * buffer; received() copies what arrives). */
+static int h1_rbuf(void *ud, size_t min, char **buf, size_t *room)
+{
+    h1 *s = ud;
+    if (!s->rbuf)
+        return 1;
+    if (s->closing || s->dead || s->upgraded || rbuf_reserve(s, min))
+        return -1;
+    *buf = s->rbuf + s->rlen;
+    *room = s->rcap - s->rlen;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* Trims trailing whitespace of a span and NUL-terminates it in place.  The
  * byte after a span is always a delimiter llhttp has consumed ('\r', ':' or
  * ' '), so overwriting it is safe once the message is complete. */
-static vial__str span_z(vial__session *s, uint32_t off, uint32_t len)
+static vial__str span_z(h1 *s, uint32_t off, uint32_t len)
 {
     char *p = s->rbuf + off;
     while (len && is_ws(p[len - 1]))
@@ -475,52 +553,52 @@ static vial__str span_z(vial__session *s, uint32_t off, uint32_t len)
     return (vial__str){ p, len };
 }
 
-static int fill_request(vial__session *s, vial_req *req)
+static int fill_request(h1 *s, vial__msg *m)
 {
     llhttp_t *p = s->parser;
-    unsigned m = p->method;
-    req->method = llhttp_method_name((llhttp_method_t)m);
-    req->method_bit = vial__method_bit(req->method, strlen(req->method));
-    req->head = req->method_bit == VIAL_HEAD;
-    req->http_minor = p->http_minor;
-    req->keep_alive = llhttp_should_keep_alive(p) != 0;
-    req->target = span_z(s, s->url_off, s->url_len);
-    req->nhdrs = s->nhs;
-    req->reqid_hdr = s->reqid_hdr;
+    unsigned mt = p->method;
+    m->method = llhttp_method_name((llhttp_method_t)mt);
+    m->method_bit = vial__method_bit(m->method, strlen(m->method));
+    m->head = m->method_bit == VIAL_HEAD;
+    m->http_minor = p->http_minor;
+    m->keep_alive = llhttp_should_keep_alive(p) != 0;
+    m->target = span_z(s, s->url_off, s->url_len);
+    m->nhdrs = s->nhs;
+    m->reqid_hdr = s->reqid_hdr;
     if (s->nhs) {
-        req->hdrs = vial__arena_alloc(&s->arena, s->nhs * sizeof *req->hdrs);
-        if (!req->hdrs)
+        m->hdrs = vial__arena_alloc(&m->arena, s->nhs * sizeof *m->hdrs);
+        if (!m->hdrs)
             return VIAL_ENOMEM;
         for (size_t i = 0; i < s->nhs; i++) {
-            const struct vial__hspan *h = &s->hs[i];
-            req->hdrs[i].name = span_z(s, h->noff, h->nlen);
+            const struct hspan *h = &s->hs[i];
+            m->hdrs[i].name = span_z(s, h->noff, h->nlen);
             if (h->vlen)
-                req->hdrs[i].value = span_z(s, h->voff, h->vlen);
+                m->hdrs[i].value = span_z(s, h->voff, h->vlen);
             else
-                req->hdrs[i].value = (vial__str){ "", 0 };
+                m->hdrs[i].value = (vial__str){ "", 0 };
         }
     }
     if (s->body_fd >= 0) {
-        /* The request owns the spooled body from here; vial_body() maps it. */
-        req->body_fd = s->body_fd;
-        req->body_len = (size_t)s->body_file_len;
+        /* The exchange owns the spooled body from here; vial_body() maps it. */
+        m->body_fd = s->body_fd;
+        m->body_len = (size_t)s->body_file_len;
         s->body_fd = -1;
         s->body_file_len = 0;
     } else if (s->body.n) {
         if (vial__buf_nul(&s->body))
             return VIAL_ENOMEM;
-        req->body = s->body.p;
-        req->body_len = s->body.n;
+        m->body = s->body.p;
+        m->body_len = s->body.n;
     }
     /* origin-form "/p?q", absolute-form "http://host/p?q", asterisk-form "*"
      * (OPTIONS only; answered by the app for the whole server). */
-    const char *t = req->target.p;
-    size_t tn = req->target.n;
+    const char *t = m->target.p;
+    size_t tn = m->target.n;
     if (memchr(t, '#', tn))
         return VIAL_EPARSE; /* a fragment never belongs in a request target */
-    if (tn == 1 && t[0] == '*' && req->method_bit == VIAL_OPTIONS) {
-        req->path_raw = (vial__str){ t, 1 };
-        req->query_raw = (vial__str){ "", 0 };
+    if (tn == 1 && t[0] == '*' && m->method_bit == VIAL_OPTIONS) {
+        m->path_raw = (vial__str){ t, 1 };
+        m->query_raw = (vial__str){ "", 0 };
         return 0;
     }
     if (tn >= 7 && (vial__strneq_ci(t, "http://", 7) || (tn >= 8 && vial__strneq_ci(t, "https://", 8)))) {
@@ -532,9 +610,9 @@ static int fill_request(vial__session *s, vial_req *req)
             return VIAL_EPARSE; /* no authority */
         if (rest == t + tn || *rest == '?') {
             /* "http://host" or "http://host?q": the path is "/" (RFC 9112 3.2.2) */
-            req->path_raw = (vial__str){ "/", 1 };
-            req->query_raw = rest < t + tn ? (vial__str){ rest + 1, (size_t)(t + tn - rest - 1) }
-                                           : (vial__str){ "", 0 };
+            m->path_raw = (vial__str){ "/", 1 };
+            m->query_raw = rest < t + tn ? (vial__str){ rest + 1, (size_t)(t + tn - rest - 1) }
+                                         : (vial__str){ "", 0 };
             return 0;
         }
         tn -= (size_t)(rest - t);
@@ -543,62 +621,118 @@ static int fill_request(vial__session *s, vial_req *req)
     if (tn == 0 || t[0] != '/')
         return VIAL_EPARSE;
     const char *q = memchr(t, '?', tn);
-    req->path_raw = (vial__str){ t, q ? (size_t)(q - t) : tn };
-    req->query_raw = q ? (vial__str){ q + 1, tn - (size_t)(q + 1 - t) } : (vial__str){ "", 0 };
+    m->path_raw = (vial__str){ t, q ? (size_t)(q - t) : tn };
+    m->query_raw = q ? (vial__str){ q + 1, tn - (size_t)(q + 1 - t) } : (vial__str){ "", 0 };
     return 0;
 }
 
-static void request_done(vial__session *s)
+static void request_done(h1 *s)
 {
-    vial_req *req = &s->req;
-    if (s->app->access_log)
-        vial__access_log(req, s->bytes_out);
-    if (!req->keep_alive || s->draining)
+    vial__msg *m = s->msg;
+    s->h->done(s->hud, m);
+    if (!m->keep_alive || s->draining)
         s->closing = true;
-    request_release(s);
+    msg_release(s);
     s->consumed = s->msg_end;
     s->in_msg = false;
     s->paused = false;
     set_phase(s, s->closing ? VIAL__PH_CLOSING : VIAL__PH_IDLE);
 }
 
-/* Runs the request that llhttp just completed. */
-static void dispatch(vial__session *s)
+/* The Connection: close decision for the response about to be written: the
+ * client's, ours, or the server's (a stop signal may have arrived while the
+ * handler ran; the worker hears about it only after). */
+static bool last_response(h1 *s)
 {
-    vial_req *req = &s->req;
-    vial__req_start(req, s);
-    s->req_live = true;
-    s->bytes_out = 0;
+    if (!s->draining && s->tp && s->tp->stopping && s->tp->stopping(s->tp_ud))
+        s->draining = true;
+    return s->closing || s->draining;
+}
+
+/*
+ * Advances a stream: frames what it wrote, then asks for more until enough
+ * output is queued or the stream ends.  Returns 1 while more is to come, 0
+ * when the final chunk is queued, negative on failure (the caller closes
+ * the connection: a truncated chunked body is the only honest signal once
+ * the head has gone out).
+ */
+static int stream_step(h1 *s)
+{
+    vial__msg *m = s->msg;
+    if (!m->stream_head_sent && last_response(s))
+        m->keep_alive = false;
+    /* What the handler wrote before returning goes first (with the head). */
+    if (vial__h1_chunk(m, s->out))
+        goto oom;
+    while (!m->stream_done && s->out->bytes < STREAM_BUFFERED) {
+        int r = s->h->stream(s->hud, m);
+        /* What was written before a failure still goes out: the missing
+         * final chunk is what tells the client the body is incomplete. */
+        if (vial__h1_chunk(m, s->out))
+            goto oom;
+        if (r < 0)
+            return r; /* the handler logged why */
+        if (r == 0)
+            m->stream_done = true;
+    }
+    if (!m->stream_done)
+        return 1;
+    if (vial__h1_end(m, s->out))
+        goto oom;
+    return 0;
+oom:
+    vial_log(VIAL_LOG_ERROR, "out of memory framing a streamed response; closing");
+    return VIAL_ENOMEM;
+}
+
+/* A canned answer for when not even an exchange can be had. */
+static void out_of_memory(h1 *s)
+{
+    static const char oom[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
+    vial__outq_append(s->out, oom, sizeof oom - 1);
+    s->closing = true;
+}
+
+/* Runs the request that llhttp just completed. */
+static void dispatch(h1 *s)
+{
+    vial__msg *m = s->h->msg_new(s->hud);
+    if (!m) {
+        out_of_memory(s);
+        return;
+    }
+    s->msg = m;
+    m->client = s->client;
     set_phase(s, VIAL__PH_HANDLER);
-    int rc = fill_request(s, req);
+    int rc = fill_request(s, m);
     if (rc) {
         /* Refused before routing, like a parse error: answer and close. */
-        req->keep_alive = false;
-        vial__app_protocol_error(req, rc == VIAL_ENOMEM ? 503 : 400,
-                                 rc == VIAL_ENOMEM ? "out of memory" : "malformed request target");
+        m->keep_alive = false;
+        s->h->error(s->hud, m, rc == VIAL_ENOMEM ? 503 : 400,
+                    rc == VIAL_ENOMEM ? "out of memory" : "malformed request target");
     } else {
-        vial__app_dispatch(req);
+        s->h->request(s->hud, m);
     }
 
-    if (req->streaming) {
-        int r = vial__resp_stream_step(req);
+    if (m->streaming) {
+        int r = stream_step(s);
         if (r > 0) {
             s->paused = true;
             set_phase(s, VIAL__PH_WRITE);
             return;
         }
-        if (r < 0) {
-            vial_req_log(req, VIAL_LOG_ERROR, "stream ended with error %d; closing the connection", r);
-            req->keep_alive = false;
-        }
-    } else if (vial__resp_finish(req)) {
-        vial_req_log(req, VIAL_LOG_ERROR, "out of memory writing the response; closing");
-        req->keep_alive = false;
+        if (r < 0)
+            m->keep_alive = false;
+    } else if (vial__h1_write(m, s->out, last_response(s))) {
+        vial_log(VIAL_LOG_ERROR, "out of memory writing the response; closing");
+        m->keep_alive = false;
     }
-    const vial__proto *proto = req->upgrade_proto;
-    void *ud = req->upgrade_ud;
-    int status = req->status;
-    bool switching = proto && status == 101 && req->keep_alive && s->tp->upgrade;
+    const vial__proto *proto = m->upgrade_proto;
+    void *ud = m->upgrade_ud;
+    int status = m->status;
+    bool switching = proto && status == 101 && m->keep_alive && s->tp && s->tp->upgrade;
+    m->upgrade_proto = NULL;
     request_done(s);
     if (!proto) {
         if (status == 101)
@@ -606,20 +740,24 @@ static void dispatch(vial__session *s)
         return;
     }
     if (!switching) {
-        proto->on_close(ud);
+        proto->close(ud);
         if (status == 101)
             s->closing = true;
         return;
     }
-    /* The bytes after this request are the new protocol's, not HTTP. */
+    /* The bytes after this request are the new protocol's, not HTTP.  The
+     * connection closes this session once the 101 is written. */
     s->upgraded = true;
     s->closing = true;
-    s->tp->upgrade(s, proto, ud, s->rbuf + s->msg_end, s->rlen - s->msg_end);
+    if (s->tp->upgrade(s->tp_ud, proto, ud, s->rbuf + s->msg_end, s->rlen - s->msg_end)) {
+        s->upgraded = false; /* could not switch: close instead */
+        return;
+    }
     s->rlen = s->fed = s->consumed = s->msg_end = 0;
 }
 
 /* Answers a request the parser refused, then closes. */
-static void protocol_error(vial__session *s, llhttp_errno_t err)
+static void protocol_error(h1 *s, llhttp_errno_t err)
 {
     int status = s->pending_status;
     const char *msg = s->pending_msg;
@@ -646,21 +784,24 @@ static void protocol_error(vial__session *s, llhttp_errno_t err)
     }
     if (!msg)
         msg = "malformed request";
-    vial_req *req = &s->req;
-    if (s->req_live)
-        request_release(s);
-    vial__req_start(req, s);
-    s->req_live = true;
-    s->bytes_out = 0;
-    req->keep_alive = false;
-    req->http_minor = 1;
+    msg_release(s);
+    vial__msg *m = s->h->msg_new(s->hud);
+    if (!m) {
+        out_of_memory(s);
+        s->rlen = s->fed = s->consumed = 0;
+        return;
+    }
+    s->msg = m;
+    m->client = s->client;
+    m->keep_alive = false;
+    m->http_minor = 1;
     /* The request line may be usable for the access log. */
     if (s->url_len && s->url_off + s->url_len <= s->fed)
-        req->target = (vial__str){ vial__arena_strndup(&s->arena, s->rbuf + s->url_off, s->url_len),
-                                   s->url_len };
-    vial__app_protocol_error(req, status, msg);
+        m->target = (vial__str){ vial__arena_strndup(&m->arena, s->rbuf + s->url_off, s->url_len),
+                                 s->url_len };
+    s->h->error(s->hud, m, status, msg);
     s->closing = true;
-    if (vial__resp_finish(req))
+    if (vial__h1_write(m, s->out, true))
         s->dead = true;
     s->msg_end = s->fed;
     request_done(s);
@@ -672,12 +813,12 @@ static void protocol_error(vial__session *s, llhttp_errno_t err)
  * everything before the current message, and a body's bytes already copied
  * out.  Offsets of the spans still in use shift with the data.
  */
-static void compact(vial__session *s)
+static void compact(h1 *s)
 {
     size_t from = s->consumed, gap_from = 0, gap_to = 0;
-    if (!s->in_msg && !s->req_live)
+    if (!s->in_msg && !s->msg)
         from = s->fed;
-    else if (s->in_msg && !s->req_live && s->phase == VIAL__PH_BODY && s->spans_end < s->fed) {
+    else if (s->in_msg && !s->msg && s->phase == VIAL__PH_BODY && s->spans_end < s->fed) {
         gap_from = s->spans_end;
         gap_to = s->fed;
     }
@@ -707,7 +848,7 @@ static void compact(vial__session *s)
     }
 }
 
-static void process(vial__session *s)
+static void process(h1 *s)
 {
     llhttp_t *p = s->parser;
     while (!s->paused && !s->closing && !s->dead && !s->upgraded && s->fed < s->rlen) {
@@ -734,62 +875,63 @@ static void process(vial__session *s)
         break;
     }
     if (s->upgraded)
-        return; /* the transport has switched protocols */
+        return; /* the connection switches protocols once the 101 is out */
     if (!s->dead)
         compact(s);
-    if (s->out.bytes)
-        s->tp->want_write(s);
-    if (s->closing && !s->out.bytes && !s->paused)
-        s->tp->want_close(s);
+    want_write(s);
+    if (s->closing && !s->paused)
+        want_close(s);
 }
 
-void vial__session_received(vial__session *s, size_t n)
+static void h1_received(void *ud, const char *data, size_t n)
 {
+    h1 *s = ud;
+    if (s->closing || s->dead || s->upgraded)
+        return; /* nothing after a close (or a 101) is read as HTTP */
+    if (!s->rbuf || data != s->rbuf + s->rlen) {
+        /* Read into the connection's scratch space: keep what arrived. */
+        if (rbuf_reserve(s, n)) {
+            /* Refused (431, answered) or out of memory (nothing to say). */
+            if (!s->closing)
+                s->closing = s->dead = true;
+            want_write(s);
+            want_close(s);
+            return;
+        }
+        memcpy(s->rbuf + s->rlen, data, n);
+    }
     s->rlen += n;
-    /* Slowloris and friends: a header section that keeps growing without
-     * ending is refused once the buffer cannot hold more. */
     process(s);
 }
 
-void vial__session_eof(vial__session *s)
+static void h1_eof(void *ud)
 {
-    if (s->req_live || s->out.bytes) {
-        /* Finish writing what was asked for, then go. */
-        s->closing = true;
-        if (!s->out.bytes && !s->paused)
-            s->tp->want_close(s);
-        return;
-    }
+    h1 *s = ud;
+    /* Finish writing what was asked for (a stream included), then go. */
     s->closing = true;
-    s->tp->want_close(s);
+    if (!s->paused)
+        want_close(s);
 }
 
-void vial__session_drained(vial__session *s)
+static void h1_drained(void *ud)
 {
-    if (s->dead)
+    h1 *s = ud;
+    if (s->dead || !s->paused || !s->msg || !s->msg->streaming)
         return;
-    if (s->paused && s->req_live && s->req.streaming) {
-        int r = vial__resp_stream_step(&s->req);
-        if (r > 0) {
-            if (s->out.bytes)
-                s->tp->want_write(s);
-            return;
-        }
-        if (r < 0) {
-            vial_req_log(&s->req, VIAL_LOG_ERROR, "stream ended with error %d; closing the connection",
-                         r);
-            s->req.keep_alive = false;
-        }
-        request_done(s);
-        process(s); /* pipelined requests that waited behind the stream */
+    int r = stream_step(s);
+    if (r > 0) {
+        want_write(s);
         return;
     }
-    if (s->closing && !s->out.bytes)
-        s->tp->want_close(s);
+    if (r < 0)
+        s->msg->keep_alive = false;
+    request_done(s);
+    process(s); /* pipelined requests that waited behind the stream */
 }
 
-void vial__session_timeout(vial__session *s)
+static void h1_timeout(void *ud)
 {
+    h1 *s = ud;
     if (s->dead)
         return;
     switch (s->phase) {
@@ -801,32 +943,39 @@ void vial__session_timeout(vial__session *s)
         s->pending_msg = s->phase == VIAL__PH_HEADERS ? "timed out reading the request headers"
                                                       : "timed out reading the request body";
         protocol_error(s, HPE_USER);
-        if (s->out.bytes)
-            s->tp->want_write(s);
-        else
-            s->tp->want_close(s);
+        want_write(s);
+        want_close(s);
         break;
     default:
         s->closing = true;
         s->dead = true;
-        s->tp->want_close(s);
+        want_close(s);
     }
 }
 
-void vial__session_abort(vial__session *s)
+static bool h1_drain(void *ud)
 {
-    s->dead = true;
-    s->closing = true;
-    if (s->req_live)
-        request_release(s);
+    h1 *s = ud;
+    s->draining = true;
+    return s->phase == VIAL__PH_IDLE && !s->rlen && !s->msg;
 }
 
-bool vial__session_streaming(const vial__session *s)
+static bool h1_wants_read(void *ud, size_t unsent)
 {
-    return s->paused && s->req_live && s->req.streaming;
+    h1 *s = ud;
+    return !s->closing && !s->dead && !s->paused && !s->upgraded &&
+           unsent < s->cfg->max_pending_output;
 }
 
-bool vial__session_wants_read(const vial__session *s, size_t unsent)
-{
-    return !s->closing && !s->dead && !s->paused && unsent < s->app->lim.max_pending_output;
-}
+const vial__proto vial__h1_proto = {
+    .attach = h1_attach,
+    .rbuf = h1_rbuf,
+    .received = h1_received,
+    .eof = h1_eof,
+    .drained = h1_drained,
+    .timeout = h1_timeout,
+    .idle = h1_idle,
+    .drain = h1_drain,
+    .wants_read = h1_wants_read,
+    .close = h1_close,
+};

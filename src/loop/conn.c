@@ -1,11 +1,12 @@
 /*
- * conn.c — one TCP connection on a worker's loop: reads into the session's
- * buffer, gathered writes, timeouts, lingering close.
+ * conn.c — one TCP connection on a worker's loop: reads handed to the
+ * protocol speaking on it (into its own buffer when it offers one),
+ * gathered writes, timeouts, protocol switches, lingering close.
  *
  * Writes: output is first tried with uv_try_write (one writev, no request
  * allocation — the usual case for a small response); whatever the kernel
  * does not take moves, as a whole queue, into `inflight` for uv_write, and
- * new output accumulates behind it in the session's queue.  So the bytes
+ * new output accumulates behind it in the connection's queue.  So the bytes
  * libuv is sending are never moved or freed under it.
  *
  * Deferred writes: the responses to what a read brought are not written in
@@ -20,8 +21,9 @@
  * callbacks (write completions, timeouts, cross-thread sends).
  *
  * Timeouts: a connection sits in at most one of the worker's timeout lists,
- * chosen from its state (idle, reading headers, reading a body, writing,
- * lingering).  The worker's sweep timer expires list heads.
+ * chosen from the protocol's phase and the connection's state (idle,
+ * reading headers, reading a body, writing, lingering).  The worker's sweep
+ * timer expires list heads.
  *
  * Closing: a connection is never freed inside its own callback chain;
  * vial__conn_close() marks it and uv_close() frees it in close_cb.  After a
@@ -29,7 +31,7 @@
  * read side drained briefly (lingering close), so a client still sending a
  * body it was refused (413) gets to read the answer instead of a reset.
  */
-#include "server.h"
+#include "loop_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +39,13 @@
 
 #define IOV_BATCH 64
 #define PUMP_ROUNDS 16 /* stream rounds per callback before yielding to other connections */
+
+_Thread_local vial__wctx *vial__current_wctx;
+
+static size_t max_pending(const vial__conn *c)
+{
+    return c->wc->srv->cfg->max_pending_output;
+}
 
 /* ------------------------------------------------------------------ timeout lists */
 
@@ -81,14 +90,12 @@ static int wanted_list(const vial__conn *c)
         return VIAL__TL_LINGER;
     if (c->writing)
         return VIAL__TL_WRITE;
-    if (c->upgraded)
-        return VIAL__TL_NONE; /* the protocol keeps its own liveness checks */
-    switch (c->s.phase) {
+    switch (c->phase) {
     case VIAL__PH_IDLE: return VIAL__TL_IDLE;
     case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
     case VIAL__PH_BODY: return VIAL__TL_BODY;
     case VIAL__PH_WRITE: return VIAL__TL_WRITE;
-    default: return VIAL__TL_NONE;
+    default: return VIAL__TL_NONE; /* a handler runs, or the protocol keeps its own checks */
     }
 }
 
@@ -111,10 +118,13 @@ static void on_close(uv_handle_t *h)
 {
     vial__conn *c = (vial__conn *)h;
     vial__wctx *wc = c->wc;
+    /* Exactly once, after the last callback: the protocol frees its state. */
     if (c->proto)
-        c->proto->on_close(c->proto_ud); /* exactly once, after the last callback */
+        c->proto->close(c->proto_ud);
+    if (c->next_proto)
+        c->next_proto->close(c->next_ud); /* a switch that never happened */
     free(c->pending_in);
-    vial__session_free(&c->s);
+    vial__outq_free(&c->out);
     vial__outq_free(&c->inflight);
     wc->slots[c->slot] = NULL;
     wc->gens[c->slot]++;
@@ -149,7 +159,6 @@ static void hard_close(vial__conn *c)
     c->closed = true;
     flush_unlink(c);
     vial__tlist_remove(c->wc, c);
-    vial__session_abort(&c->s);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -194,12 +203,12 @@ void vial__conn_close(vial__conn *c)
     if (c->closed || c->lingering)
         return;
     c->closing = true;
-    if (c->writing || c->s.out.bytes || c->inflight.bytes)
-        return; /* on_write comes back through pump() */
-    if (c->s.dead) {
+    if (c->abort) {
         hard_close(c);
         return;
     }
+    if (c->writing || c->out.bytes || c->inflight.bytes)
+        return; /* on_write comes back through pump() */
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
     c->sreq.data = c;
@@ -308,13 +317,13 @@ static int send_now(vial__conn *c, vial__outq *q)
     return 1;
 }
 
-/* Writes what the session queued (`may_try`: synchronously first).  What
+/* Writes what the protocol queued (`may_try`: synchronously first).  What
  * the socket does not take moves, as a whole queue, into `inflight` for
- * uv_write, and the session gets a fresh queue (keeping its pool binding).
- * Returns false once the connection died. */
+ * uv_write, and the protocol gets a fresh queue at the same address
+ * (keeping its pool binding).  Returns false once the connection died. */
 static bool flush_out(vial__conn *c, bool may_try)
 {
-    vial__outq *q = &c->s.out;
+    vial__outq *q = &c->out;
     int r = may_try ? send_now(c, q) : 0;
     if (r < 0)
         return false;
@@ -334,9 +343,11 @@ static bool flush_out(vial__conn *c, bool may_try)
 
 /*
  * The single place output moves: write what is queued; when everything is
- * out, let a stream produce more or let parsing resume, a bounded number of
- * rounds (then yield through an asynchronous write so one fast stream does
- * not starve the worker's other connections).
+ * out, switch protocols if one waits, or let the protocol produce more (a
+ * stream) or resume parsing, a bounded number of rounds (then yield
+ * through an asynchronous write so one fast stream does not starve the
+ * worker's other connections).  Protocol callbacks made from here may ask
+ * for another round (want_pump) but never re-enter.
  */
 static void pump(vial__conn *c)
 {
@@ -373,32 +384,20 @@ static void pump(vial__conn *c)
             switch_proto(c);
             continue;
         }
-        if (c->upgraded) {
-            if (c->closing) {
-                c->in_pump = false;
-                vial__conn_close(c);
-                return;
-            }
-            if (c->proto_wrote && c->proto->on_drain) {
-                c->proto_wrote = false;
-                c->proto->on_drain(c->proto_ud);
+        if (c->abort) {
+            c->in_pump = false;
+            vial__conn_close(c);
+            return;
+        }
+        if (c->proto->drained) {
+            c->proto->drained(c->proto_ud);
+            if (c->out.bytes || c->upgrading || c->want_pump)
                 continue;
-            }
-            if (!c->want_pump)
-                break;
-            continue;
         }
-        if (vial__session_streaming(&c->s)) {
-            vial__session_drained(&c->s);
-            continue;
-        }
-        if (c->closing || c->s.closing) {
-            if (!c->s.out.bytes) {
-                c->in_pump = false;
-                vial__conn_close(c);
-                return;
-            }
-            continue;
+        if (c->closing) {
+            c->in_pump = false;
+            vial__conn_close(c);
+            return;
         }
         if (!c->want_pump)
             break;
@@ -409,9 +408,9 @@ static void pump(vial__conn *c)
     rearm(c);
     /* Reading resumes once output no longer piles up (and stops while a
      * stream or a slow reader holds the connection). */
-    size_t unsent = c->s.out.bytes + c->inflight.bytes;
-    bool want = c->upgraded ? unsent < c->s.app->lim.max_pending_output
-                            : vial__session_wants_read(&c->s, unsent);
+    size_t unsent = c->out.bytes + c->inflight.bytes;
+    bool want = c->proto->wants_read ? c->proto->wants_read(c->proto_ud, unsent)
+                                     : unsent < max_pending(c);
     want = want && !c->closing && !c->lingering && !c->upgrading;
     if (want && !c->reading) {
         read_start(c);
@@ -424,18 +423,19 @@ static void pump(vial__conn *c)
 /* An idle keep-alive connection gives its buffers back to the pool. */
 static void trim_if_idle(vial__conn *c)
 {
-    if (!c->closed && c->s.phase == VIAL__PH_IDLE && !c->writing && !c->inflight.bytes)
-        vial__session_idle_trim(&c->s);
+    if (c->closed || c->phase != VIAL__PH_IDLE || c->writing || c->inflight.bytes || c->out.bytes)
+        return;
+    if (c->proto->idle)
+        c->proto->idle(c->proto_ud);
+    vial__buf_release(&c->out.coal);
 }
 
 /* After a read: write now, or at the end of the loop turn when nothing but
  * plain output is pending (see "Deferred writes" at the top). */
 static void pump_after_read(vial__conn *c)
 {
-    bool plain = c->s.out.bytes && !c->writing && !c->inflight.bytes && !c->closing &&
-                 !c->s.closing && !c->upgrading && !c->upgraded &&
-                 !vial__session_streaming(&c->s) &&
-                 c->s.out.bytes < c->s.app->lim.max_pending_output;
+    bool plain = c->out.bytes && !c->writing && !c->inflight.bytes && !c->closing &&
+                 !c->upgrading && c->phase != VIAL__PH_WRITE && c->out.bytes < max_pending(c);
     if (!plain) {
         pump(c);
         return;
@@ -463,76 +463,83 @@ void vial__conn_flush_deferred(vial__wctx *wc)
     }
 }
 
-/* ------------------------------------------------------------------ transport for the session */
+/* ------------------------------------------------------------------ the transport a protocol sees */
 
-static vial__conn *conn_of(vial__session *s)
+static void tp_want_write(void *ud)
 {
-    return s->tp_ud;
+    pump(ud);
 }
 
-static void tp_want_write(vial__session *s)
+static void tp_want_close(void *ud, bool now)
 {
-    pump(conn_of(s));
-}
-
-static void tp_want_close(vial__session *s)
-{
-    vial__conn *c = conn_of(s);
+    vial__conn *c = ud;
     c->closing = true;
-    if (c->in_pump)
-        c->want_pump = true;
-    else
-        pump(c);
+    if (now)
+        c->abort = true;
+    pump(c);
 }
 
-static void tp_phase(vial__session *s, int phase)
+static void tp_phase(void *ud, int phase)
 {
-    VIAL__UNUSED(phase);
-    rearm(conn_of(s));
+    vial__conn *c = ud;
+    c->phase = phase;
+    rearm(c);
 }
 
-static void tp_upgrade(vial__session *s, const vial__proto *proto, void *ud, const char *rest,
-                       size_t n)
+static int tp_upgrade(void *ud, const vial__proto *proto, void *pud, const char *rest, size_t n)
 {
-    vial__conn *c = conn_of(s);
-    c->proto = proto; /* from here on, on_close(ud) is guaranteed */
-    c->proto_ud = ud;
-    c->upgrading = true;
+    vial__conn *c = ud;
+    if (c->upgrading || c->closed) {
+        proto->close(pud);
+        return VIAL_ESTATE;
+    }
     if (n) {
         c->pending_in = malloc(n);
         if (!c->pending_in) {
-            hard_close(c);
-            return;
+            proto->close(pud);
+            return VIAL_ENOMEM;
         }
         memcpy(c->pending_in, rest, n);
         c->pending_n = n;
     }
-    if (c->in_pump)
-        c->want_pump = true;
-    else
-        pump(c);
+    c->next_proto = proto; /* from here on, close(pud) is guaranteed */
+    c->next_ud = pud;
+    c->upgrading = true;
+    pump(c);
+    return 0;
 }
 
-static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase,
-                                                tp_upgrade };
+static bool tp_stopping(void *ud)
+{
+    vial__conn *c = ud;
+    return atomic_load_explicit(&c->wc->srv->stop, memory_order_relaxed) != 0;
+}
 
-/* The 101 is on the wire: the connection now speaks the new protocol. */
+static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase, tp_upgrade,
+                                                tp_stopping };
+
+/* The 101 is on the wire: the connection now speaks the new protocol.  The
+ * old one is closed here, from pump(), never inside its own callbacks. */
 static void switch_proto(vial__conn *c)
 {
     c->upgrading = false;
-    c->upgraded = true;
-    c->s.closing = false; /* the session's HTTP life is over, the connection's is not */
-    vial__session_idle_trim(&c->s);
-    c->s.closing = true;
+    c->closing = false; /* the old protocol's life is over, the connection's is not */
+    const vial__proto *old = c->proto;
+    void *old_ud = c->proto_ud;
+    c->proto = c->next_proto;
+    c->proto_ud = c->next_ud;
+    c->next_proto = NULL;
+    c->next_ud = NULL;
+    old->close(old_ud);
+    c->phase = VIAL__PH_OPEN;
+    c->proto->attach(c->proto_ud, &conn_transport, c, &c->out);
     rearm(c);
-    if (c->proto->on_open)
-        c->proto->on_open(c->proto_ud, c);
     if (c->pending_n && !c->closed) {
         char *p = c->pending_in;
         size_t n = c->pending_n;
         c->pending_in = NULL;
         c->pending_n = 0;
-        c->proto->on_data(c->proto_ud, p, n);
+        c->proto->received(c->proto_ud, p, n);
         free(p);
     }
 }
@@ -543,57 +550,39 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     VIAL__UNUSED(suggested);
     vial__conn *c = (vial__conn *)h;
-    if (c->upgraded || !c->s.rbuf) {
-        /* Nothing buffered: read into the worker's scratch space and copy
-         * only what arrives (an EOF or a reset costs nothing). */
+    char *p;
+    size_t room;
+    int r = c->proto->rbuf ? c->proto->rbuf(c->proto_ud, 1024, &p, &room) : 1;
+    if (r > 0) {
+        /* Nothing buffered: read into the worker's scratch space and let the
+         * protocol copy only what arrives (an EOF or a reset costs nothing). */
         *buf = uv_buf_init(c->wc->scratch, VIAL__SCRATCH_SIZE);
-        return;
-    }
-    if (vial__session_rbuf(&c->s, 1024)) {
+    } else if (r < 0) {
         *buf = uv_buf_init(NULL, 0); /* read_cb sees UV_ENOBUFS */
-        return;
+    } else {
+        *buf = uv_buf_init(p, (unsigned)room);
     }
-    *buf = uv_buf_init(c->s.rbuf + c->s.rlen, (unsigned)(c->s.rcap - c->s.rlen));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    VIAL__UNUSED(buf);
     vial__conn *c = (vial__conn *)st;
     if (c->closed)
         return;
-    if (c->upgraded) {
-        if (nread > 0) {
-            c->in_pump = true; /* what the protocol sends in reply goes out in one write */
-            c->proto->on_data(c->proto_ud, buf->base, (size_t)nread);
-            c->in_pump = false;
-            if (!c->closed)
-                pump(c);
-        } else if (nread < 0) {
-            hard_close(c); /* EOF or error: the protocol hears it in on_close */
-        }
-        return;
-    }
-    if (nread > 0 && buf->base == c->wc->scratch) {
-        if (vial__session_rbuf(&c->s, (size_t)nread)) {
-            pump(c); /* the session refused (431) and is closing */
-            return;
-        }
-        memcpy(c->s.rbuf + c->s.rlen, buf->base, (size_t)nread);
-    }
     if (nread > 0) {
-        if (c->s.phase == VIAL__PH_BODY)
+        if (c->phase == VIAL__PH_BODY)
             tlist_add(c->wc, c, VIAL__TL_BODY); /* body timeout is per read */
-        c->in_pump = true; /* batch: the session's writes wait for the end */
-        vial__session_received(&c->s, (size_t)nread);
+        c->in_pump = true; /* batch: the protocol's writes wait for the end */
+        c->proto->received(c->proto_ud, buf->base, (size_t)nread);
         c->in_pump = false;
         if (!c->closed)
             pump_after_read(c);
     } else if (nread == 0) {
-        /* EAGAIN: nothing more for now. */
+        return; /* EAGAIN: nothing more for now */
     } else if (nread == UV_EOF) {
         c->in_pump = true;
-        vial__session_eof(&c->s);
+        if (c->proto->eof)
+            c->proto->eof(c->proto_ud);
         c->in_pump = false;
         if (!c->closed) {
             c->closing = true;
@@ -601,10 +590,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     } else if (nread == UV_ENOBUFS) {
-        /* The session refused to grow the buffer and answered 431; it is
-         * closing. */
-        if (!c->closed)
+        /* The protocol refused to grow its buffer (it answered 431, or it
+         * is finishing): it reads no more, so close after the output. */
+        if (!c->closed) {
+            c->closing = true;
             pump(c);
+        }
         return;
     } else {
         hard_close(c); /* reset by peer etc. */
@@ -674,22 +665,35 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
     }
     c->wc = wc;
     c->list = VIAL__TL_NONE;
+    c->phase = VIAL__PH_IDLE;
+    c->out.coal.pool = &wc->pool;
+    c->inflight.coal.pool = &wc->pool;
     if (uv_tcp_init(&wc->loop, &c->tcp)) {
         free(c);
         return;
     }
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) || slot_take(wc, c) ||
-        vial__session_init(&c->s, wc->w, &conn_transport, c, c->client)) {
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) || slot_take(wc, c)) {
         c->closed = true;
         c->slot = UINT32_MAX;
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
+    format_peer(c);
+    c->proto = wc->srv->ops->accept(wc->wstate, c->client, &c->proto_ud);
+    if (!c->proto) {
+        wc->slots[c->slot] = NULL;
+        wc->free_slots[wc->nfree++] = c->slot;
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
     wc->nconns++;
     uv_tcp_nodelay(&c->tcp, 1);
-    format_peer(c);
+    c->proto->attach(c->proto_ud, &conn_transport, c, &c->out);
     if (wc->stopping)
-        c->s.draining = true;
+        vial__conn_drain(c);
+    if (c->closed)
+        return;
     rearm(c);
     read_start(c);
 }
@@ -699,16 +703,13 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
 void vial__conn_expire(vial__conn *c)
 {
     vial__tlist_remove(c->wc, c);
-    if (c->lingering || c->writing || c->s.phase == VIAL__PH_WRITE) {
-        hard_close(c); /* a stalled reader: reset */
-        return;
-    }
-    if (c->s.phase == VIAL__PH_IDLE) {
-        hard_close(c);
+    if (c->lingering || c->writing || c->phase == VIAL__PH_WRITE || c->phase == VIAL__PH_IDLE ||
+        !c->proto->timeout) {
+        hard_close(c); /* a stalled reader, an idle client: reset */
         return;
     }
     c->in_pump = true;
-    vial__session_timeout(&c->s);
+    c->proto->timeout(c->proto_ud);
     c->in_pump = false;
     if (!c->closed) {
         c->closing = true;
@@ -720,8 +721,8 @@ void vial__conn_drain(vial__conn *c)
 {
     if (c->closed)
         return;
-    c->s.draining = true;
-    if (c->s.phase == VIAL__PH_IDLE && !c->writing && !c->s.out.bytes && !c->s.rlen)
+    bool idle = c->proto->drain ? c->proto->drain(c->proto_ud) : true;
+    if (idle && !c->writing && !c->out.bytes && !c->inflight.bytes)
         hard_close(c);
 }
 
@@ -730,8 +731,16 @@ uint64_t vial__conn_id(const vial__conn *c)
     return (uint64_t)c->gen << 32 | c->slot;
 }
 
-vial__conn *vial__conn_lookup(vial__wctx *wc, uint64_t id)
+int vial__conn_worker(const vial__conn *c)
 {
+    return c->wc->id;
+}
+
+vial__conn *vial__conn_find(uint64_t id)
+{
+    vial__wctx *wc = vial__current_wctx;
+    if (!wc)
+        return NULL;
     uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
     if (slot >= wc->nslots || wc->gens[slot] != gen)
         return NULL;
@@ -743,10 +752,9 @@ int vial__conn_send(vial__conn *c, const void *data, size_t len)
 {
     if (!c || c->closed || c->closing)
         return VIAL_ECLOSED;
-    int rc = vial__outq_append(&c->s.out, data, len);
+    int rc = vial__outq_append(&c->out, data, len);
     if (rc)
         return rc;
-    c->proto_wrote = true;
     pump(c);
     return 0;
 }

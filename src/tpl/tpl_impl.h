@@ -1,5 +1,5 @@
 /*
- * template.h — private to the template engine (src/web/template.c,
+ * tpl_impl.h — private to the template engine (src/tpl/template.c,
  * tpl_parse.c, tpl_render.c, tpl_value.c, tpl_filters.c); never installed.
  *
  * A template goes through three stages:
@@ -23,10 +23,10 @@
  * the render (vial__tr_keep) until it ends.  So nothing is freed while a
  * render runs and nothing leaks when it stops half-way on an error.
  */
-#ifndef VIAL_TEMPLATE_H
-#define VIAL_TEMPLATE_H
+#ifndef VIAL_TPL_IMPL_H
+#define VIAL_TPL_IMPL_H
 
-#include "../core/internal.h"
+#include "tpl.h"
 
 #include <pthread.h>
 
@@ -44,13 +44,7 @@
 #define VIAL__TPL_MAX_NAME 1024           /* length of a template name */
 #define VIAL__TPL_MAX_BLOCKS 4096         /* {% block %}s in one template */
 
-typedef struct vial__tpl_limits {
-    size_t max_output;   /* bytes rendered (default 64 MiB) */
-    size_t max_memory;   /* temporaries of one render (default 128 MiB) */
-    uint64_t max_steps;  /* nodes, expressions, loop iterations (default 20M) */
-    int max_calls;       /* include/extends nesting (default 16) */
-    int max_depth;       /* recursion of the renderer overall (default 400) */
-} vial__tpl_limits;
+
 
 /* ------------------------------------------------------------------ values */
 
@@ -205,7 +199,7 @@ struct vial__tnode {
 };
 
 /* A compiled template: immutable after vial__tpl_compile() returns. */
-typedef struct vial__tpl {
+struct vial__tpl {
     atomic_uint refs;
     char *name;           /* as given (relative to templates_dir) */
     char *src;            /* the source (text nodes point into it) */
@@ -216,7 +210,7 @@ typedef struct vial__tpl {
     vial__tnode **blocks; /* every {% block %}, nested ones included */
     size_t nblocks;
     bool autoescape;
-} vial__tpl;
+};
 
 /* ------------------------------------------------------------------ module */
 
@@ -228,7 +222,7 @@ typedef struct vial__tfilter_custom {
 typedef struct vial__tcache_entry vial__tcache_entry;
 
 /* The template module's state, hung on the app (vial__app_ext). */
-typedef struct vial__tplmod {
+struct vial__tplmod {
     vial_app *app;
     pthread_mutex_t lock; /* guards the cache only; renders never hold it */
     vial__tcache_entry **buckets;
@@ -236,19 +230,9 @@ typedef struct vial__tplmod {
     vial__tfilter_custom *filters; /* registered before vial_run(): read without lock */
     size_t nfilters;
     vial__tpl_limits lim;
-} vial__tplmod;
+};
 
-/* The module state of `app`, created on first use (NULL when out of memory). */
-vial__tplmod *vial__tplmod_get(vial_app *app);
 
-/*
- * Compiles `src` (copied) into a template named `name`.  Returns NULL and a
- * "name:line:col: message" in `err` on a syntax error (*code = VIAL_EPARSE)
- * or out of memory (*code = VIAL_ENOMEM).  The result has one reference.
- */
-vial__tpl *vial__tpl_compile(vial__tplmod *m, const char *name, const char *src, size_t len,
-                             char *err, size_t errlen, int *code);
-void vial__tpl_release(vial__tpl *t);
 void vial__tpl_retain(vial__tpl *t);
 /* True for names whose output is HTML-escaped: .html .htm .xml .svg. */
 bool vial__tpl_autoescape_name(const char *name);
@@ -294,12 +278,6 @@ struct vial__trender {
     vial__tpl_limits lim;
 };
 
-/*
- * Renders `t` with `ctx` (a jansson object or NULL) appending to `out`.
- * Returns 0, or a VIAL_E* code with the message in `err`.
- */
-int vial__tpl_render(vial__tplmod *m, vial_req *req, const vial__tpl *t, json_t *ctx,
-                     vial__buf *out, char *err, size_t errlen);
 
 /* Helpers the filters share with the renderer (tpl_render.c). */
 int vial__tr_error(vial__trender *r, uint32_t pos, int code, const char *fmt, ...)
@@ -360,4 +338,4 @@ const vial__tfilter_def *vial__tpl_filter_find(const char *name, size_t n);
 const vial__ttest_def *vial__tpl_test_find(const char *name, size_t n);
 const vial__ttest_def *vial__tpl_test_at(int id);
 
-#endif /* VIAL_TEMPLATE_H */
+#endif /* VIAL_TPL_IMPL_H */

@@ -10,7 +10,7 @@
  * counter, and arena allocations and kept jansson values charged against
  * the memory limit.  Both the renderer and the filters use these.
  */
-#include "template.h"
+#include "tpl_impl.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,18 +4,7 @@
  * Decoding never trusts the input: a '%' not followed by two hex digits is
  * an error (the caller answers 400), never a read past the end.
  */
-#include "internal.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "base.h"
 
 ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_is_space)
 {
@@ -25,7 +14,7 @@ ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_is_space)
         if (c == '%') {
             if (n - i < 3)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = vial__hexval((unsigned char)s[i + 1]), lo = vial__hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             out[o++] = (char)(hi << 4 | lo);
@@ -74,20 +63,6 @@ int vial__url_encode_into(vial__buf *out, const char *s, size_t n, int mode)
         }
     }
     return 0;
-}
-
-const char *vial_url_encode(vial_req *req, const char *s)
-{
-    if (!req || !s)
-        return NULL;
-    vial__buf b = { 0 };
-    if (vial__url_encode_into(&b, s, strlen(s), 0)) {
-        vial__buf_free(&b);
-        return NULL;
-    }
-    char *r = vial__arena_strndup(req->arena, b.p ? b.p : "", b.n);
-    vial__buf_free(&b);
-    return r;
 }
 
 /*

@@ -23,7 +23,7 @@
  * and extends are looked up at render time, editing a base layout or a
  * partial shows up on the next render of every page that uses it.
  */
-#include "template.h"
+#include "tpl_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +66,11 @@ static void mod_free(void *p)
     free(m->filters);
     pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+vial__tpl_limits *vial__tplmod_limits(vial__tplmod *m)
+{
+    return &m->lim;
 }
 
 vial__tplmod *vial__tplmod_get(vial_app *app)
@@ -455,7 +460,7 @@ int vial_render(vial_req *req, int status, const char *name, json_t *ctx)
         return VIAL_EINVAL;
     char err[512];
     /* the first 8 KiB of output come from the worker's block pool */
-    vial__buf b = { .pool = req->w ? &req->w->pool : NULL };
+    vial__buf b = { .pool = vial__req_pool(req) };
     int rc = render_common(req->app, req, name, NULL, ctx, &b, err, sizeof err);
     if (rc) {
         vial__buf_free(&b);

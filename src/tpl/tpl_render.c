@@ -18,7 +18,7 @@
  * the render with a message; nothing here can loop or recurse without
  * bound, whatever the template says.
  */
-#include "template.h"
+#include "tpl_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1365,7 +1365,7 @@ int vial__tpl_render(vial__tplmod *m, vial_req *req, const vial__tpl *t, json_t 
     r.lim = m->lim;
     if (r.lim.max_calls > CHAIN_MAX - 1)
         r.lim.max_calls = CHAIN_MAX - 1;
-    r.ar.pool = req && req->w ? &req->w->pool : NULL;
+    r.ar.pool = vial__req_pool(req);
     r.errbuf = err;
     r.errlen = errlen;
     if (err && errlen)

@@ -1,0 +1,259 @@
+/*
+ * serve.c — where the three lower layers meet the app: core's state per
+ * worker thread, the vial__handler HTTP sessions answer through, and the
+ * loop callbacks that give every new connection an HTTP/1.1 session.
+ *
+ * Requests are recycled per worker: a finished vial_req keeps its response
+ * buffer's pool block and goes on a short spare list, so a keep-alive
+ * request costs no malloc, as when the request lived inside the session;
+ * but a request is its own object now, so nothing stops a protocol from
+ * holding several at once.
+ *
+ * The headers every response carries (X-Request-Id, and the security
+ * defaults a handler did not set itself) are added here, once the handler,
+ * its hooks and finishers have had their say: policy is the app's, the
+ * serializer in src/http only spells what it is given.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MAX_SPARE 16 /* finished requests kept per worker */
+
+/* ------------------------------------------------------------------ workers */
+
+vial__worker *vial__worker_new(vial_app *app, int id, vial__pool *pool)
+{
+    vial__worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->id = id;
+    w->app = app;
+    w->pool = pool;
+    w->id_prefix = vial__random_u32();
+    return w;
+}
+
+static void req_destroy(vial_req *req)
+{
+    vial__buf_free(&req->m.body_out);
+    free(req);
+}
+
+void vial__worker_free(vial__worker *w)
+{
+    if (!w)
+        return;
+    if (w->slots) {
+        for (size_t i = 0; i < w->app->nslots; i++)
+            if (w->slots[i] && w->app->slots[i].fini)
+                w->app->slots[i].fini(w->slots[i], w->app->slots[i].ud);
+        free(w->slots);
+    }
+    while (w->spare) {
+        vial_req *r = w->spare;
+        w->spare = r->next_spare;
+        req_destroy(r);
+    }
+    free(w);
+}
+
+/* ------------------------------------------------------------------ the handler */
+
+static vial__msg *msg_new(void *ud)
+{
+    vial__worker *w = ud;
+    vial_req *req = w->spare;
+    if (req) {
+        w->spare = req->next_spare;
+        w->nspare--;
+    } else if (!(req = malloc(sizeof *req))) {
+        return NULL;
+    } else {
+        req->m.body_out = (vial__buf){ .pool = w->pool };
+    }
+    /* Everything starts from zero but the response buffer, whose block is
+     * kept from the request before. */
+    vial__buf body_out = req->m.body_out;
+    memset(req, 0, sizeof *req);
+    req->m.body_out = body_out;
+    req->m.body_out.n = 0;
+    req->m.arena.pool = w->pool;
+    req->m.rh_tail = &req->m.rh;
+    req->m.file_fd = -1;
+    req->m.body_fd = -1;
+    req->app = w->app;
+    req->w = w;
+    if (w->app->access_log) /* the only reader of t0 */
+        req->t0_ns = vial__now_ns();
+    return &req->m;
+}
+
+static void msg_free(void *ud, vial__msg *m)
+{
+    vial__worker *w = ud;
+    vial_req *req = vial__req_of(m);
+    if (m->file_fd >= 0) /* a file response that never went out */
+        close(m->file_fd);
+    m->file_fd = -1;
+    /* Deferred work runs last-in first-out, before the arena goes. */
+    while (req->defers) {
+        vial__defer *d = req->defers;
+        req->defers = d->next;
+        d->fn(d->arg);
+    }
+    if (m->upgrade_proto) /* a switch that did not happen: its state must not leak */
+        m->upgrade_proto->close(m->upgrade_ud);
+    m->upgrade_proto = NULL;
+    if (req->body_map)
+        munmap(req->body_map, m->body_len);
+    req->body_map = NULL;
+    if (m->body_fd >= 0) /* the spooled upload disappears with its descriptor */
+        close(m->body_fd);
+    m->body_fd = -1;
+    vial__arena_reset(&m->arena);
+    /* Keep a pool block's worth of response buffer for the next request;
+     * give back anything that grew past it. */
+    if (m->body_out.cap > VIAL__BLOCK_SIZE)
+        vial__buf_release(&m->body_out);
+    if (w->nspare < MAX_SPARE) {
+        req->next_spare = w->spare;
+        w->spare = req;
+        w->nspare++;
+    } else {
+        req_destroy(req);
+    }
+}
+
+static bool has_header(const vial__msg *m, const char *lname)
+{
+    for (const vial__rhdr *h = m->rh; h; h = h->next)
+        if (vial__streq_ci(h->name, strlen(h->name), lname))
+            return true;
+    return false;
+}
+
+static void add_default(vial_req *req, const char *name, const char *value)
+{
+    vial__rhdr *h = vial__arena_alloc(&req->m.arena, sizeof *h);
+    if (!h)
+        return; /* a missing default header is better than no response */
+    *h = (vial__rhdr){ name, value, NULL };
+    *req->m.rh_tail = h;
+    req->m.rh_tail = &h->next;
+}
+
+/* The headers every response carries, added last. */
+static void finish_response(vial_req *req)
+{
+    vial__msg *m = &req->m;
+    vial__rhdr *id = vial__arena_alloc(&m->arena, sizeof *id);
+    if (id) {
+        /* First, so it reads right after the framing headers. */
+        *id = (vial__rhdr){ "X-Request-Id", vial_request_id(req), m->rh };
+        if (!m->rh)
+            m->rh_tail = &id->next;
+        m->rh = id;
+    }
+    const vial_app *app = req->app;
+    if (!app->security_headers)
+        return;
+    /* Safe defaults a handler (or hook) can override by setting its own. */
+    bool html = m->ctype && !strncmp(m->ctype, "text/html", 9);
+    if (!has_header(m, "x-content-type-options"))
+        add_default(req, "X-Content-Type-Options", "nosniff");
+    if (!has_header(m, "referrer-policy"))
+        add_default(req, "Referrer-Policy", "strict-origin-when-cross-origin");
+    if (html && app->csp && !has_header(m, "content-security-policy"))
+        add_default(req, "Content-Security-Policy", app->csp);
+    if (html && !has_header(m, "x-frame-options"))
+        add_default(req, "X-Frame-Options", "DENY");
+}
+
+static void on_request(void *ud, vial__msg *m)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    vial__app_dispatch(req);
+    finish_response(req);
+}
+
+static void on_error(void *ud, vial__msg *m, int status, const char *why)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    vial__app_protocol_error(req, status, why);
+    finish_response(req);
+}
+
+static int on_stream(void *ud, vial__msg *m)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    int r = req->stream_fn(req, req->stream_ud);
+    if (r >= 0 && req->jw && req->jw->err)
+        r = req->jw->err;
+    if (r < 0)
+        vial_req_log(req, VIAL_LOG_ERROR, "stream ended with error %d; closing the connection", r);
+    return r;
+}
+
+static void on_done(void *ud, vial__msg *m)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    if (!req->app->access_log)
+        return;
+    vial__access a = {
+        .client = m->method ? vial_client_addr(req) : m->client,
+        .method = m->method,
+        .target = m->target.p,
+        .target_len = m->target.n,
+        .status = m->status,
+        .bytes = m->bytes_out,
+        .t0_ns = req->t0_ns,
+        .reqid = vial_request_id(req),
+    };
+    vial__access_log(&a);
+}
+
+const vial__handler vial__core_handler = { msg_new, msg_free, on_request, on_error, on_stream, on_done };
+
+/* ------------------------------------------------------------------ serving */
+
+static void *worker_start(void *ud, int id, vial__pool *pool)
+{
+    return vial__worker_new(ud, id, pool);
+}
+
+static void worker_stop(void *ud, void *ws)
+{
+    VIAL__UNUSED(ud);
+    vial__worker_free(ws);
+}
+
+static const vial__proto *accept_conn(void *ws, const char *client, void **pud)
+{
+    vial__worker *w = ws;
+    *pud = vial__h1_new(&w->app->lim.h1, &vial__core_handler, w, w->pool, client);
+    return *pud ? &vial__h1_proto : NULL;
+}
+
+static const vial__loop_ops loop_ops = { worker_start, worker_stop, accept_conn, NULL };
+
+int vial__serve(vial_app *app)
+{
+    int64_t port = vial_config_int(app, "port", -1);
+    if (port < 0 || port > 65535) {
+        vial_log(VIAL_LOG_ERROR, "config port: '%s' is not a port number", vial_config(app, "port"));
+        return 1;
+    }
+    int64_t nw = vial_config_int(app, "workers", -1);
+    if (nw < 0 || nw > 1024) {
+        vial_log(VIAL_LOG_ERROR, "config workers: '%s' is not 0..1024", vial_config(app, "workers"));
+        return 1;
+    }
+    return vial__loop_serve(&app->lim.loop, &loop_ops, app, &app->server);
+}

@@ -1,0 +1,117 @@
+/*
+ * db_impl.h — private to the database module: the backend vtable and the
+ * shared connection/rows structs.  db.c holds everything backend-neutral (the
+ * public API, per-worker connections, transactions, error mapping, JSON
+ * output); sqlite.c and pg.c implement the vtable; migrate.c applies
+ * versioned SQL files.
+ */
+#ifndef VIAL_DB_IMPL_H
+#define VIAL_DB_IMPL_H
+
+#include "db.h"
+
+typedef struct vial__dbops vial__dbops;
+
+/* Parsed database_url. */
+typedef struct vial__dburl {
+    int backend; /* 0 sqlite, 1 postgresql */
+    char *path;  /* sqlite: file path or ":memory:" */
+    char *conninfo; /* postgresql: the URL as given (libpq parses URIs) */
+} vial__dburl;
+
+enum { VIAL__DB_SQLITE, VIAL__DB_PG };
+
+struct vial_db {
+    const vial__dbops *ops;
+    vial_app *app;
+    void *impl;        /* sqlite3 * or PGconn * */
+    void *cache;       /* the backend's prepared-statement cache */
+    void *shared;      /* the backend's per-connection state (SQLite: the file's writer lock) */
+    bool in_tx;
+    bool broken;       /* PostgreSQL: the connection dropped; reconnect on next use */
+    uint64_t next_retry_ms;
+    int err;
+    char errmsg[512];
+    vial_rows *open;   /* rows not yet closed (closed at request end) */
+    vial_req *req;     /* the request currently using the connection */
+    bool standalone;   /* from vial_db_open() */
+};
+
+/* Rows: backend data behind a common header. */
+struct vial_rows {
+    vial_db *db;
+    vial_rows *next_open, **prev_open;
+    size_t ncols;
+    void *impl;
+};
+
+struct vial__dbops {
+    const char *name;
+    int (*connect)(vial_db *db, const vial__dburl *url);
+    void (*disconnect)(vial_db *db);
+    /* true if the connection can be used (reconnects when broken) */
+    int (*ensure)(vial_db *db);
+    int (*script)(vial_db *db, const char *sql);
+    /* Starts a transaction (NULL: "BEGIN"); `end` runs after COMMIT or
+     * ROLLBACK, whatever they returned (NULL: nothing to do). */
+    int (*begin)(vial_db *db);
+    void (*end)(vial_db *db);
+    /* A prepared, bound statement; rows==NULL asks for the change count.
+     * `once`: SQL that will not repeat (bulk inserts): do not cache it. */
+    int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
+               bool once);
+    /* Runs one statement for `nrows` rows of `ncols` values (bulk path);
+     * NULL: the caller loops over run(). */
+    int (*exec_many)(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols);
+    /* The most placeholders one statement may have on this connection. */
+    size_t (*max_params)(vial_db *db);
+    /* Loads `nrows` rows into table(columns) with the backend's bulk
+     * protocol (PostgreSQL COPY); NULL: not available. */
+    int (*copy_in)(vial_db *db, const char *table, const char *const *columns, size_t ncols,
+                   const vial_val *vals, size_t nrows);
+    int64_t (*last_id)(vial_db *db);
+    int (*next)(vial_rows *r);
+    const char *(*name_of)(const vial_rows *r, size_t col);
+    vial_type (*type_of)(vial_rows *r, size_t col);
+    int (*isnull)(vial_rows *r, size_t col);
+    int64_t (*get_int)(vial_rows *r, size_t col);
+    double (*get_double)(vial_rows *r, size_t col);
+    const char *(*get_text)(vial_rows *r, size_t col, size_t *len);
+    void (*rows_free)(vial_rows *r);
+};
+
+extern const vial__dbops vial__sqlite_ops;
+/* Process-wide SQLite settings, before any connection exists. */
+void vial__sqlite_global_init(void);
+extern const vial__dbops vial__pg_ops;
+
+/* Records an error on `db`; returns `code`. */
+int vial__db_fail(vial_db *db, int code, const char *fmt, ...) VIAL_PRINTF(3, 4);
+/* Links new rows into the connection's open list. */
+void vial__db_track(vial_db *db, vial_rows *r);
+int vial__dburl_parse(const char *url, vial__dburl *out, char *why, size_t whylen);
+void vial__dburl_free(vial__dburl *u);
+
+/* Runs SQL that will not be seen again (not cached).  rows may be NULL. */
+int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t nargs,
+                      vial_rows **rows);
+#define VIAL__DB_CACHE_MAX 512 /* statements cached per connection; more run uncached */
+
+/* migrate.c */
+int vial__migrate(vial_app *app, vial_db *db, bool verbose);
+
+/* A hash map from SQL text to a backend statement, per connection. */
+typedef struct vial__stmt_cache vial__stmt_cache;
+typedef struct vial__cached {
+    char *sql;
+    void *stmt;    /* sqlite3_stmt *, or a malloc'd statement name for PostgreSQL */
+    bool busy;     /* rows are reading it right now */
+    int nparams;
+} vial__cached;
+vial__cached *vial__cache_find(vial__stmt_cache **c, const char *sql);
+vial__cached *vial__cache_add(vial__stmt_cache **c, const char *sql, void *stmt);
+size_t vial__cache_size(const vial__stmt_cache *c);
+/* Calls `fin(stmt)` for every entry and empties the cache. */
+void vial__cache_clear(vial__stmt_cache **c, void (*fin)(void *stmt));
+
+#endif /* VIAL_DB_IMPL_H */

@@ -1,0 +1,164 @@
+/*
+ * loop.h — what the loop module offers the others: the server (listening
+ * sockets, worker threads, signals, graceful stop), connections as a
+ * protocol sees them, and cross-thread posts.
+ *
+ * The loop moves bytes and knows no protocol.  Whatever speaks on a
+ * connection is a vial__proto: HTTP/1.1 (src/http) from the first byte,
+ * another one (WebSocket, src/rt) after an upgrade.  The protocol appends
+ * its output to the connection's queue and calls the vial__transport the
+ * connection gave it; the connection writes the queue, runs the timeouts
+ * of the phase the protocol is in, and calls the protocol back.  The test
+ * client (src/core/testclient.c) is a second transport, in memory, so a
+ * protocol runs the same code with and without sockets.
+ *
+ * Threads: everything here runs on the worker thread that owns the
+ * connection, except vial__post(), which any
+ * thread may call.
+ */
+#ifndef VIAL_LOOP_H
+#define VIAL_LOOP_H
+
+#include "../ops/ops.h"
+
+typedef struct vial__conn vial__conn;
+typedef struct vial__server vial__server;
+struct vial__proto;
+
+/* The phase a protocol is in; the connection arms that phase's timeout. */
+enum vial__phase {
+    VIAL__PH_IDLE,    /* between requests: idle_timeout */
+    VIAL__PH_HEADERS, /* reading a request head: header_timeout, absolute */
+    VIAL__PH_BODY,    /* reading a body: body_timeout, per read */
+    VIAL__PH_HANDLER, /* running a handler: no timeout */
+    VIAL__PH_WRITE,   /* waiting for the client to read (a stream): write_timeout */
+    VIAL__PH_CLOSING, /* finishing: no timeout */
+    VIAL__PH_OPEN,    /* a long-lived protocol (WebSocket) that keeps its own liveness checks */
+};
+
+/*
+ * What carries a protocol's bytes.  `tp_ud` is the transport's own pointer,
+ * given to the protocol in attach(); for a server connection it is the
+ * vial__conn.
+ */
+typedef struct vial__transport {
+    /* New output is in the queue: write it soon (this loop turn). */
+    void (*want_write)(void *tp_ud);
+    /* Close once everything queued is written (`now`: at once, dropping it). */
+    void (*want_close)(void *tp_ud, bool now);
+    /* The protocol entered `phase` (enum vial__phase). */
+    void (*phase)(void *tp_ud, int phase);
+    /*
+     * Once everything queued is written (a 101 response), the connection
+     * belongs to `proto` with `ud`; `rest` holds bytes already read that
+     * belong to it (copied).  The current protocol gets close() first.
+     * Returns 0, or non-zero when this transport cannot switch: the caller
+     * then closes, and `proto->close(ud)` has been called so `ud` never
+     * leaks.
+     */
+    int (*upgrade)(void *tp_ud, const struct vial__proto *proto, void *ud, const char *rest,
+                   size_t n);
+    /* True once the server is stopping: answer this request with
+     * "Connection: close" (a relaxed read; any thread may have asked). */
+    bool (*stopping)(void *tp_ud);
+} vial__transport;
+
+/*
+ * A protocol speaking on a connection.  The connection calls these on its
+ * own thread, never re-entrantly, and close() exactly once, last.  Only
+ * attach, received and close are required.
+ */
+typedef struct vial__proto {
+    /* The protocol takes the connection: output goes to `out`, requests
+     * for writing, closing and switching to `tp`. */
+    void (*attach)(void *ud, const vial__transport *tp, void *tp_ud, vial__outq *out);
+    /* Room to read into, at least `min` bytes at *buf (*room bytes in
+     * all); non-zero: nothing to offer (reads then land in a scratch
+     * buffer and received() gets a pointer into it).  Lets HTTP/1.1 read
+     * straight into its parse buffer. */
+    int (*rbuf)(void *ud, size_t min, char **buf, size_t *room);
+    /* `n` bytes arrived at `data`: in the buffer rbuf() gave, or elsewhere
+     * (copy what must be kept). */
+    void (*received)(void *ud, const char *data, size_t n);
+    /* The peer half-closed (EOF).  NULL: close. */
+    void (*eof)(void *ud);
+    /* Everything queued has been written: produce more (streams), or
+     * resume.  NULL: nothing to do. */
+    void (*drained)(void *ud);
+    /* The timeout of the current phase fired.  NULL: close. */
+    void (*timeout)(void *ud);
+    /* The connection is idle: give back buffers.  NULL: nothing. */
+    void (*idle)(void *ud);
+    /* The server is stopping: finish what is in progress, then close.
+     * Returns true when nothing is in progress (the connection closes at
+     * once).  NULL: close at once. */
+    bool (*drain)(void *ud);
+    /* False while reading more would only pile up (`unsent`: bytes the
+     * connection has not written yet).  NULL: unsent < max_pending_output. */
+    bool (*wants_read)(void *ud, size_t unsent);
+    /* Last call: free `ud`. */
+    void (*close)(void *ud);
+} vial__proto;
+
+/* ------------------------------------------------------------------ the server (loop.c) */
+
+typedef struct vial__loop_cfg {
+    const char *name; /* for the log: "<name>: listening on ..." */
+    const char *host;
+    int64_t port;     /* 0: any free port */
+    int64_t workers;  /* 0: one per core */
+    int backlog;
+    bool debug;       /* shown in the listening line */
+    uint64_t idle_timeout_ms, header_timeout_ms, body_timeout_ms, write_timeout_ms;
+    uint64_t shutdown_timeout_ms;
+    size_t max_pending_output;
+} vial__loop_cfg;
+
+/* What runs on top of the loop, called on each worker's thread. */
+typedef struct vial__loop_ops {
+    /* Before the worker accepts (on the main thread, before the worker's
+     * own starts): its state for the layers above, or NULL to stop the
+     * start.  `pool` is the worker's block pool: every buffer of its
+     * connections and requests comes from it (one thread only). */
+    void *(*worker_start)(void *ud, int worker_id, vial__pool *pool);
+    /* After its last connection closed. */
+    void (*worker_stop)(void *ud, void *wstate);
+    /* A new connection from `client` (an address string that lives as long
+     * as the connection): the protocol that speaks first, and its state in
+     * *pud; NULL refuses it (closed at once). */
+    const vial__proto *(*accept)(void *wstate, const char *client, void **pud);
+    /* Once per loop turn, before the loop waits (optional). */
+    void (*turn)(void *wstate);
+} vial__loop_ops;
+
+/* Serves until SIGINT/SIGTERM (a second one forces), then drains.  Sets
+ * *srv while serving (NULL again before it returns).  Returns a process
+ * exit status: 0 clean stop, 1 start-up failure (logged). */
+int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void *ud,
+                     vial__server **srv);
+
+/* ------------------------------------------------------------------ connections (conn.c) */
+
+/* A connection's id: slot and generation, so a stale id finds nothing
+ * instead of a reused slot. */
+uint64_t vial__conn_id(const vial__conn *c);
+/* The worker the connection lives on. */
+int vial__conn_worker(const vial__conn *c);
+/* On the calling worker's thread: the connection with `id`, or NULL when it
+ * has gone (or lives on another worker). */
+vial__conn *vial__conn_find(uint64_t id);
+/* Queues bytes on a connection (its own thread only) and writes them soon.
+ * VIAL_ECLOSED once it is closing. */
+int vial__conn_send(vial__conn *c, const void *data, size_t len);
+/* Closes after writing what is queued (lingering close). */
+void vial__conn_close(vial__conn *c);
+
+/* ------------------------------------------------------------------ cross-thread posts (loop.c) */
+
+/* Runs `fn(arg)` on worker `worker`'s thread soon.  Safe from any thread.
+ * Returns VIAL_ENOMEM (nothing queued) or VIAL_EINVAL (no such worker). */
+int vial__post(vial__server *srv, int worker, void (*fn)(void *arg), void *arg);
+/* The number of workers serving. */
+int vial__server_workers(const vial__server *srv);
+
+#endif /* VIAL_LOOP_H */

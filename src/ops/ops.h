@@ -1,0 +1,58 @@
+/*
+ * ops.h — what the ops module offers the others: diagnostics, the access
+ * log and request ids.  It sits right above base so that every layer,
+ * the loop included, can log; it knows nothing of requests as objects:
+ * callers hand it plain values.
+ */
+#ifndef VIAL_OPS_H
+#define VIAL_OPS_H
+
+#include "../base/base.h"
+
+/* ------------------------------------------------------------------ diagnostics (log.c) */
+
+/* Lines below this level are dropped (set from the log_level setting). */
+extern int vial__log_level;
+/* One diagnostic line to stderr, tagged with `reqid` when not NULL. */
+void vial__vlog(int level, const char *reqid, const char *fmt, va_list ap);
+
+/* ------------------------------------------------------------------ access log (log.c) */
+
+/* What one access-log line says about a finished request. */
+typedef struct vial__access {
+    const char *client;   /* address, or "-" */
+    const char *method;   /* NULL: the request line was unusable */
+    const char *target;   /* as sent (escaped when written) */
+    size_t target_len;
+    int status;
+    size_t bytes;         /* of the response, head included */
+    uint64_t t0_ns;       /* CLOCK_MONOTONIC when the request began */
+    const char *reqid;
+} vial__access;
+
+/* Appends the line to the calling thread's buffer; event-loop threads
+ * write the buffer once per loop turn (vial__log_flush), others at once. */
+void vial__access_log(const vial__access *a);
+void vial__log_flush(void);
+/* Event-loop threads batch access lines and flush once per loop turn. */
+void vial__log_set_batched(bool batched);
+/* Writes and frees the calling thread's access-log buffer (thread exit). */
+void vial__log_thread_end(void);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t vial__now_ns(void);
+
+/* ------------------------------------------------------------------ request ids (reqid.c) */
+
+#define VIAL__REQID_MAX 72 /* a client's id may be 64 characters; ours are 19 */
+
+/* True when a client's X-Request-Id may be used as ours: 1..64 characters
+ * of [A-Za-z0-9._-] (anything else could forge log lines or headers). */
+bool vial__reqid_ok(const char *s, size_t n);
+/* Writes a fresh id, "<8 hex of per-process randomness>-<10 hex of
+ * counter>", into out (VIAL__REQID_MAX bytes); returns its length. */
+size_t vial__reqid_make(char *out, uint32_t prefix, uint64_t counter);
+/* 32 bits from the system's random source (a fallback mix of pid and time
+ * when it cannot be read): per-worker id prefixes, generator seeds. */
+uint32_t vial__random_u32(void);
+
+#endif /* VIAL_OPS_H */
