@@ -50,7 +50,15 @@ typedef struct vial__buf {
     bool pooled; /* p is a pool block */
 } vial__buf;
 
-int vial__buf_reserve(vial__buf *b, size_t extra);
+/* Grows `b` for `extra` more bytes (the slow path of vial__buf_reserve). */
+int vial__buf_grow(vial__buf *b, size_t extra);
+/* Room for `extra` more bytes and the byte vial__buf_nul() needs. */
+static inline int vial__buf_reserve(vial__buf *b, size_t extra)
+{
+    if (b->cap > b->n && extra < b->cap - b->n)
+        return 0;
+    return vial__buf_grow(b, extra);
+}
 int vial__buf_append(vial__buf *b, const void *d, size_t n);
 int vial__buf_puts(vial__buf *b, const char *s);
 int vial__buf_printf(vial__buf *b, const char *fmt, ...) VIAL_PRINTF(2, 3);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int vial__buf_reserve(vial__buf *b, size_t extra)
+int vial__buf_grow(vial__buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->n - 1)
         return VIAL_ENOMEM;

@@ -275,9 +275,10 @@ struct vial_req {
     vial__finisher *finishers; /* see vial__req_on_finish() */
     vial__local *locals;       /* vial_set_local(), vial__req_ext() */
     vial__defer *defers;
-    char reqid[VIAL__REQID_MAX];
-    bool reqid_set;
     uint64_t t0_ns;
+    bool reqid_set;
+    uint8_t reqid_len;
+    char reqid[VIAL__REQID_MAX]; /* last: not cleared between requests */
 };
 
 static inline vial_req *vial__req_of(vial__msg *m)

@@ -315,11 +315,12 @@ const char *vial_request_id(vial_req *req)
         if (vial__reqid_ok(h->value.p, h->value.n) && h->value.n < sizeof req->reqid) {
             memcpy(req->reqid, h->value.p, h->value.n);
             req->reqid[h->value.n] = '\0';
+            req->reqid_len = (uint8_t)h->value.n;
             req->reqid_set = true;
             return req->reqid;
         }
     }
-    vial__reqid_make(req->reqid, req->w->id_prefix, ++req->w->req_counter);
+    req->reqid_len = (uint8_t)vial__reqid_make(req->reqid, req->w->id_prefix, ++req->w->req_counter);
     req->reqid_set = true;
     return req->reqid;
 }

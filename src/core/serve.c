@@ -75,9 +75,11 @@ static vial__msg *msg_new(void *ud)
         req->m.body_out = (vial__buf){ .pool = w->pool };
     }
     /* Everything starts from zero but the response buffer, whose block is
-     * kept from the request before. */
+     * kept from the request before, and the arrays whose length says what
+     * of them is in use (the app's headers, the request id). */
     vial__buf body_out = req->m.body_out;
-    memset(req, 0, sizeof *req);
+    memset(req, 0, offsetof(vial_req, m.xh));
+    memset(&req->app, 0, offsetof(vial_req, reqid) - offsetof(vial_req, app));
     req->m.body_out = body_out;
     req->m.body_out.n = 0;
     req->m.arena.pool = w->pool;
@@ -135,41 +137,38 @@ static bool has_header(const vial__msg *m, const char *lname)
     return false;
 }
 
-static void add_default(vial_req *req, const char *name, const char *value)
+#define STR(lit) ((vial__str){ (lit), sizeof(lit) - 1 })
+
+static void add_xh(vial__msg *m, vial__str name, vial__str value)
 {
-    vial__rhdr *h = vial__arena_alloc(&req->m.arena, sizeof *h);
-    if (!h)
-        return; /* a missing default header is better than no response */
-    *h = (vial__rhdr){ name, value, NULL };
-    *req->m.rh_tail = h;
-    req->m.rh_tail = &h->next;
+    if (m->nxh < VIAL__MSG_XH) {
+        m->xh[m->nxh].name = name;
+        m->xh[m->nxh].value = value;
+        m->nxh++;
+    }
 }
 
-/* The headers every response carries, added last. */
+/* The headers every response carries, added last, after the handler, its
+ * hooks and finishers had their say. */
 static void finish_response(vial_req *req)
 {
     vial__msg *m = &req->m;
-    vial__rhdr *id = vial__arena_alloc(&m->arena, sizeof *id);
-    if (id) {
-        /* First, so it reads right after the framing headers. */
-        *id = (vial__rhdr){ "X-Request-Id", vial_request_id(req), m->rh };
-        if (!m->rh)
-            m->rh_tail = &id->next;
-        m->rh = id;
-    }
+    m->nxh = 0; /* an error page may have replaced a response */
+    const char *id = vial_request_id(req);
+    add_xh(m, STR("X-Request-Id"), (vial__str){ id, req->reqid_len });
     const vial_app *app = req->app;
     if (!app->security_headers)
         return;
     /* Safe defaults a handler (or hook) can override by setting its own. */
     bool html = m->ctype && !strncmp(m->ctype, "text/html", 9);
-    if (!has_header(m, "x-content-type-options"))
-        add_default(req, "X-Content-Type-Options", "nosniff");
-    if (!has_header(m, "referrer-policy"))
-        add_default(req, "Referrer-Policy", "strict-origin-when-cross-origin");
+    if (!m->rh || !has_header(m, "x-content-type-options"))
+        add_xh(m, STR("X-Content-Type-Options"), STR("nosniff"));
+    if (!m->rh || !has_header(m, "referrer-policy"))
+        add_xh(m, STR("Referrer-Policy"), STR("strict-origin-when-cross-origin"));
     if (html && app->csp && !has_header(m, "content-security-policy"))
-        add_default(req, "Content-Security-Policy", app->csp);
+        add_xh(m, STR("Content-Security-Policy"), (vial__str){ app->csp, strlen(app->csp) });
     if (html && !has_header(m, "x-frame-options"))
-        add_default(req, "X-Frame-Options", "DENY");
+        add_xh(m, STR("X-Frame-Options"), STR("DENY"));
 }
 
 static void on_request(void *ud, vial__msg *m)

@@ -34,6 +34,8 @@ static int write_head(vial__msg *m, vial__outq *out, int64_t body_len, bool last
     const char *reason = vial_status_reason(m->status);
     size_t rlen = strlen(reason), clen = m->ctype ? strlen(m->ctype) : 0;
     size_t need = 192 + rlen + clen;
+    for (unsigned i = 0; i < m->nxh; i++)
+        need += m->xh[i].name.n + m->xh[i].value.n + 4;
     for (vial__rhdr *h = m->rh; h; h = h->next)
         need += strlen(h->name) + strlen(h->value) + 4;
     char *o0 = vial__outq_reserve(out, need);
@@ -68,6 +70,12 @@ static int write_head(vial__msg *m, vial__outq *out, int64_t body_len, bool last
         o = PUTS(o, "Transfer-Encoding: chunked\r\n");
     } else {
         m->keep_alive = false; /* HTTP/1.0: the body ends when we close */
+    }
+    for (unsigned i = 0; i < m->nxh; i++) {
+        o = put(o, m->xh[i].name.p, m->xh[i].name.n);
+        o = PUTS(o, ": ");
+        o = put(o, m->xh[i].value.p, m->xh[i].value.n);
+        o = PUTS(o, "\r\n");
     }
     for (vial__rhdr *h = m->rh; h; h = h->next) {
         o = put(o, h->name, strlen(h->name));

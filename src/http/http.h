@@ -25,7 +25,10 @@ const char *vial__method_name(unsigned bit);
  * per thread). */
 const char *vial__http_date(void);
 /* True for statuses whose responses carry no body (1xx, 204, 304). */
-bool vial__status_bodyless(int status);
+static inline bool vial__status_bodyless(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
 
 /* ------------------------------------------------------------------ the exchange */
 
@@ -40,6 +43,8 @@ typedef struct vial__rhdr {
     const char *name, *value;
     struct vial__rhdr *next;
 } vial__rhdr;
+
+#define VIAL__MSG_XH 6 /* room for the app's own headers in an exchange */
 
 /*
  * One request and its response.  The handler allocates it (msg_new), with
@@ -68,7 +73,7 @@ typedef struct vial__msg {
     int status;
     bool responded, streaming;
     const char *ctype;          /* Content-Type, or NULL */
-    vial__rhdr *rh, **rh_tail;  /* other headers, in order */
+    vial__rhdr *rh, **rh_tail;  /* the handler's other headers, in order */
     vial__buf body_out;         /* the body (or a stream's next chunk) */
     const void *static_body;    /* or: a body borrowed until the exchange is freed */
     size_t static_len;
@@ -81,6 +86,14 @@ typedef struct vial__msg {
     /* ---- kept by the protocol */
     bool stream_head_sent, stream_done;
     uint64_t bytes_out;         /* written for this response, head included */
+    /* Headers the app adds to every response (request id, security
+     * defaults), written before the handler's: lengths known, nothing
+     * copied, nothing allocated.  Last, so that resetting an exchange can
+     * skip the array (only nxh matters). */
+    uint8_t nxh;
+    struct {
+        vial__str name, value;
+    } xh[VIAL__MSG_XH];
 } vial__msg;
 
 /*

@@ -26,11 +26,6 @@ const char *vial__method_name(unsigned bit)
     return NULL;
 }
 
-bool vial__status_bodyless(int status)
-{
-    return status < 200 || status == 204 || status == 304;
-}
-
 /* ------------------------------------------------------------------ status table */
 
 static const struct {
