@@ -223,7 +223,7 @@ static int token(vial_req *req)
 {
     json_t *claims = json_pack("{s:s}", "sub", "1");
     char *t = NULL;
-    int rc = vial_jwt_issue(vial_req_app(req), claims, 24 * 3600, &t);
+    int rc = vial_jwt_issue_malloc(vial_app_of(req), claims, 24 * 3600, &t);
     json_decref(claims);
     if (rc)
         return rc;

@@ -218,14 +218,14 @@ static int h_echo(vial_req *req)
     vial_jw_strn(w, body, blen);
     const char *ct = vial_header(req, "content-type");
     if (ct && strstr(ct, "json")) {
-        json_t *j = vial_req_json(req);
+        json_t *j = vial_body_json(req);
         vial_jw_key(w, "json");
         if (j)
             vial_jw_value(w, j);
         else
-            vial_jw_str(w, vial_json_error(req));
+            vial_jw_str(w, vial_body_json_error(req));
         vial_jw_key(w, "again");
-        vial_jw_bool(w, vial_req_json(req) == j); /* cached */
+        vial_jw_bool(w, vial_body_json(req) == j); /* cached */
     }
     vial_jw_end(w);
     return vial_jw_finish(w);
@@ -233,9 +233,9 @@ static int h_echo(vial_req *req)
 
 static int h_json(vial_req *req)
 {
-    json_t *j = vial_req_json(req);
+    json_t *j = vial_body_json(req);
     if (!j)
-        return vial_abort_json(req, 400, vial_json_error(req),
+        return vial_abort_json(req, 400, vial_body_json_error(req),
                                json_pack("{s:s, s:i}", "hint", "send JSON", "code", 7));
     return vial_json(req, 200, j);
 }
@@ -454,9 +454,9 @@ static int get_item(vial_req *req)
 
 static int create_item(vial_req *req)
 {
-    json_t *j = vial_req_json(req);
+    json_t *j = vial_body_json(req);
     if (!json_is_object(j))
-        return vial_abort_json(req, 422, j ? "expected an object" : vial_json_error(req), NULL);
+        return vial_abort_json(req, 422, j ? "expected an object" : vial_body_json_error(req), NULL);
     json_t *out = json_deep_copy(j);
     json_object_set_new(out, "created", json_true());
     return vial_json_take(req, 201, out);

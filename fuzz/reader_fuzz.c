@@ -5,7 +5,7 @@
  * document.  The walk rebuilds the document as a jansson tree from what the
  * reader hands over, reading some values with vial_jr_skip() (whose raw text
  * is parsed by jansson on its own), stopping early in some containers
- * (vial_jr_close) or leaving values unread.  Checks, each abort()ing:
+ * (vial_jr_leave) or leaving values unread.  Checks, each abort()ing:
  *  1. The reader accepts exactly the documents jansson accepts (JSON_DECODE_ANY
  *     | JSON_ALLOW_NUL), save for known differences: keys with \u0000
  *     (jansson refuses them), integers past int64 and numbers past a double
@@ -76,7 +76,7 @@ static json_t *build(walk *w, unsigned depth)
                 w->nul_key = true;
             if (depth > 64 && decide(w, 1)) {
                 w->partial = true;
-                vial_jr_close(r);
+                vial_jr_leave(r);
                 break;
             }
             if (decide(w, 2)) {
@@ -97,7 +97,7 @@ static json_t *build(walk *w, unsigned depth)
         while (vial_jr_more(r)) {
             if (decide(w, 3)) {
                 w->partial = true;
-                vial_jr_close(r);
+                vial_jr_leave(r);
                 break;
             }
             json_t *v = build(w, depth + 1);

@@ -5,7 +5,7 @@
  * Input layout (bytes past the end read as 0):
  *   [0]      control: bits 0-2 the path prefix (prefixes[] below), bit 3 also
  *            vial_validate_field() against item rule 0, bit 4 also the body
- *            as a request through vial_req_json_valid()
+ *            as a request through vial_body_json_valid()
  *   [1]      bits 0-1: 1 + number of extra schemas (1..4), bits 2-4: item
  *            rules (0..4)
  *   then     4 bytes per item rule, then per schema one head byte (bit 0
@@ -35,7 +35,7 @@
  *  - validation never changes the value, is deterministic, and returns the
  *    same count without an errors object;
  *  - vial_validate_field() likewise against an item rule;
- *  - through the in-process test client, vial_req_json_valid() answers 200
+ *  - through the in-process test client, vial_body_json_valid() answers 200
  *    exactly for bodies that parse and validate, else 400 with "fields"
  *    equal to vial_validate()'s errors (or, for JSON that does not parse,
  *    no "fields" at all; 500 for a schema naming a field twice).
@@ -583,7 +583,7 @@ static vial_app *app;
 
 static int h_valid(vial_req *req)
 {
-    json_t *j = vial_req_json_valid(req, &schemas[0]);
+    json_t *j = vial_body_json_valid(req, &schemas[0]);
     if (!j)
         return 0;
     return vial_text(req, 200, "ok");

@@ -6,16 +6,29 @@
  *
  *  - Names: `vial_` for functions and types, `VIAL_` for macros and
  *    constants.  Types are opaque; you hold pointers, never structs.
- *  - Errors: calls that can fail return `int`: 0 on success or a negative
- *    VIAL_E* code (see vial_strerror()).  Calls returning a pointer return
- *    NULL on failure.  Nothing in the library calls exit() or abort() on bad
- *    input or on allocation failure.
- *  - Ownership: every pointer that crosses the API says who owns it.
- *    "Arena" means the memory belongs to the request and stays valid until
- *    the response is finished (the handler never frees it).  "Borrowed"
- *    means the callee does not keep it past the call unless stated.
- *    "Steals" means ownership (or a jansson reference) moves to the callee,
- *    even when the call fails.
+ *    Reading the request: vial_<what it returns>(req, ...) — vial_method,
+ *    vial_path, vial_param, vial_arg, vial_header, vial_cookie, vial_body,
+ *    vial_body_json, vial_form — and vial_app_of(req), since vial_app is the
+ *    type.  Reading back the response being built: vial_resp_<what>(req).
+ *    Building the response: verbs (vial_text, vial_json, vial_abort,
+ *    vial_set_header).
+ *  - Errors: one convention.  A call that can fail returns an int (or, for
+ *    sizes, a ptrdiff_t/int64_t): 0, or a non-negative result where the
+ *    comment says so (a count, 1/0 for yes/no), on success; a negative
+ *    VIAL_E* code on failure (see vial_strerror()).  A call returning a
+ *    pointer returns NULL on failure.  Guards that may answer the request
+ *    themselves (vial_auth_require, vial_ratelimit, vial_db_tx) return 0
+ *    when the request may go on and 1 once they have answered it.  Nothing in the
+ *    library calls exit() or abort() on bad input or on allocation failure.
+ *  - Ownership: every pointer that crosses the API says who owns it, in the
+ *    comment of the function that hands it out.  "Arena": the memory
+ *    belongs to the request and stays valid until the response is finished
+ *    (the handler never frees it).  "Borrowed": the callee does not keep it
+ *    past the call, or the caller does not free what it is given, as
+ *    stated.  "Static": lives for the whole program.  "Steals": ownership
+ *    (or a jansson reference) moves to the callee, even when the call
+ *    fails.  "New reference": a jansson value the caller must json_decref.
+ *    Functions that return memory the caller must free() end in `_malloc`.
  *  - Threads: handlers run on the worker thread that owns the connection.
  *    A vial_req is used by one thread only.  Registration calls (routes,
  *    hooks, config) are made before vial_run() and are not thread-safe.
@@ -124,11 +137,14 @@ enum {
 /* ------------------------------------------------------------------ app */
 
 /*
- * Creates an application.  `name` is copied; it appears in logs and in
- * `vial-server routes`.  Free with vial_app_free() (NULL is a no-op).
- * Reads no configuration yet: that happens in vial_run() / vial_configure().
+ * Creates an application, owned by the caller: free it with vial_app_free()
+ * (NULL is a no-op).  `name` is copied; it appears in logs and in
+ * `vial-server routes`.  Reads no configuration yet: that happens in
+ * vial_run() / vial_configure().
  */
 VIAL_API VIAL_NODISCARD vial_app *vial_app_new(const char *name);
+/* Frees the app and everything registered on it (Owned by the caller of
+ * vial_app_new until then). */
 VIAL_API void vial_app_free(vial_app *app);
 
 /*
@@ -174,7 +190,8 @@ VIAL_API void vial_bp_free(vial_bp *bp);
 
 /* The app's root blueprint (no prefix).  Borrowed; lives as long as the app. */
 VIAL_API vial_bp *vial_app_bp(vial_app *app);
-/* The identity; lets the macros below take an app or a blueprint. */
+/* The identity (returns `bp`, still Owned by whoever owned it); lets the
+ * macros below take an app or a blueprint. */
 VIAL_API vial_bp *vial_bp_self(vial_bp *bp);
 /* A vial_app * or vial_bp * as the blueprint routes are added to. */
 #define VIAL_BP(x)                                                             \
@@ -205,6 +222,21 @@ VIAL_API int vial_bp_register(vial_bp *parent, vial_bp *bp, const char *url_pref
 VIAL_API int vial_route(vial_bp *bp, unsigned methods, const char *pattern,
                         vial_handler fn, const char *endpoint);
 
+/*
+ * What else a route can say; zero means "not set".  `ud` lets one view
+ * serve several routes: it reads the route's own data with vial_route_ud().
+ */
+typedef struct vial_route_opts {
+    const char *endpoint; /* name for vial_url_for() (copied); NULL: the pattern */
+    void *ud;             /* handed to the view (borrowed: must outlive the app) */
+} vial_route_opts;
+/* vial_route() with options; `opts` is borrowed for the call (NULL: none). */
+VIAL_API int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern,
+                            vial_handler fn, const vial_route_opts *opts);
+/* The matched route's vial_route_opts.ud, or NULL.  Borrowed (it is the
+ * pointer given at registration). */
+VIAL_API void *vial_route_ud(vial_req *req);
+
 #define vial_get(x, pat, fn) vial_route(VIAL_BP(x), VIAL_GET, (pat), (fn), #fn)
 #define vial_post(x, pat, fn) vial_route(VIAL_BP(x), VIAL_POST, (pat), (fn), #fn)
 #define vial_put(x, pat, fn) vial_route(VIAL_BP(x), VIAL_PUT, (pat), (fn), #fn)
@@ -233,14 +265,16 @@ VIAL_API int vial_bp_errorhandler(vial_bp *bp, int status, vial_error_handler fn
 
 /* ------------------------------------------------------------------ request */
 
-/* The method ("GET") and decoded path ("/user/a b").  Arena. */
+/* The method ("GET").  Static (or Arena, for a method vial has no constant for). */
 VIAL_API const char *vial_method(vial_req *req);
+/* The decoded path ("/user/a b").  Arena. */
 VIAL_API const char *vial_path(vial_req *req);
 /* The request target as sent, query included ("/user/a%20b?x=1").  Arena. */
 VIAL_API const char *vial_target(vial_req *req);
 /* The app serving the request.  Borrowed. */
-VIAL_API vial_app *vial_req_app(vial_req *req);
-/* The endpoint name of the matched route ("logs.get_log"), or NULL. */
+VIAL_API vial_app *vial_app_of(vial_req *req);
+/* The endpoint name of the matched route ("logs.get_log"), or NULL.
+ * Borrowed from the app's route table (lives as long as the app). */
 VIAL_API const char *vial_endpoint(vial_req *req);
 
 /*
@@ -279,21 +313,25 @@ VIAL_API const char *vial_cookie(vial_req *req, const char *name);
 VIAL_API const char *vial_body(vial_req *req, size_t *len);
 
 /*
- * The body parsed as JSON (parsed once, cached).  Returns a borrowed
- * reference owned by the request, or NULL when the body is missing or not
- * valid JSON; vial_json_error() then says why (arena string).
+ * The body parsed as JSON (parsed once, cached).  Returns a Borrowed
+ * reference owned by the request (do not json_decref it), or NULL when the
+ * body is missing or not valid JSON; vial_body_json_error() then says why.
  */
-VIAL_API json_t *vial_req_json(vial_req *req);
-VIAL_API const char *vial_json_error(vial_req *req);
+VIAL_API json_t *vial_body_json(vial_req *req);
+/* NULL, or why vial_body_json() found no JSON ("invalid JSON at line 1
+ * column 2: ...").  Arena. */
+VIAL_API const char *vial_body_json_error(vial_req *req);
 
 /* The client's address: the peer ("127.0.0.1", "::1"; test client "test"),
  * or — when the peer is one of the trusted_proxies — the last address in
  * X-Forwarded-For that is not a trusted proxy.  Arena. */
 VIAL_API const char *vial_client_addr(vial_req *req);
-/* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http". */
+/* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http".
+ * Static. */
 VIAL_API const char *vial_scheme(vial_req *req);
 /* This request's id: the client's X-Request-Id if it looks sane, otherwise
- * generated.  Sent back in X-Request-Id and written in the access log. */
+ * generated.  Sent back in X-Request-Id and written in the access log.
+ * Owned by the request (valid until the response is finished, like Arena). */
 VIAL_API const char *vial_request_id(vial_req *req);
 /* The worker thread's index, 0..workers-1 (the test client is worker 0). */
 VIAL_API int vial_worker_id(vial_req *req);
@@ -305,15 +343,20 @@ VIAL_API int vial_worker_id(vial_req *req);
  * key again replaces it; vial_local() returns NULL for an unknown key.
  */
 VIAL_API int vial_set_local(vial_req *req, const char *key, void *value);
+/* The value stored under `key`, or NULL.  Borrowed: it is what was given to
+ * vial_set_local(). */
 VIAL_API void *vial_local(vial_req *req, const char *key);
 
 /* ------------------------------------------------------------------ arena */
 
-/* Memory that lives until the response is finished.  Never free it.
- * Return NULL only on allocation failure. */
+/* `size` bytes of Arena memory: it lives until the response is finished;
+ * never free it.  NULL only on allocation failure (as below). */
 VIAL_API VIAL_NODISCARD void *vial_alloc(vial_req *req, size_t size);
+/* An Arena copy of `s`. */
 VIAL_API VIAL_NODISCARD char *vial_strdup(vial_req *req, const char *s);
+/* An Arena copy of at most `n` bytes of `s` (stops at a NUL), NUL-terminated. */
 VIAL_API VIAL_NODISCARD char *vial_strndup(vial_req *req, const char *s, size_t n);
+/* printf into Arena memory. */
 VIAL_API VIAL_NODISCARD char *vial_sprintf(vial_req *req, const char *fmt, ...)
     VIAL_PRINTF(2, 3);
 /* Runs `fn(arg)` when the request ends (finalize a statement, give back a
@@ -436,9 +479,10 @@ VIAL_API int vial_write(vial_req *req, const void *data, size_t len);
  * Non-finite doubles are written as null.
  */
 VIAL_API VIAL_NODISCARD vial_jw *vial_jw_begin(vial_req *req, int status);
+/* 0 once the writer wrote one complete, balanced value; else its error. */
 VIAL_API int vial_jw_finish(vial_jw *w);
 /* Inside a stream callback: a writer whose output goes into the next chunk.
- * Nesting state persists across calls for the life of the stream. */
+ * Nesting state persists across calls for the life of the stream.  Arena. */
 VIAL_API vial_jw *vial_stream_jw(vial_req *req);
 
 VIAL_API void vial_jw_object(vial_jw *w);
@@ -461,11 +505,11 @@ VIAL_API int vial_jw_error(const vial_jw *w);
 /* ------------------------------------------------------------------ JSON reader */
 
 /*
- * A pull reader for bodies too big or too hot for a tree (vial_req_json):
+ * A pull reader for bodies too big or too hot for a tree (vial_body_json):
  * the handler walks the document and takes each value as it comes.  No
  * allocation except for strings with escapes, which are decoded into the
  * arena; other strings are handed over as spans of the body itself.
- *     vial_jr *r = vial_jr_begin(req);
+ *     vial_jr *r = vial_jr_body(req);
  *     const char *k; size_t kn;
  *     if (vial_jr_object(r))
  *         while (vial_jr_key(r, &k, &kn))
@@ -475,9 +519,9 @@ VIAL_API int vial_jw_error(const vial_jw *w);
  *
  * Values the caller does not read are skipped (and still validated) when
  * it moves on with vial_jr_key/vial_jr_more; vial_jr_finish validates the
- * rest of the document.  The grammar is RFC 8259's, as vial_req_json's:
+ * rest of the document.  The grammar is RFC 8259's, as vial_body_json's:
  * strings must be UTF-8 without lone surrogates, depth at most 2048.  Unlike
- * vial_req_json, any value may be at the top, and duplicate keys are not
+ * vial_body_json, any value may be at the top, and duplicate keys are not
  * detected (each is handed over in turn).
  *
  * Typed reads return 1 and consume the value when it has that type, else 0
@@ -489,10 +533,12 @@ typedef enum vial_jr_type {
     VIAL_JR_NONE,   /* no value due here (or an error) */
     VIAL_JR_OBJECT, VIAL_JR_ARRAY, VIAL_JR_STRING, VIAL_JR_NUMBER, VIAL_JR_BOOL, VIAL_JR_NULL
 } vial_jr_type;
-/* Over the request body (an empty body is an error), or over any text
- * (borrowed: it must outlive the reader).  NULL only when out of memory. */
-VIAL_API vial_jr *vial_jr_begin(vial_req *req);
-VIAL_API vial_jr *vial_jr_new(vial_req *req, const char *json, size_t len);
+/* A reader over the request body (an empty body is an error).  Arena; NULL
+ * only when out of memory. */
+VIAL_API vial_jr *vial_jr_body(vial_req *req);
+/* A reader over any text (Borrowed: it must outlive the reader).  Arena;
+ * NULL only when out of memory. */
+VIAL_API vial_jr *vial_jr_text(vial_req *req, const char *json, size_t len);
 /* The type of the value due next. */
 VIAL_API vial_jr_type vial_jr_peek(vial_jr *r);
 /* Enters an object or array: 1, or 0 when the value is not one. */
@@ -505,7 +551,7 @@ VIAL_API int vial_jr_key(vial_jr *r, const char **key, size_t *len);
  * end (closed). */
 VIAL_API int vial_jr_more(vial_jr *r);
 /* Skips the rest of the innermost object or array and closes it. */
-VIAL_API int vial_jr_close(vial_jr *r);
+VIAL_API int vial_jr_leave(vial_jr *r);
 /* A string: with `len`, a span that is not NUL-terminated; with `len`
  * NULL, a NUL-terminated copy (cut at an escaped \u0000). */
 VIAL_API int vial_jr_str(vial_jr *r, const char **s, size_t *len);
@@ -538,7 +584,7 @@ VIAL_API const char *vial_url_for(vial_req *req, const char *endpoint, ...);
 
 /*
  * Percent-decodes `n` bytes of `s` into `out` (room for n + 1 bytes), with
- * '+' as space when `plus_is_space`.  Returns the decoded length, or -1 on a
+ * '+' as space when `plus_is_space`.  Returns the decoded length, or VIAL_EPARSE on a
  * malformed escape.  The output is NUL-terminated and may contain NULs.
  */
 VIAL_API ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_is_space);
@@ -550,8 +596,8 @@ VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
 /*
  * The codecs libvial uses itself, for apps that need them (cursors, keys,
  * identifiers).  They work on caller buffers and allocate nothing.
- * Decoders are strict: one canonical spelling per value, and -1 for
- * anything else.
+ * Decoders are strict: one canonical spelling per value, and VIAL_EPARSE
+ * for anything else.
  */
 /* 1 when the n bytes are valid UTF-8 (no overlongs, no surrogates, nothing
  * above U+10FFFF), else 0. */
@@ -562,15 +608,15 @@ VIAL_API int vial_utf8_valid(const char *s, size_t n);
  * NUL-terminated); returns its length. */
 VIAL_API size_t vial_b64url_encode(const void *data, size_t n, char *out);
 /* Decodes n characters into `out` (room for `cap` bytes); returns the byte
- * count, or -1 when `s` is not canonical unpadded base64url or does not
- * fit. */
+ * count, VIAL_EPARSE when `s` is not canonical unpadded base64url, or
+ * VIAL_ETOOBIG when it does not fit. */
 VIAL_API ptrdiff_t vial_b64url_decode(const char *s, size_t n, void *out, size_t cap);
 /* Writes n bytes as lower-case hex into `out` (2n + 1 bytes, NUL-terminated);
  * returns 2n. */
 VIAL_API size_t vial_hex_encode(const void *data, size_t n, char *out);
 /* Decodes n hex digits (either case) into `out` (room for `cap` bytes);
- * returns the byte count, or -1 for an odd length, a non-hex character or
- * too little room. */
+ * returns the byte count, VIAL_EPARSE for an odd length or a non-hex
+ * character, or VIAL_ETOOBIG for too little room. */
 VIAL_API ptrdiff_t vial_hex_decode(const char *s, size_t n, void *out, size_t cap);
 
 /* ------------------------------------------------------------------ configuration */
@@ -617,6 +663,8 @@ typedef void *(*vial_worker_init_fn)(vial_app *app, int worker_id, void *ud);
 typedef void (*vial_worker_fini_fn)(void *state, void *ud);
 VIAL_API int vial_worker_slot(vial_app *app, vial_worker_init_fn init,
                               vial_worker_fini_fn fini, void *ud);
+/* The calling worker's state for `slot`, or NULL.  Borrowed: it is Owned by
+ * the worker (released by `fini` when it stops). */
 VIAL_API void *vial_worker_get(vial_req *req, int slot);
 
 /*
@@ -627,7 +675,8 @@ VIAL_API void *vial_worker_get(vial_req *req, int slot);
  */
 typedef int (*vial_start_fn)(vial_app *app);
 VIAL_API int vial_on_start(vial_app *app, vial_start_fn fn);
-/* The command vial_run() is running ("run", "migrate", ...), NULL outside it. */
+/* The command vial_run() is running ("run", "migrate", ...), NULL outside it.
+ * Borrowed: valid while it runs. */
 VIAL_API const char *vial_app_command(vial_app *app);
 
 /* ------------------------------------------------------------------ database */
@@ -707,10 +756,13 @@ VIAL_API int vial_db_init(vial_app *app);
  */
 VIAL_API vial_db *vial_db_get(vial_req *req);
 
-/* A connection outside any request (CLI commands).  Free with vial_db_close(). */
+/* A connection outside any request (CLI commands), Owned by the caller:
+ * free it with vial_db_close() (NULL is a no-op).  NULL when the database
+ * cannot be reached (logged). */
 VIAL_API VIAL_NODISCARD vial_db *vial_db_open(vial_app *app);
 VIAL_API void vial_db_close(vial_db *db);
-/* "sqlite" or "postgresql". */
+/* "sqlite" or "postgresql", for messages and logs (Static).  Code that must
+ * differ by backend belongs in src/db, behind the backend's operations. */
 VIAL_API const char *vial_db_backend(const vial_db *db);
 
 /* Runs a statement; returns the number of rows changed (>= 0) or VIAL_E*. */
@@ -722,6 +774,9 @@ VIAL_API const char *vial_db_backend(const vial_db *db);
 /* The same, for SQL built at run time.  Never build SQL from input: values
  * belong in `args`.  `sql` is borrowed. */
 VIAL_API int vial_db_exec_dynamic(vial_db *db, const char *sql, const vial_val *args, size_t nargs);
+/* Rows Owned by the caller until vial_rows_close() (or the end of the
+ * request, which closes what is left open); NULL on error (see
+ * vial_db_error()).  `sql` and `args` are borrowed for the call. */
 VIAL_API vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *args,
                                           size_t nargs);
 /* Runs several ;-separated statements without parameters (DDL, scripts). */
@@ -743,6 +798,8 @@ VIAL_API int64_t vial_db_last_id(vial_db *db);
  * (NULL: not needed).  The batch is freed by finish, whatever it returns.
  */
 typedef struct vial_batch vial_batch;
+/* A batch Owned by the caller until vial_batch_finish() frees it; NULL on a
+ * bad table or column name, or when out of memory (see vial_db_error()). */
 VIAL_API VIAL_NODISCARD vial_batch *vial_db_batch(vial_db *db, const char *table,
                                                   const char *const *columns, size_t ncols,
                                                   const char *id_column);
@@ -751,9 +808,10 @@ VIAL_API int vial_batch_add(vial_batch *b, const vial_val *row);
 /* Writes the rows; returns how many, or VIAL_E* (see vial_db_error()). */
 VIAL_API int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id);
 
-/* The last error: a VIAL_E* code and the database's message (borrowed until
- * the next call on `db`). */
+/* The last error on `db`: a VIAL_E* code (0: none). */
 VIAL_API int vial_db_errcode(const vial_db *db);
+/* The database's message for it ("" when none).  Borrowed: valid until the
+ * next call on `db`. */
 VIAL_API const char *vial_db_error(const vial_db *db);
 
 /*
@@ -795,6 +853,8 @@ VIAL_API int vial_db_tx(vial_req *req);
  */
 VIAL_API int vial_rows_next(vial_rows *r);
 VIAL_API size_t vial_rows_ncols(const vial_rows *r);
+/* The name of column `col`, or NULL.  Borrowed: valid until the rows are
+ * closed. */
 VIAL_API const char *vial_rows_name(const vial_rows *r, size_t col);
 /* The column with that name, or -1. */
 VIAL_API int vial_rows_col(const vial_rows *r, const char *name);
@@ -803,6 +863,9 @@ VIAL_API int vial_rows_isnull(vial_rows *r, size_t col);
 VIAL_API int64_t vial_rows_int(vial_rows *r, size_t col);
 VIAL_API double vial_rows_double(vial_rows *r, size_t col);
 VIAL_API int vial_rows_bool(vial_rows *r, size_t col);
+/* The column as text (NUL-terminated; vial_rows_len() for the length of
+ * values with NULs), NULL for SQL NULL.  Borrowed: valid until the next
+ * vial_rows_next() or vial_rows_close(). */
 VIAL_API const char *vial_rows_text(vial_rows *r, size_t col);
 VIAL_API size_t vial_rows_len(vial_rows *r, size_t col);
 /* Writes the current row as an object ({"id": 1, "note": null}). */
@@ -880,7 +943,7 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  * — and returns NULL; the handler then returns 0.  (A schema that names a
  * field twice gives a 500, logged.)
  */
-VIAL_API json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema);
+VIAL_API json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema);
 
 /* ------------------------------------------------------------------ forms and uploads */
 
@@ -904,8 +967,9 @@ typedef struct vial_upload {
     uint64_t size;
     uint64_t offset; /* where its bytes start in the request body */
 } vial_upload;
-/* The first upload of `field`, or NULL.  Borrowed (arena). */
+/* The first upload of `field`, or NULL.  Arena. */
 VIAL_API const vial_upload *vial_upload_get(vial_req *req, const char *field);
+/* The i-th upload of the body (any field), or NULL past the last.  Arena. */
 VIAL_API const vial_upload *vial_upload_at(vial_req *req, size_t i);
 /* Copies an upload to a new file `path` (mode 0644; an existing file is
  * VIAL_EEXIST): kernel to kernel, never through a user buffer. */
@@ -1014,11 +1078,11 @@ VIAL_API int vial_render_take(vial_req *req, int status, const char *name, json_
  * string in *out (caller frees), or a VIAL_E* code with a message such as
  * "logs/x.html:12:7: unknown filter 'uper'" in `err`.
  */
-VIAL_API int vial_template_render(vial_app *app, vial_req *req, const char *name, json_t *ctx,
+VIAL_API int vial_template_render_malloc(vial_app *app, vial_req *req, const char *name, json_t *ctx,
                                   char **out, size_t *len, char *err, size_t errlen);
 /* The same for template source given as a string (named `name` in errors);
  * includes/extends still resolve against templates_dir. */
-VIAL_API int vial_template_render_string(vial_app *app, vial_req *req, const char *name,
+VIAL_API int vial_template_render_string_malloc(vial_app *app, vial_req *req, const char *name,
                                          const char *src, json_t *ctx, char **out, size_t *len,
                                          char *err, size_t errlen);
 /*
@@ -1061,14 +1125,14 @@ VIAL_API int vial_password_needs_rehash(vial_app *app, const char *hash);
  * JSON Web Tokens, HS256 only, signed with the `secret_key` setting (env
  * SECRET_KEY, at least 32 bytes).  Without one the app refuses to start,
  * except with --debug, which uses a random per-process key.
- * vial_jwt_issue() adds "iat" and "exp" (now + ttl_s) to a copy of
+ * vial_jwt_issue_malloc() adds "iat" and "exp" (now + ttl_s) to a copy of
  * `claims` (borrowed) and returns a malloc'd token in *token.
  * vial_jwt_verify() accepts only {"alg":"HS256"} (never "none" or another
  * algorithm), checks the signature in constant time and "exp"/"nbf" with
  * the jwt_leeway setting (default 30s); it returns 0 and the claims (a new
  * reference) or VIAL_EINVAL with a static reason in *why.
  */
-VIAL_API int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token);
+VIAL_API int vial_jwt_issue_malloc(vial_app *app, json_t *claims, int64_t ttl_s, char **token);
 VIAL_API int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, const char **why);
 
 /*
@@ -1100,8 +1164,10 @@ typedef struct vial_auth_ops {
  * be NULL for apps that only sign and verify tokens. */
 VIAL_API int vial_auth_init(vial_app *app, const vial_auth_ops *ops);
 /* The caller's identity (authenticated on first call), or NULL: none sent,
- * or not valid (vial_auth_error() says why).  Borrowed (arena). */
+ * or not valid (vial_auth_error() says why).  Arena. */
 VIAL_API const vial_identity *vial_auth(vial_req *req);
+/* NULL, or why the credentials sent were refused ("token expired").
+ * Static. */
 VIAL_API const char *vial_auth_error(vial_req *req);
 /*
  * 0 when the request carries a valid identity whose role is one of `roles`
@@ -1127,8 +1193,9 @@ VIAL_API int vial_kv_init(vial_app *app);
 /* Adds `by` to a counter and returns the new value in *value; the first add
  * starts its `ttl_ms` (0: none): a fixed window. */
 VIAL_API int vial_kv_incr(vial_req *req, const char *key, int64_t by, int64_t ttl_ms, int64_t *value);
-/* A value (malloc'd copy, NUL-terminated, caller frees) or VIAL_ENOENT. */
-VIAL_API int vial_kv_get(vial_req *req, const char *key, char **value, size_t *len);
+/* 0 and the value in *value (an Arena copy, NUL-terminated; `len` may be
+ * NULL), or VIAL_ENOENT. */
+VIAL_API int vial_kv_get(vial_req *req, const char *key, const char **value, size_t *len);
 /* Stores a copy of `value` for `ttl_ms` (0: no expiry). */
 VIAL_API int vial_kv_set(vial_req *req, const char *key, const void *value, size_t len, int64_t ttl_ms);
 VIAL_API int vial_kv_del(vial_req *req, const char *key);
@@ -1137,7 +1204,7 @@ VIAL_API int vial_kv_del(vial_req *req, const char *key);
  * there), negative on failure. */
 VIAL_API int vial_kv_take(vial_req *req, const char *key, double per_minute, double burst,
                           int64_t *retry_after_ms);
-/* "memory" or "redis" (NULL before vial_kv_init). */
+/* "memory" or "redis" (NULL before vial_kv_init).  Static. */
 VIAL_API const char *vial_kv_backend(vial_app *app);
 
 /*
@@ -1199,14 +1266,16 @@ VIAL_API void vial_req_log(vial_req *req, int level, const char *fmt, ...) VIAL_
  * Flask's test_client: runs a request through the app in the calling
  * thread, parsing, routing and rendering exactly as the server does, with
  * no sockets.  `headers` is "Name: value\r\n..." or NULL; `body` may be
- * NULL.  Returns a response to free with vial_test_free(), or NULL when out
- * of memory.  A streamed response is run to its end.
+ * NULL.  Returns a response Owned by the caller (free it with
+ * vial_test_free()), or NULL when out of memory.  A streamed response is
+ * run to its end.
  */
 VIAL_API VIAL_NODISCARD vial_test_resp *vial_test(vial_app *app, const char *method,
                                                   const char *target, const char *headers,
                                                   const void *body, size_t body_len);
-/* Feeds raw bytes as if read from one connection (pipelining included) and
- * returns everything the server wrote in `raw`.  */
+/* Feeds raw bytes as if read from one connection (pipelining included);
+ * everything the server wrote is in vial_test_output().  Owned by the
+ * caller, as vial_test(). */
 VIAL_API VIAL_NODISCARD vial_test_resp *vial_test_raw(vial_app *app, const void *bytes,
                                                       size_t len);
 VIAL_API int vial_test_status(const vial_test_resp *r);

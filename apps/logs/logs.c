@@ -421,7 +421,7 @@ static int post_logs(vial_req *req)
 {
     if (guarded(req, true))
         return 0;
-    ingest in = { .jr = vial_jr_begin(req), .p = { .fields = json_object() } };
+    ingest in = { .jr = vial_jr_body(req), .p = { .fields = json_object() } };
     if (!in.jr || !in.p.fields) {
         json_decref(in.p.fields);
         return vial_abort(req, 503, "out of memory");

@@ -279,7 +279,7 @@ int users_create(vial_req *req, const char *username, const char *password, int6
     if ((*why = password_problem(password, username)))
         return 400;
     char hash[VIAL_PASSWORD_HASH_MAX];
-    if (vial_password_hash(vial_req_app(req), password, hash)) {
+    if (vial_password_hash(vial_app_of(req), password, hash)) {
         *why = "out of memory hashing the password";
         return 503;
     }
@@ -306,7 +306,7 @@ static int register_user(vial_req *req)
 {
     if (users_limit_register(req))
         return 0;
-    json_t *body = vial_req_json_valid(req, &creds_schema);
+    json_t *body = vial_body_json_valid(req, &creds_schema);
     if (!body)
         return 0;
     int64_t id = 0;
@@ -345,11 +345,10 @@ static int64_t wait_ms(vial_req *req, const char *base, int64_t threshold)
     if (vial_kv_incr(req, k, 0, FAIL_WINDOW_MS, &fails) || fails < threshold)
         return 0;
     snprintf(k, sizeof k, "%s:t", base);
-    char *last = NULL;
+    const char *last = NULL;
     if (vial_kv_get(req, k, &last, NULL))
         return 0;
     int64_t last_ms = strtoll(last, NULL, 10);
-    free(last);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -419,9 +418,9 @@ int users_authenticate(vial_req *req, const char *username, const char *password
      * its window, or a client could log into its own account every few
      * guesses and spray passwords over everyone else's for ever. */
     clear_failures(req, ukey);
-    if (vial_password_needs_rehash(vial_req_app(req), hash)) {
+    if (vial_password_needs_rehash(vial_app_of(req), hash)) {
         char fresh[VIAL_PASSWORD_HASH_MAX];
-        if (!vial_password_hash(vial_req_app(req), password, fresh))
+        if (!vial_password_hash(vial_app_of(req), password, fresh))
             vial_db_exec(db, "UPDATE users SET password_hash = $1 WHERE id = $2",
                          VIAL_ARGS(VIAL_TEXT(fresh), VIAL_INT(*uid)));
     }
@@ -432,7 +431,7 @@ static int login(vial_req *req)
 {
     if (users_limit_login(req))
         return 0;
-    json_t *body = vial_req_json_valid(req, &creds_schema);
+    json_t *body = vial_body_json_valid(req, &creds_schema);
     if (!body)
         return 0;
     int64_t uid = 0, retry = 0;
@@ -449,12 +448,12 @@ static int login(vial_req *req)
         return vial_abort(req, 401, "invalid username or password");
     if (status)
         return vial_db_unavailable(req);
-    int64_t ttl = vial_config_duration_ms(vial_req_app(req), "jwt_ttl", 3600000) / 1000;
+    int64_t ttl = vial_config_duration_ms(vial_app_of(req), "jwt_ttl", 3600000) / 1000;
     if (ttl <= 0)
         ttl = 3600;
     json_t *claims = json_pack("{s:s}", "sub", vial_sprintf(req, "%" PRId64, uid));
     char *token = NULL;
-    int rc = claims ? vial_jwt_issue(vial_req_app(req), claims, ttl, &token) : VIAL_ENOMEM;
+    int rc = claims ? vial_jwt_issue_malloc(vial_app_of(req), claims, ttl, &token) : VIAL_ENOMEM;
     json_decref(claims);
     if (rc)
         return vial_abort(req, 500, "cannot issue a token");
@@ -503,7 +502,7 @@ static int update_user(vial_req *req)
     const vial_identity *me = self_or_admin(req, uid);
     if (!me)
         return 0;
-    json_t *body = vial_req_json_valid(req, &update_schema);
+    json_t *body = vial_body_json_valid(req, &update_schema);
     if (!body)
         return 0;
     const char *username = text_field(body, "username"), *password = text_field(body, "password"),
@@ -540,7 +539,7 @@ static int update_user(vial_req *req)
     }
     if (password) {
         char hash[VIAL_PASSWORD_HASH_MAX];
-        if (vial_password_hash(vial_req_app(req), password, hash))
+        if (vial_password_hash(vial_app_of(req), password, hash))
             return vial_abort(req, 503, "out of memory hashing the password");
         if (vial_db_exec(db, "UPDATE users SET password_hash = $1 WHERE id = $2",
                          VIAL_ARGS(VIAL_TEXT(hash), VIAL_INT(uid))) < 0)
@@ -630,7 +629,7 @@ static int create_key(vial_req *req)
         return 0;
     size_t blen;
     vial_body(req, &blen);
-    json_t *body = blen ? vial_req_json_valid(req, &key_schema) : NULL;
+    json_t *body = blen ? vial_body_json_valid(req, &key_schema) : NULL;
     if (blen && !body)
         return 0;
     const char *name = body ? text_field(body, "name") : NULL;

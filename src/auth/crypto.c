@@ -140,11 +140,11 @@ static int hs256(const vial__auth *a, const char *data, size_t n, unsigned char 
     return 0;
 }
 
-/* base64url of {"alg":"HS256","typ":"JWT"}: the header vial_jwt_issue
+/* base64url of {"alg":"HS256","typ":"JWT"}: the header vial_jwt_issue_malloc
  * writes, as most libraries do. */
 static const char jwt_header_b64[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
-int vial_jwt_issue(vial_app *app, json_t *claims, int64_t ttl_s, char **token)
+int vial_jwt_issue_malloc(vial_app *app, json_t *claims, int64_t ttl_s, char **token)
 {
     const vial__auth *a = vial__auth_of(app);
     if (!a || !token || ttl_s <= 0 || (claims && !json_is_object(claims)))

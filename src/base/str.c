@@ -143,13 +143,15 @@ size_t vial_hex_encode(const void *data, size_t n, char *out)
 
 ptrdiff_t vial_hex_decode(const char *s, size_t n, void *out, size_t cap)
 {
-    if (n % 2 || n / 2 > cap)
-        return -1;
+    if (!s || n % 2)
+        return VIAL_EPARSE;
+    if (n / 2 > cap)
+        return VIAL_ETOOBIG;
     unsigned char *o = out;
     for (size_t i = 0; i < n; i += 2) {
         int hi = vial__hexval((unsigned char)s[i]), lo = vial__hexval((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
-            return -1;
+            return VIAL_EPARSE;
         o[i / 2] = (unsigned char)(hi << 4 | lo);
     }
     return (ptrdiff_t)(n / 2);
@@ -239,10 +241,12 @@ static int b64url_decode_to(const char *s, size_t n, unsigned char *out)
 
 ptrdiff_t vial_b64url_decode(const char *s, size_t n, void *out, size_t cap)
 {
-    if (!s || n % 4 == 1 || b64url_size(n) > cap)
-        return -1;
+    if (!s || n % 4 == 1)
+        return VIAL_EPARSE;
+    if (b64url_size(n) > cap)
+        return VIAL_ETOOBIG;
     if (b64url_decode_to(s, n, out))
-        return -1;
+        return VIAL_EPARSE;
     return (ptrdiff_t)b64url_size(n);
 }
 

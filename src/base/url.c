@@ -13,10 +13,10 @@ ptrdiff_t vial_url_decode(const char *s, size_t n, char *out, int plus_is_space)
         char c = s[i];
         if (c == '%') {
             if (n - i < 3)
-                return -1;
+                return VIAL_EPARSE;
             int hi = vial__hexval((unsigned char)s[i + 1]), lo = vial__hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
-                return -1;
+                return VIAL_EPARSE;
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else if (c == '+' && plus_is_space) {

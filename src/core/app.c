@@ -301,6 +301,21 @@ static bool same_shape(const vial__route *a, const vial__route *b)
 int vial_route(vial_bp *bp, unsigned methods, const char *pattern, vial_handler fn,
                const char *endpoint)
 {
+    return vial_route_add(bp, methods, pattern, fn, &(vial_route_opts){ .endpoint = endpoint });
+}
+
+void *vial_route_ud(vial_req *req)
+{
+    return req && req->route ? req->route->ud : NULL;
+}
+
+int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern, vial_handler fn,
+                   const vial_route_opts *opts)
+{
+    static const vial_route_opts none;
+    if (!opts)
+        opts = &none;
+    const char *endpoint = opts->endpoint;
     if (!bp || !fn || !pattern)
         return VIAL_EINVAL;
     const unsigned all = VIAL_GET | VIAL_HEAD | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH |
@@ -322,6 +337,7 @@ int vial_route(vial_bp *bp, unsigned methods, const char *pattern, vial_handler 
     }
     r->methods = methods;
     r->fn = fn;
+    r->ud = opts->ud;
     r->bp = bp;
     r->pattern = strdup(pattern);
     r->endpoint = strdup(endpoint ? endpoint : pattern);
@@ -454,6 +470,7 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
         snprintf(r->endpoint, el, "%s%s", full_names, d->endpoint);
         r->methods = d->methods;
         r->fn = d->fn;
+        r->ud = d->ud;
         r->bp = bp;
         r->order = d->order;
         const char *why = NULL;

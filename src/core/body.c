@@ -1,8 +1,8 @@
 /*
  * body.c — the request body as JSON, the three ways a view takes it: a
- * jansson tree (vial_req_json, parsed once and cached), the pull reader
- * over it (vial_jr_begin, for bodies too big for a tree), and the tree
- * checked against a schema (vial_req_json_valid, answering 400 itself).
+ * jansson tree (vial_body_json, parsed once and cached), the pull reader
+ * over it (vial_jr_body, for bodies too big for a tree), and the tree
+ * checked against a schema (vial_body_json_valid, answering 400 itself).
  * The JSON module does the parsing and checking; this file ties it to the
  * request: its body, its arena, its error responses.
  */
@@ -10,7 +10,7 @@
 
 #include <stdlib.h>
 
-json_t *vial_req_json(vial_req *req)
+json_t *vial_body_json(vial_req *req)
 {
     if (!req)
         return NULL;
@@ -39,12 +39,12 @@ json_t *vial_req_json(vial_req *req)
     return req->json;
 }
 
-const char *vial_json_error(vial_req *req)
+const char *vial_body_json_error(vial_req *req)
 {
     return req ? req->json_err : NULL;
 }
 
-vial_jr *vial_jr_new(vial_req *req, const char *text, size_t len)
+vial_jr *vial_jr_text(vial_req *req, const char *text, size_t len)
 {
     if (!req || (!text && len))
         return NULL;
@@ -55,21 +55,21 @@ vial_jr *vial_jr_new(vial_req *req, const char *text, size_t len)
     return r;
 }
 
-vial_jr *vial_jr_begin(vial_req *req)
+vial_jr *vial_jr_body(vial_req *req)
 {
     size_t n;
     const char *body = vial_body(req, &n);
-    vial_jr *r = vial_jr_new(req, body, n);
+    vial_jr *r = vial_jr_text(req, body, n);
     if (r && n == 0)
         vial__jr_fail_plain(r, "request body is empty (expected JSON)");
     return r;
 }
 
-json_t *vial_req_json_valid(vial_req *req, const vial_schema *schema)
+json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
 {
-    json_t *j = vial_req_json(req);
+    json_t *j = vial_body_json(req);
     if (!j) {
-        vial_abort(req, 400, vial_json_error(req));
+        vial_abort(req, 400, vial_body_json_error(req));
         return NULL;
     }
     json_t *errors = json_object();

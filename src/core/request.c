@@ -46,7 +46,7 @@ const char *vial_path(vial_req *req)
     return req->path_dec;
 }
 
-vial_app *vial_req_app(vial_req *req)
+vial_app *vial_app_of(vial_req *req)
 {
     return req ? req->app : NULL;
 }

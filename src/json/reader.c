@@ -556,7 +556,7 @@ int vial_jr_more(vial_jr *r)
     return 1;
 }
 
-int vial_jr_close(vial_jr *r)
+int vial_jr_leave(vial_jr *r)
 {
     if (!r || r->err || r->depth == 0)
         return 0;
@@ -672,7 +672,7 @@ int vial_jr_finish(vial_jr *r)
         return VIAL_EINVAL;
     while (!r->err && r->depth > 0) {
         /* The caller stopped early: validate the rest of the document. */
-        if (!vial_jr_close(r))
+        if (!vial_jr_leave(r))
             break;
     }
     if (!r->err && r->pending)

@@ -20,6 +20,12 @@
 
 #define MEM_MAX_ENTRIES (1u << 20) /* beyond this, new keys are refused (limits fail open) */
 
+/* A copy in the request's arena that keeps NULs (vial_strndup stops at one). */
+static const char *arena_copy(vial_req *req, const char *p, size_t n)
+{
+    return vial__arena_strndup(&req->m.arena, p, n);
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -366,7 +372,7 @@ int vial_kv_incr(vial_req *req, const char *key, int64_t by, int64_t ttl_ms, int
     return e ? 0 : VIAL_ENOMEM;
 }
 
-int vial_kv_get(vial_req *req, const char *key, char **value, size_t *len)
+int vial_kv_get(vial_req *req, const char *key, const char **value, size_t *len)
 {
     kvmod *k = req ? mod_of(req->app) : NULL;
     if (!k || !key || !value)
@@ -386,15 +392,11 @@ int vial_kv_get(vial_req *req, const char *key, char **value, size_t *len)
         if (rep->type == REDIS_REPLY_NIL) {
             rc = VIAL_ENOENT;
         } else if (rep->type == REDIS_REPLY_STRING) {
-            *value = malloc(rep->len + 1);
-            if (!*value) {
+            *value = arena_copy(req, rep->str, rep->len);
+            if (!*value)
                 rc = VIAL_ENOMEM;
-            } else {
-                memcpy(*value, rep->str, rep->len);
-                (*value)[rep->len] = '\0';
-                if (len)
-                    *len = rep->len;
-            }
+            else if (len)
+                *len = rep->len;
         } else {
             rc = VIAL_EDB;
         }
@@ -405,16 +407,10 @@ int vial_kv_get(vial_req *req, const char *key, char **value, size_t *len)
     pthread_mutex_lock(&k->mem.mu);
     ment *e = mem_find(&k->mem, key, false);
     if (e && e->val) {
-        *value = malloc(e->len + 1);
-        if (*value) {
-            memcpy(*value, e->val, e->len);
-            (*value)[e->len] = '\0';
-            if (len)
-                *len = e->len;
-            rc = 0;
-        } else {
-            rc = VIAL_ENOMEM;
-        }
+        *value = arena_copy(req, e->val, e->len);
+        rc = *value ? 0 : VIAL_ENOMEM;
+        if (!rc && len)
+            *len = e->len;
     }
     pthread_mutex_unlock(&k->mem.mu);
     return rc;

@@ -1,6 +1,6 @@
 /*
  * template.c — the template module's public face: vial_render(),
- * vial_template_render(), vial_template_render_string(),
+ * vial_template_render_malloc(), vial_template_render_string_malloc(),
  * vial_template_filter(); the per-app state, the cache of compiled
  * templates and loading them from `templates_dir`.
  *
@@ -427,13 +427,13 @@ static int render_to_string(vial_app *app, vial_req *req, const char *name, cons
     return rc;
 }
 
-int vial_template_render(vial_app *app, vial_req *req, const char *name, json_t *ctx,
+int vial_template_render_malloc(vial_app *app, vial_req *req, const char *name, json_t *ctx,
                          char **out, size_t *len, char *err, size_t errlen)
 {
     return render_to_string(app, req, name, NULL, ctx, out, len, err, errlen);
 }
 
-int vial_template_render_string(vial_app *app, vial_req *req, const char *name, const char *src,
+int vial_template_render_string_malloc(vial_app *app, vial_req *req, const char *name, const char *src,
                                 json_t *ctx, char **out, size_t *len, char *err, size_t errlen)
 {
     if (!src) {

@@ -2,7 +2,7 @@
  * tpl.h — what the template module offers the others: compiling and
  * rendering a template outside the public vial_render() calls, and the
  * render limits (the fuzz target tightens them).  The public API
- * (vial_render, vial_template_render, filters) is in vial.h.
+ * (vial_render, vial_template_render_malloc, filters) is in vial.h.
  */
 #ifndef VIAL_TPL_H
 #define VIAL_TPL_H

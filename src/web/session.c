@@ -128,7 +128,7 @@ static const char *new_id(vial_req *req)
 /* Loads a server-side session: 0 found, VIAL_ENOENT none, other: store down. */
 static int store_load(vial_req *req, sess *s, const char *id, json_t **data)
 {
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
     if (s->m->store == STORE_REDIS) {
         char key[80];
@@ -147,7 +147,7 @@ static int store_load(vial_req *req, sess *s, const char *id, json_t **data)
         int rc = vial_rows_next(r);
         if (rc == 1) {
             len = vial_rows_len(r, 0);
-            text = strndup(vial_rows_text(r, 0), len);
+            text = vial__arena_strndup(&req->m.arena, vial_rows_text(r, 0), len);
         }
         vial_rows_close(r);
         if (rc != 1)
@@ -156,7 +156,6 @@ static int store_load(vial_req *req, sess *s, const char *id, json_t **data)
             return VIAL_ENOMEM;
     }
     *data = json_loadb(text, len, 0, NULL);
-    free(text);
     if (!json_is_object(*data)) {
         json_decref(*data);
         *data = NULL;
@@ -213,7 +212,7 @@ static void set_cookie(vial_req *req, sess *s, const char *value, int64_t max_ag
 static void finish(vial_req *req, void *arg)
 {
     sess *s = arg;
-    const vial__auth *a = vial__auth_of(vial_req_app(req));
+    const vial__auth *a = vial__auth_of(vial_app_of(req));
     if (s->cleared) {
         if (s->id)
             store_delete(req, s, s->id);
@@ -260,7 +259,7 @@ static sess *load(vial_req *req)
     sess *s = vial_local(req, "vial.session");
     if (s)
         return s;
-    vial_app *app = vial_req_app(req);
+    vial_app *app = vial_app_of(req);
     sessmod *m = vial__app_ext(app, &ext_key);
     const vial__auth *a = vial__auth_of(app);
     if (!m || !a) {

@@ -8,7 +8,7 @@
  *
  * Routes (see main() for the full table, or `vial-testapp routes`):
  *   /echo            method, path, target, args, headers, cookies, body (JSON)
- *   /json            the JSON body echoed back, or 400 with vial_json_error()
+ *   /json            the JSON body echoed back, or 400 with vial_body_json_error()
  *   /conv/...        typed converters; /user/<userId>; /files/<path:p>
  *   /slash/          declared with a trailing slash (308 for /slash)
  *   /api/...         a blueprint with its own hooks and error handler
@@ -203,9 +203,9 @@ static int echo(vial_req *req)
 
 static int json_echo(vial_req *req)
 {
-    json_t *v = vial_req_json(req);
+    json_t *v = vial_body_json(req);
     if (!v)
-        return vial_abort(req, 400, vial_json_error(req));
+        return vial_abort(req, 400, vial_body_json_error(req));
     json_t *out = json_pack("{sO}", "received", v);
     return vial_json_take(req, 200, out);
 }
@@ -676,7 +676,7 @@ static int slow(vial_req *req)
 
 static int config_view(vial_req *req)
 {
-    vial_app *app = vial_req_app(req);
+    vial_app *app = vial_app_of(req);
     const char *keys[MAX_VALUES];
     size_t n = vial_args(req, "key", keys, MAX_VALUES);
     vial_jw *w = vial_jw_begin(req, 200);
@@ -707,7 +707,7 @@ static int upload(vial_req *req)
     if (err)
         return vial_abort(req, 400, err);
     /* Saved first: a failure is a 500 before any JSON is written. */
-    const char *dir = vial_config(vial_req_app(req), "testapp.upload_dir");
+    const char *dir = vial_config(vial_app_of(req), "testapp.upload_dir");
     const char *saved[MAX_VALUES] = { 0 };
     const vial_upload *u;
     for (size_t i = 0; (u = vial_upload_at(req, i)) && i < MAX_VALUES && dir && *dir; i++) {

@@ -242,7 +242,7 @@ static void test_secret_key_required(void **state)
     assert_int_equal(vial__run_start_hooks(d1), 0);
     assert_int_equal(vial__run_start_hooks(d2), 0);
     char *tok = NULL;
-    assert_int_equal(vial_jwt_issue(d1, NULL, 60, &tok), 0);
+    assert_int_equal(vial_jwt_issue_malloc(d1, NULL, 60, &tok), 0);
     accepted(d1, tok);
     rejected(d2, tok, "signature");
     free(tok);
@@ -259,7 +259,7 @@ static void test_jwt_round_trip(void **state)
     json_t *in = json_pack("{s:s, s:s, s:i}", "sub", "42", "role", "admin", "exp", 1); /* exp is replaced */
     char *tok = NULL;
     long long t0 = now_s();
-    assert_int_equal(vial_jwt_issue(app, in, 600, &tok), 0);
+    assert_int_equal(vial_jwt_issue_malloc(app, in, 600, &tok), 0);
     assert_int_equal(json_integer_value(json_object_get(in, "exp")), 1); /* claims borrowed, not changed */
     json_decref(in);
     assert_non_null(tok);
@@ -289,7 +289,7 @@ static void test_jwt_round_trip(void **state)
     free(tok);
 
     /* no claims: just iat and exp */
-    assert_int_equal(vial_jwt_issue(app, NULL, 1, &tok), 0);
+    assert_int_equal(vial_jwt_issue_malloc(app, NULL, 1, &tok), 0);
     assert_int_equal(vial_jwt_verify(app, tok, &claims, NULL), 0);
     assert_int_equal(json_object_size(claims), 2);
     json_decref(claims);
@@ -308,15 +308,15 @@ static void test_jwt_issue_errors(void **state)
     vial_app *app = started(KEY, NULL);
     char *tok = (char *)0x1;
     json_t *arr = json_array();
-    assert_int_equal(vial_jwt_issue(app, NULL, 0, &tok), VIAL_EINVAL);
-    assert_int_equal(vial_jwt_issue(app, NULL, -5, &tok), VIAL_EINVAL);
-    assert_int_equal(vial_jwt_issue(app, arr, 60, &tok), VIAL_EINVAL);
-    assert_int_equal(vial_jwt_issue(app, NULL, 60, NULL), VIAL_EINVAL);
+    assert_int_equal(vial_jwt_issue_malloc(app, NULL, 0, &tok), VIAL_EINVAL);
+    assert_int_equal(vial_jwt_issue_malloc(app, NULL, -5, &tok), VIAL_EINVAL);
+    assert_int_equal(vial_jwt_issue_malloc(app, arr, 60, &tok), VIAL_EINVAL);
+    assert_int_equal(vial_jwt_issue_malloc(app, NULL, 60, NULL), VIAL_EINVAL);
     json_decref(arr);
     /* an app without the auth module neither issues nor verifies */
     vial_app *bare = vial_app_new("bare");
-    assert_int_equal(vial_jwt_issue(bare, NULL, 60, &tok), VIAL_EINVAL);
-    assert_int_equal(vial_jwt_issue(app, NULL, 60, &tok), 0);
+    assert_int_equal(vial_jwt_issue_malloc(bare, NULL, 60, &tok), VIAL_EINVAL);
+    assert_int_equal(vial_jwt_issue_malloc(app, NULL, 60, &tok), 0);
     const char *why = NULL;
     assert_int_equal(vial_jwt_verify(bare, tok, NULL, &why), VIAL_EINVAL);
     assert_non_null(why);
@@ -430,7 +430,7 @@ static void test_jwt_tampering(void **state)
     vial_app *app = started(KEY, NULL);
     json_t *in = json_pack("{s:s}", "sub", "1");
     char *tok = NULL;
-    assert_int_equal(vial_jwt_issue(app, in, 600, &tok), 0);
+    assert_int_equal(vial_jwt_issue_malloc(app, in, 600, &tok), 0);
     json_decref(in);
     accepted(app, tok);
     size_t n = strlen(tok);

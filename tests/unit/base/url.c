@@ -17,10 +17,10 @@ static void test_decode(void **state)
     assert_int_equal(vial_url_decode("%C3%A9", 6, out, 0), 2);
     assert_string_equal(out, "\xc3\xa9");
     /* malformed escapes: truncated, non-hex, at the very end */
-    assert_int_equal(vial_url_decode("%", 1, out, 0), -1);
-    assert_int_equal(vial_url_decode("%2", 2, out, 0), -1);
-    assert_int_equal(vial_url_decode("%g0", 3, out, 0), -1);
-    assert_int_equal(vial_url_decode("ab%", 3, out, 0), -1);
+    assert_int_equal(vial_url_decode("%", 1, out, 0), VIAL_EPARSE);
+    assert_int_equal(vial_url_decode("%2", 2, out, 0), VIAL_EPARSE);
+    assert_int_equal(vial_url_decode("%g0", 3, out, 0), VIAL_EPARSE);
+    assert_int_equal(vial_url_decode("ab%", 3, out, 0), VIAL_EPARSE);
     /* length-bounded: bytes past n are not read */
     assert_int_equal(vial_url_decode("ab%41", 2, out, 0), 2);
     assert_string_equal(out, "ab");

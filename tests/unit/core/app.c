@@ -243,7 +243,7 @@ static void slot_fini(void *state, void *ud)
 }
 static int slot_view(vial_req *req)
 {
-    int slot = vial_config(vial_req_app(req), "x_slot")[0] - '0';
+    int slot = vial_config(vial_app_of(req), "x_slot")[0] - '0';
     int *v = vial_worker_get(req, slot);
     return vial_textf(req, 200, "%d", v ? *v : -1);
 }

@@ -121,7 +121,7 @@ static void test_close_early(void **state)
     assert_true(vial_jr_key(r, NULL, NULL));
     assert_true(vial_jr_array(r));
     assert_true(vial_jr_more(r));
-    assert_true(vial_jr_close(r));
+    assert_true(vial_jr_leave(r));
     const char *k;
     size_t kn;
     assert_true(vial_jr_key(r, &k, &kn) && span_is(k, kn, "b"));
@@ -223,7 +223,7 @@ static void test_misuse(void **state)
 
 static int h_sum(vial_req *req)
 {
-    vial_jr *r = vial_jr_begin(req);
+    vial_jr *r = vial_jr_body(req);
     int64_t sum = 0, v;
     if (vial_jr_array(r))
         while (vial_jr_more(r))

@@ -127,7 +127,7 @@ static const vial_schema body_schema = { body_f, VIAL_SCHEMA_STRICT };
 
 static int h_valid(vial_req *req)
 {
-    json_t *j = vial_req_json_valid(req, &body_schema);
+    json_t *j = vial_body_json_valid(req, &body_schema);
     if (!j)
         return 0;
     return vial_textf(req, 200, "hello %s", json_string_value(json_object_get(j, "name")));
@@ -311,7 +311,7 @@ static const vial_schema holder = { holder_f, 0 };
 
 static int h_twice(vial_req *req)
 {
-    json_t *j = vial_req_json_valid(req, &holder);
+    json_t *j = vial_body_json_valid(req, &holder);
     return j ? vial_text(req, 200, "ok") : 0;
 }
 

@@ -83,7 +83,7 @@ static int render_src(vial_app *app, const char *name, const char *src, const ch
     if (ctx_json)
         assert_non_null(ctx);
     size_t len;
-    int rc = vial_template_render_string(app, NULL, name, src, ctx, out, &len, err, errlen);
+    int rc = vial_template_render_string_malloc(app, NULL, name, src, ctx, out, &len, err, errlen);
     if (!rc)
         assert_int_equal(strlen(*out), len);
     json_decref(ctx);
@@ -396,7 +396,7 @@ static void touch_later(const char *name, int seconds)
 static void render_file(vial_app *app, const char *name, const char *want)
 {
     char *out = NULL, err[512];
-    int rc = vial_template_render(app, NULL, name, NULL, &out, NULL, err, sizeof err);
+    int rc = vial_template_render_malloc(app, NULL, name, NULL, &out, NULL, err, sizeof err);
     if (rc)
         print_error("%s: %s\n", name, err);
     assert_int_equal(rc, 0);
@@ -435,7 +435,7 @@ static void test_debug_reload(void **state)
     tmpfile_write("r-part.html", "{{ oops");
     touch_later("r-part.html", 30);
     char *out = NULL, err[512];
-    assert_int_equal(vial_template_render(debug, NULL, "r-page.html", NULL, &out, NULL, err,
+    assert_int_equal(vial_template_render_malloc(debug, NULL, "r-page.html", NULL, &out, NULL, err,
                                           sizeof err),
                      VIAL_EPARSE);
     assert_string_equal(err, "r-part.html:1:1: unclosed '{{' (missing '}}')");
@@ -460,7 +460,7 @@ static void *render_many(void *p)
     tharg *a = p;
     for (int i = 0; i < 300; i++) {
         char *out = NULL, err[256];
-        if (vial_template_render(a->app, NULL, "th.html", a->ctx, &out, NULL, err, sizeof err) ||
+        if (vial_template_render_malloc(a->app, NULL, "th.html", a->ctx, &out, NULL, err, sizeof err) ||
             strcmp(out, a->want))
             a->bad++;
         free(out);
@@ -479,7 +479,7 @@ static void test_threads(void **state)
     vial_app *app = new_app(tmpdir);
     json_t *ctx = json_pack("{s:[s,s,s]}", "xs", "<x>", "y", "z");
     char *want = NULL, err[256];
-    assert_int_equal(vial_template_render(app, NULL, "th.html", ctx, &want, NULL, err, sizeof err),
+    assert_int_equal(vial_template_render_malloc(app, NULL, "th.html", ctx, &want, NULL, err, sizeof err),
                      0);
     assert_string_equal(want, "<ul><li class=\"a\">&lt;X&gt;(&lt;x&gt;)</li><li class=\"b\">Y(y)</li>"
                               "<li class=\"a\">Z(z)</li></ul>");
@@ -602,43 +602,43 @@ static void test_api_misuse(void **state)
     vial_app *app = new_app(tmpdir);
     char *out = (char *)1, err[256];
     size_t len = 99;
-    assert_int_equal(vial_template_render(NULL, NULL, "a.html", NULL, &out, &len, err, sizeof err),
+    assert_int_equal(vial_template_render_malloc(NULL, NULL, "a.html", NULL, &out, &len, err, sizeof err),
                      VIAL_EINVAL);
     assert_null(out);
     assert_int_equal(len, 0);
-    assert_int_equal(vial_template_render(app, NULL, NULL, NULL, &out, &len, err, sizeof err),
+    assert_int_equal(vial_template_render_malloc(app, NULL, NULL, NULL, &out, &len, err, sizeof err),
                      VIAL_EINVAL);
-    assert_int_equal(vial_template_render(app, NULL, "a.html", NULL, NULL, &len, err, sizeof err),
+    assert_int_equal(vial_template_render_malloc(app, NULL, "a.html", NULL, NULL, &len, err, sizeof err),
                      VIAL_EINVAL);
-    assert_int_equal(vial_template_render_string(app, NULL, "a", NULL, NULL, &out, &len, err,
+    assert_int_equal(vial_template_render_string_malloc(app, NULL, "a", NULL, NULL, &out, &len, err,
                                                  sizeof err),
                      VIAL_EINVAL);
     json_t *arr = json_array();
-    assert_int_equal(vial_template_render_string(app, NULL, "a", "x", arr, &out, &len, err,
+    assert_int_equal(vial_template_render_string_malloc(app, NULL, "a", "x", arr, &out, &len, err,
                                                  sizeof err),
                      VIAL_EINVAL);
     assert_string_equal(err, "a: the context must be a JSON object");
     json_decref(arr);
     /* no error buffer, no name: still fine */
-    assert_int_equal(vial_template_render_string(app, NULL, NULL, "{{ x", NULL, &out, NULL, NULL,
+    assert_int_equal(vial_template_render_string_malloc(app, NULL, NULL, "{{ x", NULL, &out, NULL, NULL,
                                                  0),
                      VIAL_EPARSE);
-    assert_int_equal(vial_template_render_string(app, NULL, NULL, "{{ x", NULL, &out, NULL, err,
+    assert_int_equal(vial_template_render_string_malloc(app, NULL, NULL, "{{ x", NULL, &out, NULL, err,
                                                  sizeof err),
                      VIAL_EPARSE);
     assert_string_equal(err, "<string>:1:1: unclosed '{{' (missing '}}')");
     /* a short error buffer truncates */
     char small[12];
-    assert_int_equal(vial_template_render_string(app, NULL, "abc.html", "{{ x|nope }}", NULL, &out,
+    assert_int_equal(vial_template_render_string_malloc(app, NULL, "abc.html", "{{ x|nope }}", NULL, &out,
                                                  NULL, small, sizeof small),
                      VIAL_EPARSE);
     assert_string_equal(small, "abc.html:1:");
     /* names */
     static const char *const bad[] = { "../x.html", "a/../../x", "/etc/passwd", "", ".." };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(bad); i++)
-        assert_int_equal(vial_template_render(app, NULL, bad[i], NULL, &out, NULL, err, sizeof err),
+        assert_int_equal(vial_template_render_malloc(app, NULL, bad[i], NULL, &out, NULL, err, sizeof err),
                          VIAL_EINVAL);
-    assert_int_equal(vial_template_render(app, NULL, "nope.html", NULL, &out, NULL, err,
+    assert_int_equal(vial_template_render_malloc(app, NULL, "nope.html", NULL, &out, NULL, err,
                                           sizeof err),
                      VIAL_ENOENT);
     assert_string_equal(err, "template 'nope.html' not found");
@@ -646,7 +646,7 @@ static void test_api_misuse(void **state)
     char sub[600];
     snprintf(sub, sizeof sub, "%s/dir.html", tmpdir);
     assert_int_equal(mkdir(sub, 0700), 0);
-    assert_int_equal(vial_template_render(app, NULL, "dir.html", NULL, &out, NULL, err,
+    assert_int_equal(vial_template_render_malloc(app, NULL, "dir.html", NULL, &out, NULL, err,
                                           sizeof err),
                      VIAL_ENOENT);
     assert_string_equal(err, "template 'dir.html' not found (not a regular file)");
@@ -668,7 +668,7 @@ static void test_default_templates_dir(void **state)
     vial_app *app = new_app(NULL);
     char *out = NULL, err[256];
     /* a fresh app looks in ./templates */
-    assert_int_equal(vial_template_render(app, NULL, "surely-missing.html", NULL, &out, NULL, err,
+    assert_int_equal(vial_template_render_malloc(app, NULL, "surely-missing.html", NULL, &out, NULL, err,
                                           sizeof err),
                      VIAL_ENOENT);
     assert_string_equal(vial_config(app, "templates_dir"), "templates");
