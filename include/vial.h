@@ -1013,6 +1013,71 @@ VIAL_API int vial_session_rotate(vial_req *req);
 VIAL_API const char *vial_csrf_token(vial_req *req);
 VIAL_API int vial_csrf_protect(vial_bp *bp);
 
+/* ------------------------------------------------------------------ pagination */
+
+/*
+ * Keyset pagination for lists ordered by a unique tuple of keys — (time,
+ * id), (id), (name, id): a page is `?limit=N`, the next one
+ * `?limit=N&after=CURSOR`, where the cursor holds the keys of the last row
+ * shown.  Cursors are opaque to clients (base64url of a compact encoding)
+ * and checked when they come back: a tampered or truncated one is a 400 in
+ * the common error shape.  Each page that has a successor says so with
+ * `Link: </path?other=args&limit=N&after=CURSOR>; rel="next"`, the
+ * request's own path and query with only limit and after replaced.
+ *
+ *     static const vial_page_spec by_id = { .keys = { VIAL_T_INT }, .nkeys = 1,
+ *                                           .default_limit = 100, .max_limit = 1000 };
+ *     vial_page pg;
+ *     if (vial_page_args(req, &by_id, &pg))
+ *         return 0;                                   // 400 answered
+ *     vial_rows *r = vial_db_query(db, "SELECT id, name FROM t WHERE id > $1 ORDER BY id LIMIT $2",
+ *                                  VIAL_ARGS(pg.after[0], VIAL_INT(pg.limit + 1)));
+ *     const char *next = NULL;
+ *     for (int64_t n = 0; vial_rows_next(r) > 0; n++) {
+ *         if (n == pg.limit) {                        // one row more: a next page exists
+ *             vial_page_link(req, &pg, next);
+ *             break;
+ *         }
+ *         ... write the row ...
+ *         if (n + 1 == pg.limit)
+ *             next = vial_page_cursor(req, &pg, (vial_val[]){ VIAL_INT(vial_rows_int(r, 0)) });
+ *     }
+ */
+#define VIAL_PAGE_MAX_KEYS 4
+/* A route's pagination, declared once (a static). */
+typedef struct vial_page_spec {
+    vial_type keys[VIAL_PAGE_MAX_KEYS]; /* VIAL_T_INT or VIAL_T_TEXT, in ORDER BY order */
+    size_t nkeys;                       /* 1..VIAL_PAGE_MAX_KEYS */
+    int64_t default_limit;              /* without ?limit; 0: none (the list is not paged) */
+    int64_t max_limit;                  /* ?limit is accepted from 1 to this */
+} vial_page_spec;
+/* One request's page.  Text in `after` is Arena memory. */
+typedef struct vial_page {
+    const vial_page_spec *spec;
+    int64_t limit;                       /* rows on this page; 0: no limit */
+    int has_after;                       /* 1 when a cursor was given */
+    vial_val after[VIAL_PAGE_MAX_KEYS];  /* continue after these keys; without a
+                                            cursor the smallest: INT64_MIN, "" */
+} vial_page;
+/* Fills `page` from `limit` and `after` strings (NULL: absent).  Returns 0;
+ * VIAL_EPARSE for a bad limit or cursor with the 400 message in *why
+ * (Static or Arena); VIAL_EINVAL for a bad spec; VIAL_ENOMEM. */
+VIAL_API int vial_page_parse(vial_req *req, const vial_page_spec *spec, const char *limit,
+                             const char *after, vial_page *page, const char **why);
+/* vial_page_parse() of the request's ?limit and ?after: 0, or the request
+ * was answered (400 for a bad limit or cursor) and the result is 1. */
+VIAL_API int vial_page_args(vial_req *req, const vial_page_spec *spec, vial_page *page);
+/* The cursor for the row whose keys are `keys` (page->spec->nkeys values of
+ * the spec's types; text is read during the call only, so call it before
+ * the next vial_rows_next()).  Arena; NULL for keys that do not match the
+ * spec, text keys over ~2 KiB in all, or when out of memory. */
+VIAL_API const char *vial_page_cursor(vial_req *req, const vial_page *page, const vial_val *keys);
+/* The request's own path and query (as sent; limit and after dropped) with
+ * limit=N (when limit > 0) and after=`cursor` appended.  Arena. */
+VIAL_API const char *vial_page_url(vial_req *req, int64_t limit, const char *cursor);
+/* Sets `Link: <vial_page_url(req, page->limit, cursor)>; rel="next"`. */
+VIAL_API int vial_page_link(vial_req *req, const vial_page *page, const char *cursor);
+
 /* ------------------------------------------------------------------ static files */
 
 /*
