@@ -481,6 +481,15 @@ VIAL_API int vial_write(vial_req *req, const void *data, size_t len);
 VIAL_API VIAL_NODISCARD vial_jw *vial_jw_begin(vial_req *req, int status);
 /* 0 once the writer wrote one complete, balanced value; else its error. */
 VIAL_API int vial_jw_finish(vial_jw *w);
+/* A writer whose output collects in memory instead of a response (a page
+ * of rows for a template, a document to store).  Arena (its buffer lives
+ * until the response is finished); NULL when out of memory. */
+VIAL_API vial_jw *vial_jw_buffer(vial_req *req);
+/* The JSON text once the writer wrote one complete, balanced value,
+ * NUL-terminated, `len` (may be NULL) bytes; NULL before that or after an
+ * error.  Borrowed from the writer: valid until it writes more or the
+ * response is finished. */
+VIAL_API const char *vial_jw_text(vial_jw *w, size_t *len);
 /* Inside a stream callback: a writer whose output goes into the next chunk.
  * Nesting state persists across calls for the life of the stream.  Arena. */
 VIAL_API vial_jw *vial_stream_jw(vial_req *req);

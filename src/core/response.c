@@ -170,6 +170,40 @@ vial_jw *vial_jw_begin(vial_req *req, int status)
     return w;
 }
 
+/* A writer over its own buffer, for JSON that is not (yet) a response: a
+ * page handed to a template, a value to store.  The buffer is released by
+ * a deferred function; its first 8 KiB come from the worker's pool. */
+typedef struct jw_buffer {
+    vial_jw w;
+    vial__buf b;
+} jw_buffer;
+
+static void jw_buffer_release(void *p)
+{
+    vial__buf_release(p);
+}
+
+vial_jw *vial_jw_buffer(vial_req *req)
+{
+    jw_buffer *x = req ? vial__arena_alloc(&req->m.arena, sizeof *x) : NULL;
+    if (!x)
+        return NULL;
+    x->b = (vial__buf){ .pool = vial__req_pool(req) };
+    vial__jw_init(&x->w, &x->b);
+    return vial_defer(req, jw_buffer_release, &x->b) ? NULL : &x->w;
+}
+
+const char *vial_jw_text(vial_jw *w, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if (vial_jw_finish(w) || vial__buf_nul(w->out))
+        return NULL;
+    if (len)
+        *len = w->out->n;
+    return w->out->p;
+}
+
 int vial_jw_finish(vial_jw *w)
 {
     if (!w)

@@ -90,6 +90,38 @@ static int h_stream_fail(vial_req *req)
     return vial_stream(req, 200, "text/plain", stream_fail, NULL);
 }
 
+/* Two documents built in buffers, then the response: each buffer is its
+ * own, and none of them is the body. */
+static int h_jw_buffer(vial_req *req)
+{
+    vial_jw *a = vial_jw_buffer(req), *b = vial_jw_buffer(req);
+    assert_non_null(a);
+    assert_non_null(b);
+    vial_jw_array(a);
+    assert_null(vial_jw_text(a, NULL)); /* not balanced yet */
+    for (int i = 0; i < 3000; i++) /* past the pool block */
+        vial_jw_int(a, i);
+    vial_jw_end(a);
+    vial_jw_object(b);
+    vial_jw_key(b, "k");
+    vial_jw_str(b, "<v>");
+    vial_jw_end(b);
+    size_t an, bn;
+    const char *at = vial_jw_text(a, &an), *bt = vial_jw_text(b, &bn);
+    assert_non_null(at);
+    assert_int_equal(an, strlen(at));
+    assert_memory_equal(at, "[0,1,2,", 7);
+    assert_string_equal(at + an - 6, ",2999]");
+    assert_string_equal(bt, "{\"k\":\"\\u003cv\\u003e\"}");
+    assert_int_equal(bn, strlen(bt));
+    vial_jw_int(b, 1); /* a second value: the writer's error */
+    assert_null(vial_jw_text(b, &bn));
+    assert_int_equal(bn, 0);
+    assert_null(vial_jw_text(NULL, NULL));
+    assert_false(vial_responded(req));
+    return vial_textf(req, 200, "%zu", an);
+}
+
 static vial_app *build(void)
 {
     vial_app *app = vial_app_new("t");
@@ -103,6 +135,7 @@ static vial_app *build(void)
     vial_get(app, "/big", h_big);
     vial_get(app, "/stream", h_stream);
     vial_get(app, "/stream-fail", h_stream_fail);
+    vial_get(app, "/jw-buffer", h_jw_buffer);
     return app;
 }
 
@@ -254,6 +287,17 @@ static void test_status_tables(void **state)
     assert_string_equal(vial_strerror(12345), "unknown error");
 }
 
+static void test_jw_buffer(void **state)
+{
+    (void)state;
+    vial_app *app = build();
+    vial_test_resp *r = get(app, "/jw-buffer");
+    assert_int_equal(vial_test_status(r), 200);
+    assert_string_equal(vial_test_body(r, NULL), "13891");
+    vial_test_free(r);
+    vial_app_free(app);
+}
+
 static void test_arena_and_buf(void **state)
 {
     (void)state;
@@ -293,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_security_headers),
         cmocka_unit_test(test_status_tables),
         cmocka_unit_test(test_arena_and_buf),
+        cmocka_unit_test(test_jw_buffer),
     };
     return RUN_GROUP(tests);
 }
