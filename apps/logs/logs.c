@@ -579,11 +579,15 @@ typedef struct query {
     unsigned filters;
     const char *user, *type;
     int64_t start_us, end_us;
-    int64_t after_t, after_id; /* keyset position */
-    int64_t limit;             /* 0: stream everything */
-    bool done;                 /* streaming: the last page has been written */
-    bool nothing;              /* a filter that cannot match (not UTF-8) */
+    vial_page pg;  /* the (time, id) to continue after, the limit (0: stream everything) */
+    bool done;     /* streaming: the last page has been written */
+    bool nothing;  /* a filter that cannot match (not UTF-8) */
+    bool extra;    /* rows carry "extra" (keep mode; the dashboard does not show it) */
 } query;
+
+/* Lists are ordered by (time, id); a page holds up to 10,000 rows. */
+static const vial_page_spec by_time = {
+    .keys = { VIAL_T_INT, VIAL_T_INT }, .nkeys = 2, .default_limit = 0, .max_limit = MAX_LIMIT };
 
 /* Binds the filters in use, then (with `keyset`) the position and limit.
  * Returns the number of values. */
@@ -599,15 +603,15 @@ static size_t query_args(const query *q, bool keyset, int64_t limit, vial_val *a
         a[n++] = VIAL_INT(q->end_us);
     }
     if (keyset) {
-        a[n++] = VIAL_INT(q->after_t);
-        a[n++] = VIAL_INT(q->after_id);
+        a[n++] = q->pg.after[0];
+        a[n++] = q->pg.after[1];
         a[n++] = VIAL_INT(limit);
     }
     return n;
 }
 
 /* Writes one log row as the API's flat object. */
-static void write_row(vial_jw *w, vial_rows *r)
+static void write_row(vial_jw *w, vial_rows *r, bool extra)
 {
     static const char *const keys[] = { "id", "userId", "sessionId", "time", NULL, "log_type",
                                          "locationX", "locationY", "viewedId", "pageFrom", "pageTo" };
@@ -628,7 +632,7 @@ static void write_row(vial_jw *w, vial_rows *r)
             vial_jw_strn(w, vial_rows_text(r, c), vial_rows_len(r, c));
         }
     }
-    if (cfg.keep_unknown) {
+    if (extra) {
         vial_jw_key(w, "extra");
         if (vial_rows_isnull(r, 11))
             vial_jw_null(w);
@@ -638,86 +642,9 @@ static void write_row(vial_jw *w, vial_rows *r)
     vial_jw_end(w);
 }
 
-/* Cursor: 16 bytes (time_us, id), base64url without padding: opaque to
- * clients, checked on the way back in. */
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void cursor_encode(int64_t t, int64_t id, char out[23])
-{
-    uint8_t raw[18] = { 0 };
-    for (int i = 0; i < 8; i++) {
-        raw[i] = (uint8_t)((uint64_t)t >> (56 - 8 * i));
-        raw[8 + i] = (uint8_t)((uint64_t)id >> (56 - 8 * i));
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        if (i + 1 < 16)
-            out[o++] = b64[v >> 6 & 63];
-        if (i + 2 < 16)
-            out[o++] = b64[v & 63];
-    }
-    out[o] = '\0';
-}
-
-static bool cursor_decode(const char *s, int64_t *t, int64_t *id)
-{
-    if (strlen(s) != 22)
-        return false;
-    uint8_t raw[18] = { 0 };
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < 22; i++) {
-        const char *pos = strchr(b64, s[i]);
-        if (!pos || !s[i])
-            return false;
-        acc = acc << 6 | (uint32_t)(pos - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < 16)
-                raw[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    uint64_t ut = 0, uid = 0;
-    for (int i = 0; i < 8; i++) {
-        ut = ut << 8 | raw[i];
-        uid = uid << 8 | raw[8 + i];
-    }
-    *t = (int64_t)ut;
-    *id = (int64_t)uid;
-    return *id >= 0;
-}
-
-/* Ids in the database are always valid UTF-8 (they arrive as JSON): a path
- * value that is not cannot match anything, on either backend. */
-static bool utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n = *p < 0x80 ? 1 : (*p >= 0xc2 && *p <= 0xdf) ? 2 : (*p >= 0xe0 && *p <= 0xef) ? 3
-                 : (*p >= 0xf0 && *p <= 0xf4) ? 4 : 0;
-        if (!n)
-            return false;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xc0) != 0x80)
-                return false;
-        if ((n == 3 && *p == 0xe0 && p[1] < 0xa0) || (n == 3 && *p == 0xed && p[1] >= 0xa0) ||
-            (n == 4 && *p == 0xf0 && p[1] < 0x90) || (n == 4 && *p == 0xf4 && p[1] >= 0x90))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-/* Parses the path's filters and the ?limit / ?after arguments.  Returns 0,
- * or answers 400 and returns 1. */
 /* Fills `q` from explicit filter strings (NULL: not filtered) and the
- * limit/after arguments.  Returns 0, or an error message (arena/static) for
- * a 400. */
+ * limit/after arguments.  Returns NULL, or the message (arena/static) of a
+ * 400 (or 503: out of memory). */
 static const char *fill_query(vial_req *req, query *q, const char *user, const char *type,
                               const char *start, const char *end, const char *lim, const char *after)
 {
@@ -727,9 +654,10 @@ static const char *fill_query(vial_req *req, query *q, const char *user, const c
     q->type = type;
     q->start_us = INT64_MIN;
     q->end_us = INT64_MAX;
-    q->after_t = INT64_MIN;
-    q->after_id = -1;
-    q->nothing = (user && !utf8_ok(user)) || (type && !utf8_ok(type));
+    q->extra = cfg.keep_unknown;
+    /* Ids in the database are always valid UTF-8 (they arrive as JSON): a
+     * path value that is not cannot match anything, on either backend. */
+    q->nothing = (user && !vial_utf8_valid(user, strlen(user))) || (type && !vial_utf8_valid(type, strlen(type)));
     if (q->filters & F_RANGE) {
         int32_t dz = cfg.has_default_offset ? cfg.default_offset : INT32_MIN;
         vial_time ts, te;
@@ -746,15 +674,9 @@ static const char *fill_query(vial_req *req, query *q, const char *user, const c
         q->start_us = ts.us;
         q->end_us = te.us;
     }
-    if (lim) {
-        char *e;
-        long long v = strtoll(lim, &e, 10);
-        if (!*lim || *e || v < 1 || v > MAX_LIMIT)
-            return vial_sprintf(req, "limit must be an integer from 1 to %d", MAX_LIMIT);
-        q->limit = v;
-    }
-    if (after && !cursor_decode(after, &q->after_t, &q->after_id))
-        return "after is not a cursor this API handed out";
+    const char *why = NULL;
+    if (vial_page_parse(req, &by_time, lim, after, &q->pg, &why))
+        return why;
     return NULL;
 }
 
@@ -785,9 +707,9 @@ static int next_page(vial_req *req, vial_db *db, query *q, vial_jw *w)
         return vial_db_errcode(db);
     int got = 0, rc;
     while ((rc = vial_rows_next(r)) > 0) {
-        write_row(w, r);
-        q->after_t = vial_rows_int(r, 3);
-        q->after_id = vial_rows_int(r, 0);
+        write_row(w, r, q->extra);
+        q->pg.after[0] = VIAL_INT(vial_rows_int(r, 3));
+        q->pg.after[1] = VIAL_INT(vial_rows_int(r, 0));
         got++;
     }
     vial_rows_close(r);
@@ -818,8 +740,44 @@ static int stream_page(vial_req *req, void *ud)
     return rc;
 }
 
-static int list_logs(vial_req *req, unsigned filters)
+/* Writes one page of q->pg.limit rows as an array; *next is the cursor of
+ * the following page, or NULL after the last.  Returns 0 or <0 (see
+ * vial_db_error; the writer then holds half a page). */
+static int write_page(vial_req *req, vial_db *db, query *q, vial_jw *w, const char **next)
 {
+    *next = NULL;
+    vial_val a[7];
+    size_t na = query_args(q, true, q->pg.limit + 1, a); /* one more tells whether a next page exists */
+    vial_rows *r = vial_db_query_dynamic(db, select_sql[q->filters], a, na);
+    if (!r)
+        return vial_db_errcode(db);
+    vial_jw_array(w);
+    const char *cursor = NULL;
+    int64_t n = 0;
+    int rc;
+    while ((rc = vial_rows_next(r)) > 0) {
+        if (n == q->pg.limit) {
+            *next = cursor;
+            break;
+        }
+        write_row(w, r, q->extra);
+        if (++n == q->pg.limit)
+            cursor = vial_page_cursor(req, &q->pg,
+                                      (vial_val[]){ VIAL_INT(vial_rows_int(r, 3)), VIAL_INT(vial_rows_int(r, 0)) });
+    }
+    vial_rows_close(r);
+    if (rc < 0)
+        return rc;
+    if (*next == NULL && n == q->pg.limit && rc > 0)
+        return VIAL_ENOMEM; /* a next page, but no cursor for it */
+    vial_jw_end(w);
+    return 0;
+}
+
+/* Every list route: the filters it takes from its path are its route data. */
+static int list_logs(vial_req *req)
+{
+    const unsigned filters = *(const unsigned *)vial_route_ud(req);
     if (guarded(req, false))
         return 0;
     query *q = vial_alloc(req, sizeof *q);
@@ -836,7 +794,7 @@ static int list_logs(vial_req *req, unsigned filters)
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
-    if (!q->limit) {
+    if (!q->pg.limit) {
         int rc = vial_stream(req, 200, "application/json", stream_page, q);
         if (rc)
             return rc;
@@ -848,41 +806,15 @@ static int list_logs(vial_req *req, unsigned filters)
             return vial_db_abort(req, db);
         return 0;
     }
-    vial_val a[7];
-    size_t na = query_args(q, true, q->limit + 1, a); /* one more tells whether a next page exists */
-    vial_rows *r = vial_db_query_dynamic(db, select_sql[filters], a, na);
-    if (!r)
-        return vial_db_abort(req, db);
+    const char *next;
     vial_jw *w = vial_jw_begin(req, 200);
-    vial_jw_array(w);
-    int64_t n = 0, last_t = 0, last_id = 0;
-    int rc;
-    bool more = false;
-    while ((rc = vial_rows_next(r)) > 0) {
-        if (n == q->limit) {
-            more = true;
-            break;
-        }
-        write_row(w, r);
-        last_t = vial_rows_int(r, 3);
-        last_id = vial_rows_int(r, 0);
-        n++;
-    }
-    vial_rows_close(r);
+    int rc = write_page(req, db, q, w, &next);
+    if (rc == VIAL_ENOMEM)
+        return vial_abort(req, 503, "out of memory");
     if (rc < 0)
         return vial_db_abort(req, db); /* replaces the half-written page */
-    vial_jw_end(w);
-    if (more) {
-        char cur[23];
-        cursor_encode(last_t, last_id, cur);
-        const char *target = vial_target(req);
-        const char *qm = strchr(target, '?');
-        int plen = qm ? (int)(qm - target) : (int)strlen(target);
-        const char *link = vial_sprintf(req, "<%.*s?limit=%" PRId64 "&after=%s>; rel=\"next\"", plen,
-                                        target, q->limit, cur);
-        if (link)
-            vial_set_header(req, "Link", link);
-    }
+    if (next && vial_page_link(req, &q->pg, next))
+        return vial_abort(req, 503, "out of memory");
     return vial_jw_finish(w);
 }
 
@@ -906,7 +838,7 @@ static int get_log(vial_req *req)
     if (rc == 0)
         return vial_abortf(req, 404, "no log with id %" PRId64, id);
     vial_jw *w = vial_jw_begin(req, 200);
-    write_row(w, r);
+    write_row(w, r, cfg.keep_unknown);
     return vial_jw_finish(w);
 }
 
@@ -922,8 +854,10 @@ static int deleted(vial_req *req, int n, const char *what)
     return vial_jw_finish(w);
 }
 
-static int delete_logs(vial_req *req, unsigned filters)
+/* Every filtered DELETE route: its filters are its route data. */
+static int delete_logs(vial_req *req)
 {
+    const unsigned filters = *(const unsigned *)vial_route_ud(req);
     if (guarded(req, true))
         return 0;
     query q;
@@ -949,29 +883,6 @@ static int delete_logs(vial_req *req, unsigned filters)
 
 /* ------------------------------------------------------------------ for other blueprints (the dashboard) */
 
-static json_t *row_json(vial_rows *r)
-{
-    char buf[40];
-    vial_time t = { vial_rows_int(r, 3), (int32_t)vial_rows_int(r, 4) };
-    size_t tn = vial_time_format(t, buf);
-    json_t *o = json_pack("{s:I,s:s,s:s,s:s%,s:s}", "id", (json_int_t)vial_rows_int(r, 0), "userId",
-                          vial_rows_text(r, 1), "sessionId", vial_rows_text(r, 2), "time", buf, tn,
-                          "log_type", vial_rows_text(r, 5));
-    static const struct {
-        const char *key;
-        size_t col;
-        bool num;
-    } opt[] = { { "locationX", 6, true }, { "locationY", 7, true }, { "viewedId", 8, false },
-                { "pageFrom", 9, false }, { "pageTo", 10, false } };
-    for (size_t i = 0; o && i < 5; i++) {
-        json_t *v = vial_rows_isnull(r, opt[i].col) ? json_null()
-                    : opt[i].num ? json_integer((json_int_t)vial_rows_int(r, opt[i].col))
-                                 : json_stringn(vial_rows_text(r, opt[i].col), vial_rows_len(r, opt[i].col));
-        json_object_set_new(o, opt[i].key, v ? v : json_null());
-    }
-    return o;
-}
-
 int logs_page(vial_req *req, const char *user, const char *type, const char *start, const char *end,
               const char *limit, const char *after, json_t **rows, const char **next, const char **why)
 {
@@ -980,43 +891,27 @@ int logs_page(vial_req *req, const char *user, const char *type, const char *sta
     *next = NULL;
     if ((*why = fill_query(req, &q, user, type, start, end, limit ? limit : "50", after)))
         return 400;
-    json_t *arr = json_array();
-    if (!arr)
-        return 503;
     if (q.nothing) {
-        *rows = arr;
-        return 0;
+        *rows = json_array();
+        return *rows ? 0 : 503;
     }
     vial_db *db = vial_db_get(req);
     if (!db) {
-        json_decref(arr);
         *why = "the database is unavailable";
         return 503;
     }
-    vial_val a[7];
-    size_t na = query_args(&q, true, q.limit + 1, a);
-    vial_rows *r = vial_db_query_dynamic(db, select_sql[q.filters], a, na);
-    int rc = r ? 1 : -1;
-    int64_t n = 0, last_t = 0, last_id = 0;
-    while (r && (rc = vial_rows_next(r)) > 0) {
-        if (n == q.limit) {
-            char cur[23];
-            cursor_encode(last_t, last_id, cur);
-            *next = vial_strdup(req, cur);
-            break;
-        }
-        json_array_append_new(arr, row_json(r));
-        last_t = vial_rows_int(r, 3);
-        last_id = vial_rows_int(r, 0);
-        n++;
-    }
-    vial_rows_close(r);
-    if (rc < 0) {
-        json_decref(arr);
-        *why = "the database is unavailable";
+    /* The page is written as the API writes it, then read back as the
+     * template's context: one serializer of a log row. */
+    q.extra = false;
+    vial_jw *w = vial_jw_buffer(req);
+    int rc = w ? write_page(req, db, &q, w, next) : VIAL_ENOMEM;
+    size_t len;
+    const char *json = rc ? NULL : vial_jw_text(w, &len);
+    *rows = json ? json_loadb(json, len, 0, NULL) : NULL;
+    if (!*rows) {
+        *why = rc == VIAL_ENOMEM || !rc ? "out of memory" : "the database is unavailable";
         return 503;
     }
-    *rows = arr;
     return 0;
 }
 
@@ -1096,15 +991,6 @@ int logs_stats(vial_req *req, const char *user, const char *type, const char *st
 
 /* ------------------------------------------------------------------ handlers */
 
-static int all_logs(vial_req *req) { return list_logs(req, 0); }
-static int by_user(vial_req *req) { return list_logs(req, F_USER); }
-static int by_user_type(vial_req *req) { return list_logs(req, F_USER | F_TYPE); }
-static int by_user_range(vial_req *req) { return list_logs(req, F_USER | F_RANGE); }
-static int by_user_type_range(vial_req *req) { return list_logs(req, F_USER | F_TYPE | F_RANGE); }
-static int by_type(vial_req *req) { return list_logs(req, F_TYPE); }
-static int by_type_range(vial_req *req) { return list_logs(req, F_TYPE | F_RANGE); }
-static int by_range(vial_req *req) { return list_logs(req, F_RANGE); }
-
 static int delete_log(vial_req *req)
 {
     if (guarded(req, true))
@@ -1120,10 +1006,6 @@ static int delete_log(vial_req *req)
         return vial_abortf(req, 404, "no log with id %" PRId64, id);
     return deleted(req, n, "");
 }
-
-static int delete_user(vial_req *req) { return delete_logs(req, F_USER); }
-static int delete_type(vial_req *req) { return delete_logs(req, F_TYPE); }
-static int delete_range(vial_req *req) { return delete_logs(req, F_RANGE); }
 
 /* ------------------------------------------------------------------ registration */
 
@@ -1142,21 +1024,36 @@ int logs_register(vial_app *app)
     vial_bp *bp = vial_bp_new("logs");
     if (!bp)
         return VIAL_ENOMEM;
+    /* One list view and one delete view serve every filter set: a route's
+     * data is the F_* bits its path carries. */
+    static const unsigned sets[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    static const struct {
+        unsigned method;
+        const char *pattern, *endpoint;
+        vial_handler fn;
+        unsigned filters;
+    } routes[] = {
+        { VIAL_POST, "/logs", "post_logs", post_logs, 0 },
+        { VIAL_GET, "/logs", "all_logs", list_logs, 0 },
+        { VIAL_GET, "/logs/<int:id>", "get_log", get_log, 0 },
+        { VIAL_GET, "/user/<userId>", "by_user", list_logs, F_USER },
+        { VIAL_GET, "/user/<userId>/log_type/<type>", "by_user_type", list_logs, F_USER | F_TYPE },
+        { VIAL_GET, "/user/<userId>/time_range/<start>/<end>", "by_user_range", list_logs, F_USER | F_RANGE },
+        { VIAL_GET, "/user/<userId>/log_type/<type>/time_range/<start>/<end>", "by_user_type_range", list_logs,
+          F_USER | F_TYPE | F_RANGE },
+        { VIAL_GET, "/log_type/<type>", "by_type", list_logs, F_TYPE },
+        { VIAL_GET, "/log_type/<type>/time_range/<start>/<end>", "by_type_range", list_logs, F_TYPE | F_RANGE },
+        { VIAL_GET, "/time_range/<start>/<end>", "by_range", list_logs, F_RANGE },
+        { VIAL_DELETE, "/logs/<int:id>", "delete_log", delete_log, 0 },
+        { VIAL_DELETE, "/user/<userId>", "delete_user", delete_logs, F_USER },
+        { VIAL_DELETE, "/log_type/<type>", "delete_type", delete_logs, F_TYPE },
+        { VIAL_DELETE, "/time_range/<start>/<end>", "delete_range", delete_logs, F_RANGE },
+    };
     int rc = 0;
-    rc |= vial_post(bp, "/logs", post_logs);
-    rc |= vial_get(bp, "/logs", all_logs);
-    rc |= vial_get(bp, "/logs/<int:id>", get_log);
-    rc |= vial_get(bp, "/user/<userId>", by_user);
-    rc |= vial_get(bp, "/user/<userId>/log_type/<type>", by_user_type);
-    rc |= vial_get(bp, "/user/<userId>/time_range/<start>/<end>", by_user_range);
-    rc |= vial_get(bp, "/user/<userId>/log_type/<type>/time_range/<start>/<end>", by_user_type_range);
-    rc |= vial_get(bp, "/log_type/<type>", by_type);
-    rc |= vial_get(bp, "/log_type/<type>/time_range/<start>/<end>", by_type_range);
-    rc |= vial_get(bp, "/time_range/<start>/<end>", by_range);
-    rc |= vial_delete(bp, "/logs/<int:id>", delete_log);
-    rc |= vial_delete(bp, "/user/<userId>", delete_user);
-    rc |= vial_delete(bp, "/log_type/<type>", delete_type);
-    rc |= vial_delete(bp, "/time_range/<start>/<end>", delete_range);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        rc |= vial_route_add(bp, routes[i].method, routes[i].pattern, routes[i].fn,
+                             &(vial_route_opts){ .endpoint = routes[i].endpoint,
+                                                 .ud = (void *)&sets[routes[i].filters] });
     rc |= vial_register(app, bp, "");
     return rc ? VIAL_EINVAL : 0;
 }

@@ -715,6 +715,25 @@ def test_link_header_shape_and_last_page(api):
     assert len(r3.json()) == 3 and "Link" not in r3.headers
 
 
+def test_link_keeps_the_other_query_arguments(api):
+    want = ordered(store_all(api, dataset(n_logs=1, per_log=5)))
+    r = api.get("/logs?x=1&limit=2&y=a%20b&after&z")  # an "after" without a value is no cursor
+    error(r, 400, "bad_request_400")
+    r = api.get("/logs?x=1&lim%69t=2&y=a%20b&z")
+    assert_rows(r.json(), want[:2])
+    target = next_link(r)
+    assert target.startswith("/logs?x=1&y=a%20b&z&limit=2&after="), target
+    rows, n = [], 0
+    while target:
+        r = api.get(target)
+        rows += r.json()
+        n += 1
+        target = next_link(r)
+        assert target is None or target.startswith("/logs?x=1&y=a%20b&z&limit=2&after="), target
+    assert_rows(rows, want[2:])
+    assert n == 2
+
+
 def test_pagination_on_every_list_route(api):
     want = store_all(api, dataset())
     rng = ("2018-10-18T21:37:29-06:00", "2018-10-19T09:07:59+05:30")
