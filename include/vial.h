@@ -1321,6 +1321,8 @@ typedef struct vial_time {
  * INT32_MIN.  Returns 0 or VIAL_EPARSE.
  */
 VIAL_API int vial_time_parse(const char *s, size_t n, int32_t default_offset_s, vial_time *out);
+/* The current time (the system clock, to the microsecond) in UTC. */
+VIAL_API vial_time vial_time_now(void);
 /* Formats as RFC 3339 in the original offset, with microseconds only when
  * non-zero ("2018-10-18T21:37:28.120000-06:00").  `out` needs 33 bytes.
  * Returns the length. */

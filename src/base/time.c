@@ -7,8 +7,12 @@
  * 21:37:28-06:00, not as 03:37:28Z (the original system's known issue).
  * The calendar conversion is the proleptic Gregorian days-from-civil
  * formula; no libc time zone machinery (and no TZ environment) is involved.
+ * vial_time_now() reads the system clock, so apps stamp records with the
+ * same type they parse and format.
  */
 #include "base.h"
+
+#include <time.h>
 
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
@@ -104,6 +108,13 @@ int vial_time_parse(const char *s, size_t n, int32_t default_offset_s, vial_time
     out->us = secs * 1000000 + frac_us;
     out->offset_s = off;
     return 0;
+}
+
+vial_time vial_time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (vial_time){ (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, 0 };
 }
 
 size_t vial_time_format(vial_time t, char *out)

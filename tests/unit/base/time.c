@@ -1,5 +1,7 @@
-/* Unit tests for src/json/time.c: RFC 3339 in, the same offset out. */
+/* Unit tests for src/base/time.c: RFC 3339 in, the same offset out. */
 #include "unit.h"
+
+#include <time.h>
 
 static void roundtrip(const char *in, const char *out)
 {
@@ -73,12 +75,32 @@ static void test_rejects(void **state)
     assert_int_equal(vial_time_parse("2018-10-18T21:37:28Z", 19, INT32_MIN, &t), VIAL_EPARSE);
 }
 
+static void test_now(void **state)
+{
+    (void)state;
+    struct timespec before, after;
+    clock_gettime(CLOCK_REALTIME, &before);
+    vial_time t = vial_time_now();
+    clock_gettime(CLOCK_REALTIME, &after);
+    assert_int_equal(t.offset_s, 0);
+    assert_true(t.us >= (int64_t)before.tv_sec * 1000000 + before.tv_nsec / 1000);
+    assert_true(t.us <= (int64_t)after.tv_sec * 1000000 + after.tv_nsec / 1000);
+    /* formats in UTC, and parses back to the same instant */
+    char buf[40];
+    size_t n = vial_time_format(t, buf);
+    assert_int_equal(buf[n - 1], 'Z');
+    vial_time back;
+    assert_int_equal(vial_time_parse(buf, n, INT32_MIN, &back), 0);
+    assert_true(back.us == t.us && back.offset_s == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_format),
         cmocka_unit_test(test_instants),
         cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_now),
     };
     return RUN_GROUP(tests);
 }
