@@ -1303,6 +1303,35 @@ VIAL_API int vial_ratelimit(vial_req *req, const vial_limit *lim);
  * must outlive the app (a static). */
 VIAL_API int vial_ratelimit_guard(vial_bp *bp, const vial_limit *lim);
 
+/*
+ * Login protection: a doubling wait instead of a lock-out.  Failures are
+ * counted per key (an account, an address) in the shared store; once a key
+ * has `free_failures` of them, each further attempt must wait 1 s, 2 s,
+ * 4 s ... (at most `max_wait_s`) after its last failure.  Failures are
+ * forgotten `window_ms` after the first.  The store being unreachable lets
+ * everyone through (logged), as with vial_ratelimit.
+ *
+ *     static const vial_backoff per_account = { "login:user", 5, 0, 0 };
+ *     int64_t wait = vial_backoff_check(req, &per_account, name);
+ *     if (wait > 0) ... 429 with Retry-After: wait ...
+ *     if (bad password) vial_backoff_fail(req, &per_account, name);
+ *     else vial_backoff_clear(req, &per_account, name);
+ */
+typedef struct vial_backoff {
+    const char *name;       /* separates uses of the store: "login:user" */
+    int64_t free_failures;  /* failures before the first wait (0: 1) */
+    int64_t max_wait_s;     /* the longest wait (0: 900 s) */
+    int64_t window_ms;      /* how long failures count (0: a day) */
+} vial_backoff;
+/* Seconds `key` must still wait before another attempt (Retry-After), 0
+ * when it may go ahead; VIAL_EINVAL for a missing argument or a key too
+ * long to store. */
+VIAL_API int64_t vial_backoff_check(vial_req *req, const vial_backoff *b, const char *key);
+/* Counts a failed attempt for `key` (0 or VIAL_E*). */
+VIAL_API int vial_backoff_fail(vial_req *req, const vial_backoff *b, const char *key);
+/* Forgets `key`'s failures, after a success (0 or VIAL_E*). */
+VIAL_API int vial_backoff_clear(vial_req *req, const vial_backoff *b, const char *key);
+
 /* ------------------------------------------------------------------ time */
 
 /*
