@@ -175,6 +175,15 @@ VIAL_API int vial_configure(vial_app *app, int argc, char **argv);
 typedef int (*vial_command_fn)(vial_app *app, int argc, char **argv);
 VIAL_API int vial_command(vial_app *app, const char *name, vial_command_fn fn,
                           const char *help);
+/*
+ * For commands that need a secret: prints `prompt` (NULL: "Password: ") to
+ * stderr and reads a line from the terminal with echo off, or reads a line
+ * from stdin without a prompt when it is not a terminal (a pipe, a
+ * script).  The line, without its end, goes into `buf` (`cap` bytes with
+ * the NUL).  Returns 0; VIAL_EIO at end of input; VIAL_ETOOBIG for a line
+ * that does not fit (it is consumed, `buf` cleared).  Wipe `buf` when done.
+ */
+VIAL_API int vial_prompt_password(const char *prompt, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ routing */
 
