@@ -27,19 +27,15 @@ static json_t *current_user(vial_req *req)
     json_t *uid = s ? json_object_get(s, "uid") : NULL;
     if (!json_is_integer(uid))
         return NULL;
-    vial_db *db = vial_db_get(req);
-    if (!db)
-        return NULL;
-    vial_rows *r = vial_db_query(db, "SELECT id, username, role, created_at FROM users WHERE id = $1",
-                                 VIAL_ARGS(VIAL_INT(json_integer_value(uid))));
-    if (!r || vial_rows_next(r) != 1) {
-        json_object_del(s, "uid"); /* the account is gone: so is the login */
+    users_account a;
+    int rc = users_get(req, (int64_t)json_integer_value(uid), &a);
+    if (rc) {
+        if (rc == VIAL_ENOENT)
+            json_object_del(s, "uid"); /* the account is gone: so is the login */
         return NULL;
     }
-    json_t *u = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)vial_rows_int(r, 0), "username",
-                          vial_rows_text(r, 1), "role", vial_rows_text(r, 2), "created_at", vial_rows_text(r, 3));
-    vial_rows_close(r);
-    return u;
+    return json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role", a.role,
+                     "created_at", a.created_at);
 }
 
 /* Renders `name` with the common context (user, csrf_token) plus `extra`
@@ -187,14 +183,8 @@ static int explorer(vial_req *req)
                                 "start", start ? start : "", "end", end ? end : "");
     json_t *ctx = json_pack("{s:o,s:o*,s:s?,s:s?,s:b}", "filters", filters, "rows", rows, "next", next,
                             "error", st ? why : NULL, "paged", after != NULL);
-    if (next && ctx) {
-        /* The next page keeps the filters: the cursor alone is not enough. */
-        const char *url = vial_sprintf(req, "?user=%s&type=%s&start=%s&end=%s&after=%s",
-                                       vial_url_encode(req, user ? user : ""), vial_url_encode(req, type ? type : ""),
-                                       vial_url_encode(req, start ? start : ""), vial_url_encode(req, end ? end : ""),
-                                       next);
-        json_object_set_new(ctx, "next_url", json_string(url));
-    }
+    if (next && ctx) /* this page's URL with the next cursor: the filters stay */
+        json_object_set_new(ctx, "next_url", json_string(vial_page_url(req, 0, next)));
     return page(req, st == 503 ? 503 : st ? 400 : 200, "explorer.html", u, ctx);
 }
 

@@ -29,14 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common_passwords.h"
 
-#define FAIL_WINDOW_MS (24 * 3600 * 1000LL)
-#define MAX_BACKOFF_S 900
 #define MAX_PASSWORD 1024  /* argon2 cost is per byte too: bound it */
 
 static atomic_llong login_failures;
@@ -46,7 +42,10 @@ static char dummy_hash[VIAL_PASSWORD_HASH_MAX];
 static vial_limit register_limit = { "register", 30, 10, VIAL_LIMIT_IP };
 static vial_limit login_limit = { "login", 120, 30, VIAL_LIMIT_IP };
 static vial_limit api_limit = { "users-api", 600, 120, VIAL_LIMIT_USER };
-static int64_t user_fails = 5, ip_fails = 20;
+/* Login backoff per account and per address (free failures from the
+ * settings; the store keys are those this app used before the helper). */
+static vial_backoff user_backoff = { "login:user", 5, 0, 0 };
+static vial_backoff ip_backoff = { "login:ip", 20, 0, 0 };
 
 /* "PER_MINUTE:BURST" or "off" (per_minute 0 disables the limit). */
 static int parse_limit(vial_app *app, const char *key, vial_limit *l)
@@ -75,12 +74,12 @@ long long users_login_failures(void)
 
 /* ------------------------------------------------------------------ helpers */
 
-static void now_rfc3339(char out[32])
+/* Now, to the second, as accounts and keys have always shown it. */
+static void now_rfc3339(char out[40])
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    vial_time t = vial_time_now();
+    t.us -= t.us % 1000000;
+    vial_time_format(t, out);
 }
 
 static const char *username_problem(const char *u)
@@ -124,7 +123,7 @@ static void key_hash(const char *key, char hex[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)key, strlen(key));
-    sodium_bin2hex(hex, 65, h, sizeof h);
+    vial_hex_encode(h, sizeof h, hex);
 }
 
 /* Writes a user as the API shows it. */
@@ -241,7 +240,7 @@ static const vial_schema key_schema = { key_f, VIAL_SCHEMA_STRICT };
 static int insert_user(vial_db *db, const char *username, const char *hash, const char *role,
                        int64_t *id)
 {
-    char created[32];
+    char created[40];
     now_rfc3339(created);
     vial_rows *r = vial_db_query(db,
                                  "INSERT INTO users (username, password_hash, role, created_at) "
@@ -324,75 +323,20 @@ static int register_user(vial_req *req)
     return vial_jw_finish(w);
 }
 
-/* Seconds to wait before another attempt for `fails` consecutive failures,
- * `threshold` allowed for free: 1, 2, 4 ... up to 15 minutes. */
-static int64_t backoff_s(int64_t fails, int64_t threshold)
-{
-    if (fails < threshold)
-        return 0;
-    int64_t shift = fails - threshold;
-    return shift >= 10 ? MAX_BACKOFF_S : (int64_t)1 << shift < MAX_BACKOFF_S ? (int64_t)1 << shift
-                                                                              : MAX_BACKOFF_S;
-}
-
-/* How long this key must still wait (ms), from its failure count and the
- * time of its last failure. */
-static int64_t wait_ms(vial_req *req, const char *base, int64_t threshold)
-{
-    char k[400];
-    int64_t fails = 0;
-    snprintf(k, sizeof k, "%s:n", base);
-    if (vial_kv_incr(req, k, 0, FAIL_WINDOW_MS, &fails) || fails < threshold)
-        return 0;
-    snprintf(k, sizeof k, "%s:t", base);
-    const char *last = NULL;
-    if (vial_kv_get(req, k, &last, NULL))
-        return 0;
-    int64_t last_ms = strtoll(last, NULL, 10);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    int64_t until = last_ms + backoff_s(fails, threshold) * 1000;
-    return until > now ? until - now : 0;
-}
-
-static void note_failure(vial_req *req, const char *base)
-{
-    char k[400], v[24];
-    snprintf(k, sizeof k, "%s:n", base);
-    vial_kv_incr(req, k, 1, FAIL_WINDOW_MS, NULL);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(v, sizeof v, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    snprintf(k, sizeof k, "%s:t", base);
-    vial_kv_set(req, k, v, strlen(v), FAIL_WINDOW_MS);
-}
-
-static void clear_failures(vial_req *req, const char *base)
-{
-    char k[400];
-    snprintf(k, sizeof k, "%s:n", base);
-    vial_kv_del(req, k);
-    snprintf(k, sizeof k, "%s:t", base);
-    vial_kv_del(req, k);
-}
-
-
 int users_authenticate(vial_req *req, const char *username, const char *password, int64_t *uid,
                        int64_t *retry_after_s)
 {
     *retry_after_s = 0;
-    char ukey[200], ikey[200], lower[65];
+    char lower[65];
     size_t i = 0;
     for (; username[i] && i < 64; i++)
         lower[i] = (char)tolower((unsigned char)username[i]);
     lower[i] = '\0';
-    snprintf(ukey, sizeof ukey, "vial:login:user:%s", lower);
-    snprintf(ikey, sizeof ikey, "vial:login:ip:%s", vial_client_addr(req));
-    int64_t wu = wait_ms(req, ukey, user_fails), wi = wait_ms(req, ikey, ip_fails);
+    const char *addr = vial_client_addr(req);
+    int64_t wu = vial_backoff_check(req, &user_backoff, lower), wi = vial_backoff_check(req, &ip_backoff, addr);
     int64_t wait = wu > wi ? wu : wi;
     if (wait > 0) {
-        *retry_after_s = (wait + 999) / 1000;
+        *retry_after_s = wait;
         return 429;
     }
     vial_db *db = vial_db_get(req);
@@ -410,14 +354,14 @@ int users_authenticate(vial_req *req, const char *username, const char *password
     bool ok = strlen(password) <= MAX_PASSWORD && vial_password_verify(hash, password) == 1 && found == 1;
     if (!ok) {
         atomic_fetch_add(&login_failures, 1);
-        note_failure(req, ukey);
-        note_failure(req, ikey);
+        vial_backoff_fail(req, &user_backoff, lower);
+        vial_backoff_fail(req, &ip_backoff, addr);
         return 401;
     }
     /* Only the account's count is forgiven: the address count runs out with
      * its window, or a client could log into its own account every few
      * guesses and spray passwords over everyone else's for ever. */
-    clear_failures(req, ukey);
+    vial_backoff_clear(req, &user_backoff, lower);
     if (vial_password_needs_rehash(vial_app_of(req), hash)) {
         char fresh[VIAL_PASSWORD_HASH_MAX];
         if (!vial_password_hash(vial_app_of(req), password, fresh))
@@ -496,6 +440,28 @@ static int get_user(vial_req *req)
     return vial_jw_finish(w);
 }
 
+int users_get(vial_req *req, int64_t uid, users_account *out)
+{
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return VIAL_EDBDOWN;
+    vial_rows *r = vial_db_query(db, "SELECT id, username, role, created_at FROM users WHERE id = $1",
+                                 VIAL_ARGS(VIAL_INT(uid)));
+    if (!r)
+        return vial_db_errcode(db);
+    int rc = vial_rows_next(r);
+    if (rc == 1) {
+        out->id = vial_rows_int(r, 0);
+        out->username = vial_strdup(req, vial_rows_text(r, 1));
+        out->role = vial_strdup(req, vial_rows_text(r, 2));
+        out->created_at = vial_strdup(req, vial_rows_text(r, 3));
+        if (!out->username || !out->role || !out->created_at)
+            rc = VIAL_ENOMEM;
+    }
+    vial_rows_close(r);
+    return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
+}
+
 static int update_user(vial_req *req)
 {
     int64_t uid = vial_param_int(req, "id");
@@ -572,51 +538,53 @@ static int delete_user(vial_req *req)
     return vial_no_content(req);
 }
 
+/* Accounts in id order, up to 1,000 a page. */
+static const vial_page_spec by_id = {
+    .keys = { VIAL_T_INT }, .nkeys = 1, .default_limit = 100, .max_limit = 1000 };
+
 static int list_users(vial_req *req)
 {
     if (vial_auth_require(req, "admin"))
         return 0;
-    int64_t limit = 100, after = 0;
-    const char *l = vial_arg(req, "limit"), *a = vial_arg(req, "after");
-    char *end;
-    if (l) {
-        limit = strtoll(l, &end, 10);
-        if (!*l || *end || limit < 1 || limit > 1000)
-            return vial_abort(req, 400, "limit must be an integer from 1 to 1000");
-    }
-    if (a) {
-        after = strtoll(a, &end, 10);
-        if (!*a || *end || after < 0)
-            return vial_abort(req, 400, "after must be a cursor from a Link header");
-    }
+    /* Before cursors were opaque, after= was a bare user id; clients that
+     * stored one still get the page after it.  A cursor is never all
+     * digits: an id's 8 bytes start with zeros, spelled "AAAA". */
+    const char *a = vial_arg(req, "after");
+    bool bare = a && *a && strspn(a, "0123456789") == strlen(a) && strlen(a) <= 18;
+    vial_page pg;
+    const char *why = NULL;
+    int rc = vial_page_parse(req, &by_id, vial_arg(req, "limit"), bare ? NULL : a, &pg, &why);
+    if (rc)
+        return vial_abort(req, rc == VIAL_EPARSE ? 400 : 503, why);
+    if (bare)
+        pg.after[0] = VIAL_INT(strtoll(a, NULL, 10));
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
     vial_rows *r = vial_db_query(db, "SELECT id, username, created_at, role FROM users WHERE id > $1 "
                                      "ORDER BY id LIMIT $2",
-                                 VIAL_ARGS(VIAL_INT(after), VIAL_INT(limit + 1)));
+                                 VIAL_ARGS(pg.after[0], VIAL_INT(pg.limit + 1)));
     if (!r)
         return vial_db_abort(req, db);
     vial_jw *w = vial_jw_begin(req, 200);
     vial_jw_array(w);
-    int64_t n = 0, last = 0;
-    int rc;
+    const char *next = NULL;
+    int64_t n = 0;
     bool more = false;
     while ((rc = vial_rows_next(r)) > 0) {
-        if (n == limit) {
+        if (n == pg.limit) {
             more = true;
             break;
         }
         user_json(w, r, true);
-        last = vial_rows_int(r, 0);
-        n++;
+        if (++n == pg.limit)
+            next = vial_page_cursor(req, &pg, (vial_val[]){ VIAL_INT(vial_rows_int(r, 0)) });
     }
     if (rc < 0)
         return vial_db_abort(req, db);
     vial_jw_end(w);
-    if (more)
-        vial_set_header(req, "Link", vial_sprintf(req, "</api/users?limit=%" PRId64 "&after=%" PRId64
-                                                       ">; rel=\"next\"", limit, last));
+    if (more && vial_page_link(req, &pg, next))
+        return vial_abort(req, 503, "out of memory");
     return vial_jw_finish(w);
 }
 
@@ -636,8 +604,8 @@ static int create_key(vial_req *req)
     /* 32 random bytes, base64url: the key is shown once, only its hash kept. */
     unsigned char raw[32];
     vial_random(raw, sizeof raw);
-    char b64[64], key[80], hex[65], created[32];
-    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char b64[VIAL_B64URL_LEN(sizeof raw) + 1], key[80], hex[65], created[40];
+    vial_b64url_encode(raw, sizeof raw, b64);
     sodium_memzero(raw, sizeof raw);
     snprintf(key, sizeof key, "vk_%s", b64);
     key_hash(key, hex);
@@ -705,29 +673,6 @@ static int delete_key(vial_req *req)
 
 /* ------------------------------------------------------------------ CLI: createuser */
 
-static int read_password(const char *prompt, char *buf, size_t cap)
-{
-    bool tty = isatty(STDIN_FILENO);
-    struct termios old, quiet;
-    if (tty) {
-        fputs(prompt, stderr);
-        fflush(stderr);
-        tcgetattr(STDIN_FILENO, &old);
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    }
-    bool ok = fgets(buf, (int)cap, stdin) != NULL;
-    if (tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fputc('\n', stderr);
-    }
-    if (!ok)
-        return -1;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static int cmd_createuser(vial_app *app, int argc, char **argv)
 {
     bool admin = false;
@@ -752,11 +697,15 @@ static int cmd_createuser(vial_app *app, int argc, char **argv)
         return 1;
     }
     char pw[MAX_PASSWORD + 2], again[MAX_PASSWORD + 2];
-    if (read_password("Password: ", pw, sizeof pw)) {
-        fprintf(stderr, "createuser: no password given\n");
+    int rc = vial_prompt_password("Password: ", pw, sizeof pw);
+    if (rc) {
+        fprintf(stderr, "createuser: %s\n", rc == VIAL_ETOOBIG ? "password is too long: use at most 1024 bytes"
+                                                                : "no password given");
         return 1;
     }
-    if (isatty(STDIN_FILENO) && (read_password("Again: ", again, sizeof again) || strcmp(pw, again))) {
+    if (isatty(STDIN_FILENO) && (vial_prompt_password("Again: ", again, sizeof again) || strcmp(pw, again))) {
+        sodium_memzero(pw, sizeof pw);
+        sodium_memzero(again, sizeof again);
         fprintf(stderr, "createuser: the passwords differ\n");
         return 1;
     }
@@ -765,7 +714,7 @@ static int cmd_createuser(vial_app *app, int argc, char **argv)
         return 1;
     }
     char hash[VIAL_PASSWORD_HASH_MAX];
-    int rc = vial_password_hash(app, pw, hash);
+    rc = vial_password_hash(app, pw, hash);
     sodium_memzero(pw, sizeof pw);
     sodium_memzero(again, sizeof again);
     if (rc) {
@@ -794,9 +743,9 @@ static int users_start(vial_app *app)
     if (parse_limit(app, "ratelimit_register", &register_limit) ||
         parse_limit(app, "ratelimit_login", &login_limit) || parse_limit(app, "ratelimit_api", &api_limit))
         return VIAL_EINVAL;
-    user_fails = vial_config_int(app, "login_max_failures", 5);
-    ip_fails = vial_config_int(app, "login_max_failures_ip", 20);
-    if (user_fails < 1 || ip_fails < 1) {
+    user_backoff.free_failures = vial_config_int(app, "login_max_failures", 5);
+    ip_backoff.free_failures = vial_config_int(app, "login_max_failures_ip", 20);
+    if (user_backoff.free_failures < 1 || ip_backoff.free_failures < 1) {
         vial_log(VIAL_LOG_ERROR, "login_max_failures and login_max_failures_ip must be at least 1");
         return VIAL_EINVAL;
     }

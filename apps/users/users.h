@@ -25,6 +25,14 @@ int users_create(vial_req *req, const char *username, const char *password, int6
                  const char **why);
 int users_authenticate(vial_req *req, const char *username, const char *password, int64_t *uid,
                        int64_t *retry_after_s);
+/* An account as the pages show it (strings: Arena). */
+typedef struct users_account {
+    int64_t id;
+    const char *username, *role, *created_at;
+} users_account;
+/* The account `uid`: 0 and *out filled, VIAL_ENOENT when there is no such
+ * account, another VIAL_E* when the database failed. */
+int users_get(vial_req *req, int64_t uid, users_account *out);
 /* Failed logins since start (for metrics). */
 long long users_login_failures(void);
 

@@ -471,7 +471,9 @@ def test_list_users_pagination(app):
         nxt = next_link(r)
         if nxt:
             assert len(page) == 4
-            assert nxt == f"/api/users?limit=4&after={page[-1]['user_id']}", nxt
+            assert nxt.startswith("/api/users?limit=4&after="), nxt
+            cursor = nxt.split("after=", 1)[1]
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor) and cursor != str(page[-1]["user_id"]), nxt
         target = nxt
         assert pages <= len(want)
     assert seen == [tuple(w) for w in want]
@@ -482,8 +484,21 @@ def test_list_users_pagination(app):
     assert next_link(everyone) is None
     assert c.get(f"/api/users?after={want[-1][0]}", token=app.admin_token).json() == []
     assert c.get("/api/users?limit=1000", token=app.admin_token).status_code == 200
-    for bad in ("limit=0", "limit=1001", "limit=x", "limit=", "after=-1", "after=x", "limit=2.5"):
+    for bad in ("limit=0", "limit=1001", "limit=x", "limit=", "after=-1", "after=x", "limit=2.5", "after=",
+                "after=AAAAAAAAAA", "after=AAAAAAAAAAAA"):
         error(c.get(f"/api/users?{bad}", token=app.admin_token), 400)
+
+    # after= was a bare user id before cursors became opaque: one a client
+    # stored still continues after that account, and links from there on
+    # carry cursors
+    r = c.get(f"/api/users?limit=2&after={want[1][0]}", token=app.admin_token)
+    assert [u["user_id"] for u in r.json()] == [w[0] for w in want[2:4]]
+    nxt = next_link(r)
+    assert nxt.startswith("/api/users?limit=2&after=") and not nxt.endswith(str(want[3][0])), nxt
+    assert [u["user_id"] for u in c.get(nxt, token=app.admin_token).json()] == [w[0] for w in want[4:6]]
+    # other arguments stay in the link
+    r = c.get("/api/users?limit=2&note=x%20y", token=app.admin_token)
+    assert next_link(r).startswith("/api/users?note=x%20y&limit=2&after="), next_link(r)
     error(c.get("/api/users", token=a.token), 403)
     unauthorized(c.get("/api/users"))
 
