@@ -1115,10 +1115,11 @@ VIAL_API int vial_static(vial_app *app, const char *url_prefix, const char *dir)
 
 /*
  * Templates: a Jinja2 subset, from the `templates_dir` setting (default
- * "templates"), compiled on first use and cached for the life of the app;
- * with --debug a template is recompiled when its file (or one it includes
- * or extends) changes.  Names are paths relative to that directory
- * ("logs/explorer.html"); ".." and absolute names are refused.
+ * "templates") and then from the folders apps and blueprints add with
+ * vial_template_folder(), compiled on first use and cached for the life of
+ * the app; with --debug a template is recompiled when its file (or one it
+ * includes or extends) changes.  Names are paths relative to those
+ * directories ("logs/explorer.html"); ".." and absolute names are refused.
  *
  *   {{ expr }}  {% if %}/{% elif %}/{% else %}/{% endif %}
  *   {% for x in xs %} ... {% else %} ... {% endfor %}   (loop.index, loop.index0,
@@ -1168,6 +1169,19 @@ VIAL_API int vial_template_render_malloc(vial_app *app, vial_req *req, const cha
 VIAL_API int vial_template_render_string_malloc(vial_app *app, vial_req *req, const char *name,
                                          const char *src, json_t *ctx, char **out, size_t *len,
                                          char *err, size_t errlen);
+/*
+ * Adds `dir` (copied; relative to the working directory unless absolute) to
+ * the places templates are looked up (Flask's Blueprint(template_folder=)):
+ * a blueprint ships its pages in its own folder, and the app can still
+ * override one with a file of the same name in templates_dir.  Lookups try
+ * templates_dir, then the app's folders, then each blueprint's, blueprints
+ * in the order they were registered (depth first), folders in the order
+ * they were added.  The blueprint need not be registered yet; adding a
+ * folder twice is a no-op.  Call before vial_run() serves (a vial_on_start()
+ * hook may, to use a setting): VIAL_ESTATE after.
+ */
+VIAL_API int vial_bp_template_folder(vial_bp *bp, const char *dir);
+#define vial_template_folder(x, dir) vial_bp_template_folder(VIAL_BP(x), (dir))
 /*
  * Adds a filter: `fn(value, args)` returns a new reference, or NULL with
  * *error set to a static message (the render fails with it).  `value` and

@@ -43,7 +43,6 @@ static const struct {
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
     { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
-    { "templates_dir", "templates", "directory of the templates (vial_render)", VIAL__CFG_BUILTIN },
     { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed", VIAL__CFG_BUILTIN },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
     { "content_security_policy",
@@ -51,6 +50,25 @@ static const struct {
       "base-uri 'self'; form-action 'self'",
       "Content-Security-Policy of HTML responses", VIAL__CFG_BUILTIN },
 };
+
+/*
+ * Settings of modules that have no set-up call (the template module: an app
+ * just renders).  Such a module adds its declarer before main, from a
+ * constructor in its object, so every app of a program that links it has
+ * the keys before flags, environment and file are read, and core names
+ * none of them.  Written before main only, read after.
+ */
+static int (*module_keys[8])(vial_app *app);
+static size_t nmodule_keys;
+
+void vial__app_module_keys(int (*declare)(vial_app *app))
+{
+    for (size_t i = 0; i < nmodule_keys; i++)
+        if (module_keys[i] == declare)
+            return;
+    if (nmodule_keys < VIAL__ARRAY_LEN(module_keys))
+        module_keys[nmodule_keys++] = declare;
+}
 
 /* ------------------------------------------------------------------ app */
 
@@ -81,6 +99,12 @@ vial_app *vial_app_new(const char *name)
     for (size_t i = 0; i < VIAL__ARRAY_LEN(builtin_keys); i++) {
         if (vial__config_define(app->cfg, builtin_keys[i].key, builtin_keys[i].def,
                                 builtin_keys[i].help, builtin_keys[i].flags)) {
+            vial_app_free(app);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < nmodule_keys; i++) {
+        if (module_keys[i](app)) {
             vial_app_free(app);
             return NULL;
         }
@@ -122,6 +146,12 @@ static void bp_clear(vial_bp *bp)
     free(bp->name);
     free(bp->prefix);
     free(bp->error);
+    for (vial__ext *e = bp->exts, *next; e; e = next) {
+        next = e->next;
+        if (e->free_fn)
+            e->free_fn(e->data);
+        free(e);
+    }
 }
 
 static void compiled_free(vial_app *app)
@@ -959,6 +989,24 @@ int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn
         e->next = head;
     while (!atomic_compare_exchange_weak_explicit(&app->exts, &head, e, memory_order_release,
                                                   memory_order_relaxed));
+    return 0;
+}
+
+void *vial__bp_ext(const vial_bp *bp, const void *key)
+{
+    for (const vial__ext *e = bp ? bp->exts : NULL; e; e = e->next)
+        if (e->key == key)
+            return e->data;
+    return NULL;
+}
+
+int vial__bp_ext_set(vial_bp *bp, const void *key, void *data, void (*free_fn)(void *))
+{
+    vial__ext *e = bp ? calloc(1, sizeof *e) : NULL;
+    if (!e)
+        return bp ? VIAL_ENOMEM : VIAL_EINVAL;
+    *e = (vial__ext){ key, data, free_fn, bp->exts };
+    bp->exts = e;
     return 0;
 }
 

@@ -41,6 +41,10 @@ int64_t vial__parse_duration_ms(const char *s);
  * variable (DATABASE_URL, REDIS_URL, SECRET_KEY): modules declare their own
  * keys, core hard-codes none of them. */
 int vial__config_define_env(vial_app *app, const char *key, const char *def, const char *help);
+/* Adds `declare(app)`, run by every vial_app_new() after the built-in
+ * keys: the settings of a module without a set-up call.  Call it from a
+ * constructor (before main); at most 8 modules. */
+void vial__app_module_keys(int (*declare)(vial_app *app));
 
 /* ------------------------------------------------------------------ routing (router.c) */
 
@@ -128,6 +132,7 @@ struct vial_bp {
     vial__errh *errh;
     size_t nerrh;
     char *error; /* first registration error, reported by vial_run() */
+    struct vial__ext *exts; /* module data (vial__bp_ext) */
 };
 
 typedef struct vial__cmd {
@@ -145,6 +150,11 @@ typedef struct vial__ext {
 } vial__ext;
 void *vial__app_ext(const vial_app *app, const void *key);
 int vial__app_ext_set(vial_app *app, const void *key, void *data, void (*free_fn)(void *));
+/* The same on a blueprint, registered or not (its template folders):
+ * `free_fn(data)` runs when the blueprint is freed.  Set before serving
+ * only; read without a lock after. */
+void *vial__bp_ext(const vial_bp *bp, const void *key);
+int vial__bp_ext_set(vial_bp *bp, const void *key, void *data, void (*free_fn)(void *));
 
 typedef struct vial__slot {
     vial_worker_init_fn init;

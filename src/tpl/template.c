@@ -1,17 +1,23 @@
 /*
  * template.c — the template module's public face: vial_render(),
  * vial_template_render_malloc(), vial_template_render_string_malloc(),
- * vial_template_filter(); the per-app state, the cache of compiled
- * templates and loading them from `templates_dir`.
+ * vial_template_filter(), vial_template_folder(); the per-app state, the
+ * cache of compiled templates and finding them in `templates_dir` and the
+ * folders apps and blueprints add.
  *
  * The module needs no set-up call: its state is hung on the app
  * (vial__app_ext) by the first template call, so vial-server and plain
- * apps just render.  That first call also declares the `templates_dir`
- * setting (default "templates") when the app is not serving yet; while
- * serving it only reads it (declaring a key then would mutate the
- * configuration under the other worker threads).  The directory is read
- * each time a template is loaded, so vial_config_set() before the first
- * render is enough.
+ * apps just render.  Its setting, `templates_dir` (default "templates"),
+ * is declared on every new app by a declarer this file hands core before
+ * main (vial__app_module_keys), so flags and the environment can set it
+ * even in an app whose first template call comes from a view.
+ *
+ * A name is looked up in templates_dir first, then in the folders added to
+ * the app and to its blueprints (Flask's blueprint template folders; kept
+ * on the blueprint, so one not yet registered can have them), so an app can
+ * override a blueprint's page by putting its own under the same name.
+ * The directories are read each time a template is loaded, so
+ * vial_config_set() before the first render is enough.
  *
  * The cache maps a template name to its compiled form.  A lookup holds the
  * mutex only to find the entry and take a reference; compiling and
@@ -19,9 +25,10 @@
  * every worker renders the same template concurrently.  Two threads missing
  * the same name at once may both compile it; the first insert wins.  In
  * debug mode each lookup compares the file's mtime, size and inode with
- * those it was compiled from and recompiles on a change; since includes
- * and extends are looked up at render time, editing a base layout or a
- * partial shows up on the next render of every page that uses it.
+ * those it was compiled from and recompiles on a change (a file that now
+ * shadows it in an earlier directory is a change too); since includes and
+ * extends are looked up at render time, editing a base layout or a partial
+ * shows up on the next render of every page that uses it.
  */
 #include "tpl_impl.h"
 
@@ -68,6 +75,20 @@ static void mod_free(void *p)
     free(m);
 }
 
+static int declare_keys(vial_app *app)
+{
+    int rc = vial__config_define(app->cfg, "templates_dir", "templates",
+                                 "directory of the app's templates (vial_render); folders added "
+                                 "with vial_template_folder are searched after it",
+                                 VIAL__CFG_BUILTIN);
+    return rc == VIAL_EEXIST ? 0 : rc;
+}
+
+__attribute__((constructor)) static void tpl_keys(void)
+{
+    vial__app_module_keys(declare_keys);
+}
+
 vial__tpl_limits *vial__tplmod_limits(vial__tplmod *m)
 {
     return &m->lim;
@@ -98,10 +119,6 @@ vial__tplmod *vial__tplmod_get(vial_app *app)
         } else if (vial__app_ext_set(app, &ext_key, m, mod_free)) {
             mod_free(m);
             m = NULL;
-        } else if (!app->server) {
-            /* EEXIST: the app declared it itself, which is fine */
-            vial__config_define(app->cfg, "templates_dir", "templates",
-                                "directory of the templates (vial_render)", false);
         }
     }
     pthread_mutex_unlock(&create_lock);
@@ -154,9 +171,54 @@ static const char *templates_dir(vial_app *app)
     return d && *d ? d : "templates";
 }
 
-static char *path_of(vial_app *app, const char *name)
+/* The folders added to one blueprint, in call order. */
+typedef struct folders {
+    char **v;
+    size_t n;
+} folders;
+
+static const char folders_key = 0;
+
+static void folders_free(void *p)
 {
-    const char *dir = templates_dir(app);
+    folders *f = p;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i]);
+    free(f->v);
+    free(f);
+}
+
+/* Appends the folders of `bp` and its children (depth first, in the order
+ * they were registered) to `out` (NULL: only counts). */
+static size_t collect_folders(const vial_bp *bp, const char **out, size_t at)
+{
+    const folders *f = vial__bp_ext(bp, &folders_key);
+    for (size_t i = 0; f && i < f->n; i++, at++)
+        if (out)
+            out[at] = f->v[i];
+    for (size_t i = 0; i < bp->nchildren; i++)
+        at = collect_folders(bp->children[i], out, at);
+    return at;
+}
+
+/* Where a name is looked up, in order: templates_dir, then the folders of
+ * the app and its blueprints.  Recomputed per lookup (a miss, or a stat in
+ * debug mode): the tree is fixed once serving, and a walk costs less than
+ * the file system calls it precedes.  malloc'd; NULL when out of memory. */
+static const char **search_dirs(vial__tplmod *m, size_t *n)
+{
+    const vial_bp *root = vial_app_bp(m->app);
+    *n = 1 + collect_folders(root, NULL, 0);
+    const char **dirs = malloc(*n * sizeof *dirs);
+    if (dirs) {
+        dirs[0] = templates_dir(m->app);
+        collect_folders(root, dirs, 1);
+    }
+    return dirs;
+}
+
+static char *path_in(const char *dir, const char *name)
+{
     size_t dn = strlen(dir), nn = strlen(name);
     char *p = malloc(dn + nn + 2);
     if (!p)
@@ -293,14 +355,22 @@ vial__tpl *vial__tpl_load(vial__tplmod *m, const char *name, size_t n, char *err
     key[n] = '\0';
     uint64_t h = hash_name(key, n);
     bool debug = m->app->debug;
-    /* the path is only needed to stat (debug) or to read (a miss) */
+    /* The directories and the path are only needed to stat (debug) or to
+     * read (a miss). */
+    const char **dirs = NULL;
+    size_t ndirs = 0;
     char *path = NULL;
     struct stat st;
     bool have_st = false;
-    if (debug) {
-        if (!(path = path_of(m->app, key)))
+    if (debug && !(dirs = search_dirs(m, &ndirs)))
+        goto nomem;
+    for (size_t i = 0; debug && i < ndirs && !have_st; i++) {
+        free(path);
+        if (!(path = path_in(dirs[i], key))) {
+            free(dirs);
             goto nomem;
-        have_st = stat(path, &st) == 0;
+        }
+        have_st = stat(path, &st) == 0 && S_ISREG(st.st_mode);
     }
 
     vial__tpl *t = NULL;
@@ -313,15 +383,32 @@ vial__tpl *vial__tpl_load(vial__tplmod *m, const char *name, size_t n, char *err
     pthread_mutex_unlock(&m->lock);
     if (t) {
         free(path);
+        free(dirs);
         return t;
     }
-    if (!path && !(path = path_of(m->app, key)))
-        goto nomem;
 
     char *src = NULL;
     size_t len = 0;
-    *code = read_file(path, key, &src, &len, &st, err, errlen);
+    if (have_st) {
+        *code = read_file(path, key, &src, &len, &st, err, errlen);
+    } else if (!dirs && !(dirs = search_dirs(m, &ndirs))) {
+        *code = VIAL_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+    } else {
+        /* The first directory that has it; "not found" once none has. */
+        *code = VIAL_ENOENT;
+        for (size_t i = 0; i < ndirs && *code == VIAL_ENOENT; i++) {
+            free(path);
+            if (!(path = path_in(dirs[i], key))) {
+                *code = VIAL_ENOMEM;
+                snprintf(err, errlen, "out of memory");
+            } else {
+                *code = read_file(path, key, &src, &len, &st, err, errlen);
+            }
+        }
+    }
     free(path);
+    free(dirs);
     if (*code)
         return NULL;
     t = vial__tpl_compile(m, key, src, len, err, errlen, code);
@@ -516,5 +603,33 @@ int vial_template_filter(vial_app *app, const char *name, vial_filter_fn fn)
     if (!(f[m->nfilters].name = strdup(name)))
         return VIAL_ENOMEM;
     f[m->nfilters++].fn = fn;
+    return 0;
+}
+
+int vial_bp_template_folder(vial_bp *bp, const char *dir)
+{
+    if (!bp || !dir || !*dir)
+        return VIAL_EINVAL;
+    if (bp->app && bp->app->server)
+        return VIAL_ESTATE; /* workers read the folders without a lock */
+    folders *f = vial__bp_ext(bp, &folders_key);
+    if (!f) {
+        if (!(f = calloc(1, sizeof *f)))
+            return VIAL_ENOMEM;
+        if (vial__bp_ext_set(bp, &folders_key, f, folders_free)) {
+            free(f);
+            return VIAL_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->v[i], dir))
+            return 0;
+    char **v = realloc(f->v, (f->n + 1) * sizeof *v);
+    if (!v)
+        return VIAL_ENOMEM;
+    f->v = v;
+    if (!(v[f->n] = strdup(dir)))
+        return VIAL_ENOMEM;
+    f->n++;
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the template engine (src/web/template.c, tpl_parse.c,
+ * Unit tests for the template engine (src/tpl/template.c, tpl_parse.c,
  * tpl_render.c, tpl_value.c, tpl_filters.c).
  *
  * Most behaviour is data-driven: tests/cases/template/<case>/ holds `input`
@@ -446,6 +446,96 @@ static void test_debug_reload(void **state)
     vial_app_free(debug);
 }
 
+/* ------------------------------------------------------------------ template folders */
+
+static void dir_write(const char *dir, const char *name, const char *content)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    spit(path, content);
+}
+
+static void test_folders(void **state)
+{
+    (void)state;
+    char a[600], b[600], c[600], path[700];
+    snprintf(a, sizeof a, "%s/fa", tmpdir);
+    snprintf(b, sizeof b, "%s/fb", tmpdir);
+    snprintf(c, sizeof c, "%s/fc", tmpdir);
+    assert_int_equal(mkdir(a, 0700), 0);
+    assert_int_equal(mkdir(b, 0700), 0);
+    assert_int_equal(mkdir(c, 0700), 0);
+    dir_write(a, "base.html", "<A {% block b %}{% endblock %}>");
+    dir_write(b, "base.html", "[B {% block b %}{% endblock %}]");
+    dir_write(b, "page.html", "{% extends 'base.html' %}{% block b %}page{% endblock %}");
+    dir_write(c, "base.html", "(C)");
+    dir_write(c, "only.html", "C only {% include 'page.html' %}");
+
+    vial_app *plain = new_app(a), *debug = new_app(a);
+    vial_config_set(debug, "debug", "on");
+    assert_int_equal(vial_configure(debug, 0, NULL), 0);
+    vial_app *apps[] = { plain, debug };
+    for (size_t i = 0; i < 2; i++) {
+        vial_bp *bp = vial_bp_new("bp");
+        assert_int_equal(vial_template_folder(apps[i], b), 0);
+        assert_int_equal(vial_template_folder(bp, c), 0);
+        assert_int_equal(vial_template_folder(apps[i], b), 0); /* again: no-op */
+        assert_int_equal(vial_register(apps[i], bp, "/bp"), 0);
+        assert_int_equal(vial_template_folder(apps[i], ""), VIAL_EINVAL);
+        assert_int_equal(vial_template_folder(apps[i], NULL), VIAL_EINVAL);
+        /* templates_dir first, then the folders in the order they came */
+        render_file(apps[i], "page.html", "<A page>");
+        render_file(apps[i], "only.html", "C only <A page>");
+        char *out = NULL, err[512];
+        assert_int_equal(vial_template_render_malloc(apps[i], NULL, "none.html", NULL, &out, NULL, err,
+                                                     sizeof err),
+                         VIAL_ENOENT);
+        assert_string_equal(err, "template 'none.html' not found");
+    }
+    /* the app's file gone: the folder's shows (debug rereads; the cache
+     * keeps what it compiled) */
+    snprintf(path, sizeof path, "%s/base.html", a);
+    assert_int_equal(unlink(path), 0);
+    render_file(debug, "page.html", "[B page]");
+    render_file(plain, "page.html", "<A page>");
+    /* and a file that now shadows a folder's is picked up too */
+    dir_write(a, "only.html", "A only");
+    render_file(debug, "only.html", "A only");
+    render_file(plain, "only.html", "C only <A page>");
+    vial_app_free(plain);
+    vial_app_free(debug);
+
+    static const char *const files[] = { "fa/only.html", "fb/base.html", "fb/page.html", "fc/base.html",
+                                         "fc/only.html" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    assert_int_equal(rmdir(a), 0);
+    assert_int_equal(rmdir(b), 0);
+    assert_int_equal(rmdir(c), 0);
+}
+
+/* The module declares templates_dir on every app, before any template
+ * call: flags and the environment reach it. */
+static void test_templates_dir_setting(void **state)
+{
+    (void)state;
+    vial_app *app = vial_app_new("tpl");
+    assert_string_equal(vial_config(app, "templates_dir"), "templates");
+    char *argv[] = { "--templates-dir", "/elsewhere", NULL };
+    int argc = 2;
+    assert_int_equal(vial_configure(app, argc, argv), 0);
+    assert_string_equal(vial_config(app, "templates_dir"), "/elsewhere");
+    vial_app_free(app);
+    setenv("VIAL_TEMPLATES_DIR", "/from-env", 1);
+    app = vial_app_new("tpl");
+    assert_int_equal(vial_configure(app, 0, NULL), 0);
+    assert_string_equal(vial_config(app, "templates_dir"), "/from-env");
+    unsetenv("VIAL_TEMPLATES_DIR");
+    vial_app_free(app);
+}
+
 /* ------------------------------------------------------------------ threads */
 
 typedef struct tharg {
@@ -711,6 +801,8 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_api_misuse),
         cmocka_unit_test(test_default_templates_dir),
+        cmocka_unit_test(test_folders),
+        cmocka_unit_test(test_templates_dir_setting),
     };
     return cmocka_run_group_tests_name(VIAL_TEST_NAME, tests, setup_tmp, teardown_tmp);
 }
