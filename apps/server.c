@@ -53,19 +53,21 @@ static int health(vial_req *req)
     return vial_jw_finish(w);
 }
 
-/* Templates, static files and migrations: those of the working directory
- * when it is a checkout (make run), else those `make install` put in
- * VIAL_DATADIR, else those of the source tree this binary was built from.
- * Only defaults: vial.ini, the environment and flags win. */
+/* The dashboard's pages, static files and migrations: those of the working
+ * directory when it is a checkout (make run), else those `make install` put
+ * in VIAL_DATADIR (the same layout), else those of the source tree this
+ * binary was built from.  Only defaults: vial.ini, the environment and
+ * flags win. */
 static int data_dirs(vial_app *app)
 {
     static const char *const bases[] = { ".", VIAL_DATADIR, VIAL_SOURCE_DIR };
     static const char *const keys[][2] = {
-        { "templates_dir", "templates" }, { "static_dir", "static" }, { "migrations_dir", "migrations" }
+        { "dashboard_templates", "apps/dashboard/templates" },
+        { "static_dir", "static" }, { "migrations_dir", "migrations" }
     };
     char path[4096];
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
-        snprintf(path, sizeof path, "%s/templates/base.html", bases[b]);
+        snprintf(path, sizeof path, "%s/apps/dashboard/templates/base.html", bases[b]);
         if (access(path, R_OK) != 0)
             continue;
         if (b == 0)

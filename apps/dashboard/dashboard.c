@@ -205,25 +205,33 @@ static int stats(vial_req *req)
     return vial_json_take(req, 200, out);
 }
 
-/* Pages without their templates would each be a 500: refuse to start. */
+/* The pages live in the dashboard's own folder (the dashboard_templates
+ * setting), searched after the app's templates_dir, so a deployment can
+ * override a page without touching these.  Pages without their templates
+ * would each be a 500: refuse to start instead. */
+static vial_bp *dashboard_bp;
+
 static int dashboard_start(vial_app *app)
 {
-    const char *dir = vial_config(app, "templates_dir");
+    const char *dir = vial_config(app, "dashboard_templates");
     char path[4096];
     snprintf(path, sizeof path, "%s/base.html", dir);
     if (access(path, R_OK) != 0) {
         vial_log(VIAL_LOG_ERROR,
-                 "dashboard: no templates in '%s' (templates_dir): run from the source tree, "
-                 "`make install`, or set templates_dir",
+                 "dashboard: no templates in '%s' (dashboard_templates): run from the source tree, "
+                 "`make install`, or set dashboard_templates",
                  dir);
         return VIAL_EINVAL;
     }
-    return 0;
+    return vial_template_folder(dashboard_bp, dir);
 }
 
 int dashboard_register(vial_app *app)
 {
     int rc = vial_session_init(app);
+    if (!rc)
+        rc = vial_config_define(app, "dashboard_templates", "apps/dashboard/templates",
+                                "directory of the dashboard's pages (searched after templates_dir)");
     if (!rc)
         rc = vial_on_start(app, dashboard_start);
     if (rc)
@@ -241,6 +249,7 @@ int dashboard_register(vial_app *app)
     rc |= vial_get(bp, "/explorer", explorer);
     rc |= vial_get(bp, "/explorer/stats", stats);
     rc |= vial_csrf_protect(bp);
+    dashboard_bp = bp; /* the app owns it once registered */
     rc |= vial_register(app, bp, "");
     return rc ? VIAL_EINVAL : 0;
 }

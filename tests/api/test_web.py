@@ -46,7 +46,7 @@ import requests
 from conftest import REPO, Conn, Server, build_request, chunked
 
 MIGRATIONS = REPO / "migrations"
-TEMPLATES = REPO / "templates"
+TEMPLATES = REPO / "apps" / "dashboard" / "templates"
 STATIC = REPO / "static"
 PASSWORD = "correct horse battery staple"
 HTTP_TIMEOUT = 30.0
@@ -90,7 +90,7 @@ class Servers:
         e = {"SECRET_KEY": secret or new_secret()}
         e.update(env or {})
         srv = self.start("--database-url", f"sqlite:///{db}", "--migrations-dir", MIGRATIONS,
-                         "--templates-dir", TEMPLATES, "--static-dir", static, *CHEAP_ARGON2, *NO_LIMITS,
+                         "--dashboard-templates", TEMPLATES, "--static-dir", static, *CHEAP_ARGON2, *NO_LIMITS,
                          *args, env=e)
         srv.secret = e["SECRET_KEY"]
         srv.db = db
