@@ -3,7 +3,7 @@
  * this process by default, in Redis with REDIS_URL so that instances
  * behind a load balancer enforce one limit together.
  */
-#include "auth.h"
+#include "auth_impl.h"
 
 #include <math.h>
 
