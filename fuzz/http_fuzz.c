@@ -46,7 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static vial_app *app;
-static vial__worker *worker; /* run 2's worker (run 1 uses app->test_worker) */
+static vial__worker *worker; /* run 2's worker (run 1 uses the test client's) */
 static vial__pool pool;      /* and its block pool */
 static vial__handler fuzz_handler; /* vial__core_handler, marking each response done */
 static void fz_done(void *ud, vial__msg *m);

@@ -297,7 +297,7 @@ static const vial__transport split_tp = { .want_write = t_write, .want_close = t
 static void feed_split(vial_app *app, const char *req, size_t len, size_t first, vial__buf *out)
 {
     const vial__proto *p = &vial__h1_proto;
-    vial__worker *w = app->test_worker;
+    vial__worker *w = vial__test_worker(app);
     void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
     assert_non_null(s);
     split_out o = { .out = out };
