@@ -7,8 +7,8 @@
  *
  *  1. vial_test_raw(): the public in-process test client, the whole buffer
  *     in one read.
- *  2. the same session code (http.c) driven by a fuzz transport that mimics
- *     conn.c: the bytes arrive in pieces whose sizes come from the control
+ *  2. the same HTTP/1.1 session (src/http/h1.c, through vial__h1_proto)
+ *     driven by a fuzz transport that mimics src/loop/conn.c: the bytes arrive in pieces whose sizes come from the control
  *     byte (one split, byte by byte, or pseudo-random chunks), writes can be
  *     deferred and partial (so output piles up and reading pauses on
  *     max_pending_output), idle buffers are trimmed, and the connection ends
@@ -19,7 +19,7 @@
  *  - split invariance: run 2 writes exactly what run 1 wrote (Date and
  *    X-Request-Id values aside).  How the bytes were cut into reads must
  *    never change a response; a difference means a span, offset or
- *    compaction went wrong in http.c.
+ *    compaction went wrong in h1.c.
  *  - well-formed output: cut at the boundaries the session reports, each
  *    response parses with llhttp as exactly one final response (after any
  *    100 Continue), so nothing a client sends or a handler echoes can split
@@ -46,7 +46,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static vial_app *app;
-static vial__worker *worker; /* run 2's worker (run 1 uses app->test_worker) */
+static vial__worker *worker; /* run 2's worker (run 1 uses the test client's) */
+static vial__pool pool;      /* and its block pool */
+static vial__handler fuzz_handler; /* vial__core_handler, marking each response done */
+static void fz_done(void *ud, vial__msg *m);
 
 /* Bytes the big and streaming handlers may still produce in this run, so a
  * hundred pipelined /stream requests cannot make one input take seconds.
@@ -664,7 +667,10 @@ static void build_app(void)
     for (size_t i = 0; i < sizeof big_body; i++)
         big_body[i] = (char)('A' + i % 26);
     check(vial__app_compile(app), "compile");
-    worker = vial__worker_new(app, 0);
+    pool.max = 1024;
+    worker = vial__worker_new(app, 0, &pool);
+    fuzz_handler = vial__core_handler;
+    fuzz_handler.done = fz_done;
     if (!worker)
         die("setup: worker");
 }
@@ -686,17 +692,23 @@ typedef struct resp_mark {
 } resp_mark;
 
 typedef struct fconn {
-    vial__session s;
+    void *s;            /* the HTTP/1.1 session (vial__h1_proto's state) */
+    vial__outq q;       /* what the session queued, not yet "written" */
+    int phase;          /* the session's, from tp_phase */
     vial__buf out;      /* everything "written to the socket" */
     resp_mark *marks;
     size_t nmarks, cap;
     bool deferred;      /* writes wait for the driver instead of happening at once */
     bool closed;        /* want_close was called */
+    bool dead;          /* want_close(now): the session gave up on the connection */
     bool cut_short;     /* a stream was still running when the end came */
     bool killed;        /* the end event killed the connection (timeout, reset) */
     bool bad;           /* out of memory in the transport */
     uint32_t rng;
 } fconn;
+
+static const vial__proto *const P = &vial__h1_proto;
+static fconn *current; /* the connection being driven (one at a time) */
 
 static uint32_t rnd(fconn *c)
 {
@@ -711,7 +723,7 @@ static uint32_t rnd(fconn *c)
 /* Writes up to `max` queued bytes, as one writev that may be short. */
 static void write_some(fconn *c, size_t max)
 {
-    vial__outq *q = &c->s.out;
+    vial__outq *q = &c->q;
     while (q->bytes && max) {
         int fd;
         uint64_t foff;
@@ -740,52 +752,60 @@ static void write_all(fconn *c)
     write_some(c, SIZE_MAX);
 }
 
-static void tp_want_write(vial__session *s)
+static void tp_want_write(void *ud)
 {
-    fconn *c = s->tp_ud;
+    fconn *c = ud;
     if (!c->deferred)
         write_all(c);
 }
 
-static void tp_want_close(vial__session *s)
+static void tp_want_close(void *ud, bool now)
 {
-    fconn *c = s->tp_ud;
+    fconn *c = ud;
     c->closed = true;
+    if (now)
+        c->dead = true;
 }
 
-static void tp_phase(vial__session *s, int phase)
+static void tp_phase(void *ud, int phase)
 {
-    /* request_done() is the only way into IDLE or CLOSING: a response has
-     * just been queued completely. */
-    fconn *c = s->tp_ud;
-    if (phase != VIAL__PH_IDLE && phase != VIAL__PH_CLOSING)
-        return;
-    if (c->nmarks == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        resp_mark *m = realloc(c->marks, cap * sizeof *m);
-        if (!m) {
-            c->bad = true;
-            return;
-        }
-        c->marks = m;
-        c->cap = cap;
-    }
-    const vial__route *r = s->req.route;
-    c->marks[c->nmarks++] = (resp_mark){ c->out.n + s->out.bytes, s->req.head,
-                                         r && r->endpoint && !strcmp(r->endpoint, "static") };
+    ((fconn *)ud)->phase = phase;
 }
 
 static const vial__transport fuzz_transport = {
     .want_write = tp_want_write, .want_close = tp_want_close, .phase = tp_phase,
 };
 
+/* The app's handler, with a mark recorded as each response is complete in
+ * the queue: where it ends, and what the checks need to know about it. */
+static void fz_done(void *ud, vial__msg *m)
+{
+    fconn *c = current;
+    if (c->nmarks == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        resp_mark *mk = realloc(c->marks, cap * sizeof *mk);
+        if (!mk) {
+            c->bad = true;
+            vial__core_handler.done(ud, m);
+            return;
+        }
+        c->marks = mk;
+        c->cap = cap;
+    }
+    const vial__route *r = vial__req_of(m)->route;
+    c->marks[c->nmarks++] = (resp_mark){ c->out.n + c->q.bytes, m->head,
+                                         r && r->endpoint && !strcmp(r->endpoint, "static") };
+    vial__core_handler.done(ud, m);
+}
+
+
 /* What conn.c's pump does once the socket took everything: let a stream
  * produce its next chunks, until it waits or ends. */
 static void pump(fconn *c)
 {
     write_all(c);
-    while (!c->closed && vial__session_streaming(&c->s)) {
-        vial__session_drained(&c->s);
+    while (c->s && !c->closed && c->phase == VIAL__PH_WRITE) {
+        P->drained(c->s);
         write_all(c);
     }
 }
@@ -809,15 +829,18 @@ static size_t drive(fconn *c, uint8_t ctrl, const uint8_t *data, size_t len)
     c->rng = 0x9e3779b9u ^ ((uint32_t)ctrl << 24) ^ (uint32_t)len;
     size_t one_at = len ? rnd(c) % (len + 1) : 0;
     size_t off = 0;
-    while (off < len && !c->closed && !c->s.closing && !c->s.dead) {
-        if (!vial__session_wants_read(&c->s, c->s.out.bytes)) {
+    while (off < len && !c->closed) {
+        if (!P->wants_read(c->s, c->q.bytes)) {
             /* conn.c stops reading; the client's bytes wait in the socket. */
             pump(c);
-            if (!vial__session_wants_read(&c->s, c->s.out.bytes))
+            if (!P->wants_read(c->s, c->q.bytes))
                 break;
             continue;
         }
-        if (vial__session_rbuf(&c->s, 1024))
+        char *buf;
+        size_t room;
+        int rb = P->rbuf(c->s, 1024, &buf, &room);
+        if (rb < 0)
             break; /* the session answered 431 and closes */
         size_t chunk;
         switch (split) {
@@ -828,11 +851,19 @@ static size_t drive(fconn *c, uint8_t ctrl, const uint8_t *data, size_t len)
         }
         if (chunk > len - off)
             chunk = len - off;
-        if (chunk > c->s.rcap - c->s.rlen)
-            chunk = c->s.rcap - c->s.rlen;
-        memcpy(c->s.rbuf + c->s.rlen, data + off, chunk);
+        if (rb > 0) {
+            /* No buffer held (idle): conn.c reads into its scratch space and
+             * the session copies what arrived. */
+            if (chunk > 65536)
+                chunk = 65536;
+            P->received(c->s, (const char *)data + off, chunk);
+        } else {
+            if (chunk > room)
+                chunk = room;
+            memcpy(buf, data + off, chunk);
+            P->received(c->s, buf, chunk);
+        }
         off += chunk;
-        vial__session_received(&c->s, chunk);
         if (c->deferred) {
             /* A slow reader: a short write now and then. */
             if (rnd(c) % 4 == 0)
@@ -842,23 +873,28 @@ static size_t drive(fconn *c, uint8_t ctrl, const uint8_t *data, size_t len)
         } else {
             pump(c);
         }
-        if (c->s.phase == VIAL__PH_IDLE && !c->s.out.bytes)
-            vial__session_idle_trim(&c->s);
+        if (c->phase == VIAL__PH_IDLE && !c->q.bytes)
+            P->idle(c->s);
     }
-    bool abrupt = end != END_NONE && !c->closed && !c->s.dead;
+    bool abrupt = end != END_NONE && !c->closed;
     if (c->deferred && abrupt)
         write_all(c); /* a stream may still be waiting to write more */
     else
         pump(c);
-    c->cut_short = vial__session_streaming(&c->s);
+    c->cut_short = c->phase == VIAL__PH_WRITE;
     size_t before_end = c->out.n;
     if (abrupt) {
         switch (end) {
-        case END_EOF: vial__session_eof(&c->s); break;
-        case END_TIMEOUT: vial__session_timeout(&c->s); break; /* 408 in headers or body */
-        default: vial__session_abort(&c->s); break;
+        case END_EOF: P->eof(c->s); break;
+        case END_TIMEOUT: P->timeout(c->s); break; /* 408 in headers or body */
+        default:
+            /* The peer reset: the connection closes the session at once. */
+            P->close(c->s);
+            c->s = NULL;
+            c->dead = true;
+            break;
         }
-        c->killed = c->s.dead;
+        c->killed = c->dead;
         pump(c);
     }
     return before_end;
@@ -1043,13 +1079,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     budget = 1u << 20;
     stream_aborted = false;
     fconn *c = calloc(1, sizeof *c);
-    if (!c || vial__session_init(&c->s, worker, &fuzz_transport, c, "test")) {
+    if (!c || !(c->s = vial__h1_new(&app->lim.h1, &fuzz_handler, worker, worker->pool, "test"))) {
         free(c);
         vial_test_free(r);
         return 0;
     }
+    c->q.coal.pool = worker->pool;
+    current = c;
+    P->attach(c->s, &fuzz_transport, c, &c->q);
     size_t n2 = drive(c, ctrl, req, len);
-    vial__session_free(&c->s);
+    if (c->s)
+        P->close(c->s);
+    vial__outq_free(&c->q);
     static int dump = -1;
     if (dump < 0)
         dump = getenv("VIAL_FUZZ_DUMP") != NULL;

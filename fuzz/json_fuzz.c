@@ -111,7 +111,7 @@ static void check_value(const uint8_t *data, size_t size)
         return;
     vial__buf out = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &out, NULL);
+    vial__jw_init(&w, &out);
     vial_jw_value(&w, in);
     if (w.err == 0) {
         if (w.depth != 0 || !w.need_comma)
@@ -138,7 +138,7 @@ static void run_program(const uint8_t *data, size_t size)
 {
     vial__buf out = { 0 };
     vial_jw w;
-    vial__jw_init(&w, &out, NULL);
+    vial__jw_init(&w, &out);
     size_t i = 0;
     while (i < size) {
         uint8_t op = data[i++];

@@ -70,7 +70,7 @@ static ptrdiff_t decode(const char *s, size_t n, int plus, char **out)
             die("decoded length %td exceeds the input length %zu", r, n);
         if (o[r] != '\0')
             die("decoded output is not NUL-terminated");
-    } else if (r != -1) {
+    } else if (r != VIAL_EPARSE) {
         die("vial_url_decode returned %td", r);
     }
     *out = o;

@@ -10,7 +10,7 @@
  * signature work), the signature is compared in constant time, "exp" is
  * required, and clock skew is bounded by a configured leeway.
  */
-#include "auth.h"
+#include "auth_impl.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * key at start, turning a bearer token or an API key into an identity (via
  * the app's callbacks), and the guards that answer 401/403.
  */
-#include "auth.h"
+#include "auth_impl.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -10,7 +10,7 @@
  * Both fail open when the store is unreachable, so a Redis outage does not
  * become a login outage.
  */
-#include "auth.h"
+#include "auth_impl.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,17 +1,154 @@
 /*
- * cli.c — conveniences for an app's own commands (vial_command): reading a
- * password from the terminal without echoing it.
+ * cli.c — the command line of every vial program: `run` (the default),
+ * `routes`, `help`, and the commands apps add; flags set configuration
+ * keys.  The only file of core that starts the server (serve.c).
  *
- * A command that creates an account or rotates a key needs a secret from
- * the operator; taking it from argv would leave it in the shell history and
- * in /proc for every user to read, so it is prompted for, or read from
- * stdin when that is not a terminal (scripts, `echo pw | prog createuser`).
+ * Also what an app's own commands need from a terminal: a password read
+ * without echo.  A command that creates an account or rotates a key must
+ * not take the secret from argv, where the shell history and /proc would
+ * show it to everyone; it is prompted for, or read from stdin when that is
+ * not a terminal (scripts, `echo pw | prog createuser`).
  */
 #include "core.h"
 
-#include <stdio.h>
+#include <stdlib.h>
 #include <termios.h>
 #include <unistd.h>
+
+int vial_command(vial_app *app, const char *name, vial_command_fn fn, const char *help)
+{
+    if (!app || !name || !fn)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < app->ncmds; i++)
+        if (!strcmp(app->cmds[i].name, name))
+            return VIAL_EEXIST;
+    vial__cmd *c = realloc(app->cmds, (app->ncmds + 1) * sizeof *c);
+    if (!c)
+        return VIAL_ENOMEM;
+    app->cmds = c;
+    c[app->ncmds++] = (vial__cmd){ name, help ? help : "", fn };
+    return 0;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+    const vial__route *x = *(vial__route *const *)a, *y = *(vial__route *const *)b;
+    int c = strcmp(x->pattern, y->pattern);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void print_routes(vial_app *app, FILE *out)
+{
+    size_t n = app->nall_routes;
+    vial__route **rs = malloc((n ? n : 1) * sizeof *rs);
+    if (!rs)
+        return;
+    memcpy(rs, app->all_routes, n * sizeof *rs);
+    qsort(rs, n, sizeof *rs, cmp_route);
+    size_t we = strlen("Endpoint"), wm = strlen("Methods");
+    char meth[64];
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(rs[i]->endpoint);
+        if (l > we)
+            we = l;
+        size_t k = 0;
+        for (unsigned b = 1; b <= VIAL_OPTIONS; b <<= 1)
+            if (rs[i]->methods & b)
+                k += strlen(vial__method_name(b)) + (k ? 2 : 0);
+        if (k > wm)
+            wm = k;
+    }
+    fprintf(out, "%-*s  %-*s  %s\n", (int)we, "Endpoint", (int)wm, "Methods", "Rule");
+    for (size_t i = 0; i < we; i++)
+        fputc('-', out);
+    fputs("  ", out);
+    for (size_t i = 0; i < wm; i++)
+        fputc('-', out);
+    fputs("  ----------------------------\n", out);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        meth[0] = '\0';
+        for (unsigned b = 1; b <= VIAL_OPTIONS; b <<= 1)
+            if (rs[i]->methods & b)
+                k += (size_t)snprintf(meth + k, sizeof meth - k, "%s%s", k ? ", " : "",
+                                      vial__method_name(b));
+        fprintf(out, "%-*s  %-*s  %s\n", (int)we, rs[i]->endpoint, (int)wm, meth, rs[i]->pattern);
+    }
+    free(rs);
+}
+
+static void usage(vial_app *app, const char *prog, FILE *out)
+{
+    fprintf(out, "usage: %s [command] [--option value]...\n\ncommands:\n", prog);
+    fprintf(out, "  %-12s %s\n", "run", "serve HTTP (the default)");
+    fprintf(out, "  %-12s %s\n", "routes", "print the route table");
+    fprintf(out, "  %-12s %s\n", "help", "this text");
+    for (size_t i = 0; i < app->ncmds; i++)
+        fprintf(out, "  %-12s %s\n", app->cmds[i].name, app->cmds[i].help);
+    fputc('\n', out);
+    vial__config_help(app->cfg, out);
+}
+
+int vial_run(vial_app *app, int argc, char **argv)
+{
+    if (!app)
+        return 1;
+    const char *prog = argc > 0 && argv ? argv[0] : app->name;
+    char **args = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *args);
+    if (!args)
+        return 1;
+    int n = 0;
+    for (int i = 1; i < argc; i++)
+        args[n++] = argv[i];
+    int rc = vial__config_load(app->cfg, &n, args);
+    if (!rc)
+        rc = vial__app_apply_config(app);
+    if (rc) {
+        free(args);
+        return 2;
+    }
+    const char *cmd = n > 0 && args[0][0] != '-' ? args[0] : "run";
+    int first = n > 0 && args[0][0] != '-' ? 1 : 0;
+    app->command = cmd;
+    int status;
+    if (!strcmp(cmd, "help") || (n > 0 && (!strcmp(args[0], "--help") || !strcmp(args[0], "-h")))) {
+        usage(app, prog, stdout);
+        status = 0;
+    } else if (!strcmp(cmd, "routes") || !strcmp(cmd, "run")) {
+        if (n > first) {
+            fprintf(stderr, "%s: unknown option or argument '%s' (see '%s help')\n", prog,
+                    args[first], prog);
+            status = 2;
+        } else if (vial__app_compile(app)) {
+            fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
+            status = 1;
+        } else if (!strcmp(cmd, "routes")) {
+            print_routes(app, stdout);
+            status = 0;
+        } else {
+            status = vial__run_start_hooks(app) ? 1 : vial__serve(app);
+        }
+    } else {
+        const vial__cmd *c = NULL;
+        for (size_t i = 0; i < app->ncmds; i++)
+            if (!strcmp(app->cmds[i].name, cmd))
+                c = &app->cmds[i];
+        if (!c) {
+            fprintf(stderr, "%s: unknown command '%s' (see '%s help')\n", prog, cmd, prog);
+            status = 2;
+        } else if (vial__app_compile(app)) {
+            fprintf(stderr, "%s: cannot start: %s\n", prog, app->error ? app->error : "bad routes");
+            status = 1;
+        } else {
+            status = vial__run_start_hooks(app) ? 1 : c->fn(app, n - 1, args + 1);
+        }
+    }
+    free(args);
+    app->command = NULL;
+    return status;
+}
+
+/* ------------------------------------------------------------------ prompts */
 
 int vial_prompt_password(const char *prompt, char *buf, size_t cap)
 {

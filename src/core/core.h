@@ -193,8 +193,6 @@ struct vial_app {
     char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
     bool security_headers;
     char *csp;      /* content_security_policy */
-    struct vial__worker *test_worker; /* the in-process test client's worker */
-    vial__pool test_pool;             /* and its block pool */
     vial__server *server;             /* while serving (src/loop) */
 };
 
@@ -232,6 +230,9 @@ void vial__worker_free(vial__worker *w);
 extern const vial__handler vial__core_handler;
 /* Serves the app until SIGINT/SIGTERM.  Returns a process exit status. */
 int vial__serve(vial_app *app);
+/* The in-process test client's worker (testclient.c), made on first use,
+ * freed with the app; NULL when out of memory. */
+vial__worker *vial__test_worker(vial_app *app);
 
 /* ------------------------------------------------------------------ the request */
 

@@ -134,6 +134,40 @@ static void parse_first(vial_test_resp *r, bool head)
     }
 }
 
+/* The test client's worker and its block pool, made on first use and hung
+ * on the app, which frees them with itself. */
+typedef struct test_state {
+    vial__worker *w;
+    vial__pool pool;
+} test_state;
+
+static const char test_key = 0;
+
+static void test_state_free(void *p)
+{
+    test_state *t = p;
+    vial__worker_free(t->w);
+    vial__pool_drain(&t->pool);
+    free(t);
+}
+
+vial__worker *vial__test_worker(vial_app *app)
+{
+    test_state *t = vial__app_ext(app, &test_key);
+    if (t)
+        return t->w;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->pool.max = 1024;
+    if (!(t->w = vial__worker_new(app, 0, &t->pool)) ||
+        vial__app_ext_set(app, &test_key, t, test_state_free)) {
+        test_state_free(t);
+        return NULL;
+    }
+    return t->w;
+}
+
 static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool head)
 {
     if (!app)
@@ -143,11 +177,9 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
                  app->error ? app->error : "?");
         return NULL;
     }
-    if (!app->test_worker) {
-        app->test_pool.max = 1024;
-        if (!(app->test_worker = vial__worker_new(app, 0, &app->test_pool)))
-            return NULL;
-    }
+    vial__worker *w = vial__test_worker(app);
+    if (!w)
+        return NULL;
     /* Like a server, the app is started once: migrations, opened files ... */
     if (!app->started && vial__run_start_hooks(app)) {
         vial_log(VIAL_LOG_ERROR, "test client: the app's start-up hooks failed");
@@ -156,7 +188,6 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
     vial_test_resp *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    vial__worker *w = app->test_worker;
     const vial__proto *p = &vial__h1_proto;
     void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
     if (!s) {

@@ -66,6 +66,7 @@ typedef struct h1 {
     int pending_status; /* protocol error found in a callback */
     const char *pending_msg;
     bool expect_continue;
+    bool line_wait;     /* llhttp refused the method: waiting for the whole line to tell 400 from 501 */
     /* The body of the request being parsed.  HTTP/1.1 answers one request
      * at a time, so its exchange borrows this buffer until it is freed. */
     vial__buf body;
@@ -769,10 +770,6 @@ static void protocol_error(h1 *s, llhttp_errno_t err)
             status = 400;
             msg = llhttp_get_error_reason(s->parser);
             break;
-        case HPE_INVALID_METHOD:
-            status = 501;
-            msg = "unknown request method";
-            break;
         case HPE_INVALID_VERSION:
             status = 505;
             msg = "unsupported HTTP version";
@@ -848,9 +845,62 @@ static void compact(h1 *s)
     }
 }
 
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/*
+ * llhttp stops at the method when it does not know it.  RFC 9110 15.6.2 and
+ * RFC 9112 3 separate two cases: a well-formed request line whose method
+ * the server does not implement is 501; a line that is not
+ * "method SP request-target SP HTTP-version" at all is 400.  Returns the
+ * status, or 0 while the line is still incomplete.
+ */
+static int refused_line_status(const h1 *s)
+{
+    size_t i = s->consumed;
+    while (i < s->rlen && (s->rbuf[i] == '\r' || s->rbuf[i] == '\n'))
+        i++; /* empty lines before a request are skipped (RFC 9112 2.2) */
+    const unsigned char *p = (const unsigned char *)s->rbuf + i, *e = (const unsigned char *)s->rbuf + s->rlen;
+    const unsigned char *eol = memchr(p, '\n', (size_t)(e - p));
+    if (!eol)
+        return (size_t)(e - p) > s->cfg->max_uri + 64 ? 400 : 0;
+    if (eol == p || eol[-1] != '\r')
+        return 400; /* a bare LF */
+    e = eol - 1;
+    const unsigned char *m = p;
+    while (p < e && tchar(*p))
+        p++;
+    if (p == m || p >= e || *p++ != ' ')
+        return 400;
+    const unsigned char *t = p;
+    while (p < e && *p > ' ' && *p != 0x7f)
+        p++;
+    if (p == t || p >= e || *p++ != ' ')
+        return 400;
+    if (e - p != 8 || memcmp(p, "HTTP/", 5) || p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' ||
+        p[7] > '9')
+        return 400;
+    return 501;
+}
+
 static void process(h1 *s)
 {
     llhttp_t *p = s->parser;
+    if (s->line_wait && !s->closing && !s->dead) {
+        int status = refused_line_status(s);
+        if (!status)
+            return; /* the rest of the line is still to come (the header timeout bounds it) */
+        s->line_wait = false;
+        s->pending_status = status;
+        s->pending_msg = status == 501 ? "unknown request method" : "malformed request line";
+        protocol_error(s, HPE_USER);
+        want_write(s);
+        want_close(s);
+        return;
+    }
     while (!s->paused && !s->closing && !s->dead && !s->upgraded && s->fed < s->rlen) {
         const char *start = s->rbuf + s->fed;
         llhttp_errno_t err = llhttp_execute(p, start, s->rlen - s->fed);
@@ -870,6 +920,12 @@ static void process(h1 *s)
             s->fed = (size_t)(llhttp_get_error_pos(p) - s->rbuf);
             llhttp_resume_after_upgrade(p);
             continue;
+        }
+        if (err == HPE_INVALID_METHOD && !s->pending_status) {
+            s->fed = s->rlen;
+            s->line_wait = true;
+            process(s); /* answers now if the whole line is here */
+            return;
         }
         protocol_error(s, err);
         break;
@@ -907,6 +963,14 @@ static void h1_received(void *ud, const char *data, size_t n)
 static void h1_eof(void *ud)
 {
     h1 *s = ud;
+    if (s->line_wait && !s->closing) {
+        /* The line will never end: it was not a request line. */
+        s->line_wait = false;
+        s->pending_status = 400;
+        s->pending_msg = "malformed request line";
+        protocol_error(s, HPE_USER);
+        want_write(s);
+    }
     /* Finish writing what was asked for (a stream included), then go. */
     s->closing = true;
     if (!s->paused)

@@ -298,12 +298,36 @@ def test_body_over_limit_by_content_length_413_without_reading_it(server):
         assert_closed_error(c, 413, "payload_too_large_413")
 
 
-def test_malformed_request_line_400(server):
+@pytest.mark.parametrize("line", [
+    b"THIS IS NOT HTTP",          # three words, but no HTTP-version
+    b"GARBAGE",                   # one word
+    b"get/ HTTP/1.1",             # no space between method and target
+    b"FROB  /textf HTTP/1.1",     # two spaces
+    b"FROB /textf HTTP/1.1 x",    # something after the version
+    b"FR@B /textf HTTP/1.1",      # not a token
+])
+def test_malformed_request_line_400(server, line):
+    # RFC 9112 3: a line that is not "method SP request-target SP
+    # HTTP-version" is a bad request; 501 is only for a well-formed line whose
+    # method the server does not implement.
     with server.conn() as c:
-        c.send(b"THIS IS NOT HTTP\r\n\r\n")
-        r = c.read_response()
-        assert r.status in (400, 501), r  # not a method llhttp knows
-        assert_error(r, r.status)
+        c.send(line + b"\r\nHost: t\r\n\r\n")
+        assert_closed_error(c, 400, "bad_request_400")
+
+
+def test_request_line_split_before_its_end(server):
+    # The verdict waits for the whole line: the method alone does not say
+    # whether the line is well-formed.
+    with server.conn() as c:
+        c.send(b"FROB /tex")
+        time.sleep(0.2)
+        c.send(b"tf HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert_closed_error(c, 501, "not_implemented_501")
+    with server.conn() as c:
+        c.send(b"THIS IS NOT")
+        time.sleep(0.2)
+        c.send(b" HTTP\r\n\r\n")
+        assert_closed_error(c, 400, "bad_request_400")
 
 
 def test_garbage_bytes_400(server):

@@ -2,7 +2,7 @@
  * argon2id hash/verify/needs_rehash, HS256 JWT issue/verify and every
  * rejection path, strict base64url, constant-time comparison. */
 #include "unit.h"
-#include "auth/auth.h"
+#include "auth/auth_impl.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
