@@ -361,6 +361,12 @@ VIAL_API void *vial_local(vial_req *req, const char *key);
 /* `size` bytes of Arena memory: it lives until the response is finished;
  * never free it.  NULL only on allocation failure (as below). */
 VIAL_API VIAL_NODISCARD void *vial_alloc(vial_req *req, size_t size);
+/* Grows the Arena allocation `p` of `old` bytes to `size` bytes (NULL `p`:
+ * as vial_alloc): a vector built while a body is read.  The newest
+ * allocation grows where it is; any other is copied, its old bytes staying
+ * unused until the request ends, so doubling keeps the waste below the
+ * final size.  Arena; NULL when out of memory (`p` is still valid). */
+VIAL_API VIAL_NODISCARD void *vial_realloc(vial_req *req, void *p, size_t old, size_t size);
 /* An Arena copy of `s`. */
 VIAL_API VIAL_NODISCARD char *vial_strdup(vial_req *req, const char *s);
 /* An Arena copy of at most `n` bytes of `s` (stops at a NUL), NUL-terminated. */

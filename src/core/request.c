@@ -416,6 +416,11 @@ void *vial_alloc(vial_req *req, size_t size)
     return req ? vial__arena_alloc(&req->m.arena, size) : NULL;
 }
 
+void *vial_realloc(vial_req *req, void *p, size_t old, size_t size)
+{
+    return req ? vial__arena_realloc(&req->m.arena, p, old, size) : NULL;
+}
+
 char *vial_strdup(vial_req *req, const char *s)
 {
     return req && s ? vial__arena_strndup(&req->m.arena, s, strlen(s)) : NULL;
