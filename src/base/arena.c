@@ -137,6 +137,24 @@ void *vial__arena_realloc(vial__arena *a, void *p, size_t old, size_t size)
         a->total += n - o;
         return p;
     }
+    /* A large vector sits alone in a block of its own (see above): the
+     * block itself is realloc'd, which for large sizes remaps pages
+     * instead of copying them (a 10,000-row ingest grows its rows this way). */
+    if (size > ARENA_MAX_ALLOC)
+        return NULL;
+    for (vial__arena_blk **link = &a->head, *own; (own = *link); link = &own->next) {
+        if ((void *)own->data != p)
+            continue;
+        if (own->pooled || own->used != o)
+            break; /* shares its block: copy below */
+        vial__arena_blk *grown = realloc(own, BLK_HDR + n);
+        if (!grown)
+            return NULL;
+        *link = grown;
+        a->total += n - o;
+        grown->cap = grown->used = n;
+        return grown->data;
+    }
     void *q = vial__arena_alloc(a, size);
     if (q)
         memcpy(q, p, old);
