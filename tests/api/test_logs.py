@@ -433,6 +433,36 @@ def test_unknown_properties_are_kept_under_extra_when_configured(servers):
     assert len(api.rows("/logs")) == 4
 
 
+def test_kept_properties_are_stored_as_sent(servers):
+    """Keep mode stores each unknown property's JSON text as it came (no
+    tree in between): escaped names, values jansson could not hold, deep
+    nesting; repeats and the one escape PostgreSQL's jsonb refuses are 400s."""
+    api = servers.api("--logs-unknown-properties", "keep", keep_extra=True)
+    t = fmt_time(T0, 60)
+    raw = ('{"userId": "u", "sessionId": "s", "actions": ['
+           '{"time": "%s", "type": "A", "properties": {"q\\"uo\\\\te\\n": [1, {"x": "\\u00e9"}],'
+           ' "locationX": 3, "big": 123456789012345678901234567890, "f": -1.25e-3, "deep": [[[[[[]]]]]]}},'
+           '{"time": "%s", "type": "B", "properties": {"\\u0041": null}}]}') % (t, t)
+    r = api.post(raw.encode())
+    assert r.status_code == 201, r.text
+    j = r.json()
+    assert j["stored"] == 2
+    rows = [api.get(f"/logs/{i}").json() for i in (j["first_id"], j["last_id"])]
+    assert rows[0]["extra"] == {'q"uo\\te\n': [1, {"x": "é"}], "big": 123456789012345678901234567890,
+                                "f": -1.25e-3, "deep": [[[[[[]]]]]]}, rows[0]
+    assert rows[0]["locationX"] == 3
+    assert rows[1]["extra"] == {"A": None}, rows[1]
+    assert_rows(api.rows(route("u")), rows)
+    # one action's names each once; a value with \u0000 cannot be stored
+    bad = ('{"userId": "u", "sessionId": "s", "actions": [{"time": "%s", "type": "A", "properties": '
+           '{"k": 1, "b": 2, "k": 3, "\\u006b": 4, "z": "a\\u0000b", "y": "a\\\\u0000b", "n\\u0000": 1}}]}') % t
+    fields = bad_fields(api.post(bad.encode()))
+    assert fields == {"actions[0].properties.k": "duplicate property",
+                      "actions[0].properties.z": "value cannot be stored",
+                      "actions[0].properties.n": "property names must not contain NUL characters"}, fields
+    assert len(api.rows("/logs")) == 2
+
+
 def test_unknown_properties_setting_rejects_other_values(database, tmp_path):
     srv = Server("vial-server", server_args(database, "--logs-unknown-properties", "ignore"), server_env(),
                  tmp_path, tmp_path, None)
