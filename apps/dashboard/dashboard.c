@@ -34,8 +34,8 @@ static json_t *current_user(vial_req *req)
             json_object_del(s, "uid"); /* the account is gone: so is the login */
         return NULL;
     }
-    return json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role", a.role,
-                     "created_at", a.created_at);
+    return json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role",
+                     a.role, "created_at", a.created_at);
 }
 
 /* Renders `name` with the common context (user, csrf_token) plus `extra`

@@ -333,7 +333,8 @@ int users_authenticate(vial_req *req, const char *username, const char *password
         lower[i] = (char)tolower((unsigned char)username[i]);
     lower[i] = '\0';
     const char *addr = vial_client_addr(req);
-    int64_t wu = vial_backoff_check(req, &user_backoff, lower), wi = vial_backoff_check(req, &ip_backoff, addr);
+    int64_t wu = vial_backoff_check(req, &user_backoff, lower);
+    int64_t wi = vial_backoff_check(req, &ip_backoff, addr);
     int64_t wait = wu > wi ? wu : wi;
     if (wait > 0) {
         *retry_after_s = wait;
@@ -699,11 +700,12 @@ static int cmd_createuser(vial_app *app, int argc, char **argv)
     char pw[MAX_PASSWORD + 2], again[MAX_PASSWORD + 2];
     int rc = vial_prompt_password("Password: ", pw, sizeof pw);
     if (rc) {
-        fprintf(stderr, "createuser: %s\n", rc == VIAL_ETOOBIG ? "password is too long: use at most 1024 bytes"
-                                                                : "no password given");
+        fprintf(stderr, "createuser: %s\n",
+                rc == VIAL_ETOOBIG ? "password is too long: use at most 1024 bytes" : "no password given");
         return 1;
     }
-    if (isatty(STDIN_FILENO) && (vial_prompt_password("Again: ", again, sizeof again) || strcmp(pw, again))) {
+    if (isatty(STDIN_FILENO) &&
+        (vial_prompt_password("Again: ", again, sizeof again) || strcmp(pw, again))) {
         sodium_memzero(pw, sizeof pw);
         sodium_memzero(again, sizeof again);
         fprintf(stderr, "createuser: the passwords differ\n");

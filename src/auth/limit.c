@@ -109,14 +109,15 @@ int64_t vial_backoff_check(vial_req *req, const vial_backoff *b, const char *key
     int64_t free_failures = b->free_failures > 0 ? b->free_failures : 1;
     if (rc || fails < free_failures) {
         if (rc)
-            vial_req_log(req, VIAL_LOG_WARN, "backoff %s: store unavailable (%s); allowing", b->name,
-                         vial_strerror(rc));
+            vial_req_log(req, VIAL_LOG_WARN, "backoff %s: store unavailable (%s); allowing",
+                         b->name, vial_strerror(rc));
         return 0;
     }
     const char *last = NULL;
     if (backoff_key(k, sizeof k, b, key, 't') || vial_kv_get(req, k, &last, NULL))
         return 0;
-    int64_t shift = fails - free_failures, max_s = b->max_wait_s > 0 ? b->max_wait_s : BACKOFF_MAX_S;
+    int64_t shift = fails - free_failures;
+    int64_t max_s = b->max_wait_s > 0 ? b->max_wait_s : BACKOFF_MAX_S;
     int64_t wait_s = shift >= 30 ? max_s : (int64_t)1 << shift;
     if (wait_s > max_s)
         wait_s = max_s;

@@ -111,7 +111,8 @@ static int decode(vial_req *req, const vial_page_spec *s, const char *after, via
                 return VIAL_EPARSE;
             tl = (tl & 0x7f) | (size_t)raw[at++] << 7;
         }
-        if (n - at < tl || memchr(raw + at, '\0', tl) || !vial_utf8_valid((const char *)raw + at, tl))
+        if (n - at < tl || memchr(raw + at, '\0', tl) ||
+            !vial_utf8_valid((const char *)raw + at, tl))
             return VIAL_EPARSE;
         char *t = vial_strndup(req, (const char *)raw + at, tl);
         if (!t)
@@ -144,7 +145,8 @@ int vial_page_parse(vial_req *req, const vial_page_spec *spec, const char *limit
         char *end;
         long long v = strtoll(limit, &end, 10);
         if (!*limit || *end || v < 1 || v > spec->max_limit) {
-            *why = vial_sprintf(req, "limit must be an integer from 1 to %" PRId64, spec->max_limit);
+            *why = vial_sprintf(req, "limit must be an integer from 1 to %" PRId64,
+                                spec->max_limit);
             return *why ? VIAL_EPARSE : VIAL_ENOMEM;
         }
         page->limit = v;
