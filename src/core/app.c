@@ -170,6 +170,14 @@ void vial_app_free(vial_app *app)
     if (!app)
         return;
     compiled_free(app);
+    /* Module data first: the test client's worker, released here, gives
+     * its slots back through app->slots. */
+    for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
+        next = e->next;
+        if (e->free_fn)
+            e->free_fn(e->data);
+        free(e);
+    }
     bp_clear(&app->root);
     vial__config_free(app->cfg);
     free(app->cmds);
@@ -178,12 +186,6 @@ void vial_app_free(vial_app *app)
     free(app->lim.upload_dir);
     free(app->csp);
     free_trusted(app);
-    for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
-        next = e->next;
-        if (e->free_fn)
-            e->free_fn(e->data);
-        free(e);
-    }
     free(app->error);
     free(app->name);
     free(app);
