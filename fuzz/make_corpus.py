@@ -7,9 +7,11 @@ http seeds start with the control byte of fuzz/http_fuzz.c (bits 0-1: split
 schedule, bit 2: deferred writes, bits 3-4: how the connection ends: nothing,
 EOF, timeout, reset; 5-7: schedule seed), then the bytes a client sends.
 """
+import base64
 import hashlib
 import os
 import shutil
+import struct
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 UUID = "123e4567-e89b-12d3-a456-426614174000"
@@ -389,6 +391,36 @@ SCHEMA = {
 }
 
 
+# page_fuzz: byte 0 = key shape (bits 0-1) and URL limit (bits 2-3), then the
+# cursor, '\n', the query.  Cursors: canonical ones of each shape, and near
+# misses (cut, padded, stray bits, bad lengths).
+def _b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+
+def _int(v):
+    return struct.pack(">q", v)
+
+
+def _text(t):
+    t = t.encode()
+    n = len(t)
+    return (bytes([n]) if n < 0x80 else bytes([0x80 | n & 0x7f, n >> 7])) + t
+
+
+PAGE = {
+    "int-int": b"\x00" + _b64u(_int(1) + _int(2)) + b"\nx=1&limit=5&after=zz",
+    "int-int-min": b"\x04" + _b64u(_int(-2**63) + _int(2**63 - 1)) + b"\n",
+    "int-int-cut": b"\x00" + _b64u(_int(1) + _int(2))[:-1] + b"\nlim%69t=1",
+    "text-int": b"\x09" + _b64u(_text("Zo\u00eb & Co") + _int(7)) + b"\nq=a+b&z",
+    "text-int-long": b"\x01" + _b64u(_text("x" * 300) + _int(7)) + b"\n",
+    "text-int-badlen": b"\x01" + _b64u(bytes([0x82, 0x00]) + b"ab" + _int(7)) + b"\n",
+    "text-text-int": b"\x0e" + _b64u(_text("a") + _text("") + _int(0)) + b"\n<x>=\"|\"&after=1",
+    "int": b"\x03" + _b64u(_int(5)) + b"\n",
+    "empty": b"\x00\n&&",
+}
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -414,6 +446,7 @@ def main():
     write("json", JSON)
     write("config", CONFIG)
     write("schema", SCHEMA)
+    write("page", PAGE)
 
 
 if __name__ == "__main__":
