@@ -139,6 +139,15 @@ void vial_app_free(vial_app *app)
 {
     if (!app)
         return;
+    /* Module data first, newest first, while everything it may still use
+     * (worker slots, settings, other modules' data) is there: the test
+     * client's worker, for one, runs the slots' finalizers. */
+    for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
+        next = e->next;
+        if (e->free_fn)
+            e->free_fn(e->data);
+        free(e);
+    }
     compiled_free(app);
     bp_clear(&app->root);
     vial__config_free(app->cfg);
@@ -148,12 +157,6 @@ void vial_app_free(vial_app *app)
     free(app->lim.upload_dir);
     free(app->csp);
     free_trusted(app);
-    for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
-        next = e->next;
-        if (e->free_fn)
-            e->free_fn(e->data);
-        free(e);
-    }
     free(app->error);
     free(app->name);
     free(app);
