@@ -11,7 +11,7 @@
  * can be moved forward and its slot function reached.
  */
 #include "unit.h"
-#include "auth/auth.h"
+#include "auth/auth_impl.h"
 
 #include <time.h>
 
@@ -489,7 +489,7 @@ static void test_secret_key_checked_at_start(void **state)
 static tcache *cache_of(vial_app *app)
 {
     const vial__auth *a = vial__auth_of(app);
-    vial__worker *w = app->test_worker;
+    vial__worker *w = vial__test_worker(app);
     return w && w->slots && a->cache_slot >= 0 ? w->slots[a->cache_slot] : NULL;
 }
 

@@ -581,7 +581,7 @@ static void test_upgrade_not_taken_closes_state(void **state)
 static int h_pool(vial_req *r)
 {
     vial__pool *p = vial__req_pool(r);
-    return vial_text(r, 200, p && p == &vial_app_of(r)->test_pool ? "pool" : "none");
+    return vial_text(r, 200, p && p == vial__test_worker(vial_app_of(r))->pool ? "pool" : "none");
 }
 
 static void test_request_pool_is_the_workers(void **state)
