@@ -169,15 +169,16 @@ void vial_app_free(vial_app *app)
 {
     if (!app)
         return;
-    compiled_free(app);
-    /* Module data first: the test client's worker, released here, gives
-     * its slots back through app->slots. */
+    /* Module data first, newest first, while everything it may still use
+     * (worker slots, settings, other modules' data) is there: the test
+     * client's worker, for one, runs the slots' finalizers. */
     for (vial__ext *e = atomic_load(&app->exts), *next; e; e = next) {
         next = e->next;
         if (e->free_fn)
             e->free_fn(e->data);
         free(e);
     }
+    compiled_free(app);
     bp_clear(&app->root);
     vial__config_free(app->cfg);
     free(app->cmds);

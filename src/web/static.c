@@ -103,7 +103,8 @@ static int open_walk(int root, const char *path)
     int fd = -1;
     for (char *seg = strtok_r(copy, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
         bool last = save == NULL || *save == '\0';
-        int next = openat(dir, seg, (last ? O_RDONLY : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+        int next = openat(dir, seg, (last ? O_RDONLY | O_NONBLOCK : O_PATH | O_DIRECTORY) | O_NOFOLLOW |
+                                        O_CLOEXEC);
         if (dir != root)
             close(dir);
         if (next < 0)
@@ -122,7 +123,10 @@ static int open_beneath(int root, const char *path)
 {
     static atomic_int no_openat2;
     if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
-        struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+        /* O_NONBLOCK: opening a FIFO (or a device) someone left in the
+         * directory must not block the worker; it is refused right after,
+         * as not a regular file.  Regular files ignore the flag. */
+        struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
                                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
         long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
         if (fd >= 0 || errno != ENOSYS)

@@ -1,6 +1,14 @@
 /*
- * Unit tests for the template engine (src/tpl/template.c, tpl_parse.c,
- * tpl_render.c, tpl_value.c, tpl_filters.c).
+ * Unit tests for src/tpl/template.c: the template module's public face —
+ * loading templates from templates_dir and the folders apps and blueprints
+ * add (names checked, missing files, directories, the search order), the
+ * templates_dir setting declared on every app, the cache of compiled
+ * templates and debug-mode reloading (includes and extends too), rendering
+ * as a response (content types,
+ * statuses, url_for and request inside a real request, errors as 500s),
+ * registering filters, threads sharing compiled templates, and API misuse.
+ * The stages have their own mirrors: tpl_parse.c, tpl_render.c,
+ * tpl_filters.c, tpl_value.c.
  *
  * Most behaviour is data-driven: tests/cases/template/<case>/ holds `input`
  * (the template, named "<case>.html" in messages, or "<case>.txt" — no
@@ -8,9 +16,7 @@
  * either `expected` (the exact output; most were produced by Jinja2 itself,
  * so they double as a conformance check) or `error` (the exact message,
  * with file:line:col).  _files/ holds the templates they include and
- * extend.  The C tests below cover what a case directory cannot: responses,
- * url_for and request inside a real request, custom filters, debug-mode
- * reload, limits, threads and API misuse.
+ * extend.  test_cases runs them all through the public API.
  */
 #include "unit.h"
 #include "tpl/tpl_impl.h"
@@ -177,42 +183,6 @@ static void test_cases(void **state)
     assert_int_equal(failed, 0);
 }
 
-/* ------------------------------------------------------------------ escaping */
-
-static void test_fortunes_escaping(void **state)
-{
-    (void)state;
-    vial_app *app = new_app(NULL);
-    const char *ctx = "{\"f\":[{\"id\":11,\"message\":\"<script>alert(\\\"This should not be "
-                      "displayed in a browser alert box.\\\");</script>\"},"
-                      "{\"id\":12,\"message\":\"フレームワークのベンチマーク\"},"
-                      "{\"id\":2,\"message\":\"A computer scientist is someone who fixes "
-                      "things that aren't broken.\"},{\"id\":13,\"message\":\"Tom & Jerry\"}]}";
-    expect_out(app, "f.html",
-               "{% for x in f %}<tr><td>{{ x.id }}</td><td>{{ x.message }}</td></tr>{% endfor %}",
-               ctx,
-               "<tr><td>11</td><td>&lt;script&gt;alert(&#34;This should not be displayed in a "
-               "browser alert box.&#34;);&lt;/script&gt;</td></tr>"
-               "<tr><td>12</td><td>フレームワークのベンチマーク</td></tr>"
-               "<tr><td>2</td><td>A computer scientist is someone who fixes things that "
-               "aren&#39;t broken.</td></tr>"
-               "<tr><td>13</td><td>Tom &amp; Jerry</td></tr>");
-    /* the same template as text: nothing escaped */
-    expect_out(app, "f.txt", "{% for x in f %}{{ x.message }}|{% endfor %}", ctx,
-               "<script>alert(\"This should not be displayed in a browser alert box.\");"
-               "</script>|フレームワークのベンチマーク|A computer scientist is someone who "
-               "fixes things that aren't broken.|Tom & Jerry|");
-    /* .htm .xml .svg escape too, case-insensitively; other names do not */
-    expect_out(app, "a.HTM", "{{ '<' }}", NULL, "&lt;");
-    expect_out(app, "a.xml", "{{ '<' }}", NULL, "&lt;");
-    expect_out(app, "a.svg", "{{ '<' }}", NULL, "&lt;");
-    expect_out(app, "a.css", "{{ '<' }}", NULL, "<");
-    expect_out(app, "html", "{{ '<' }}", NULL, "<");
-    /* invalid UTF-8 passes through byte for byte */
-    expect_out(app, "a.html", "{{ s }}\xff\xfe", "{\"s\":\"ok\"}", "ok\xff\xfe");
-    vial_app_free(app);
-}
-
 /* ------------------------------------------------------------------ responses */
 
 static int h_page(vial_req *req)
@@ -327,55 +297,32 @@ static void test_render_response(void **state)
     vial_app_free(app);
 }
 
-/* ------------------------------------------------------------------ custom filters */
+/* ------------------------------------------------------------------ filter registration */
 
-static json_t *f_shout(json_t *value, json_t *args, const char **error)
-{
-    (void)error;
-    const char *s = json_string_value(value);
-    json_int_t n = json_array_size(args) ? json_integer_value(json_array_get(args, 0)) : 1;
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s%.*s", s ? s : "?", (int)n, "!!!!!!!!!!");
-    return json_string(buf);
-}
-
-static json_t *f_fail(json_t *value, json_t *args, const char **error)
-{
-    (void)value;
-    (void)args;
-    *error = "nope";
-    return NULL;
-}
-
-static json_t *f_wrap(json_t *value, json_t *args, const char **error)
+static json_t *f_ident(json_t *value, json_t *args, const char **error)
 {
     (void)args;
     (void)error;
-    return json_pack("{s:O}", "v", value);
+    return json_incref(value);
 }
 
-static void test_custom_filters(void **state)
+/* Registering; applying them is tpl_render.c's, binding tpl_parse.c's. */
+static void test_filter_registration(void **state)
 {
     (void)state;
     vial_app *app = new_app(NULL);
-    assert_int_equal(vial_template_filter(app, "shout", f_shout), 0);
-    assert_int_equal(vial_template_filter(app, "fail", f_fail), 0);
-    assert_int_equal(vial_template_filter(app, "wrap", f_wrap), 0);
-    /* an app filter may replace a builtin one */
-    assert_int_equal(vial_template_filter(app, "upper", f_shout), 0);
-    assert_int_equal(vial_template_filter(app, "", f_shout), VIAL_EINVAL);
-    assert_int_equal(vial_template_filter(app, "a-b", f_shout), VIAL_EINVAL);
-    assert_int_equal(vial_template_filter(app, "9a", f_shout), VIAL_EINVAL);
+    assert_int_equal(vial_template_filter(app, "ident", f_ident), 0);
+    assert_int_equal(vial_template_filter(app, "ident", f_ident), 0); /* again: replaced */
+    assert_int_equal(vial_template_filter(app, "upper", f_ident), 0); /* a builtin's name */
+    assert_int_equal(vial_template_filter(app, "", f_ident), VIAL_EINVAL);
+    assert_int_equal(vial_template_filter(app, "a-b", f_ident), VIAL_EINVAL);
+    assert_int_equal(vial_template_filter(app, "9a", f_ident), VIAL_EINVAL);
+    assert_int_equal(vial_template_filter(app, NULL, f_ident), VIAL_EINVAL);
     assert_int_equal(vial_template_filter(app, "ok", NULL), VIAL_EINVAL);
-    assert_int_equal(vial_template_filter(NULL, "ok", f_shout), VIAL_EINVAL);
-    expect_out(app, "a.html", "{{ 'hi'|shout }} {{ 'hi'|shout(3) }} {{ 'x'|upper }}", NULL,
-               "hi! hi!!! x!");
-    expect_out(app, "a.html", "{{ ('<'|wrap).v }} {{ 5|wrap|tojson }}", NULL,
-               "&lt; {\"v\":5}");
-    expect_err(app, "a.html", "{{ 1|fail }}", NULL, VIAL_EINVAL,
-               "a.html:1:6: filter 'fail' failed: nope");
-    expect_err(app, "a.html", "{{ 1|shout(n=1) }}", NULL, VIAL_EPARSE,
-               "filter 'shout' takes positional arguments only");
+    assert_int_equal(vial_template_filter(NULL, "ok", f_ident), VIAL_EINVAL);
+    expect_out(app, "a.html", "{{ '<x>'|ident }}|{{ 'y'|upper }}", NULL, "&lt;x&gt;|y");
+    /* a refused registration added nothing */
+    expect_err(app, "a.html", "{{ 1|ok }}", NULL, VIAL_EPARSE, "a.html:1:6: unknown filter 'ok'");
     vial_app_free(app);
 }
 
@@ -605,85 +552,6 @@ static void test_threads(void **state)
     vial_app_free(dbg);
 }
 
-/* ------------------------------------------------------------------ limits */
-
-static void test_limits(void **state)
-{
-    (void)state;
-    vial_app *app = new_app(tmpdir);
-    vial__tplmod *m = vial__tplmod_get(app);
-    assert_non_null(m);
-    const char *xs = "{\"xs\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
-                     "25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,"
-                     "49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64]}";
-    /* time: nested loops multiply */
-    expect_err(app, "a.html",
-               "{% for a in xs %}{% for b in xs %}{% for c in xs %}{% for d in xs %}{% for e in xs %}"
-               "{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
-               xs, VIAL_ERANGE, "template needs too much work (more than 20000000 steps)");
-    /* memory: a string that doubles 30 times */
-    char dbl[1024] = "{% set s = 'xxxxxxxxxxxxxxxx' %}";
-    for (int i = 0; i < 30; i++)
-        strcat(dbl, "{% set s = s ~ s %}");
-    expect_err(app, "a.html", dbl, NULL, VIAL_ETOOBIG, "template needs too much memory");
-    /* temporaries of every iteration add up */
-    expect_err(app, "a.html", "{% for a in xs %}{% for b in xs %}{% set s = 'x' * 100000 %}"
-                              "{% endfor %}{% endfor %}", xs, VIAL_ETOOBIG, "too much memory");
-    expect_err(app, "a.html", "{{ 'x' * 1000000000000 }}", NULL, VIAL_ETOOBIG,
-               "too much memory");
-    expect_err(app, "a.html", "{{ [1, 2] * 100000000000 }}", NULL, VIAL_ETOOBIG,
-               "too much memory");
-    /* output */
-    m->lim.max_output = 1000;
-    expect_err(app, "a.html", "{% for a in xs %}{% for b in xs %}ab{% endfor %}{% endfor %}", xs,
-               VIAL_ETOOBIG, "a.html:1:35: output larger than 1000 bytes");
-    expect_err(app, "a.html", "{{ 'x' * 2000 }}", NULL, VIAL_ETOOBIG, "output larger than");
-    m->lim.max_output = (size_t)64 << 20;
-    /* recursion through includes */
-    tmpfile_write("self.html", "x{% include 'self.html' %}");
-    expect_err(app, "a.html", "{% include 'self.html' %}", NULL, VIAL_ERANGE,
-               "self.html:1:2: templates nested too deeply (16 levels of include/extends)");
-    tmpfile_write("loop-a.html", "{% extends 'loop-b.html' %}");
-    tmpfile_write("loop-b.html", "{% extends 'loop-a.html' %}");
-    expect_err(app, "a.html", "{% include 'loop-a.html' %}", NULL, VIAL_EINVAL,
-               "loop-b.html:1:12: circular {% extends %}: 'loop-a.html' again");
-    /* a doubling include tree: the depth limit, or the step budget */
-    tmpfile_write("twice.html", "{% include 'twice.html' %}{% include 'twice.html' %}");
-    expect_err(app, "a.html", "{% include 'twice.html' %}", NULL, VIAL_ERANGE, "nested too deeply");
-    tmpfile_write("twice2.html", "{% set d = (d or 0) + 1 %}{% if d < 14 %}"
-                                 "{% include 'twice2.html' %}{% include 'twice2.html' %}"
-                                 "{% endif %}");
-    m->lim.max_steps = 100000;
-    expect_err(app, "a.html", "{% include 'twice2.html' %}", NULL, VIAL_ERANGE, "too much work");
-    m->lim.max_steps = 20000000;
-    /* thousands of variables in one scope: the scans are charged */
-    size_t cap = 5000 * 40;
-    char *many = malloc(cap);
-    assert_non_null(many);
-    many[0] = '\0';
-    for (int i = 0, o = 0; i < 5000; i++)
-        o += snprintf(many + o, cap - (size_t)o, "{%% set v%d = %d %%}", i, i);
-    m->lim.max_steps = 200000;
-    expect_err(app, "a.html", many, NULL, VIAL_ERANGE, "too much work");
-    m->lim.max_steps = 20000000;
-    expect_out(app, "a.html", strcat(many, "{{ v4999 }}"), NULL, "4999");
-    many[0] = '\0';
-    for (int i = 0, o = 0; i < 4097; i++)
-        o += snprintf(many + o, cap - (size_t)o, "{%% block b%d %%}{%% endblock %%}", i);
-    expect_err(app, "a.html", many, NULL, VIAL_EPARSE, "too many blocks (limit 4096)");
-    free(many);
-    /* deep but legal nesting renders */
-    char src[4096] = "", end[1024] = "";
-    for (int i = 0; i < 40; i++) {
-        strcat(src, "{% if true %}");
-        strcat(end, "{% endif %}");
-    }
-    strcat(src, "deep");
-    strcat(src, end);
-    expect_out(app, "a.html", src, NULL, "deep");
-    vial_app_free(app);
-}
-
 /* ------------------------------------------------------------------ API */
 
 static void test_api_misuse(void **state)
@@ -793,12 +661,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_fortunes_escaping),
         cmocka_unit_test(test_render_response),
-        cmocka_unit_test(test_custom_filters),
+        cmocka_unit_test(test_filter_registration),
         cmocka_unit_test(test_debug_reload),
         cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_api_misuse),
         cmocka_unit_test(test_default_templates_dir),
         cmocka_unit_test(test_folders),
