@@ -812,6 +812,25 @@ VIAL_API int vial_db_script(vial_db *db, const char *sql);
 VIAL_API int64_t vial_db_last_id(vial_db *db);
 
 /*
+ * Fetch one row or answer: returns the rows positioned on the first row,
+ * Owned by the caller until vial_rows_close() (or the end of the request);
+ * or NULL once the request is answered — 404 in the common error shape
+ * with `notfound` (copied; NULL: "Not Found") when there is no row,
+ * vial_db_abort() when the query fails, 503 when `db` is NULL (a failed
+ * vial_db_get(), which has answered already).  `sql`, `args` borrowed.
+ *
+ *     vial_rows *r = vial_db_one(req, db, "SELECT name FROM users WHERE id = $1",
+ *                                VIAL_ARGS(VIAL_INT(id)), "no such user");
+ *     if (!r)
+ *         return 0;
+ */
+#define vial_db_one(req, db, sql, ...) vial_db_one_dynamic((req), (db), "" sql "", __VA_ARGS__)
+/* The same for SQL built at run time: never from input.  Owned by the
+ * caller as above; NULL after answering. */
+VIAL_API vial_rows *vial_db_one_dynamic(vial_req *req, vial_db *db, const char *sql,
+                                        const vial_val *args, size_t nargs, const char *notfound);
+
+/*
  * Bulk inserts, the fast path for ingest: rows are added one by one and
  * written at vial_batch_finish() — on SQLite as cached multi-row INSERTs
  * (512 rows each, then 64, 8, 1), on PostgreSQL through COPY, or as

@@ -335,6 +335,28 @@ vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *a
     return r;
 }
 
+vial_rows *vial_db_one_dynamic(vial_req *req, vial_db *db, const char *sql, const vial_val *args,
+                               size_t nargs, const char *notfound)
+{
+    if (!req)
+        return NULL;
+    if (!db) {
+        if (!vial_responded(req))
+            vial_db_unavailable(req);
+        return NULL;
+    }
+    vial_rows *r = vial_db_query_dynamic(db, sql, args, nargs);
+    int rc = r ? vial_rows_next(r) : -1;
+    if (rc == 1)
+        return r;
+    vial_rows_close(r);
+    if (rc == 0)
+        vial_abort(req, 404, notfound);
+    else
+        vial_db_abort(req, db);
+    return NULL;
+}
+
 int vial_db_script(vial_db *db, const char *sql)
 {
     if (!db || !sql)

@@ -1,6 +1,7 @@
 /* Unit tests for src/db/db.c, the same cases on SQLite and on PostgreSQL
  * (dbtest.h): binding every type, NULLs, JSON output, request and explicit
- * transactions, constraint violations → 4xx, database_url parsing. */
+ * transactions, constraint violations → 4xx, fetch-one-or-404
+ * (vial_db_one), database_url parsing. */
 #include "dbtest.h"
 
 /* ---- handlers */
@@ -58,12 +59,28 @@ static int h_owners(vial_req *req)
     return n < 0 ? (int)n : vial_jw_finish(w);
 }
 
+/* /one?name=...: an owner's age, or whatever vial_db_one answered. */
+static int h_one(vial_req *req)
+{
+    vial_db *db = vial_arg(req, "nodb") ? NULL : vial_db_get(req);
+    vial_rows *r = vial_arg(req, "bad")
+                       ? vial_db_one(req, db, "SELECT age FROM nowhere_at_all WHERE name = $1",
+                                     VIAL_ARGS(VIAL_TEXT(vial_arg(req, "name"))), "no such owner")
+                       : vial_db_one(req, db, "SELECT age FROM owners WHERE name = $1",
+                                     VIAL_ARGS(VIAL_TEXT(vial_arg(req, "name"))),
+                                     vial_arg(req, "plain") ? NULL : "no such owner");
+    if (!r)
+        return 0;
+    return vial_textf(req, 200, "%" PRId64, vial_rows_int(r, 0));
+}
+
 static void db_routes(vial_app *app)
 {
     vial_get(app, "/owner", h_insert_owner);
     vial_get(app, "/pet", h_insert_pet);
     vial_get(app, "/count", h_count);
     vial_get(app, "/owners", h_owners);
+    vial_get(app, "/one", h_one);
 }
 
 /* ---- tests */
@@ -238,11 +255,31 @@ static void test_bad_url(void **state)
     assert_int_equal(vial__dburl_parse("sqlite://", &u, why, sizeof why), VIAL_EINVAL);
 }
 
+static void test_one(void **state)
+{
+    backend *b = *state;
+    SKIP_IF_NO_PG(b);
+    vial_app *app = b->app;
+    expect(app, "GET", "/owner?name=ann&age=30", 201, "created");
+    expect(app, "GET", "/one?name=ann", 200, "30");
+    /* no row: 404 in the common error shape, with the message given */
+    expect(app, "GET", "/one?name=bob", 404,
+           "{\"error\":\"not_found_404\",\"message\":\"no such owner\"}");
+    vial_test_resp *r = get(app, "/one?name=bob&plain=1");
+    assert_int_equal(vial_test_status(r), 404);
+    assert_non_null(strstr(vial_test_body(r, NULL), "\"message\":\"Not Found\""));
+    vial_test_free(r);
+    /* a failing query: the database's error, not a 404 */
+    expect(app, "GET", "/one?name=ann&bad=1", 500, NULL);
+    /* no connection */
+    expect(app, "GET", "/one?name=ann&nodb=1", 503, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_bind_every_type), BOTH(test_argument_errors),       BOTH(test_request_transactions),
-        BOTH(test_constraints),     BOTH(test_explicit_transactions),
+        BOTH(test_constraints),     BOTH(test_explicit_transactions), BOTH(test_one),
         cmocka_unit_test(test_bad_url),
     };
     return RUN_GROUP(tests);
