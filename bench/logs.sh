@@ -182,7 +182,7 @@ fill_sqlite() {  # the cached file, built under an exclusive lock
     echo "$names"
     /usr/bin/python3 "$TOOL" sql sqlite
     echo "$idx"
-    echo "UPDATE logs_seq SET next_id = $((N_LOGS + 1));"
+    echo "UPDATE vial_sequences SET next_id = $((N_LOGS + 1)) WHERE name = 'logs_id_seq';"
     echo "COMMIT;"
     echo "PRAGMA journal_mode = WAL;"
   } | "${PIN_CLI[@]}" sqlite3 -bail "$tmp" >"$OUT/fill-sqlite.log" 2>&1 || { echo "FAILED: $(tail -3 "$OUT/fill-sqlite.log")"; return 1; }
