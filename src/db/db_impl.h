@@ -80,9 +80,10 @@ struct vial__dbops {
                bool once);
     /* Writes a batch (vial_batch_finish), in the caller's transaction. */
     int (*bulk)(vial_db *db, vial__bulk *bk);
-    /* Reserves `n` consecutive ids of the sequence `seq` and returns the
-     * first in *first.  Once the transaction commits no later reservation
-     * hands them out again (PostgreSQL: not even if it rolls back). */
+    /* Inside a transaction: reserves `n` consecutive ids of the sequence
+     * `seq` and returns the first in *first.  Once the transaction commits
+     * no later reservation hands them out again (PostgreSQL: not even if
+     * it rolls back). */
     int (*reserve_ids)(vial_db *db, const char *seq, int64_t n, int64_t *first);
     /* Inside the transaction a migration runs in: waits until no other
      * process is migrating the database.  NULL: beginning the transaction

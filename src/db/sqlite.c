@@ -650,7 +650,8 @@ static void s_rows_free(vial_rows *rb)
 /* ------------------------------------------------------------------ bulk inserts */
 
 /* One statement, bound and stepped for each of `nrows` rows of `ncols`
- * values.  `ids`: note the rowid each row got (smallest and largest). */
+ * values.  With `first` and `last`: the smallest and largest rowid the
+ * rows got. */
 static int exec_many(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols,
                      int64_t *first, int64_t *last)
 {
