@@ -56,15 +56,16 @@ static int health(vial_req *req)
 /* The dashboard's pages, static files and migrations: those of the working
  * directory when it is a checkout (make run), else those `make install` put
  * in VIAL_DATADIR (the same layout), else those of the source tree this
- * binary was built from.  Only defaults: vial.ini, the environment and
- * flags win. */
+ * binary was built from.  The apps' migration sets (apps/<app>/migrations)
+ * are found under migrations_root, which is that same place.  Only
+ * defaults: vial.ini, the environment and flags win. */
 static int data_dirs(vial_app *app)
 {
     static const char *const bases[] = { ".", VIAL_DATADIR, VIAL_SOURCE_DIR };
-    static const char *const keys[][2] = {
-        { "dashboard_templates", "apps/dashboard/templates" },
-        { "static_dir", "static" }, { "migrations_dir", "migrations" }
-    };
+    static const char *const keys[][2] = { { "dashboard_templates", "/apps/dashboard/templates" },
+                                           { "static_dir", "/static" },
+                                           { "migrations_dir", "/migrations" },
+                                           { "migrations_root", "" } };
     char path[4096];
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
         snprintf(path, sizeof path, "%s/apps/dashboard/templates/base.html", bases[b]);
@@ -73,7 +74,7 @@ static int data_dirs(vial_app *app)
         if (b == 0)
             return 0; /* the built-in relative defaults */
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", bases[b], keys[i][1]);
+            snprintf(path, sizeof path, "%s%s", bases[b], keys[i][1]);
             if (vial_config_default(app, keys[i][0], path))
                 return 1;
         }

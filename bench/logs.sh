@@ -150,7 +150,7 @@ EOF
 fi
 
 migrate() {  # DATABASE_URL LOGFILE
-  (cd "$OUT" && "$BIN" migrate --database-url="$1" --migrations-dir="$REPO/migrations" --secret-key="$SECRET") \
+  (cd "$OUT" && "$BIN" migrate --database-url="$1" --migrations-root="$REPO" --secret-key="$SECRET") \
     >"$2" 2>&1 || die "migrate $1 failed: $(tail -3 "$2")"
 }
 
@@ -160,7 +160,7 @@ SQLITE_Q="" SQLITE_Q_NOTE="" PG_Q_NOTE=""
 fill_sqlite() {  # the cached file, built under an exclusive lock
   local key tmp idx names t0=$SECONDS n
   mkdir -p "$CACHE_DIR"
-  key=$({ /usr/bin/python3 "$TOOL" sql sqlite; cat "$REPO"/migrations/sqlite/*.sql; } | sha256sum | cut -c1-16)
+  key=$({ /usr/bin/python3 "$TOOL" sql sqlite; cat "$REPO"/apps/*/migrations/sqlite/*.sql; } | sha256sum | cut -c1-16)
   SQLITE_Q=$CACHE_DIR/logs10m-$key.db
   exec 9>"$CACHE_DIR/lock"
   flock -w 200 9 || { echo "FAILED: $CACHE_DIR is locked by another run"; return 1; }
@@ -182,7 +182,7 @@ fill_sqlite() {  # the cached file, built under an exclusive lock
     echo "$names"
     /usr/bin/python3 "$TOOL" sql sqlite
     echo "$idx"
-    echo "UPDATE logs_seq SET next_id = $((N_LOGS + 1));"
+    echo "UPDATE vial_sequences SET next_id = $((N_LOGS + 1)) WHERE name = 'logs_id_seq';"
     echo "COMMIT;"
     echo "PRAGMA journal_mode = WAL;"
   } | "${PIN_CLI[@]}" sqlite3 -bail "$tmp" >"$OUT/fill-sqlite.log" 2>&1 || { echo "FAILED: $(tail -3 "$OUT/fill-sqlite.log")"; return 1; }
@@ -252,7 +252,7 @@ start_next() {  # NAME CMD... ("@PORT@" in an argument becomes the port): start_
 
 start_vial() {  # NAME DATABASE_URL
   start_next "$1" env -u DATABASE_URL -u WORKERS -u PORT "$BIN" --workers "$WORKERS" --host 127.0.0.1 --port @PORT@ \
-    --access-log=off --secret-key="$SECRET" --database-url="$2" --migrations-dir="$REPO/migrations"
+    --access-log=off --secret-key="$SECRET" --database-url="$2" --migrations-root="$REPO"
 }
 start_flask() {  # NAME FLASK_DB
   start_next "$1" env FLASK_DB="$2" /usr/bin/python3 /usr/bin/gunicorn --chdir "$FLASK_DIR" -b 127.0.0.1:@PORT@ \
@@ -289,7 +289,7 @@ PGVER=""
 PLACE_DESC="every server and the PostgreSQL cluster pinned to CPU $SERVER_CPU (vial-server --workers 1, gunicorn -k sync -w 1); clients (logsbench.py ingest, wrk) on CPU $CLIENT_CPU"
 [[ $PLACEMENT == spread ]] && PLACE_DESC="PLACEMENT=spread: nothing pinned, vial-server --workers 2, gunicorn -k sync -w 2, clients free to run on both cores"
 {
-  echo "# vial bench logs  $(date -u '+%Y-%m-%dT%H:%M:%SZ')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src apps include migrations 2>/dev/null || echo '+dirty')"
+  echo "# vial bench logs  $(date -u '+%Y-%m-%dT%H:%M:%SZ')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src apps include 2>/dev/null || echo '+dirty')"
   echo "# $(uname -r), $(getconf _NPROCESSORS_ONLN) CPUs ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), load avg $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), SQLite $(sqlite3 --version | awk '{print $1}'), PostgreSQL ${PGVER:--}," \
     "Python $(/usr/bin/python3 -c 'import platform; print(platform.python_version())'), $(/usr/bin/python3 -c '

@@ -765,12 +765,38 @@ typedef struct vial_val {
 /*
  * Connects the app to its database: declares the settings database_url
  * (default sqlite:///data/vial.db), migrations_dir (default "migrations"),
- * auto_migrate (on), db_timeout (PostgreSQL statement_timeout, 30s) and
- * sqlite_synchronous (normal); adds the `migrate` command; and, when
+ * migrations_root ("."), auto_migrate (on), db_timeout (PostgreSQL
+ * statement_timeout, 30s) and sqlite_synchronous (normal); adds the
+ * `migrate` command (applies what is pending and prints it); and, when
  * auto_migrate is on, applies pending migrations before serving.  Call once
  * before vial_run().
  */
 VIAL_API int vial_db_init(vial_app *app);
+
+/*
+ * Migrations are SQL files named NNNN_name.sql in a folder's sqlite/ and
+ * postgresql/ subfolders (the one matching database_url applies), grouped
+ * in sets, applied in this order:
+ *   1. the db module's own set (the tables behind vial_batch_ids());
+ *   2. the sets registered with vial_db_migrations() and those the modules
+ *      register themselves (the session module's vial_sessions table, when
+ *      session_store = server keeps sessions in the database), in
+ *      registration order;
+ *   3. the migrations_dir folder, for simple apps that keep one folder.
+ * Within a set, files apply in name order.  Each applies in its own
+ * transaction together with its row in schema_migrations (version = the
+ * file stem, "0001_logs"), so it applies completely or not at all; several
+ * instances starting at once apply each file once.  Versions must be unique
+ * across all sets: the app refuses to start when two sets carry the same
+ * one.  A registered folder that does not exist also stops the start.
+ *
+ * Registers the folder `dir` as the set `name` (both copied; VIAL_EEXIST
+ * for a name already registered).  A relative `dir` is found under the
+ * migrations_root setting (default: the working directory), so an
+ * installed program can point every app's folder at its data directory at
+ * once.  Call before vial_run(), before or after vial_db_init().
+ */
+VIAL_API int vial_db_migrations(vial_app *app, const char *name, const char *dir);
 
 /*
  * The calling worker's connection, (re)connected if needed.  Borrowed: it
@@ -810,16 +836,36 @@ VIAL_API int vial_db_script(vial_db *db, const char *sql);
 VIAL_API int64_t vial_db_last_id(vial_db *db);
 
 /*
+ * Fetch one row or answer: returns the rows positioned on the first row,
+ * Owned by the caller until vial_rows_close() (or the end of the request);
+ * or NULL once the request is answered — 404 in the common error shape
+ * with `notfound` (copied; NULL: "Not Found") when there is no row,
+ * vial_db_abort() when the query fails, 503 when `db` is NULL (a failed
+ * vial_db_get(), which has answered already).  `sql`, `args` borrowed.
+ *
+ *     vial_rows *r = vial_db_one(req, db, "SELECT name FROM users WHERE id = $1",
+ *                                VIAL_ARGS(VIAL_INT(id)), "no such user");
+ *     if (!r)
+ *         return 0;
+ */
+#define vial_db_one(req, db, sql, ...) vial_db_one_dynamic((req), (db), "" sql "", __VA_ARGS__)
+/* The same for SQL built at run time: never from input.  Owned by the
+ * caller as above; NULL after answering. */
+VIAL_API vial_rows *vial_db_one_dynamic(vial_req *req, vial_db *db, const char *sql,
+                                        const vial_val *args, size_t nargs, const char *notfound);
+
+/*
  * Bulk inserts, the fast path for ingest: rows are added one by one and
  * written at vial_batch_finish() — on SQLite as cached multi-row INSERTs
  * (512 rows each, then 64, 8, 1), on PostgreSQL through COPY, or as
  * multi-row INSERTs of up to ~60,000 values when ids must come back.
  * Run it inside a transaction (vial_db_tx) for all-or-nothing.  `table` and
- * `columns` are identifiers ([A-Za-z_][A-Za-z0-9_]*), checked; the arrays
- * are borrowed until finish.  Text values in rows are borrowed until
- * finish too (they usually point into the parsed request body).
- * With `id_column` set, finish reports the first and last id assigned
- * (NULL: not needed).  The batch is freed by finish, whatever it returns.
+ * `columns` are identifiers ([A-Za-z_][A-Za-z0-9_]*, at most 63), checked;
+ * the arrays are borrowed until finish.  Text values in rows are borrowed
+ * until finish too (they usually point into the parsed request body).
+ * With `id_column` set, finish reports the first and last id the database
+ * assigned (NULL: not needed).  The batch is freed by finish, whatever it
+ * returns.
  */
 typedef struct vial_batch vial_batch;
 /* A batch Owned by the caller until vial_batch_finish() frees it; NULL on a
@@ -827,6 +873,29 @@ typedef struct vial_batch vial_batch;
 VIAL_API VIAL_NODISCARD vial_batch *vial_db_batch(vial_db *db, const char *table,
                                                   const char *const *columns, size_t ncols,
                                                   const char *id_column);
+/*
+ * Ids from a sequence: at finish the batch reserves one block of as many
+ * ids as it has rows from `sequence` and writes them, in row order, into
+ * the `id_column` named in vial_db_batch() (leave it out of `columns`);
+ * finish reports the block in first_id/last_id.  A sequence never hands
+ * out again an id a committed batch got, not even after the rows holding
+ * the newest ids were deleted, and concurrent batches get disjoint blocks
+ * (the ids of a batch that rolled back may come again on SQLite; nobody
+ * saw them).  The reservation and the rows go in one transaction: the
+ * caller's, or else one the batch opens and commits itself.
+ *
+ * A sequence is declared by a migration: on SQLite a row of vial_sequences
+ * (INSERT INTO vial_sequences (name) VALUES ('orders_id_seq'); next_id
+ * says where it starts, 1 by default), on PostgreSQL a plain SEQUENCE of
+ * that name (CREATE SEQUENCE orders_id_seq).  On SQLite the id column must
+ * be the table's INTEGER PRIMARY KEY: only the first row carries its id
+ * and SQLite numbers the others, which is cheaper than checking each
+ * explicit id for a clash; finish checks that the last row got the
+ * block's last id and fails (VIAL_EDB, logged) if anything came between.
+ * Call once, before the first row; `sequence` is borrowed until finish.
+ * Errors stick to the batch (finish returns them too).
+ */
+VIAL_API int vial_batch_ids(vial_batch *b, const char *sequence);
 /* Adds a row of `ncols` values (the array is copied, text is borrowed). */
 VIAL_API int vial_batch_add(vial_batch *b, const vial_val *row);
 /* Writes the rows; returns how many, or VIAL_E* (see vial_db_error()). */
@@ -1011,11 +1080,12 @@ VIAL_API const char *vial_upload_data(vial_req *req, const vial_upload *u);
  * as an empty session.  With session_store = server the cookie holds only a
  * random 256-bit id and the data lives in Redis (when redis_url is set, so
  * every instance behind a load balancer sees it) or else in the database
- * (table vial_sessions, created at start).  Cookies are HttpOnly,
- * SameSite=Lax, Secure when the request came over HTTPS (vial_scheme).
- * Settings: session_cookie ("session"), session_lifetime ("7d"),
- * session_store ("cookie" or "server").  Needs vial_db_init() for the
- * database store; calls vial_auth_init() and vial_kv_init() itself.
+ * (table vial_sessions, made by the session module's own migration set).
+ * Cookies are HttpOnly, SameSite=Lax, Secure when the request came over
+ * HTTPS (vial_scheme).  Settings: session_cookie ("session"),
+ * session_lifetime ("7d"), session_store ("cookie" or "server").  Needs
+ * vial_db_init() for the database store; calls vial_auth_init() and
+ * vial_kv_init() itself.
  */
 VIAL_API int vial_session_init(vial_app *app);
 /* The session object: borrowed, owned by the request (modify it in place).

@@ -444,22 +444,6 @@ static vial_val opt_text(text t)
     return t.p ? VIAL_TEXTN(t.p, t.n) : VIAL_NULL;
 }
 
-static int64_t reserve_ids(vial_db *db, int64_t n)
-{
-    vial_rows *r;
-    if (!strcmp(vial_db_backend(db), "postgresql"))
-        r = vial_db_query(db, "SELECT logs_reserve_ids($1)", VIAL_ARGS(VIAL_INT(n)));
-    else
-        r = vial_db_query(db, "UPDATE logs_seq SET next_id = next_id + $1 WHERE one = 1 "
-                              "RETURNING next_id - $1",
-                          VIAL_ARGS(VIAL_INT(n)));
-    if (!r || vial_rows_next(r) != 1)
-        return -1;
-    int64_t first = vial_rows_int(r, 0);
-    vial_rows_close(r);
-    return first;
-}
-
 static int store(vial_req *req, row *rows, size_t n);
 
 int post_logs(vial_req *req)
@@ -523,38 +507,26 @@ static int store(vial_req *req, row *rows, size_t n)
     if (vial_db_tx(req))
         return 0;
     vial_db *db = vial_db_get(req);
-    int64_t first = reserve_ids(db, (int64_t)n);
-    if (first < 0)
-        return vial_db_abort(req, db);
-    static const char *const cols[] = { "id", "user_id", "session_id", "time_us", "time_offset",
+    static const char *const cols[] = { "user_id", "session_id", "time_us", "time_offset",
                                         "log_type", "location_x", "location_y", "viewed_id",
                                         "page_from", "page_to", "extra" };
-    /* On SQLite only the first row carries its id: a NULL id is the largest
-     * + 1, so the rest follow on from it, and an explicit one costs a seek
-     * per row to rule out a clash.  The transaction holds
-     * the write lock, so nothing comes between; the last id is checked. */
-    bool sqlite = !strcmp(vial_db_backend(db), "sqlite");
-    vial_batch *b = vial_db_batch(db, "logs", cols, 12, NULL);
-    int rc = b ? 0 : vial_db_errcode(db);
+    /* One block of never-reused ids from the logs' sequence (migrations). */
+    vial_batch *b = vial_db_batch(db, "logs", cols, 11, "id");
+    int rc = b ? vial_batch_ids(b, "logs_id_seq") : vial_db_errcode(db);
     for (size_t i = 0; i < n && rc == 0; i++) {
         row *r = &rows[i];
         vial_val ex = r->extra.p ? (vial_val){ .type = VIAL_T_JSON, .u.s = { r->extra.p, r->extra.n } }
                                  : VIAL_NULL;
-        vial_val v[12] = { i && sqlite ? VIAL_NULL : VIAL_INT(first + (int64_t)i),
-                           VIAL_TEXTN(r->user.p, r->user.n), VIAL_TEXTN(r->session.p, r->session.n),
+        vial_val v[11] = { VIAL_TEXTN(r->user.p, r->user.n), VIAL_TEXTN(r->session.p, r->session.n),
                            VIAL_INT(r->t.us), VIAL_INT(r->t.offset_s), VIAL_TEXTN(r->type.p, r->type.n),
                            r->has_lx ? VIAL_INT(r->lx) : VIAL_NULL, r->has_ly ? VIAL_INT(r->ly) : VIAL_NULL,
                            opt_text(r->viewed), opt_text(r->from), opt_text(r->to), ex };
         rc = vial_batch_add(b, v);
     }
-    int64_t stored = b ? vial_batch_finish(b, NULL, NULL) : rc;
+    int64_t first = 0, last = 0;
+    int64_t stored = b ? vial_batch_finish(b, &first, &last) : rc;
     if (rc < 0 || stored < 0)
         return vial_db_abort(req, db);
-    if (sqlite && vial_db_last_id(db) != first + stored - 1) {
-        vial_log(VIAL_LOG_ERROR, "logs: ids %" PRId64 "..%" PRId64 " reserved, the last stored is %" PRId64,
-                 first, first + stored - 1, vial_db_last_id(db));
-        return vial_abort(req, 500, "the log ids went out of step; nothing was stored");
-    }
     /* 201 only after COMMIT: vial_db_tx commits before this is sent. */
     vial_jw *w = vial_jw_begin(req, 201);
     vial_jw_object(w);
@@ -563,7 +535,7 @@ static int store(vial_req *req, row *rows, size_t n)
     vial_jw_key(w, "first_id");
     vial_jw_int(w, first);
     vial_jw_key(w, "last_id");
-    vial_jw_int(w, first + stored - 1);
+    vial_jw_int(w, last);
     vial_jw_end(w);
     return vial_jw_finish(w);
 }

@@ -70,7 +70,8 @@ int logs_register(vial_app *app)
         vial_config_define(app, "logs_unknown_properties", "reject", unknown_help) ||
         vial_config_define(app, "logs_default_offset", "",
                            "UTC offset assumed for times sent without one (e.g. Z); empty: refuse them") ||
-        vial_on_start(app, logs_start))
+        vial_on_start(app, logs_start) ||
+        vial_db_migrations(app, "logs", "apps/logs/migrations"))
         return VIAL_EINVAL;
     vial_bp *bp = vial_bp_new("logs");
     if (!bp)

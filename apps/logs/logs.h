@@ -6,8 +6,9 @@
 
 #include <vial.h>
 
-/* Declares the logs_* settings and registers the blueprint at the root.
- * Needs vial_db_init(app) first and the migrations in migrations/. */
+/* Declares the logs_* settings, registers the blueprint at the root and
+ * the migration set "logs" (apps/logs/migrations, found under the
+ * migrations_root setting).  Needs vial_db_init(app). */
 int logs_register(vial_app *app);
 
 /*

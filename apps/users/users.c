@@ -761,6 +761,8 @@ int users_register(vial_app *app)
 {
     int rc = vial_auth_init(app, &auth_ops);
     if (!rc)
+        rc = vial_db_migrations(app, "users", "apps/users/migrations");
+    if (!rc)
         rc = vial_config_define(app, "ratelimit_register", "30:10",
                                 "registrations per minute and burst, per address (or off)");
     if (!rc)

@@ -7,7 +7,8 @@
 #include <vial.h>
 
 /* Sets up the auth module with vial-server's accounts and registers the
- * /api blueprint and the createuser command.  Needs vial_db_init(app). */
+ * /api blueprint, the createuser command and the migration set "users"
+ * (apps/users/migrations, under migrations_root).  Needs vial_db_init(app). */
 int users_register(vial_app *app);
 /*
  * Shared by the JSON API and the dashboard's forms.

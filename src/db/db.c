@@ -104,8 +104,9 @@ static vial_db *db_new(vial_app *app)
     return db;
 }
 
-static int db_connect(vial_db *db)
+int vial__db_connect(vial_db *db)
 {
+    db->err = 0;
     if (db->impl && !db->broken)
         return 0;
     if (db->impl)
@@ -157,7 +158,7 @@ vial_db *vial_db_open(vial_app *app)
     if (!db)
         return NULL;
     db->standalone = true;
-    if (db_connect(db)) {
+    if (vial__db_connect(db)) {
         vial_log(VIAL_LOG_ERROR, "cannot open the database: %s", db->errmsg);
         db_free(db);
         return NULL;
@@ -211,7 +212,7 @@ vial_db *vial_db_get(vial_req *req)
         }
         db->req = req;
     }
-    if (db_connect(db)) {
+    if (vial__db_connect(db)) {
         vial_req_log(req, VIAL_LOG_ERROR, "database: %s", db->errmsg);
         vial_db_unavailable(req);
         return NULL;
@@ -302,7 +303,7 @@ int vial_db_exec_dynamic(vial_db *db, const char *sql, const vial_val *args, siz
         return VIAL_EINVAL;
     int rc = check_args(db, args, nargs);
     if (!rc)
-        rc = db_connect(db);
+        rc = vial__db_connect(db);
     if (rc)
         return rc;
     db->err = 0;
@@ -314,7 +315,7 @@ int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t
 {
     int rc = check_args(db, args, nargs);
     if (!rc)
-        rc = db_connect(db);
+        rc = vial__db_connect(db);
     if (rc)
         return rc;
     db->err = 0;
@@ -325,7 +326,7 @@ vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *a
 {
     if (!db || !sql)
         return NULL;
-    if (check_args(db, args, nargs) || db_connect(db))
+    if (check_args(db, args, nargs) || vial__db_connect(db))
         return NULL;
     db->err = 0;
     vial_rows *r = NULL;
@@ -334,11 +335,33 @@ vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *a
     return r;
 }
 
+vial_rows *vial_db_one_dynamic(vial_req *req, vial_db *db, const char *sql, const vial_val *args,
+                               size_t nargs, const char *notfound)
+{
+    if (!req)
+        return NULL;
+    if (!db) {
+        if (!vial_responded(req))
+            vial_db_unavailable(req);
+        return NULL;
+    }
+    vial_rows *r = vial_db_query_dynamic(db, sql, args, nargs);
+    int rc = r ? vial_rows_next(r) : -1;
+    if (rc == 1)
+        return r;
+    vial_rows_close(r);
+    if (rc == 0)
+        vial_abort(req, 404, notfound);
+    else
+        vial_db_abort(req, db);
+    return NULL;
+}
+
 int vial_db_script(vial_db *db, const char *sql)
 {
     if (!db || !sql)
         return VIAL_EINVAL;
-    int rc = db_connect(db);
+    int rc = vial__db_connect(db);
     if (rc)
         return rc;
     db->err = 0;
@@ -358,7 +381,7 @@ int vial_db_begin(vial_db *db)
         return VIAL_EINVAL;
     if (db->in_tx)
         return vial__db_fail(db, VIAL_ESTATE, "a transaction is already open");
-    int rc = db_connect(db);
+    int rc = vial__db_connect(db);
     if (rc)
         return rc;
     db->err = 0;
@@ -705,7 +728,9 @@ static int on_start(vial_app *app)
         }
         free(dir);
     }
-    if (!vial_config_bool(app, "auto_migrate", 1))
+    /* `migrate` applies them itself, saying what it applied. */
+    const char *cmd = vial_app_command(app);
+    if (!vial_config_bool(app, "auto_migrate", 1) || (cmd && !strcmp(cmd, "migrate")))
         return 0;
     vial_db *db = vial_db_open(app);
     if (!db)
@@ -743,7 +768,10 @@ int vial_db_init(vial_app *app)
                                 "sqlite:///path, sqlite://:memory: or postgresql://user:pass@host/db");
     if (!rc)
         rc = vial_config_define(app, "migrations_dir", "migrations",
-                                "directory with sqlite/ and postgresql/ migration files");
+                                "directory with sqlite/ and postgresql/ migration files, applied after every other set");
+    if (!rc)
+        rc = vial_config_define(app, "migrations_root", ".",
+                                "where the relative folders of vial_db_migrations() sets are found");
     if (!rc)
         rc = vial_config_define(app, "auto_migrate", "on", "apply pending migrations at start");
     if (!rc)

@@ -2,8 +2,9 @@
  * db_impl.h — private to the database module: the backend vtable and the
  * shared connection/rows structs.  db.c holds everything backend-neutral (the
  * public API, per-worker connections, transactions, error mapping, JSON
- * output); sqlite.c and pg.c implement the vtable; migrate.c applies
- * versioned SQL files.
+ * output); sqlite.c and pg.c implement the vtable — every difference
+ * between the backends lives behind it; migrate.c applies the migration
+ * sets; batch.c is the bulk-insert API.
  */
 #ifndef VIAL_DB_IMPL_H
 #define VIAL_DB_IMPL_H
@@ -45,8 +46,25 @@ struct vial_rows {
     void *impl;
 };
 
+/* A batch as vial_batch_finish() hands it to the backend. */
+typedef struct vial__bulk {
+    const char *table;
+    const char *const *cols; /* with first_id: cols[0] is the id column */
+    size_t ncols;
+    vial_val *vals;          /* nrows * ncols, row by row */
+    size_t nrows;
+    /* The database numbers the rows and the caller wants the numbers back:
+     * the backend reports the smallest and largest in first/last. */
+    const char *returning;
+    int64_t first, last;
+    /* > 0: the ids first_id .. first_id + nrows - 1 were reserved for the
+     * rows, in order.  Column 0 is NULL in every row; the backend stores
+     * the ids as it likes best and makes sure each row got its own. */
+    int64_t first_id;
+} vial__bulk;
+
 struct vial__dbops {
-    const char *name;
+    const char *name; /* for messages, and the folder of a set's migrations */
     int (*connect)(vial_db *db, const vial__dburl *url);
     void (*disconnect)(vial_db *db);
     /* true if the connection can be used (reconnects when broken) */
@@ -60,15 +78,20 @@ struct vial__dbops {
      * `once`: SQL that will not repeat (bulk inserts): do not cache it. */
     int (*run)(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
                bool once);
-    /* Runs one statement for `nrows` rows of `ncols` values (bulk path);
-     * NULL: the caller loops over run(). */
-    int (*exec_many)(vial_db *db, const char *sql, const vial_val *vals, size_t nrows, size_t ncols);
-    /* The most placeholders one statement may have on this connection. */
-    size_t (*max_params)(vial_db *db);
-    /* Loads `nrows` rows into table(columns) with the backend's bulk
-     * protocol (PostgreSQL COPY); NULL: not available. */
-    int (*copy_in)(vial_db *db, const char *table, const char *const *columns, size_t ncols,
-                   const vial_val *vals, size_t nrows);
+    /* Writes a batch (vial_batch_finish), in the caller's transaction. */
+    int (*bulk)(vial_db *db, vial__bulk *bk);
+    /* Inside a transaction: reserves `n` consecutive ids of the sequence
+     * `seq` and returns the first in *first.  Once the transaction commits
+     * no later reservation hands them out again (PostgreSQL: not even if
+     * it rolls back). */
+    int (*reserve_ids)(vial_db *db, const char *seq, int64_t n, int64_t *first);
+    /* Inside the transaction a migration runs in: waits until no other
+     * process is migrating the database.  NULL: beginning the transaction
+     * already did (SQLite takes the write lock at BEGIN IMMEDIATE). */
+    int (*lock_migrations)(vial_db *db);
+    /* The db module's own migrations on this backend (the id sequences),
+     * applied before every other set. */
+    const vial__migration *migrations;
     int64_t (*last_id)(vial_db *db);
     int (*next)(vial_rows *r);
     const char *(*name_of)(const vial_rows *r, size_t col);
@@ -95,9 +118,19 @@ void vial__dburl_free(vial__dburl *u);
 /* Runs SQL that will not be seen again (not cached).  rows may be NULL. */
 int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t nargs,
                       vial_rows **rows);
+/* Connects (or reconnects) a connection before a call that bypasses the
+ * public entry points; clears the last error. */
+int vial__db_connect(vial_db *db);
+
+/* batch.c: "INSERT INTO t (a, b) VALUES ($1, $2), ..." for `rows` rows of
+ * `bk`, with "RETURNING <returning>" when that is not NULL.  `anon`: "?"
+ * placeholders, numbered in order (SQLite), instead of $n. */
+int vial__bulk_sql(const vial__bulk *bk, size_t rows, bool anon, const char *returning,
+                   vial__buf *sql);
 #define VIAL__DB_CACHE_MAX 512 /* statements cached per connection; more run uncached */
 
-/* migrate.c */
+/* migrate.c: applies every pending migration of every set (verbose: as
+ * the migrate command, printing what it applied). */
 int vial__migrate(vial_app *app, vial_db *db, bool verbose);
 
 /* A hash map from SQL text to a backend statement, per connection. */

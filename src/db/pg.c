@@ -527,6 +527,114 @@ static int p_copy(vial_db *db, const char *table, const char *const *cols, size_
     return rc;
 }
 
+/* ------------------------------------------------------------------ bulk inserts */
+
+/* The protocol counts parameters in 16 bits (65,535 per statement). */
+#define PG_MAX_PARAMS 60000
+
+/*
+ * COPY for plain batches; multi-row INSERTs ("VALUES ($1..$k), ($k+1..)")
+ * under the parameter ceiling when the database numbers the rows and the
+ * numbers must come back (RETURNING), or for a single row.  Ids from a
+ * reserved block are written into every row: a sequence's block has no
+ * "largest + 1" to lean on here.
+ */
+static int p_bulk(vial_db *db, vial__bulk *bk)
+{
+    if (bk->first_id)
+        for (size_t r = 0; r < bk->nrows; r++)
+            bk->vals[r * bk->ncols] = VIAL_INT(bk->first_id + (int64_t)r);
+    if (!bk->returning && bk->nrows > 1)
+        return p_copy(db, bk->table, bk->cols, bk->ncols, bk->vals, bk->nrows);
+    size_t per = PG_MAX_PARAMS / bk->ncols;
+    vial__buf sql = { 0 };
+    bool any = false;
+    int rc = 0;
+    for (size_t r = 0; r < bk->nrows && !rc; r += per) {
+        size_t rows = bk->nrows - r < per ? bk->nrows - r : per;
+        sql.n = 0;
+        if (vial__bulk_sql(bk, rows, false, bk->returning, &sql)) {
+            rc = vial__db_fail(db, VIAL_ENOMEM, "out of memory");
+            break;
+        }
+        vial_rows *res = NULL;
+        int n = p_run(db, sql.p, bk->vals + r * bk->ncols, rows * bk->ncols,
+                      bk->returning ? &res : NULL, true);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        while (res && p_next(res) > 0) {
+            int64_t id = p_int(res, 0);
+            if (!any || id < bk->first)
+                bk->first = id;
+            if (!any || id > bk->last)
+                bk->last = id;
+            any = true;
+        }
+        vial_rows_close(res);
+    }
+    vial__buf_free(&sql);
+    return rc;
+}
+
+static int p_reserve_ids(vial_db *db, const char *seq, int64_t n, int64_t *first)
+{
+    vial_rows *r = NULL;
+    int rc = p_run(db, "SELECT vial_reserve_ids($1, $2)",
+                   (const vial_val[]){ VIAL_TEXT(seq), VIAL_INT(n) }, 2, &r, false);
+    if (rc < 0)
+        return rc;
+    if (p_next(r) == 1 && !p_isnull(r, 0))
+        *first = p_int(r, 0);
+    else
+        rc = vial__db_fail(db, VIAL_EDB, "vial_reserve_ids(%s) returned nothing", seq);
+    vial_rows_close(r);
+    return rc;
+}
+
+/* Taken inside each migration's transaction, so concurrent starts apply
+ * one file at a time and see each other's work. */
+static int p_lock_migrations(vial_db *db)
+{
+    return p_script(db, "SELECT pg_advisory_xact_lock(7418893302)");
+}
+
+/*
+ * The db module's own set: vial_batch_ids() sequences are real SEQUENCEs
+ * (CREATE SEQUENCE name), and a block is nextval plus setval to its end.
+ * Those two must not interleave with another reservation, yet a lock held
+ * to the end of the transaction would serialize whole ingests: so a
+ * session-level advisory lock around the two calls only, released on
+ * every way out (nextval and setval are not undone by a rollback, and a
+ * failing statement would otherwise leave the lock held).
+ */
+static const vial__migration p_migrations[] = {
+    { "0001_vial_sequences",
+      "CREATE FUNCTION vial_reserve_ids(seq regclass, n BIGINT) RETURNS BIGINT AS $$\n"
+      "DECLARE\n"
+      "    first BIGINT;\n"
+      "BEGIN\n"
+      "    IF n IS NULL OR n < 1 THEN\n"
+      "        RAISE EXCEPTION 'vial_reserve_ids: n must be at least 1, not %', n;\n"
+      "    END IF;\n"
+      "    PERFORM pg_advisory_lock(7418893303);\n"
+      "    BEGIN\n"
+      "        first := nextval(seq);\n"
+      "        IF n > 1 THEN\n"
+      "            PERFORM setval(seq, first + n - 1);\n"
+      "        END IF;\n"
+      "    EXCEPTION WHEN OTHERS OR QUERY_CANCELED THEN\n"
+      "        PERFORM pg_advisory_unlock(7418893303);\n"
+      "        RAISE;\n"
+      "    END;\n"
+      "    PERFORM pg_advisory_unlock(7418893303);\n"
+      "    RETURN first;\n"
+      "END;\n"
+      "$$ LANGUAGE plpgsql;\n" },
+    { NULL, NULL },
+};
+
 const vial__dbops vial__pg_ops = {
     .name = "postgresql",
     .connect = p_connect,
@@ -534,7 +642,10 @@ const vial__dbops vial__pg_ops = {
     .ensure = p_ensure,
     .script = p_script,
     .run = p_run,
-    .copy_in = p_copy,
+    .bulk = p_bulk,
+    .reserve_ids = p_reserve_ids,
+    .lock_migrations = p_lock_migrations,
+    .migrations = p_migrations,
     .last_id = p_last_id,
     .next = p_next,
     .name_of = p_name,

@@ -388,22 +388,39 @@ static int session_start(vial_app *app)
         const char *kv = vial_kv_backend(app);
         m->store = kv && !strcmp(kv, "redis") ? STORE_REDIS : STORE_DB;
         if (m->store == STORE_DB) {
+            /* The table comes from the migration set below; here only
+             * whether there is a database to keep it in. */
             vial_db *db = vial_db_open(app);
             if (!db) {
                 vial_log(VIAL_LOG_ERROR, "session_store = server needs redis_url or a database");
                 return VIAL_EDBDOWN;
             }
-            int rc = vial_db_script(db, "CREATE TABLE IF NOT EXISTS vial_sessions ("
-                                        " id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at BIGINT NOT NULL)");
             vial_db_close(db);
-            if (rc)
-                return rc;
         }
     } else {
         vial_log(VIAL_LOG_ERROR, "session_store: '%s' is not cookie or server", store);
         return VIAL_EINVAL;
     }
     return 0;
+}
+
+/* The database store's table, as a migration, so that it is made once,
+ * under the migration lock, and recorded like every other table.  IF NOT
+ * EXISTS: databases from before kept it made at start. */
+static const vial__migration migrations[] = {
+    { "0001_vial_sessions", "CREATE TABLE IF NOT EXISTS vial_sessions ("
+                            " id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at BIGINT NOT NULL)" },
+    { NULL, NULL },
+};
+
+/* Whether session_start will pick the database store.  Asked when the
+ * migrations run, which may be before the kv module has started, so this
+ * reads its setting rather than vial_kv_backend(). */
+static bool uses_db_store(vial_app *app)
+{
+    const char *store = vial_config(app, "session_store");
+    const char *redis = vial_config(app, "redis_url");
+    return store && !strcmp(store, "server") && !(redis && *redis);
 }
 
 int vial_session_init(vial_app *app)
@@ -425,7 +442,8 @@ int vial_session_init(vial_app *app)
     if ((rc = vial_config_define(app, "session_cookie", "session", "name of the session cookie")) ||
         (rc = vial_config_define(app, "session_lifetime", "7d", "how long a session lasts")) ||
         (rc = vial_config_define(app, "session_store", "cookie",
-                                 "cookie (signed, in the browser) or server (Redis with redis_url, else the database)")))
+                                 "cookie (signed, in the browser) or server (Redis with redis_url, else the database)")) ||
+        (rc = vial__db_builtin_migrations(app, "vial_session", migrations, uses_db_store)))
         return rc;
     return vial_on_start(app, session_start);
 }

@@ -23,7 +23,7 @@ import requests
 
 from conftest import REPO, Server, sanitizer_report
 
-MIGRATIONS = REPO / "migrations"
+MIGRATIONS_ROOT = REPO  # apps/<app>/migrations
 HTTP_TIMEOUT = 30.0
 FIELDS = ("id", "userId", "sessionId", "time", "log_type", "locationX", "locationY", "viewedId", "pageFrom",
           "pageTo")
@@ -115,7 +115,7 @@ class Database:
 
 
 def server_args(db: Database, *extra) -> list[str]:
-    return ["--workers", "2", "--database-url", db.url, "--migrations-dir", str(MIGRATIONS), *map(str, extra)]
+    return ["--workers", "2", "--database-url", db.url, "--migrations-root", str(MIGRATIONS_ROOT), *map(str, extra)]
 
 
 def server_env() -> dict:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import Server, assert_error, sanitized_build, sanitizer_report
+from conftest import REPO, Server, assert_error, sanitized_build, sanitizer_report
 from logs_support import (Api, Database, PgCluster, action, assert_rows, bad_fields, enc, error,
                           expected_rows, fmt_time, log, next_link, ordered, parse_time, pg_admin_url,
                           server_args, server_env, sigkill, start_server)
@@ -935,6 +935,51 @@ def test_ids_are_never_reused(servers):
     assert api2.rows("/logs") == []
     d = api2.store(log("w", "s", action(fmt_time(T0), "D")))
     assert d["first_id"] > c["last_id"]
+
+
+def test_database_from_before_keeps_its_ids(servers, database):
+    """A database the earlier layout made (0001_logs and 0002_users applied;
+    the next id in logs_seq on SQLite, in logs_id_seq on PostgreSQL, handed
+    out by logs_reserve_ids()): vial-server applies what it lacks and ids go
+    on from there, never reusing one."""
+    scripts = [(REPO / "apps" / app / "migrations" / database.backend / f"{v}.sql").read_text()
+               for app, v in (("logs", "0001_logs"), ("users", "0002_users"))]
+    setup = ["CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+             "INSERT INTO schema_migrations VALUES ('0001_logs', '2026-01-01T00:00:00Z'), "
+             "('0002_users', '2026-01-01T00:00:00Z')"]
+    if database.backend == "sqlite":
+        with sqlite3.connect(database.url[len("sqlite:///"):]) as con:
+            for sql in scripts + setup + ["UPDATE logs_seq SET next_id = 5000"]:
+                con.executescript(sql)
+    else:
+        import psycopg2
+        con = psycopg2.connect(database.url)
+        with con, con.cursor() as c:
+            for sql in scripts + setup + ["SELECT setval('logs_id_seq', 4999)"]:
+                c.execute(sql)
+        con.close()
+    api = servers.api()
+    a = api.store(log("u", "s", *[action(fmt_time(T0 + i), "A") for i in range(3)]))
+    assert (a["first_id"], a["last_id"]) == (5000, 5002)
+    b = api.store(log("u", "s", action(fmt_time(T0), "B")))
+    assert b["first_id"] == 5003
+    assert [r["id"] for r in api.rows("/logs")] == [5000, 5003, 5001, 5002]
+    servers.stop(api.srv)
+    if database.backend == "sqlite":
+        with sqlite3.connect(database.url[len("sqlite:///"):]) as con:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert "logs_seq" not in names
+    else:
+        import psycopg2
+        con = psycopg2.connect(database.url)
+        with con, con.cursor() as c:
+            c.execute("SELECT count(*) FROM pg_proc WHERE proname = 'logs_reserve_ids'")
+            assert c.fetchone()[0] == 0
+            c.execute("SELECT version FROM schema_migrations ORDER BY version")
+            versions = [r[0] for r in c.fetchall()]
+        con.close()
+    assert versions == ["0001_logs", "0001_vial_sequences", "0002_users", "0003_logs_ids"]
 
 
 def test_delete_takes_no_pagination_arguments(api):

@@ -370,6 +370,23 @@ def test_vial_server_serves_health(start_server, tmp_path):
     assert r.status == 200 and r.header("content-type").startswith("text/html")
 
 
+def test_vial_server_migrate_from_elsewhere(tmp_path):
+    """Started away from the checkout, vial-server still finds the apps'
+    migration sets (through the source tree it was built from, or where
+    `make install` put them), and `migrate` says what it applied."""
+    env = {"SECRET_KEY": "k" * 44, "DATABASE_URL": f"sqlite:///{tmp_path}/m.db"}
+    p = run_cli(["migrate"], name="vial-server", env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["applied 0001_vial_sequences (vial_db)", "applied 0001_logs.sql (logs)",
+                                     "applied 0003_logs_ids.sql (logs)", "applied 0002_users.sql (users)"]
+    assert "does not exist" not in p.stderr  # no migrations/ here, and none needed
+    p = run_cli(["migrate"], name="vial-server", env=env, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "database is up to date (sqlite)\n", (p.stdout, p.stderr)
+    # a folder that is not there stops the start
+    p = run_cli(["migrate", "--migrations-root", tmp_path / "nowhere"], name="vial-server", env=env, cwd=tmp_path)
+    assert p.returncode == 1 and "the migrations of logs are not in" in p.stderr, p.stderr
+
+
 # ---------------------------------------------------------------------------- logs
 
 

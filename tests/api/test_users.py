@@ -28,7 +28,7 @@ import jwt
 import pytest
 
 from conftest import binary, clean_env
-from users_support import (MIGRATIONS, CHEAP_ARGON2, GOOD_PASSWORD, TRUST_LOOPBACK, Client, Database, PgCluster,
+from users_support import (MIGRATIONS_ROOT, CHEAP_ARGON2, GOOD_PASSWORD, TRUST_LOOPBACK, Client, Database, PgCluster,
                            b64url, b64url_json, claims_for, createuser, error, fresh_addr, hs256, make_jwt,
                            new_secret, next_link, pg_admin_url, redis_url, retry_after, split_jwt,
                            start_server, uname, unauthorized)
@@ -599,7 +599,7 @@ def test_refuses_to_start_without_a_secret_key(servers, tmp_path):
     db = servers.db()
     for env, why in (({}, "secret_key is not set"), ({"SECRET_KEY": "x" * 31}, "must be 32")):
         p = subprocess.run([str(binary("vial-server")), "--port", "0", "--database-url", db.url,
-                            "--migrations-dir", str(MIGRATIONS)], env=clean_env(env), cwd=str(tmp_path),
+                            "--migrations-root", str(MIGRATIONS_ROOT)], env=clean_env(env), cwd=str(tmp_path),
                            capture_output=True, text=True, timeout=15)
         assert p.returncode != 0 and why in p.stderr, (env, p.returncode, p.stderr)
     # --debug: a random per-process key, said loudly.

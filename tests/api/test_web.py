@@ -45,7 +45,7 @@ import requests
 
 from conftest import REPO, Conn, Server, build_request, chunked
 
-MIGRATIONS = REPO / "migrations"
+MIGRATIONS_ROOT = REPO  # apps/<app>/migrations
 TEMPLATES = REPO / "apps" / "dashboard" / "templates"
 STATIC = REPO / "static"
 PASSWORD = "correct horse battery staple"
@@ -89,7 +89,7 @@ class Servers:
         """vial-server on the SQLite file `db` (shared when two get the same)."""
         e = {"SECRET_KEY": secret or new_secret()}
         e.update(env or {})
-        srv = self.start("--database-url", f"sqlite:///{db}", "--migrations-dir", MIGRATIONS,
+        srv = self.start("--database-url", f"sqlite:///{db}", "--migrations-root", MIGRATIONS_ROOT,
                          "--dashboard-templates", TEMPLATES, "--static-dir", static, *CHEAP_ARGON2, *NO_LIMITS,
                          *args, env=e)
         srv.secret = e["SECRET_KEY"]

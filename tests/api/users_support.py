@@ -36,7 +36,7 @@ import requests
 from conftest import REPO, Server, binary, clean_env, sanitizer_report
 from logs_support import PgCluster as _LogsPgCluster, _under_make_test
 
-MIGRATIONS = REPO / "migrations"
+MIGRATIONS_ROOT = REPO  # apps/<app>/migrations
 HTTP_TIMEOUT = 30.0
 # libsodium's minimum argon2id cost: fast servers for the tests that log in
 # dozens of times (rate limits, sqlmap, PostgreSQL).  The hashing is the
@@ -159,7 +159,7 @@ def start_server(db: Database, tmpdir, *extra, secret: str | None = None, env: d
     stops it (Server.problems())."""
     e = {"SECRET_KEY": secret} if secret is not None else {}
     e.update(env or {})
-    args = ["--workers", str(workers), "--database-url", db.url, "--migrations-dir", str(MIGRATIONS),
+    args = ["--workers", str(workers), "--database-url", db.url, "--migrations-root", str(MIGRATIONS_ROOT),
             *map(str, extra)]
     srv = Server("vial-server", args, e, tmpdir, tmpdir, None)
     try:
@@ -178,7 +178,7 @@ def createuser(db: Database, name: str, password: str | None, *flags, secret: st
                timeout=30) -> subprocess.CompletedProcess:
     """`vial-server createuser [flags] NAME` with the password on stdin (not a tty)."""
     argv = [str(binary("vial-server")), "createuser", *flags, name, "--database-url", db.url,
-            "--migrations-dir", str(MIGRATIONS)]
+            "--migrations-root", str(MIGRATIONS_ROOT)]
     p = subprocess.run(argv, input=None if password is None else password + "\n", capture_output=True,
                        text=True, env=clean_env({"SECRET_KEY": secret}), cwd=str(cwd), timeout=timeout)
     rep = sanitizer_report(p.stdout + p.stderr)

@@ -111,7 +111,7 @@ san=()
 for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do [[ -n ${!v:-} ]] && san+=("$v=${!v}"); done
 (cd "$WORK" && exec env -i PATH="$PATH" HOME="$WORK" SECRET_KEY="$SECRET" "${san[@]}" "$BIN" run \
    --host 127.0.0.1 --port 0 --workers 2 \
-   --database-url "sqlite:///$WORK/vial.db" --migrations-dir "$ROOT/migrations" \
+   --database-url "sqlite:///$WORK/vial.db" --migrations-root "$ROOT" \
    --dashboard-templates "$ROOT/apps/dashboard/templates" --static-dir "$ROOT/static" \
    >"$WORK/server.out" 2>"$WORK/server.err") &
 SERVER_PID=$!

@@ -1,6 +1,7 @@
 /* Unit tests for src/web/session.c: signed cookie sessions (tamper and
- * expiry read as empty), server-side sessions (database; Redis when
- * VIAL_TEST_REDIS_URL is set), rotation, clearing, CSRF. */
+ * expiry read as empty), server-side sessions (database, its table from
+ * the module's migration set; Redis when VIAL_TEST_REDIS_URL is set),
+ * rotation, clearing, CSRF. */
 #include "unit.h"
 
 #include <stdlib.h>
@@ -52,7 +53,6 @@ static vial_app *make(const char *store, const char *db, const char *redis)
     vial_config_set(app, "secret_key", "0123456789abcdef0123456789abcdef-test-key");
     vial_db_init(app);
     vial_config_set(app, "database_url", db);
-    vial_config_set(app, "auto_migrate", "off");
     vial_session_init(app);
     vial_config_set(app, "session_store", store);
     if (redis)
@@ -174,6 +174,14 @@ static void test_server_sessions_db(void **state)
     snprintf(db, sizeof db, "sqlite:////tmp/vial-sess-%d.db", (int)getpid());
     vial_app *app = make("server", db, NULL);
     roundtrip(app, true);
+    /* the table came from the session module's migration set */
+    vial_db *d = vial_db_open(app);
+    vial_rows *rows = vial_db_query(d, "SELECT count(*) FROM schema_migrations WHERE version = $1",
+                                    VIAL_ARGS(VIAL_TEXT("0001_vial_sessions")));
+    assert_int_equal(vial_rows_next(rows), 1);
+    assert_int_equal(vial_rows_int(rows, 0), 1);
+    vial_rows_close(rows);
+    vial_db_close(d);
     /* a made-up id reads as empty and is not trusted */
     vial_test_resp *r = with_cookie(app, "GET", "/peek", "session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                                     NULL, NULL);
@@ -191,6 +199,10 @@ static void test_server_sessions_redis(void **state)
         skip();
     vial_app *app = make("server", "sqlite://:memory:", redis);
     roundtrip(app, true);
+    /* sessions in Redis: the database store's table is not made */
+    vial_db *d = vial_db_open(app);
+    assert_true(vial_db_exec(d, "SELECT 1 FROM vial_sessions", VIAL_NOARGS) < 0);
+    vial_db_close(d);
     vial_app_free(app);
 }
 
