@@ -6,10 +6,12 @@
  * filter applies its documented default).  Behaviour follows Jinja2's
  * filters of the same name, with these documented differences: case
  * mapping (upper, lower, title, capitalize) changes ASCII letters only;
- * tojson writes compact JSON (no indent); `date` and `keys` are vial's own.
- * Filters whose work grows with their input charge the render's step
- * budget per element, and all temporaries come from the render's arena, so
- * a hostile template cannot make a filter run or allocate without bound.
+ * tojson writes compact JSON (no indent); `date` and `keys` are vial's own;
+ * integers are int64, so where Python would make a bigger one, round gives
+ * a float and int its default.  Filters whose work grows with their input
+ * charge the render's step budget per element, and all temporaries come
+ * from the render's arena, so a hostile template cannot make a filter run
+ * or allocate without bound.
  */
 #include "tpl_impl.h"
 
@@ -474,6 +476,93 @@ static int f_float(vial__trender *r, const vial__texpr *x, vial__tval *v, const 
     }
 }
 
+/*
+ * Python's round(x, nd) for a finite double.  Python decides on the exact
+ * binary value, ties to even, through the correctly rounded decimal form
+ * (float.__round__ goes through dtoa): 2.675 is really 2.67499999999999982...
+ * and rounds to 2.67, where rounding the scaled double (267.5) would give
+ * 2.68.  glibc's printf converts exactly and rounds ties to even, so "%.*f"
+ * is that form for nd >= 0; for nd < 0 the exact integer digits are rounded
+ * here.  False when the result does not fit a double (Python's
+ * OverflowError).
+ */
+static bool round_decimal(double x, int64_t nd, double *out)
+{
+    /* Python's bounds: past them x is its own rounding, or a signed zero */
+    if (nd > 323) {
+        *out = x;
+        return true;
+    }
+    if (nd < -308) {
+        *out = 0.0 * x;
+        return true;
+    }
+    char buf[720];
+    if (nd >= 0) {
+        snprintf(buf, sizeof buf, "%.*f", (int)nd, x);
+    } else {
+        char d[320];
+        double ip = trunc(x);
+        size_t len = (size_t)snprintf(d, sizeof d, "%.0f", fabs(ip)), k = (size_t)-nd;
+        size_t keep = 0, o = 0;
+        bool up = false;
+        if (len >= k) { /* else |x| < 10**len <= 10**k / 10: rounds to 0 */
+            keep = len - k;
+            bool above = x != ip; /* a fraction puts a 5... past the tie */
+            for (size_t i = keep + 1; i < len && !above; i++)
+                above = d[i] != '0';
+            up = d[keep] > '5' ||
+                 (d[keep] == '5' && (above || (keep && (d[keep - 1] - '0') % 2)));
+            for (size_t i = keep; up && i-- > 0;) {
+                up = d[i] == '9';
+                d[i] = up ? '0' : (char)(d[i] + 1);
+            }
+        }
+        if (signbit(x))
+            buf[o++] = '-';
+        if (up || keep) { /* %.0f writes no leading zero: keep > 0 is not 0 */
+            if (up) /* the carry ran out of digits */
+                buf[o++] = '1';
+            memcpy(buf + o, d, keep);
+            memset(buf + o + keep, '0', k);
+            o += keep + k;
+        } else {
+            buf[o++] = '0';
+        }
+        buf[o] = '\0';
+    }
+    errno = 0;
+    double r = strtod(buf, NULL);
+    if (errno == ERANGE && fabs(r) >= 1)
+        return false;
+    *out = r;
+    return true;
+}
+
+/* Python's round(i, -k) for k > 0: exact, ties to even.  False when the
+ * result is past int64 (Python has big ints); *big then holds it. */
+static bool round_int(int64_t i, int64_t k, int64_t *out, double *big)
+{
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    if (k >= 19) { /* 10**19 is past int64: 0, or ±10**19 above half of it */
+        *out = 0;
+        *big = i < 0 ? -1e19 : 1e19;
+        return k > 19 || u <= 5000000000000000000u;
+    }
+    uint64_t p = 1;
+    for (int64_t j = 0; j < k; j++)
+        p *= 10;
+    uint64_t q = u / p, rem = u % p;
+    if (rem > p - rem || (rem == p - rem && q % 2))
+        q++;
+    u = q * p; /* at most 2**63 + 10**18: no wrap */
+    *big = i < 0 ? -(double)u : (double)u;
+    if (u > (uint64_t)INT64_MAX + (i < 0))
+        return false;
+    *out = i < 0 ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
 static int f_round(vial__trender *r, const vial__texpr *x, vial__tval *v, const vial__tval *a)
 {
     int64_t prec;
@@ -489,10 +578,10 @@ static int f_round(vial__trender *r, const vial__texpr *x, vial__tval *v, const 
         m = 2;
     else
         return ferr(r, x, "method must be 'common', 'ceil' or 'floor'");
-    if (prec > 300)
-        prec = 300;
-    if (prec < -300)
-        prec = -300;
+    if (prec > 400) /* past Python's own bounds (323, -308): no difference, no overflow */
+        prec = 400;
+    if (prec < -400)
+        prec = -400;
     bool is_int = v->t == TV_INT || v->t == TV_BOOL;
     double d;
     if (v->t == TV_INT)
@@ -503,14 +592,31 @@ static int f_round(vial__trender *r, const vial__texpr *x, vial__tval *v, const 
         d = v->u.d;
     else
         return ferr(r, x, "cannot round '%s'", vial__tv_type_name(v));
-    if (is_int && prec >= 0 && m == 0) {
-        if (v->t == TV_BOOL)
-            *v = (vial__tval){ .t = TV_INT, .u.i = v->u.b };
+    if (m == 0) {
+        /* Jinja's 'common' is Python's round(): an int stays an int */
+        if (is_int) {
+            int64_t i = v->t == TV_INT ? v->u.i : v->u.b;
+            double big;
+            if (prec >= 0 || round_int(i, -prec, &i, &big))
+                *v = (vial__tval){ .t = TV_INT, .u.i = i };
+            else /* past int64: a float, as + does */
+                *v = (vial__tval){ .t = TV_REAL, .u.d = big };
+            return 0;
+        }
+        if (isfinite(d) && !round_decimal(d, prec, &d))
+            return ferr(r, x, "rounded value too large to represent");
+        *v = (vial__tval){ .t = TV_REAL, .u.d = d };
         return 0;
     }
+    /* Jinja: math.ceil/floor(value * 10**precision) / 10**precision */
+    if (prec > 300)
+        prec = 300;
+    if (prec < -300)
+        prec = -300;
     double scale = pow(10.0, (double)prec), y = d * scale;
     if (isfinite(y) && isfinite(scale) && scale != 0) {
-        y = m == 0 ? nearbyint(y) : m == 1 ? ceil(y) : floor(y);
+        /* + 0.0: math.ceil() returns an int, which has no -0 */
+        y = (m == 1 ? ceil(y) : floor(y)) + 0.0;
         d = y / scale;
     }
     *v = (vial__tval){ .t = TV_REAL, .u.d = d };
