@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 
 #define OMITTED(v) ((v)->t == TV_UNDEF && !(v)->u.s.p)
@@ -381,47 +382,104 @@ static int f_length(vial__trender *r, const vial__texpr *x, vial__tval *v, const
     return 0;
 }
 
+/* The whitespace Python's int() and float() ignore around a number (ASCII). */
+static void py_strip(const char **s, size_t *n)
+{
+#define PY_SPACE(c) ((c) == ' ' || ((c) >= '\t' && (c) <= '\r'))
+    while (*n && PY_SPACE((unsigned char)(*s)[0])) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && PY_SPACE((unsigned char)(*s)[*n - 1]))
+        (*n)--;
+#undef PY_SPACE
+}
+
+/*
+ * Python's int(s, base), for results within int64.  Not strtoll: base 0
+ * reads 0x/0o/0b prefixes (bases 16, 8 and 2 accept theirs too) and refuses
+ * a leading zero on a decimal number that is not all zeros ("010" is no
+ * octal), and single underscores may separate digits ("1_000").
+ */
 static bool parse_int(const char *s, size_t n, int base, int64_t *out)
 {
-    char tmp[80];
-    while (n && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r')) {
-        s++;
-        n--;
+    py_strip(&s, &n);
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    char pfx = i + 1 < n && s[i] == '0' ? (char)(s[i + 1] | 0x20) : 0;
+    bool zeros_only = false;
+    if (base == 0) {
+        if (i >= n || s[i] != '0')
+            base = 10;
+        else if (pfx == 'x' || pfx == 'o' || pfx == 'b')
+            base = pfx == 'x' ? 16 : pfx == 'o' ? 8 : 2;
+        else {
+            base = 10;
+            zeros_only = true;
+        }
     }
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        n--;
-    if (!n || n >= sizeof tmp || memchr(s, '\0', n))
+    if ((base == 16 && pfx == 'x') || (base == 8 && pfx == 'o') || (base == 2 && pfx == 'b')) {
+        i += 2;
+        if (i < n && s[i] == '_') /* "0x_1f": one underscore after the prefix */
+            i++;
+    }
+    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    size_t digits = 0;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '_') {
+            if (!digits || s[i - 1] == '_')
+                return false;
+            continue;
+        }
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'z' ? c - 'a' + 10u
+                     : c >= 'A' && c <= 'Z' ? c - 'A' + 10u
+                                            : 99u;
+        if (d >= (unsigned)base || (zeros_only && d) || v > (lim - d) / (unsigned)base)
+            return false;
+        v = v * (unsigned)base + d;
+        digits++;
+    }
+    if (!digits || s[n - 1] == '_')
         return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    errno = 0;
-    long long v = strtoll(tmp, &end, base);
-    if (errno || *end || end == tmp)
-        return false;
-    *out = v;
+    *out = neg && v ? -(int64_t)(v - 1) - 1 : (int64_t)v;
     return true;
 }
 
+/* Python's float(s): decimal forms with underscores between digits, inf,
+ * infinity and nan; not the hex floats and nan(...) that strtod also takes. */
 static bool parse_real(const char *s, size_t n, double *out)
 {
     char tmp[400];
-    while (n && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r')) {
-        s++;
-        n--;
+    py_strip(&s, &n);
+    if (!n || n >= sizeof tmp)
+        return false;
+    size_t o = 0;
+    bool word = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '_') {
+            if (!i || i + 1 == n || s[i - 1] < '0' || s[i - 1] > '9' || s[i + 1] < '0' ||
+                s[i + 1] > '9')
+                return false;
+            continue;
+        }
+        if (!c || !strchr("0123456789+-.eE", c))
+            word = true;
+        tmp[o++] = c;
     }
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        n--;
-    if (!n || n >= sizeof tmp || memchr(s, '\0', n))
-        return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    /* Python's float() takes decimal forms, inf and nan, not hex floats */
-    if (strpbrk(tmp, "xXpP"))
-        return false;
+    tmp[o] = '\0';
+    if (word) {
+        const char *w = tmp + (tmp[0] == '+' || tmp[0] == '-');
+        if (strcasecmp(w, "inf") && strcasecmp(w, "infinity") && strcasecmp(w, "nan"))
+            return false;
+    }
     char *end;
     double d = strtod(tmp, &end);
-    if (*end || end == tmp)
+    if (end != tmp + o || end == tmp)
         return false;
     *out = d;
     return true;
@@ -429,7 +487,7 @@ static bool parse_real(const char *s, size_t n, double *out)
 
 static int f_int(vial__trender *r, const vial__texpr *x, vial__tval *v, const vial__tval *a)
 {
-    int64_t base;
+    int64_t base = 10;
     if (int_arg(r, x, &a[1], 10, "base", &base))
         return r->err;
     if (base != 0 && (base < 2 || base > 36))
@@ -447,10 +505,10 @@ static int f_int(vial__trender *r, const vial__texpr *x, vial__tval *v, const vi
             *v = def;
         return 0;
     case TV_STR:
+        /* Jinja falls back on int(float(s)), whatever the base ("1.5") */
         if (parse_int(v->u.s.p, v->u.s.n, (int)base, &i))
             *v = (vial__tval){ .t = TV_INT, .u.i = i };
-        else if (base == 10 && parse_real(v->u.s.p, v->u.s.n, &d) && isfinite(d) &&
-                 fabs(d) < 9.2e18)
+        else if (parse_real(v->u.s.p, v->u.s.n, &d) && isfinite(d) && fabs(d) < 9.2e18)
             *v = (vial__tval){ .t = TV_INT, .u.i = (int64_t)d };
         else
             *v = def;

@@ -228,6 +228,34 @@ static void test_round_like_python(void **state)
            "9.223372036854776e+18|0|1e+19|-9000000000000000000");
 }
 
+/*
+ * int() with a base as Python's int(s, base), then Jinja's fallback on
+ * int(float(s)) whatever the base: base 0 reads 0x/0o/0b and refuses a
+ * leading zero ('010' is then 10 through float()), bases 16, 8 and 2 accept
+ * their own prefix, single underscores separate digits.
+ */
+static void test_int_base_like_python(void **state)
+{
+    (void)state;
+    out_is("{{ '010'|int(0, 0) }}|{{ '0b101'|int(0, 0) }}|{{ '12'|int(0, 2) }}", "10|5|12");
+    out_is("{{ '0o17'|int(0,0) }}|{{ '0X1f'|int(4,0) }}|{{ '-0x10'|int(0,0) }}|{{ '017'|int(0,8) }}|"
+           "{{ '0o17'|int(0,8) }}|{{ '0b1'|int(9,2) }}|{{ '0b1'|int(9,16) }}|{{ '0x1A'|int(0,10) }}",
+           "15|31|-16|15|15|1|177|0");
+    out_is("{{ '000'|int(5,0) }}|{{ '0_0'|int(5,0) }}|{{ '08'|int(4,0) }}|{{ '0b'|int(4,0) }}|"
+           "{{ '0b2'|int(4,0) }}|{{ '0 8'|int(4,0) }}|{{ '+0b1'|int(4,0) }}|{{ '- 1'|int(4) }}",
+           "0|0|8|4|4|4|1|4");
+    out_is("{{ ' 1_000 '|int }}|{{ '1__0'|int(5) }}|{{ '_1'|int(5) }}|{{ '1_'|int(5) }}|"
+           "{{ '0x_1f'|int(0,0) }}|{{ '1_000.5'|int }}|{{ '1_.5'|int(5) }}",
+           "1000|5|5|5|31|1000|5");
+    out_is("{{ '1e3'|int(0,16) }}|{{ '1.5'|int(0,16) }}|{{ '1.5e2'|int(0,36) }}|{{ '1e3'|int(0,0) }}|"
+           "{{ '9223372036854775807'|int }}|{{ '-9223372036854775808'|int }}",
+           "483|1|150|1000|9223372036854775807|-9223372036854775808");
+    /* float(), which int() falls back on: underscores too, but no hex and no nan(...) */
+    out_is("{{ '1_0.5'|float }}|{{ '1__0'|float(2) }}|{{ 'nan(1)'|float(3) }}|{{ '0x1p3'|float(4) }}|"
+           "{{ '1_e3'|float(5) }}|{{ ' -Infinity '|float }}",
+           "10.5|2|3|4|5|-inf");
+}
+
 static void test_abs(void **state)
 {
     (void)state;
@@ -408,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_float),
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_round_like_python),
+        cmocka_unit_test(test_int_base_like_python),
         cmocka_unit_test(test_abs),
         cmocka_unit_test(test_first_last),
         cmocka_unit_test(test_join),
