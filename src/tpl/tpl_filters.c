@@ -1289,10 +1289,10 @@ static int t_divisible(vial__trender *r, const vial__texpr *x, const vial__tval 
     vial__tval two = { .t = TV_INT, .u.i = 2 };
     const vial__tval *d = a ? a : &two;
     double dv, dd;
-    if ((v->t != TV_INT && v->t != TV_REAL && v->t != TV_BOOL) ||
-        (d->t != TV_INT && d->t != TV_REAL && d->t != TV_BOOL))
+    bool vnum = v->t == TV_INT || v->t == TV_REAL || v->t == TV_BOOL;
+    if (!vnum || (d->t != TV_INT && d->t != TV_REAL && d->t != TV_BOOL))
         return vial__tr_error(r, x->pos, VIAL_EINVAL, "test '%s' needs numbers, not '%s'", n,
-                              vial__tv_type_name(v->t == TV_INT || v->t == TV_REAL ? d : v));
+                              vial__tv_type_name(vnum ? d : v));
     if (v->t != TV_REAL && d->t != TV_REAL) {
         int64_t iv = v->t == TV_INT ? v->u.i : v->u.b, id = d->t == TV_INT ? d->u.i : d->u.b;
         if (id == 0)

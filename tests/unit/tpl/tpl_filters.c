@@ -375,6 +375,13 @@ static void test_divisibility_tests(void **state)
     fails("{{ 5 is divisibleby 0 }}", NULL, VIAL_EINVAL, "f.html:1:6: test 'divisibleby': modulo by zero");
     fails("{{ 5.0 is divisibleby 0 }}", NULL, VIAL_EINVAL, "f.html:1:8: test 'divisibleby': modulo by zero");
     fails("{{ 'a' is odd }}", NULL, VIAL_EINVAL, "f.html:1:8: test 'odd' needs numbers, not 'str'");
+    /* the operand that is not a number is named, whichever side it is on (a bool is a number) */
+    fails("{{ true is divisibleby 'x' }}", NULL, VIAL_EINVAL,
+          "f.html:1:9: test 'divisibleby' needs numbers, not 'str'");
+    fails("{{ 2.5 is divisibleby none }}", NULL, VIAL_EINVAL,
+          "f.html:1:8: test 'divisibleby' needs numbers, not 'NoneType'");
+    fails("{{ none is divisibleby true }}", NULL, VIAL_EINVAL,
+          "f.html:1:9: test 'divisibleby' needs numbers, not 'NoneType'");
 }
 
 /* ------------------------------------------------------------------ the tables */
