@@ -717,7 +717,7 @@ static int64_t elements(vial__trender *r, const vial__texpr *x, const vial__tval
         if (n && !(e = vial__tr_alloc(r, x->pos, n * sizeof *e)))
             return -1;
         for (size_t i = 0; i < n; i++)
-            e[i] = vial__tv_from_json(json_array_get(v->u.j, i));
+            e[i] = vial__tr_from_json(r, json_array_get(v->u.j, i));
         break;
     }
     case TV_OBJ: {
@@ -765,8 +765,10 @@ static int array_of(vial__trender *r, const vial__texpr *x, const vial__tval *e,
     if (new_array(r, x, v, &arr))
         return r->err;
     for (size_t i = 0; i < n; i++) {
-        json_t *j = vial__tv_to_json(&e[i]);
-        if (!j || json_array_append_new(arr, j))
+        json_t *j = vial__tr_to_json(r, x->pos, &e[i]);
+        if (!j)
+            return r->err;
+        if (json_array_append_new(arr, j))
             return oom(r, x);
     }
     return 0;
@@ -779,7 +781,7 @@ static int f_first(vial__trender *r, const vial__texpr *x, vial__tval *v, const 
     if (v->t == TV_ARR) {
         size_t n = json_array_size(v->u.j);
         if (n) {
-            *v = vial__tv_from_json(json_array_get(v->u.j, last ? n - 1 : 0));
+            *v = vial__tr_from_json(r, json_array_get(v->u.j, last ? n - 1 : 0));
             return 0;
         }
     } else if (v->t == TV_STR && v->u.s.n) {
@@ -827,7 +829,7 @@ static int f_join(vial__trender *r, const vial__texpr *x, vial__tval *v, const v
             if (o.t == TV_OBJ) {
                 json_t *j = json_object_getn(o.u.j, attr.u.s.p, attr.u.s.n);
                 if (j)
-                    e[i] = vial__tv_from_json(j);
+                    e[i] = vial__tr_from_json(r, j);
             }
         }
         if (vial__tr_str(r, x->pos, &e[i], &e[i]))

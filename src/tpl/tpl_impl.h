@@ -22,6 +22,12 @@
  * jansson values that are either borrowed from the context or kept alive by
  * the render (vial__tr_keep) until it ends.  So nothing is freed while a
  * render runs and nothing leaks when it stops half-way on an error.
+ *
+ * A jansson string has no room for the safe mark, so a safe string stored
+ * in a list the render builds is remembered by address (vial__tr_to_json)
+ * and read back as safe (vial__tr_from_json), as Jinja's Markup stays
+ * Markup in a list.  The render holds a reference on each such string, so
+ * no other value can come to that address while it runs.
  */
 #ifndef VIAL_TPL_IMPL_H
 #define VIAL_TPL_IMPL_H
@@ -268,6 +274,8 @@ struct vial__trender {
     vial__tblock_ctx *block;    /* the block being rendered, for super() */
     json_t **keep;              /* jansson values created by the render */
     size_t nkeep, capkeep;
+    json_t **safe;              /* strings stored from safe values: open addressing, referenced */
+    size_t nsafe, capsafe;
     json_t *request;            /* the `request` global, built on first use */
     uint64_t steps;
     size_t mem;                 /* arena bytes + an estimate of kept values */
@@ -298,6 +306,14 @@ int vial__tr_str_into(vial__trender *r, uint32_t pos, const vial__tval *v, vial_
 int vial__tr_escape_into(vial__buf *b, const char *s, size_t n);
 /* A jansson value → template value (borrowed). */
 vial__tval vial__tv_from_json(json_t *j);
+/* The same for an element of a list or dict: safe when the render stored
+ * it from a safe string. */
+vial__tval vial__tr_from_json(const vial__trender *r, json_t *j);
+/* A template value → new jansson reference to store in a list, keeping a
+ * safe string's mark; NULL once the render has failed. */
+json_t *vial__tr_to_json(vial__trender *r, uint32_t pos, const vial__tval *v);
+/* Drops what the render holds for safe strings (at its end). */
+void vial__tr_safe_free(vial__trender *r);
 /* A template value → new jansson reference (NULL on OOM; undefined → null). */
 json_t *vial__tv_to_json(const vial__tval *v);
 bool vial__tv_truthy(const vial__tval *v);

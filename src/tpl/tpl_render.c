@@ -272,12 +272,13 @@ static bool loop_attr(const struct vial__tloop *l, const char *p, size_t n, vial
 #undef IS
 }
 
-static void getattr(const vial__tval *o, const char *p, size_t n, vial__tval *v)
+static void getattr(const vial__trender *r, const vial__tval *o, const char *p, size_t n,
+                    vial__tval *v)
 {
     if (o->t == TV_OBJ) {
         json_t *j = json_object_getn(o->u.j, p, n);
         if (j) {
-            *v = vial__tv_from_json(j);
+            *v = vial__tr_from_json(r, j);
             return;
         }
     } else if (o->t == TV_LOOP && loop_attr(o->u.loop, p, n, v)) {
@@ -314,7 +315,7 @@ static int getitem(vial__trender *r, uint32_t pos, const vial__tval *o, const vi
     case TV_OBJ:
     case TV_LOOP:
         if (k->t == TV_STR) {
-            getattr(o, k->u.s.p, k->u.s.n, v);
+            getattr(r, o, k->u.s.p, k->u.s.n, v);
             return 0;
         }
         if (is_int && o->t == TV_OBJ) {
@@ -322,7 +323,7 @@ static int getitem(vial__trender *r, uint32_t pos, const vial__tval *o, const vi
             int n = snprintf(tmp, sizeof tmp, "%" PRId64, i);
             json_t *j = json_object_getn(o->u.j, tmp, (size_t)n);
             if (j) {
-                *v = vial__tv_from_json(j);
+                *v = vial__tr_from_json(r, j);
                 return 0;
             }
         }
@@ -333,7 +334,7 @@ static int getitem(vial__trender *r, uint32_t pos, const vial__tval *o, const vi
             if (i < 0)
                 i += (int64_t)n;
             if (i >= 0 && (uint64_t)i < n) {
-                *v = vial__tv_from_json(json_array_get(o->u.j, (size_t)i));
+                *v = vial__tr_from_json(r, json_array_get(o->u.j, (size_t)i));
                 return 0;
             }
         }
@@ -833,7 +834,7 @@ static int apply_custom(vial__trender *r, const vial__texpr *x, vial__tval *v)
         return rc;
     if (vial__tr_keep(r, x->pos, res))
         return r->err;
-    *v = vial__tv_from_json(res);
+    *v = vial__tr_from_json(r, res);
     return 0;
 }
 
@@ -866,7 +867,7 @@ static int eval(vial__trender *r, const vial__texpr *x, vial__tval *v)
     case TX_ATTR:
         if (eval(r, x->a, &a))
             return r->err;
-        getattr(&a, x->u.name.p, x->u.name.n, v);
+        getattr(r, &a, x->u.name.p, x->u.name.n, v);
         return 0;
     case TX_ITEM:
         if (eval(r, x->a, &a) || eval(r, x->b, &b))
@@ -879,8 +880,10 @@ static int eval(vial__trender *r, const vial__texpr *x, vial__tval *v)
         for (size_t i = 0; i < x->u.call.nargs; i++) {
             if (eval(r, x->u.call.args[i], &a))
                 return r->err;
-            json_t *j = vial__tv_to_json(&a);
-            if (!j || json_array_append_new(arr, j))
+            json_t *j = vial__tr_to_json(r, x->pos, &a);
+            if (!j)
+                return r->err;
+            if (json_array_append_new(arr, j))
                 return oom(r, x->pos);
         }
         v->t = TV_ARR;
@@ -1173,7 +1176,7 @@ static int bind_targets(vial__trender *r, const vial__tnode *n, vial__tframe *f,
         return vial__tr_error(r, n->pos, VIAL_EINVAL,
                               "cannot unpack %zu values into %zu variables", have, nt);
     for (size_t i = 0; i < nt; i++)
-        f->v[i].v = vial__tv_from_json(json_array_get(item->u.j, i));
+        f->v[i].v = vial__tr_from_json(r, json_array_get(item->u.j, i));
     return 0;
 }
 
@@ -1249,7 +1252,7 @@ static int render_for(vial__trender *r, const vial__tnode *n)
         if (len && !kept)
             rc = r->err;
         for (size_t i = 0; i < len && !rc; i++) {
-            vial__tval item = arr ? vial__tv_from_json(json_array_get(arr, i)) : items[i];
+            vial__tval item = arr ? vial__tr_from_json(r, json_array_get(arr, i)) : items[i];
             vial__tval c;
             if (!(rc = step(r, n->pos)) && !(rc = bind_targets(r, n, &f, &item)) &&
                 !(rc = eval(r, n->u.for_.filter, &c)) && vial__tv_truthy(&c))
@@ -1262,7 +1265,7 @@ static int render_for(vial__trender *r, const vial__tnode *n)
     for (size_t i = 0; i < len && !rc; i++) {
         loop.index0 = i;
         f.n = nt + 1; /* as in Jinja, a set in the body lasts one iteration */
-        vial__tval item = arr ? vial__tv_from_json(json_array_get(arr, i)) : items[i];
+        vial__tval item = arr ? vial__tr_from_json(r, json_array_get(arr, i)) : items[i];
         if (!(rc = step(r, n->pos)) && !(rc = bind_targets(r, n, &f, &item)))
             rc = render_body(r, &n->u.for_.body);
     }
@@ -1379,6 +1382,7 @@ int vial__tpl_render(vial__tplmod *m, vial_req *req, const vial__tpl *t, json_t 
     for (size_t i = 0; i < r.nkeep; i++)
         json_decref(r.keep[i]);
     free(r.keep);
+    vial__tr_safe_free(&r);
     json_decref(r.request);
     vial__arena_reset(&r.ar);
     if (rc && !r.err)

@@ -109,6 +109,84 @@ int vial__tr_strval(vial__trender *r, uint32_t pos, const char *p, size_t n, boo
 
 /* ------------------------------------------------------------------ values */
 
+static size_t safe_slot(const json_t *j, size_t cap)
+{
+    uint64_t h = (uint64_t)(uintptr_t)j * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (cap - 1);
+}
+
+static bool safe_has(const vial__trender *r, const json_t *j)
+{
+    for (size_t i = safe_slot(j, r->capsafe);; i = (i + 1) & (r->capsafe - 1)) {
+        if (r->safe[i] == j)
+            return true;
+        if (!r->safe[i])
+            return false;
+    }
+}
+
+static int safe_add(vial__trender *r, uint32_t pos, json_t *j)
+{
+    if (2 * (r->nsafe + 1) > r->capsafe) { /* at most half full: probes stay short */
+        size_t cap = r->capsafe ? 2 * r->capsafe : 16;
+        if (vial__tr_charge(r, pos, cap * sizeof *r->safe))
+            return r->err;
+        json_t **t = calloc(cap, sizeof *t);
+        if (!t)
+            return oom(r, pos);
+        for (size_t i = 0; i < r->capsafe; i++) {
+            if (!r->safe[i])
+                continue;
+            size_t k = safe_slot(r->safe[i], cap);
+            while (t[k])
+                k = (k + 1) & (cap - 1);
+            t[k] = r->safe[i];
+        }
+        free(r->safe);
+        r->safe = t;
+        r->capsafe = cap;
+    }
+    size_t k = safe_slot(j, r->capsafe);
+    while (r->safe[k] && r->safe[k] != j)
+        k = (k + 1) & (r->capsafe - 1);
+    if (!r->safe[k]) {
+        r->safe[k] = json_incref(j);
+        r->nsafe++;
+    }
+    return 0;
+}
+
+void vial__tr_safe_free(vial__trender *r)
+{
+    for (size_t i = 0; i < r->capsafe; i++)
+        json_decref(r->safe[i]);
+    free(r->safe);
+    r->safe = NULL;
+    r->nsafe = r->capsafe = 0;
+}
+
+vial__tval vial__tr_from_json(const vial__trender *r, json_t *j)
+{
+    vial__tval v = vial__tv_from_json(j);
+    if (v.t == TV_STR && r->nsafe && safe_has(r, j))
+        v.safe = true;
+    return v;
+}
+
+json_t *vial__tr_to_json(vial__trender *r, uint32_t pos, const vial__tval *v)
+{
+    json_t *j = vial__tv_to_json(v);
+    if (!j) {
+        oom(r, pos);
+        return NULL;
+    }
+    if (v->t == TV_STR && v->safe && safe_add(r, pos, j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 vial__tval vial__tv_from_json(json_t *j)
 {
     vial__tval v = { 0 };
