@@ -383,27 +383,63 @@ const char *vial_auth_error(vial_req *req)
     return s->ok ? NULL : s->error;
 }
 
+/* The next role of a comma-separated list, without the blanks around it.
+ * An empty item is no role: it must not let in an identity whose role is "". */
+static bool next_role(const char **p, const char **item, size_t *len)
+{
+    while (**p) {
+        const char *s = *p, *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        *p = s + n + (e != NULL);
+        while (n && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n) {
+            *item = s;
+            *len = n;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool role_in(const char *role, const char *roles)
 {
     if (!roles)
         return true;
     if (!role)
         return false;
-    size_t n = strlen(role);
-    for (const char *p = roles; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && *p == ' ')
-            p++, len--;
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len == n && !memcmp(p, role, n))
+    size_t n = strlen(role), len;
+    const char *item;
+    for (const char *p = roles; next_role(&p, &item, &len);)
+        if (len == n && !memcmp(item, role, n))
             return true;
-        if (!e)
-            break;
-        p = e + 1;
-    }
     return false;
+}
+
+/* The 403 says the roles as a sentence ("admin, editor or owner"), not
+ * the list as the code spelled it. */
+static void refuse(vial_req *req, const char *roles)
+{
+    size_t count = 0, len, i = 0;
+    const char *item;
+    for (const char *p = roles; next_role(&p, &item, &len);)
+        count++;
+    char *text = count ? vial_alloc(req, 3 * strlen(roles) + 8) : NULL, *o = text;
+    if (!text) {
+        vial_abort(req, 403, count ? "this needs another role" : "no role may do this");
+        return;
+    }
+    for (const char *p = roles; next_role(&p, &item, &len); i++) {
+        const char *sep = !i ? "" : i + 1 == count ? " or " : ", ";
+        memcpy(o, sep, strlen(sep));
+        o += strlen(sep);
+        memcpy(o, item, len);
+        o += len;
+    }
+    *o = '\0';
+    vial_abortf(req, 403, "this needs the %s role", text);
 }
 
 int vial_auth_require(vial_req *req, const char *roles)
@@ -422,7 +458,7 @@ int vial_auth_require(vial_req *req, const char *roles)
         return 1;
     }
     if (!role_in(id->role, roles)) {
-        vial_abortf(req, 403, "this needs the %s role", roles);
+        refuse(req, roles);
         return 1;
     }
     return 0;

@@ -94,6 +94,13 @@ static int h_staff(vial_req *req)
     return vial_text(req, 200, "staff");
 }
 
+static int h_trio(vial_req *req)
+{
+    if (vial_auth_require(req, "admin,\teditor ,, owner ,"))
+        return 0;
+    return vial_text(req, 200, "trio");
+}
+
 static int h_nobody(vial_req *req)
 {
     if (vial_auth_require(req, ""))
@@ -127,6 +134,7 @@ static vial_app *new_app(void)
     assert_int_equal(vial_auth_init(app, &ops), 0);
     vial_get(app, "/me", h_me);
     vial_get(app, "/staff", h_staff);
+    vial_get(app, "/trio", h_trio);
     vial_get(app, "/nobody", h_nobody);
     vial_get(app, "/peek", h_peek);
     vial_bp *bp = vial_bp_new("admin");
@@ -368,9 +376,28 @@ static void test_role_lists(void **state)
         assert_int_equal(vial_test_status(r), cases[i].status);
         if (cases[i].status == 403) {
             char *m = message(r);
-            assert_string_equal(m, "this needs the  admin ,editor role");
+            assert_string_equal(m, "this needs the admin or editor role"); /* as a person writes it */
             free(m);
             assert_null(vial_test_header(r, "WWW-Authenticate"));
+        }
+        vial_test_free(r);
+        free(tok);
+    }
+    /* empty items are no role: an identity whose role is "" does not get in through them */
+    static const struct {
+        const char *role;
+        int status;
+    } trio[] = { { "owner", 200 }, { "editor", 200 }, { "admin", 200 }, { "", 403 }, { " ", 403 } };
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(trio); i++) {
+        char *tok = issue(app, "u", 1, trio[i].role);
+        vial_test_resp *r = call(app, "/trio", NULL, tok, NULL);
+        if (vial_test_status(r) != trio[i].status)
+            print_error("role [%s]: %d\n", trio[i].role, vial_test_status(r));
+        assert_int_equal(vial_test_status(r), trio[i].status);
+        if (trio[i].status == 403) {
+            char *m = message(r);
+            assert_string_equal(m, "this needs the admin, editor or owner role");
+            free(m);
         }
         vial_test_free(r);
         free(tok);
@@ -379,6 +406,18 @@ static void test_role_lists(void **state)
     char *tok = issue(app, "u", 1, "admin");
     vial_test_resp *r = call(app, "/nobody", NULL, tok, NULL);
     assert_int_equal(vial_test_status(r), 403);
+    char *m = message(r);
+    assert_string_equal(m, "no role may do this");
+    free(m);
+    vial_test_free(r);
+    free(tok);
+    /* a guard's single role */
+    tok = issue(app, "u", 1, "user");
+    r = call(app, "/admin/x", NULL, tok, NULL);
+    assert_int_equal(vial_test_status(r), 403);
+    m = message(r);
+    assert_string_equal(m, "this needs the admin role");
+    free(m);
     vial_test_free(r);
     free(tok);
     vial_app_free(app);
