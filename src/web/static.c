@@ -265,11 +265,15 @@ static int serve(vial_req *req)
     int status = 200;
     const char *range = vial_header(req, "range");
     if (!not_modified && range && (req->m.method_bit == VIAL_GET || req->m.method_bit == VIAL_HEAD)) {
-        /* If-Range: the range only holds for the version the client has. */
+        /* If-Range: the range only holds for the version the client has.
+         * A date names a version only when it is exactly its Last-Modified
+         * (RFC 9110 13.1.5): a file can go back to an older mtime (a deploy
+         * that keeps mtimes), and a client holding the later version would
+         * splice two files. */
         const char *ir = vial_header(req, "if-range");
         time_t ird;
         bool same = !ir || !strcmp(ir, etag) ||
-                    (ir[0] != '"' && ir[0] != 'W' && parse_http_date(ir, &ird) && st.st_mtime <= ird);
+                    (ir[0] != '"' && ir[0] != 'W' && parse_http_date(ir, &ird) && st.st_mtime == ird);
         int pr = same ? parse_range(range, size, &from, &to) : 0;
         if (pr < 0) {
             close(fd);

@@ -399,6 +399,21 @@ static void test_if_range(void **state)
               "Range: bytes=0-4\r\nIf-Range: Thu, 31 Dec 2020 00:00:00 GMT\r\n");
     assert_int_equal(vial_test_status(r), 200);
     vial_test_free(r);
+    /* a date matches only exactly (RFC 9110 13.1.5): a later one is not this version's */
+    r = fetch("GET", "/static/hello.txt",
+              "Range: bytes=0-4\r\nIf-Range: Sat, 02 Jan 2021 00:00:00 GMT\r\n");
+    assert_int_equal(vial_test_status(r), 200);
+    assert_string_equal(vial_test_body(r, NULL), "hello world\n");
+    vial_test_free(r);
+    r = fetch("GET", "/static/hello.txt",
+              "Range: bytes=0-4\r\nIf-Range: Fri, 01 Jan 2021 00:00:01 GMT\r\n");
+    assert_int_equal(vial_test_status(r), 200);
+    vial_test_free(r);
+    /* the same instant in the obsolete formats is the same date */
+    r = fetch("GET", "/static/hello.txt",
+              "Range: bytes=0-4\r\nIf-Range: Friday, 01-Jan-21 00:00:00 GMT\r\n");
+    assert_int_equal(vial_test_status(r), 206);
+    vial_test_free(r);
     /* and a fresh cache beats a range */
     snprintf(h, sizeof h, "Range: bytes=0-4\r\nIf-None-Match: %s\r\n", etag);
     r = fetch("GET", "/static/hello.txt", h);
