@@ -1364,7 +1364,10 @@ VIAL_API int vial_auth_guard(vial_bp *bp, const char *roles);
  */
 VIAL_API int vial_kv_init(vial_app *app);
 /* Adds `by` to a counter and returns the new value in *value; the first add
- * starts its `ttl_ms` (0: none): a fixed window. */
+ * starts its `ttl_ms` (0: none): a fixed window.  A key is one thing, as in
+ * Redis: a counter reads (vial_kv_get) as its decimal text, a value that is
+ * such a text counts on, and any other value, a token bucket or an int64
+ * overflow is VIAL_EDB. */
 VIAL_API int vial_kv_incr(vial_req *req, const char *key, int64_t by, int64_t ttl_ms, int64_t *value);
 /* 0 and the value in *value (an Arena copy, NUL-terminated; `len` may be
  * NULL), or VIAL_ENOENT. */

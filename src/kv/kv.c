@@ -35,9 +35,19 @@ static uint64_t now_ms(void)
 
 /* ------------------------------------------------------------------ the in-process store */
 
+/*
+ * A key holds one thing, as in Redis: a string — bytes, or a number since
+ * its last increment (formatted when read) — or a token bucket (a hash in
+ * Redis).  So a counter reads as its decimal text and a value that is an
+ * integer counts on; using a key as the other type fails as Redis does.
+ */
+enum { M_NEW, M_STR, M_BUCKET };
+
 typedef struct ment {
     char *key;
     uint64_t expires; /* monotonic ms; 0: never */
+    uint8_t type;
+    bool is_num;      /* M_STR: `counter` holds it, not `val` */
     int64_t counter;
     double tokens;
     uint64_t ts;
@@ -120,6 +130,23 @@ static ment *mem_find(memstore *m, const char *key, bool create)
     *pp = e;
     m->n++;
     return e;
+}
+
+/* Redis's reading of a string as an integer (string2ll): an optional '-',
+ * no '+', no blanks, no leading zero, within int64. */
+static bool redis_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = n && s[0] == '-';
+    if (i == n || s[i] < '0' || s[i] > '9' || (s[i] == '0' && n != 1))
+        return false;
+    uint64_t v = 0, lim = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (lim - (uint64_t)(s[i] - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = s[0] == '-' ? -(int64_t)(v - 1) - 1 : (int64_t)v;
+    return true;
 }
 
 static void mem_del(memstore *m, const char *key)
@@ -359,17 +386,32 @@ int vial_kv_incr(vial_req *req, const char *key, int64_t by, int64_t ttl_ms, int
         freeReplyObject(rep);
         return rc;
     }
+    int rc = 0;
     pthread_mutex_lock(&k->mem.mu);
     ment *e = mem_find(&k->mem, key, true);
-    if (e) {
+    int64_t n = 0;
+    if (!e)
+        rc = VIAL_ENOMEM;
+    else if (e->type == M_BUCKET) /* Redis: WRONGTYPE */
+        rc = VIAL_EDB;
+    else if (e->type == M_STR && !e->is_num && !redis_int(e->val, e->len, &n))
+        rc = VIAL_EDB; /* Redis: "value is not an integer or out of range" */
+    else if (__builtin_add_overflow(e->is_num ? e->counter : n, by, &n))
+        rc = VIAL_EDB; /* Redis: "increment or decrement would overflow" */
+    if (!rc) {
         if (!e->expires && ttl_ms > 0)
             e->expires = now_ms() + (uint64_t)ttl_ms;
-        e->counter += by;
+        free(e->val);
+        e->val = NULL;
+        e->len = 0;
+        e->type = M_STR;
+        e->is_num = true;
+        e->counter = n;
         if (value)
-            *value = e->counter;
+            *value = n;
     }
     pthread_mutex_unlock(&k->mem.mu);
-    return e ? 0 : VIAL_ENOMEM;
+    return rc;
 }
 
 int vial_kv_get(vial_req *req, const char *key, const char **value, size_t *len)
@@ -406,11 +448,20 @@ int vial_kv_get(vial_req *req, const char *key, const char **value, size_t *len)
     int rc = VIAL_ENOENT;
     pthread_mutex_lock(&k->mem.mu);
     ment *e = mem_find(&k->mem, key, false);
-    if (e && e->val) {
-        *value = arena_copy(req, e->val, e->len);
+    if (e && e->type == M_BUCKET) {
+        rc = VIAL_EDB; /* Redis: WRONGTYPE */
+    } else if (e && e->type == M_STR) {
+        char num[24];
+        const char *p = e->val;
+        size_t n = e->len;
+        if (e->is_num) {
+            n = (size_t)snprintf(num, sizeof num, "%" PRId64, e->counter);
+            p = num;
+        }
+        *value = arena_copy(req, p, n);
         rc = *value ? 0 : VIAL_ENOMEM;
         if (!rc && len)
-            *len = e->len;
+            *len = n;
     }
     pthread_mutex_unlock(&k->mem.mu);
     return rc;
@@ -448,6 +499,8 @@ int vial_kv_set(vial_req *req, const char *key, const void *value, size_t len, i
         free(e->val);
         e->val = copy;
         e->len = len;
+        e->type = M_STR;
+        e->is_num = false;
         e->expires = ttl_ms > 0 ? now_ms() + (uint64_t)ttl_ms : 0;
     }
     pthread_mutex_unlock(&k->mem.mu);
@@ -530,9 +583,12 @@ int vial_kv_take(vial_req *req, const char *key, double per_minute, double burst
     ment *e = mem_find(&k->mem, key, true);
     if (!e) {
         rc = VIAL_ENOMEM;
+    } else if (e->type == M_STR) {
+        rc = VIAL_EDB; /* Redis: WRONGTYPE */
     } else {
         uint64_t now = now_ms();
-        if (!e->ts) {
+        if (e->type == M_NEW) {
+            e->type = M_BUCKET;
             e->tokens = burst;
             e->ts = now;
         }

@@ -117,6 +117,102 @@ static int take(fixture *f, const char *key, double per_minute, double burst, in
     return rc;
 }
 
+/* ------------------------------------------------------------------ one key, several uses */
+
+static const char *plain_key(const char *name)
+{
+    return name;
+}
+
+static void kv_is(fixture *f, const char *key, const char *want, size_t n)
+{
+    const char *v;
+    size_t len;
+    assert_int_equal(vial_kv_get(f->req, key, &v, &len), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(v, want, n);
+}
+
+/*
+ * One key used as a counter and as a value, answered as Redis answers: a
+ * counter reads as its decimal text, a value that is an integer (as Redis
+ * spells one) counts on, any other value refuses to count (VIAL_EDB:
+ * Redis's "not an integer or out of range") and stays, and a token bucket
+ * is another type that neither reads nor counts.  `key` names the keys
+ * (the Redis tests prefix them).
+ */
+static void mixed_uses(fixture *f, const char *(*key)(const char *))
+{
+    int64_t v = 0;
+    assert_int_equal(incr(f, key("m1"), 5, 0), 5);
+    kv_is(f, key("m1"), "5", 1);
+    assert_int_equal(incr(f, key("m1"), -7, 0), -2);
+    kv_is(f, key("m1"), "-2", 2);
+    static const struct {
+        const char *set;
+        int64_t by, want;
+    } counts[] = { { "7", 2, 9 },
+                   { "-5", 1, -4 },
+                   { "0", 1, 1 },
+                   { "9007199254740992", 0, 9007199254740992 },
+                   { "-9007199254740991", -1, -9007199254740992 } };
+    /* (not larger: Redis's answer passes through a Lua number, a double) */
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(counts); i++) {
+        assert_int_equal(vial_kv_set(f->req, key("m2"), counts[i].set, strlen(counts[i].set), 0), 0);
+        assert_int_equal(incr(f, key("m2"), counts[i].by, 0), counts[i].want);
+        char text[24];
+        snprintf(text, sizeof text, "%" PRId64, counts[i].want);
+        kv_is(f, key("m2"), text, strlen(text));
+    }
+    /* past int64 either way */
+    assert_int_equal(vial_kv_set(f->req, key("m2"), "9223372036854775807", 19, 0), 0);
+    assert_int_equal(vial_kv_incr(f->req, key("m2"), 1, 0, &v), VIAL_EDB);
+    kv_is(f, key("m2"), "9223372036854775807", 19);
+    assert_int_equal(incr(f, key("m2"), INT64_MIN, 0), -1);
+    assert_int_equal(vial_kv_incr(f->req, key("m2"), INT64_MIN, 0, &v), VIAL_EDB);
+    kv_is(f, key("m2"), "-1", 2);
+    static const struct {
+        const char *p;
+        size_t n;
+    } bad[] = { { "x", 1 },      { "07", 2 }, { " 5", 2 },    { "5 ", 2 },  { "+5", 2 }, { "-0", 2 },
+                { "", 0 },       { "-", 1 },  { "1e3", 3 },   { "5\0", 2 }, { "0x10", 4 },
+                { "18446744073709551616", 20 }, { "9223372036854775808", 19 } };
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(bad); i++) {
+        assert_int_equal(vial_kv_set(f->req, key("m3"), bad[i].p, bad[i].n, 0), 0);
+        v = 77;
+        if (vial_kv_incr(f->req, key("m3"), 1, 0, &v) != VIAL_EDB)
+            print_error("value [%.*s] counted\n", (int)bad[i].n, bad[i].p);
+        assert_int_equal(vial_kv_incr(f->req, key("m3"), 1, 0, &v), VIAL_EDB);
+        assert_int_equal(v, 77);
+        kv_is(f, key("m3"), bad[i].p, bad[i].n);
+    }
+    /* a value set over a counter replaces it */
+    assert_int_equal(incr(f, key("m4"), 3, 0), 3);
+    assert_int_equal(vial_kv_set(f->req, key("m4"), "abc", 3, 0), 0);
+    kv_is(f, key("m4"), "abc", 3);
+    assert_int_equal(vial_kv_incr(f->req, key("m4"), 1, 0, &v), VIAL_EDB);
+    /* a bucket is another type; a value set over it replaces it */
+    const char *s;
+    assert_int_equal(take(f, key("m5"), 60, 5, NULL), 1);
+    assert_int_equal(vial_kv_get(f->req, key("m5"), &s, NULL), VIAL_EDB);
+    assert_int_equal(vial_kv_incr(f->req, key("m5"), 1, 0, &v), VIAL_EDB);
+    int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2); /* Redis's WRONGTYPE is logged */
+    int taken = vial_kv_take(f->req, key("m4"), 60, 5, NULL);
+    dup2(saved, 2);
+    close(saved);
+    close(devnull);
+    assert_int_equal(taken, VIAL_EDB);
+    kv_is(f, key("m4"), "abc", 3);
+    assert_int_equal(vial_kv_set(f->req, key("m5"), "1", 1, 0), 0);
+    assert_int_equal(incr(f, key("m5"), 1, 0), 2);
+    for (int i = 1; i <= 5; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "m%d", i);
+        assert_int_equal(vial_kv_del(f->req, key(k)), 0);
+    }
+}
+
 /* ------------------------------------------------------------------ in process */
 
 static void test_memory_backend_and_refusals(void **state)
@@ -299,6 +395,25 @@ static void test_token_bucket_fractional_rate(void **state)
     assert_int_equal(retry, 1);
     fake_ms += 1;
     assert_int_equal(take(&f, "f", 90, 1, NULL), 1);
+    fx_close(&f);
+}
+
+static void test_counter_and_value_share_a_key(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_open(&f, NULL);
+    mixed_uses(&f, plain_key);
+    /* a counter's window and a value's expiry are the key's one expiry, as in Redis */
+    fake_ms = 2000000;
+    assert_int_equal(vial_kv_set(f.req, "e", "10", 2, 100), 0);
+    assert_int_equal(incr(&f, "e", 1, 5000), 11); /* the value's expiry stays */
+    fake_ms += 100;
+    assert_null(kv_value(&f, "e"));
+    assert_int_equal(incr(&f, "e", 1, 50), 1);
+    assert_int_equal(vial_kv_set(f.req, "e", "20", 2, 0), 0); /* set without a ttl clears it */
+    fake_ms += 1000;
+    assert_int_equal(incr(&f, "e", 1, 0), 21);
     fx_close(&f);
 }
 
@@ -527,6 +642,16 @@ static void test_redis_operations(void **state)
     fx_close(&f);
 }
 
+static void test_redis_counter_and_value_share_a_key(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    fixture f;
+    fx_open(&f, url);
+    mixed_uses(&f, rkey);
+    fx_close(&f);
+}
+
 static void test_redis_expiry(void **state)
 {
     (void)state;
@@ -655,12 +780,14 @@ int main(void)
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_token_bucket),
         cmocka_unit_test(test_token_bucket_fractional_rate),
+        cmocka_unit_test(test_counter_and_value_share_a_key),
         cmocka_unit_test(test_expired_entries_dropped),
         cmocka_unit_test(test_shared_by_threads),
         cmocka_unit_test(test_redis_url_parsing),
         cmocka_unit_test(test_bad_redis_url_stops_start),
         cmocka_unit_test(test_unreachable_redis_is_dbdown),
         cmocka_unit_test(test_redis_operations),
+        cmocka_unit_test(test_redis_counter_and_value_share_a_key),
         cmocka_unit_test(test_redis_expiry),
         cmocka_unit_test(test_redis_window_does_not_slide),
         cmocka_unit_test(test_redis_database_from_url),
