@@ -1,9 +1,9 @@
 /* Unit tests for src/core/app.c: blueprints, hooks, error handlers,
- * handler failures, deferred work, per-worker state, routes listing. */
+ * handler failures, deferred work, per-worker state.  (The route table
+ * and commands are tests/unit/core/cli.c's.) */
 #include "unit.h"
 
 #include <stdlib.h>
-#include <unistd.h>
 
 static int trace_fd_calls;
 static char trace[256];
@@ -275,35 +275,9 @@ static void test_registration_errors(void **state)
     vial_bp *b = vial_bp_new("api"); /* name taken */
     assert_int_equal(vial_register(app, b, "/other"), VIAL_EEXIST);
     assert_int_equal(vial_errorhandler(app, 200, app_err), VIAL_EINVAL);
-    assert_int_equal(vial_command(app, "routes2", NULL, NULL), VIAL_EINVAL);
     vial_app_free(app);
     vial_app_free(NULL);
     vial_bp_free(NULL);
-}
-
-static void test_routes_listing(void **state)
-{
-    (void)state;
-    vial_app *app = build();
-    char path[] = "/tmp/vial-routes-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *saved = stdout;
-    stdout = fdopen(fd, "w");
-    char *argv[] = { "t", "routes", NULL };
-    assert_int_equal(vial_run(app, 2, argv), 0);
-    fclose(stdout);
-    stdout = saved;
-    FILE *f = fopen(path, "r");
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    unlink(path);
-    assert_non_null(strstr(buf, "Endpoint"));
-    assert_non_null(strstr(buf, "api.v1.view"));
-    assert_non_null(strstr(buf, "/api/v1/deep"));
-    assert_non_null(strstr(buf, "fails"));
-    vial_app_free(app);
 }
 
 int main(void)
@@ -318,7 +292,6 @@ int main(void)
         cmocka_unit_test(test_defer),
         cmocka_unit_test(test_worker_slots),
         cmocka_unit_test(test_registration_errors),
-        cmocka_unit_test(test_routes_listing),
     };
     return RUN_GROUP(tests);
 }
