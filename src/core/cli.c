@@ -43,7 +43,8 @@ static void print_routes(vial_app *app, FILE *out)
     vial__route **rs = malloc((n ? n : 1) * sizeof *rs);
     if (!rs)
         return;
-    memcpy(rs, app->all_routes, n * sizeof *rs);
+    if (n) /* an app without routes has no table: memcpy from NULL is undefined */
+        memcpy(rs, app->all_routes, n * sizeof *rs);
     qsort(rs, n, sizeof *rs, cmp_route);
     size_t we = strlen("Endpoint"), wm = strlen("Methods");
     char meth[64];
