@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the template cases, tests/cases/template/<case>/ (run from anywhere;
-rewrites every case directory and _files/).  tests/unit/web/template.c runs
+rewrites every case directory and _files/).  tests/unit/tpl/template.c runs
 them.  Each case is `input` (+ `context.json`, + `plain` for a .txt name,
 i.e. no autoescape), and `expected` or `error`.  Cases without an explicit
 expectation get theirs from Jinja2 3.x (the oracle: python3-jinja2), with
@@ -114,6 +114,9 @@ case("block-without-extends", "{% block a %}A{% block b %}B{% endblock %}{% endb
 case("filters-strings", "{{ 'hello world'|upper }} {{ 'ABC'|lower }} {{ 'hello big-world (x)'|title }} {{ 'hELLO wORLD'|capitalize }} [{{ '  pad  '|trim }}] [{{ 'xxhixx'|trim('x') }}] {{ 'a-b-c'|replace('-', '+') }} {{ 'a-b-c'|replace('-', '', 1) }} {{ 'abc'|replace('', '.') }} {{ 42|string ~ '!' }}")
 case("filters-truncate", "{{ s|truncate(9) }}|{{ s|truncate(9, true) }}|{{ s|truncate(9, true, '~') }}|{{ s|truncate(20) }}|{{ s|truncate(12, leeway=0) }}|{{ s|truncate(length=13, end='') }}", {"s": "hello wonderful world"})
 case("filters-numbers", "{{ '42'|int + 1 }} {{ '4.7'|int }} {{ 'x'|int }} {{ 'x'|int(7) }} {{ 'ff'|int(base=16) }} {{ '0x1f'|int(0, 16) }} {{ 3.9|int }} {{ '2.5'|float }} {{ 'y'|float }} {{ 3|float }} {{ 2.5|round }} {{ 3.5|round }} {{ 3.14159|round(2) }} {{ 3.1|round(method='ceil') }} {{ 3.9|round(0, 'floor') }} {{ 5|round }} {{ -3|abs }} {{ -2.5|abs }}")
+case("filters-round-like-python", "{{ 1234|round(-2) }} {{ 1250|round(-2) }} {{ -1251|round(-2) }} {{ 2.675|round(2) }} {{ 0.125|round(2) }} {{ 1250.0001|round(-2) }} {{ -0.4|round }} {{ -0.4|round(0, 'ceil') }} {{ -2.675|round(2, 'floor') }} {{ 1234|round(-2, 'ceil') }} {{ true|round(-1) }}")
+case("filters-int-like-python", "{{ '010'|int(0, 0) }} {{ '0b101'|int(0, 0) }} {{ '0o17'|int(base=0) }} {{ '-0x10'|int(0, 0) }} {{ '12'|int(0, 2) }} {{ '0b1'|int(9, 16) }} {{ '1_000'|int }} {{ '1__0'|int(5) }} {{ '1.5'|int(0, 16) }} {{ '1_0.5'|float }}")
+case("safe-in-lists", "{% set l = ['<a>'|safe, '<b>', x] %}{% for i in l %}{{ i }}{% endfor %} {{ l|join(', ') }} {{ l[0] }}{{ l|first }}{{ l|last }} {% for i in l|sort %}{{ i }}{% endfor %} {% for a, b in [[l[0], l[1]]] if a %}{{ a }}{{ b }}{% endfor %} {{ [x|safe][0] }}{{ x }}", {"x": "<c>"})
 case("filters-sequences", "{{ xs|length }} {{ xs|count }} {{ xs|first }} {{ xs|last }} {{ xs|join }} {{ xs|join('|') }} {{ xs|sort|join(',') }} {{ xs|sort(true)|join(',') }} {{ xs|sort(case_sensitive=true)|join(',') }} {{ xs|reverse|join(',') }} {{ d|length }} {{ d|first }} {{ d|last }} {{ d|join(',') }} {{ d|sort|join(',') }} {{ ''|first }}|{{ []|last }}|", {"xs": ["b", "C", "a"], "d": {"y": 1, "x": 2}})
 case("filters-attribute", "{{ users|sort(attribute='age')|join(', ', attribute='name') }} / {{ users|sort(attribute='name', reverse=true)|join(',', 'name') }}", {"users": [{"name": "bo", "age": 30}, {"name": "al", "age": 25}, {"name": "cy", "age": 30}]})
 case("filters-urlencode", "{{ 'a b&c/d?é'|urlencode }} {{ d|urlencode }} {{ pairs|urlencode }}", {"d": {"q": "a b&c", "n": 1}, "pairs": [["x", "1"], ["y", "2 3"]]})
