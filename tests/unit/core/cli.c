@@ -6,13 +6,17 @@
  * `run` itself serves until a signal (tests/unit/core/serve.c and the API
  * tests cover serving); here only the ways it stops before listening.
  * Output is captured at the file descriptors, as a terminal would see it.
- * And vial_prompt_password() reading from stdin when it is not a terminal.
+ * And vial_prompt_password(): from stdin when it is not a terminal, and
+ * from a terminal (a pty), where it prompts on stderr and does not echo.
  */
 #include "unit.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <termios.h>
 #include <unistd.h>
 
 typedef struct ran {
@@ -400,6 +404,79 @@ static void test_prompt_from_a_pipe(void **state)
     assert_int_equal(vial_prompt_password(NULL, NULL, 8), VIAL_EINVAL);
 }
 
+/* The person at the terminal: types once the terminal stops echoing (the
+ * prompt flushes what was typed before, as a password prompt should). */
+typedef struct typist {
+    int master, slave;
+    const char *line;
+    bool saw_quiet;
+} typist;
+
+static void *type_when_quiet(void *p)
+{
+    typist *t = p;
+    for (int i = 0; i < 5000; i++) {
+        struct termios tio;
+        if (tcgetattr(t->slave, &tio) == 0 && !(tio.c_lflag & ECHO)) {
+            t->saw_quiet = true;
+            break;
+        }
+        usleep(1000);
+    }
+    if (write(t->master, t->line, strlen(t->line)) < 0)
+        t->saw_quiet = false;
+    return NULL;
+}
+
+static void test_prompt_on_a_terminal(void **state)
+{
+    (void)state;
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) != 0) {
+        skip(); /* no pseudo-terminals here */
+        return;
+    }
+    int saved_in = dup(STDIN_FILENO);
+    dup2(slave, STDIN_FILENO);
+    clearerr(stdin);
+    fflush(stderr);
+    FILE *e = tmpfile();
+    int se = dup(2);
+    dup2(fileno(e), 2);
+
+    typist t = { master, slave, "s3cret words\n", false };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, type_when_quiet, &t), 0);
+    char buf[64];
+    int rc = vial_prompt_password("Secret: ", buf, sizeof buf);
+    pthread_join(th, NULL);
+
+    fflush(stderr);
+    dup2(se, 2);
+    close(se);
+    char err[256];
+    slurp(e, err, sizeof err);
+    struct termios after;
+    assert_int_equal(tcgetattr(slave, &after), 0);
+    /* what the terminal showed: nothing of what was typed */
+    char shown[256];
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    ssize_t n = read(master, shown, sizeof shown - 1);
+    shown[n > 0 ? n : 0] = '\0';
+    dup2(saved_in, STDIN_FILENO);
+    close(saved_in);
+    clearerr(stdin);
+    close(slave);
+    close(master);
+
+    assert_true(t.saw_quiet); /* echo was off while it read */
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf, "s3cret words");
+    assert_string_equal(err, "Secret: \n"); /* the prompt, and the newline the typist's Enter did not echo */
+    assert_null(strstr(shown, "s3cret"));
+    assert_true(after.c_lflag & ECHO); /* and echo is back */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_run_stops_when_a_start_hook_fails),
         cmocka_unit_test(test_custom_commands),
         cmocka_unit_test(test_command_registration),
+        cmocka_unit_test(test_prompt_on_a_terminal),
         cmocka_unit_test(test_prompt_from_a_pipe),
     };
     return RUN_GROUP(tests);
