@@ -286,6 +286,28 @@ static void writer_unlock(vial_db *db)
         pthread_mutex_unlock(&c->file->write_mu);
     }
 }
+/*
+ * Switches the file to WAL (a no-op when it already is).  The switch needs
+ * the file to itself, and SQLite answers "database is locked" at once,
+ * without its busy handler, when another process or connection opens the
+ * same new file at that moment (instances starting together on a fresh
+ * database): wait and retry, up to the same 5 s the busy handler allows.
+ */
+static int set_wal(sqlite3 *s, char **err)
+{
+    int rc = SQLITE_OK;
+    for (int waited_ms = 0;; waited_ms += 2) {
+        sqlite3_free(*err);
+        *err = NULL;
+        rc = sqlite3_exec(s, "PRAGMA journal_mode=WAL", NULL, NULL, err);
+        int prim = rc & 0xff;
+        if ((prim != SQLITE_BUSY && prim != SQLITE_LOCKED) || waited_ms >= 5000)
+            return rc;
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 
 static int s_connect(vial_db *db, const vial__dburl *url)
 {
@@ -324,11 +346,11 @@ static int s_connect(vial_db *db, const vial__dburl *url)
     /* Reads go through a shared memory map (no copy per page read); each
      * connection keeps a 16 MiB page cache for the write path. */
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON; "
+             "PRAGMA synchronous=%s; PRAGMA foreign_keys=ON; "
              "PRAGMA cache_size=-16384; PRAGMA mmap_size=1073741824; PRAGMA temp_store=MEMORY;",
              full ? "FULL" : "NORMAL");
     char *err = NULL;
-    if (sqlite3_exec(s, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+    if (set_wal(s, &err) != SQLITE_OK || sqlite3_exec(s, pragmas, NULL, NULL, &err) != SQLITE_OK) {
         vial__db_fail(db, VIAL_EDBDOWN, "cannot configure %s: %s", url->path, err ? err : "?");
         sqlite3_free(err);
         sqlite3_close(s);
