@@ -466,15 +466,28 @@ VIAL_API int vial_set_cookie(vial_req *req, const char *name, const char *value,
  * and returns 1 to be called again, 0 when the body is complete, or a
  * negative value to abort (the connection is closed without the final
  * chunk, so the client sees a truncated body rather than a false end).
+ * A stream that waits for events (Server-Sent Events, a live tail) returns
+ * VIAL_STREAM_WAIT: what it wrote goes out and `fn` is not called again
+ * until vial_stream_wake() — from any thread — or the next tick (every
+ * few seconds: the moment for a heartbeat), with no CPU spent meanwhile; a
+ * client that disconnects while it waits ends the stream at once.
  * The request and its arena live until the stream ends; pipelined requests
  * behind it wait.  `fn` is never called after the client has gone; deferred
  * functions run either way.
  */
 typedef int (*vial_stream_fn)(vial_req *req, void *ud);
+#define VIAL_STREAM_WAIT 2
 VIAL_API int vial_stream(vial_req *req, int status, const char *content_type,
                          vial_stream_fn fn, void *ud);
 /* Appends body bytes to a streamed response (copied). */
 VIAL_API int vial_write(vial_req *req, const void *data, size_t len);
+/* The id of this request's stream, for vial_stream_wake() from elsewhere;
+ * 0 where there is none to wake (the in-process test client). */
+VIAL_API uint64_t vial_stream_id(vial_req *req);
+/* Has the stream `id` called again soon, on its own worker, if it waits
+ * (VIAL_STREAM_WAIT); nothing if it has ended or is busy.  Any thread.
+ * Returns 0, VIAL_ESTATE when the app is not serving, VIAL_ENOMEM. */
+VIAL_API int vial_stream_wake(vial_app *app, uint64_t id);
 
 /* ------------------------------------------------------------------ JSON writer */
 

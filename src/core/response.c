@@ -420,6 +420,32 @@ int vial_stream(vial_req *req, int status, const char *content_type, vial_stream
     return 0;
 }
 
+_Static_assert(VIAL_STREAM_WAIT == VIAL__STREAM_WAIT, "one meaning for 'wait' in both layers");
+
+uint64_t vial_stream_id(vial_req *req)
+{
+    if (!req || !req->m.conn_id)
+        return 0;
+    return (uint64_t)req->w->id << 54 | req->m.conn_id;
+}
+
+static void wake_on_worker(void *arg)
+{
+    uint64_t id = (uint64_t)(uintptr_t)arg;
+    vial__conn *c = vial__conn_find(id & ((UINT64_C(1) << 54) - 1));
+    vial__h1_wake(vial__conn_proto(c, &vial__h1_proto));
+}
+
+int vial_stream_wake(vial_app *app, uint64_t id)
+{
+    if (!app || !id)
+        return VIAL_EINVAL;
+    if (!app->server)
+        return VIAL_ESTATE;
+    _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "ids travel as pointers");
+    return vial__post(app->server, (int)(id >> 54), wake_on_worker, (void *)(uintptr_t)id);
+}
+
 int vial_write(vial_req *req, const void *data, size_t len)
 {
     if (!req || !req->m.responded || req->m.static_body)

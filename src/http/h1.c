@@ -74,6 +74,7 @@ typedef struct h1 {
     int phase;
     bool closing;       /* respond, flush, close */
     bool paused;        /* waiting for a stream to end */
+    bool parked;        /* that stream waits for events (VIAL__STREAM_WAIT) */
     bool dead;          /* transport gone */
     bool draining;      /* server shutting down: finish and close */
     bool upgraded;      /* handed to another protocol: parse nothing more */
@@ -652,10 +653,11 @@ static bool last_response(h1 *s)
 
 /*
  * Advances a stream: frames what it wrote, then asks for more until enough
- * output is queued or the stream ends.  Returns 1 while more is to come, 0
- * when the final chunk is queued, negative on failure (the caller closes
- * the connection: a truncated chunked body is the only honest signal once
- * the head has gone out).
+ * output is queued, the stream waits for events, or it ends.  Returns 1
+ * while more is to come, VIAL__STREAM_WAIT when it waits, 0 when the final
+ * chunk is queued, negative on failure (the caller closes the connection: a
+ * truncated chunked body is the only honest signal once the head has gone
+ * out).
  */
 static int stream_step(h1 *s)
 {
@@ -675,6 +677,8 @@ static int stream_step(h1 *s)
             return r; /* the handler logged why */
         if (r == 0)
             m->stream_done = true;
+        else if (r == VIAL__STREAM_WAIT)
+            return VIAL__STREAM_WAIT;
     }
     if (!m->stream_done)
         return 1;
@@ -705,6 +709,7 @@ static void dispatch(h1 *s)
     }
     s->msg = m;
     m->client = s->client;
+    m->conn_id = s->tp && s->tp->id ? s->tp->id(s->tp_ud) : 0;
     set_phase(s, VIAL__PH_HANDLER);
     int rc = fill_request(s, m);
     if (rc) {
@@ -720,7 +725,8 @@ static void dispatch(h1 *s)
         int r = stream_step(s);
         if (r > 0) {
             s->paused = true;
-            set_phase(s, VIAL__PH_WRITE);
+            s->parked = r == VIAL__STREAM_WAIT;
+            set_phase(s, s->parked ? VIAL__PH_WAIT : VIAL__PH_WRITE);
             return;
         }
         if (r < 0)
@@ -963,6 +969,13 @@ static void h1_received(void *ud, const char *data, size_t n)
 static void h1_eof(void *ud)
 {
     h1 *s = ud;
+    if (s->parked) {
+        /* The client left while its stream waited for events (an SSE tab
+         * closed): nothing will read what comes, so end it now. */
+        s->dead = s->closing = true;
+        want_close(s);
+        return;
+    }
     if (s->line_wait && !s->closing) {
         /* The line will never end: it was not a request line. */
         s->line_wait = false;
@@ -977,20 +990,39 @@ static void h1_eof(void *ud)
         want_close(s);
 }
 
-static void h1_drained(void *ud)
+/* Runs a stream on (its output drained, or it was woken); ends the request
+ * when it is complete. */
+static void stream_on(h1 *s)
 {
-    h1 *s = ud;
-    if (s->dead || !s->paused || !s->msg || !s->msg->streaming)
-        return;
     int r = stream_step(s);
     if (r > 0) {
+        s->parked = r == VIAL__STREAM_WAIT;
+        set_phase(s, s->parked ? VIAL__PH_WAIT : VIAL__PH_WRITE);
         want_write(s);
         return;
     }
+    s->parked = false;
     if (r < 0)
         s->msg->keep_alive = false;
     request_done(s);
     process(s); /* pipelined requests that waited behind the stream */
+}
+
+static void h1_drained(void *ud)
+{
+    h1 *s = ud;
+    if (s->dead || !s->paused || s->parked || !s->msg || !s->msg->streaming)
+        return;
+    stream_on(s);
+}
+
+void vial__h1_wake(void *ud)
+{
+    h1 *s = ud;
+    if (!s || s->dead || !s->parked || !s->msg)
+        return;
+    s->parked = false;
+    stream_on(s);
 }
 
 static void h1_timeout(void *ud)
@@ -999,6 +1031,11 @@ static void h1_timeout(void *ud)
     if (s->dead)
         return;
     switch (s->phase) {
+    case VIAL__PH_WAIT:
+        /* A tick while a stream waits for events: its chance to send a
+         * heartbeat, or to notice what it waits for has gone. */
+        vial__h1_wake(s);
+        break;
     case VIAL__PH_HEADERS:
     case VIAL__PH_BODY:
         /* Tell the client why, then go: 408 is what a waiting client (or a
@@ -1027,8 +1064,10 @@ static bool h1_drain(void *ud)
 static bool h1_wants_read(void *ud, size_t unsent)
 {
     h1 *s = ud;
-    return !s->closing && !s->dead && !s->paused && !s->upgraded &&
-           unsent < s->cfg->max_pending_output;
+    /* A waiting stream keeps reading, so a client that leaves is noticed at
+     * once; what it sends meanwhile waits, up to a block. */
+    return !s->closing && !s->dead && !s->upgraded && unsent < s->cfg->max_pending_output &&
+           (!s->paused || (s->parked && s->rlen < VIAL__BLOCK_SIZE));
 }
 
 const vial__proto vial__h1_proto = {

@@ -69,6 +69,7 @@ typedef struct vial__msg {
     size_t body_len;
     int body_fd;                /* or: a body spooled to a temporary file (owned by the exchange) */
     const char *client;         /* the peer's address */
+    uint64_t conn_id;           /* the connection's id on its worker (vial__conn_find), 0: none */
     /* ---- response, set by the handler */
     int status;
     bool responded, streaming;
@@ -111,8 +112,10 @@ typedef struct vial__handler {
     /* A request the protocol refused (malformed, over a limit, timed out):
      * render `status` with `why` into `m`. */
     void (*error)(void *ud, vial__msg *m, int status, const char *why);
-    /* The next part of a streamed body, appended to m->body_out: > 0 more to
-     * come, 0 the body is complete, < 0 failed (the connection is cut). */
+    /* The next part of a streamed body, appended to m->body_out: 1 more to
+     * come, VIAL__STREAM_WAIT nothing now (call again after vial__h1_wake()
+     * or at the next tick), 0 the body is complete, < 0 failed (the
+     * connection is cut). */
     int (*stream)(void *ud, vial__msg *m);
     /* The response is queued (the access log). */
     void (*done)(void *ud, vial__msg *m);
@@ -129,8 +132,14 @@ typedef struct vial__h1_cfg {
     size_t max_pending_output;  /* stop reading past this much unsent output */
 } vial__h1_cfg;
 
+#define VIAL__STREAM_WAIT 2
+
 /* HTTP/1.1 as a protocol on a connection; its state from vial__h1_new(). */
 extern const vial__proto vial__h1_proto;
+/* A stream of this session waits (VIAL__STREAM_WAIT): call it again now.
+ * On the connection's thread (a cross-thread post finds the session with
+ * vial__conn_find() and vial__conn_proto()).  Nothing when none waits. */
+void vial__h1_wake(void *session);
 
 /* A session for a new connection from `client` (borrowed, outlives it);
  * `cfg`, `h` are borrowed for its life.  NULL when out of memory. */

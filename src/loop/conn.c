@@ -95,7 +95,9 @@ static int wanted_list(const vial__conn *c)
     case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
     case VIAL__PH_BODY: return VIAL__TL_BODY;
     case VIAL__PH_WRITE: return VIAL__TL_WRITE;
-    default: return VIAL__TL_NONE; /* a handler runs, or the protocol keeps its own checks */
+    case VIAL__PH_OPEN:
+    case VIAL__PH_WAIT: return VIAL__TL_TICK;
+    default: return VIAL__TL_NONE; /* a handler runs */
     }
 }
 
@@ -515,8 +517,13 @@ static bool tp_stopping(void *ud)
     return atomic_load_explicit(&c->wc->srv->stop, memory_order_relaxed) != 0;
 }
 
+static uint64_t tp_id(void *ud)
+{
+    return vial__conn_id(ud);
+}
+
 static const vial__transport conn_transport = { tp_want_write, tp_want_close, tp_phase, tp_upgrade,
-                                                tp_stopping };
+                                                tp_stopping, tp_id };
 
 /* The 101 is on the wire: the connection now speaks the new protocol.  The
  * old one is closed here, from pump(), never inside its own callbacks. */
@@ -703,6 +710,19 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
 void vial__conn_expire(vial__conn *c)
 {
     vial__tlist_remove(c->wc, c);
+    if ((c->phase == VIAL__PH_OPEN || c->phase == VIAL__PH_WAIT) && !c->writing && !c->lingering) {
+        /* A tick, not a deadline: the protocol checks its own liveness
+         * (pings, heartbeats) and the connection goes on. */
+        c->in_pump = true;
+        if (c->proto->timeout)
+            c->proto->timeout(c->proto_ud);
+        c->in_pump = false;
+        if (!c->closed) {
+            rearm(c);
+            pump(c);
+        }
+        return;
+    }
     if (c->lingering || c->writing || c->phase == VIAL__PH_WRITE || c->phase == VIAL__PH_IDLE ||
         !c->proto->timeout) {
         hard_close(c); /* a stalled reader, an idle client: reset */
@@ -726,9 +746,14 @@ void vial__conn_drain(vial__conn *c)
         hard_close(c);
 }
 
+void *vial__conn_proto(vial__conn *c, const vial__proto *p)
+{
+    return c && !c->closed && c->proto == p ? c->proto_ud : NULL;
+}
+
 uint64_t vial__conn_id(const vial__conn *c)
 {
-    return (uint64_t)c->gen << 32 | c->slot;
+    return (uint64_t)(c->gen & VIAL__CONN_GEN_MASK) << 32 | c->slot;
 }
 
 int vial__conn_worker(const vial__conn *c)
@@ -742,7 +767,7 @@ vial__conn *vial__conn_find(uint64_t id)
     if (!wc)
         return NULL;
     uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
-    if (slot >= wc->nslots || wc->gens[slot] != gen)
+    if (slot >= wc->nslots || (wc->gens[slot] & VIAL__CONN_GEN_MASK) != gen)
         return NULL;
     vial__conn *c = wc->slots[slot];
     return c && !c->closed ? c : NULL;

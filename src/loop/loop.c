@@ -207,6 +207,7 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     wc->lists[VIAL__TL_BODY].timeout_ms = cfg->body_timeout_ms;
     wc->lists[VIAL__TL_WRITE].timeout_ms = cfg->write_timeout_ms;
     wc->lists[VIAL__TL_LINGER].timeout_ms = VIAL__LINGER_MS;
+    wc->lists[VIAL__TL_TICK].timeout_ms = cfg->tick_ms ? cfg->tick_ms : 5000;
     int rc;
     if ((rc = uv_mutex_init(&wc->inbox_mu)) || (rc = uv_loop_init(&wc->loop)))
         return VIAL_ESYS;

@@ -33,7 +33,9 @@ enum vial__phase {
     VIAL__PH_HANDLER, /* running a handler: no timeout */
     VIAL__PH_WRITE,   /* waiting for the client to read (a stream): write_timeout */
     VIAL__PH_CLOSING, /* finishing: no timeout */
-    VIAL__PH_OPEN,    /* a long-lived protocol (WebSocket) that keeps its own liveness checks */
+    VIAL__PH_OPEN,    /* a long-lived protocol (WebSocket): timeout() every tick_ms, which it
+                         uses for its own liveness checks (pings, idle); the connection stays */
+    VIAL__PH_WAIT,    /* a response waiting for events (a parked stream, SSE): ticks as OPEN */
 };
 
 /*
@@ -61,6 +63,9 @@ typedef struct vial__transport {
     /* True once the server is stopping: answer this request with
      * "Connection: close" (a relaxed read; any thread may have asked). */
     bool (*stopping)(void *tp_ud);
+    /* The connection's id for vial__conn_find() on its worker (0: the
+     * transport has none, e.g. the in-process test client). */
+    uint64_t (*id)(void *tp_ud);
 } vial__transport;
 
 /*
@@ -111,6 +116,7 @@ typedef struct vial__loop_cfg {
     bool debug;       /* shown in the listening line */
     uint64_t idle_timeout_ms, header_timeout_ms, body_timeout_ms, write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    uint64_t tick_ms;  /* how often long-lived protocols are called back (0: 5 s) */
     size_t max_pending_output;
 } vial__loop_cfg;
 
@@ -139,8 +145,10 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
 
 /* ------------------------------------------------------------------ connections (conn.c) */
 
-/* A connection's id: slot and generation, so a stale id finds nothing
- * instead of a reused slot. */
+/* A connection's id: slot (low 32 bits) and generation (22 bits above), so
+ * a stale id finds nothing instead of a reused slot.  The top 10 bits are
+ * 0: the layers above put the worker there for ids that cross threads. */
+#define VIAL__CONN_GEN_MASK 0x3fffffu
 uint64_t vial__conn_id(const vial__conn *c);
 /* The worker the connection lives on. */
 int vial__conn_worker(const vial__conn *c);
@@ -152,6 +160,10 @@ vial__conn *vial__conn_find(uint64_t id);
 int vial__conn_send(vial__conn *c, const void *data, size_t len);
 /* Closes after writing what is queued (lingering close). */
 void vial__conn_close(vial__conn *c);
+/* The state of the protocol speaking on `c` when that protocol is `p`
+ * (vial__h1_proto, a WebSocket's), else NULL: how a cross-thread post that
+ * found a connection by id reaches the protocol object behind it. */
+void *vial__conn_proto(vial__conn *c, const vial__proto *p);
 
 /* ------------------------------------------------------------------ cross-thread posts (loop.c) */
 

@@ -29,7 +29,7 @@ typedef struct vial__tlist {
 } vial__tlist;
 
 enum { VIAL__TL_IDLE, VIAL__TL_HEADERS, VIAL__TL_BODY, VIAL__TL_WRITE, VIAL__TL_LINGER,
-       VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+       VIAL__TL_TICK, VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
 
 typedef struct vial__postmsg {
     void (*fn)(void *arg);

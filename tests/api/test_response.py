@@ -282,3 +282,71 @@ def test_pipelined_requests_wait_behind_a_stream(server):
     assert a.body == lines(3000)
     assert b.body == b"answer=42"
     assert len(json.loads(d.body)) == 5
+
+
+# ---------------------------------------------------------------------------- waiting streams
+
+def read_until(c, want, limit=10.0):
+    """Reads from a raw connection until `want` (bytes) arrived; returns all of it."""
+    import time as _t
+    buf, end = b"", _t.time() + limit
+    c.sock.settimeout(0.2)
+    while want not in buf and _t.time() < end:
+        try:
+            d = c.sock.recv(65536)
+        except OSError:
+            continue
+        if not d:
+            break
+        buf += d
+    return buf
+
+
+def waits(server):
+    body = server.get("/waits").body.decode()
+    return dict(kv.split("=") for kv in body.split())
+
+
+def test_waiting_stream_is_woken_from_another_connection(server):
+    before = int(waits(server)["ended"])
+    with server.conn() as c:
+        c.send(b"GET /wait?n=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = read_until(c, b"\r\n\r\n")
+        got += read_until(c, b"\n", 5) if b"id=" not in got.split(b"\r\n\r\n", 1)[1] else b""
+        head, body = got.split(b"\r\n\r\n", 1)
+        assert b"Transfer-Encoding: chunked" in head
+        sid = body.split(b"id=", 1)[1].split(b"\n", 1)[0].decode()
+        assert int(sid) > 0
+        assert server.request("POST", "/wake?id=" + sid).status == 204
+        got = read_until(c, b"woken 1\n")
+        assert b"woken 1\n" in got, got
+        assert server.request("POST", "/wake?id=" + sid).status == 204
+        got = read_until(c, b"0\r\n\r\n")
+        assert b"woken 2\n" in got and got.endswith(b"0\r\n\r\n"), got
+        # the connection goes on with the next request
+        c.send(b"GET /waits HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"200 OK" in read_until(c, b"ended=")
+    assert int(waits(server)["ended"]) == before + 1
+
+
+def test_waiting_stream_does_not_spin(server):
+    with server.conn() as c:
+        c.send(b"GET /wait?n=5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        read_until(c, b"id=")
+        calls = int(waits(server)["calls"])
+        time.sleep(1.0)
+        # Without a wake the function runs again only on a tick (5 s apart),
+        # not in a loop.
+        assert int(waits(server)["calls"]) - calls <= 1
+
+
+def test_waiting_stream_ends_when_the_client_leaves(server):
+    before = int(waits(server)["ended"])
+    with server.conn() as c:
+        c.send(b"GET /wait?n=5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        read_until(c, b"id=")
+    for _ in range(50):
+        if int(waits(server)["ended"]) == before + 1:
+            break
+        time.sleep(0.05)
+    assert int(waits(server)["ended"]) == before + 1, "the stream's deferred functions must run at once"

@@ -25,6 +25,9 @@
 #include <vial.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,6 +662,119 @@ static int stream_json(vial_req *req)
     return vial_stream(req, 200, "application/json", json_next, st);
 }
 
+/* /wait?n=N: a stream that waits for events.  Its first chunk is
+ * "id=<stream id>\n"; each wake (POST /wake?id=) adds "woken K\n", each
+ * tick without a wake "tick\n"; it ends after N wakes.  /waits tells how
+ * many waiting streams have ended (their deferred functions ran) and how
+ * often their functions were called in all. */
+static atomic_int waits_ended, wait_calls;
+
+struct waiter {
+    long long n, woken;
+    bool sent_id;
+};
+
+static void forget_waiter(long long *count);
+
+static void waiter_end(void *arg)
+{
+    forget_waiter(arg); /* its count goes with the request's arena */
+    atomic_fetch_add(&waits_ended, 1);
+}
+
+static int wait_next(vial_req *req, void *ud)
+{
+    struct waiter *st = ud;
+    atomic_fetch_add(&wait_calls, 1);
+    char line[64];
+    int len;
+    if (!st->sent_id) {
+        st->sent_id = true;
+        len = snprintf(line, sizeof line, "id=%" PRIu64 "\n", vial_stream_id(req));
+        return vial_write(req, line, (size_t)len) ? -1 : VIAL_STREAM_WAIT;
+    }
+    /* Called again: by a wake (counted by /wake in the request's locals) or
+     * by a tick. */
+    long long *wakes = vial_local(req, "wakes");
+    long long now = wakes ? __atomic_load_n(wakes, __ATOMIC_SEQ_CST) : 0;
+    if (now > st->woken) {
+        st->woken = now;
+        len = snprintf(line, sizeof line, "woken %lld\n", st->woken);
+    } else {
+        len = snprintf(line, sizeof line, "tick\n");
+    }
+    if (vial_write(req, line, (size_t)len))
+        return -1;
+    return st->woken >= st->n ? 0 : VIAL_STREAM_WAIT;
+}
+
+/* The wakes of every waiting stream, by stream id (a test has few). */
+static struct {
+    uint64_t id;
+    long long *count;
+} wake_counts[64];
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void forget_waiter(long long *count)
+{
+    pthread_mutex_lock(&wake_mu);
+    for (size_t i = 0; i < 64; i++)
+        if (wake_counts[i].count == count)
+            wake_counts[i].id = 0, wake_counts[i].count = NULL;
+    pthread_mutex_unlock(&wake_mu);
+}
+
+static int wait_stream(vial_req *req)
+{
+    struct waiter *st = vial_alloc(req, sizeof *st);
+    long long *count = vial_alloc(req, sizeof *count);
+    if (!st || !count)
+        return VIAL_ENOMEM;
+    *st = (struct waiter){ .n = arg_ll(req, "n", 1) };
+    *count = 0;
+    int rc = vial_stream(req, 200, "text/plain; charset=utf-8", wait_next, st);
+    if (rc || (rc = vial_set_local(req, "wakes", count)) || (rc = vial_defer(req, waiter_end, count)))
+        return rc;
+    uint64_t id = vial_stream_id(req);
+    pthread_mutex_lock(&wake_mu);
+    for (size_t i = 0; i < 64; i++) {
+        if (!wake_counts[i].id || wake_counts[i].id == id) {
+            wake_counts[i].id = id;
+            wake_counts[i].count = count;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&wake_mu);
+    return 0;
+}
+
+/* POST /wake?id=ID: counts a wake for the stream and wakes it (the count
+ * is written under the lock; the stream reads it on its own worker after
+ * the wake, which the post's queue orders after this write). */
+static int wake(vial_req *req)
+{
+    const char *ids = vial_arg(req, "id");
+    uint64_t id = ids ? strtoull(ids, NULL, 10) : 0;
+    bool found = false;
+    pthread_mutex_lock(&wake_mu);
+    for (size_t i = 0; i < 64 && id; i++) {
+        if (wake_counts[i].id == id) {
+            __atomic_add_fetch(wake_counts[i].count, 1, __ATOMIC_SEQ_CST);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&wake_mu);
+    if (!found)
+        return vial_abort(req, 404, "no such waiting stream");
+    int rc = vial_stream_wake(vial_app_of(req), id);
+    return rc ? vial_abortf(req, 500, "wake: %s", vial_strerror(rc)) : vial_no_content(req);
+}
+
+static int waits(vial_req *req)
+{
+    return vial_textf(req, 200, "ended=%d calls=%d", atomic_load(&waits_ended), atomic_load(&wait_calls));
+}
+
 /* ------------------------------------------------------------------ misc */
 
 static int slow(vial_req *req)
@@ -827,6 +943,9 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/urlencode", url_encode_view), "urlencode");
     bad |= check(vial_get(app, "/urlfor", urlfor), "urlfor");
     bad |= check(vial_get(app, "/stream", stream), "stream");
+    bad |= check(vial_get(app, "/wait", wait_stream), "wait");
+    bad |= check(vial_post(app, "/wake", wake), "wake");
+    bad |= check(vial_get(app, "/waits", waits), "waits");
     bad |= check(vial_get(app, "/stream_json", stream_json), "stream_json");
     bad |= check(vial_get(app, "/slow", slow), "slow");
     bad |= check(vial_get(app, "/config", config_view), "config");
