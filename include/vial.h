@@ -331,15 +331,17 @@ VIAL_API json_t *vial_body_json(vial_req *req);
  * column 2: ...").  Arena. */
 VIAL_API const char *vial_body_json_error(vial_req *req);
 
-/* The client's address: the peer ("127.0.0.1", "::1"; test client "test"),
- * or — when the peer is one of the trusted_proxies — the last address in
- * X-Forwarded-For that is not a trusted proxy.  Arena. */
+/* The client's address: the peer ("127.0.0.1", "::1"; the in-process test
+ * client is 127.0.0.1), or — when the peer is one of the trusted_proxies —
+ * the last address in X-Forwarded-For that is not a trusted proxy (or
+ * X-Real-IP when there is no X-Forwarded-For).  Arena. */
 VIAL_API const char *vial_client_addr(vial_req *req);
 /* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http".
  * Static. */
 VIAL_API const char *vial_scheme(vial_req *req);
-/* This request's id: the client's X-Request-Id if it looks sane, otherwise
- * generated.  Sent back in X-Request-Id and written in the access log.
+/* This request's id: the X-Request-Id a trusted proxy sent, if it looks
+ * sane, otherwise generated (a client that is not a trusted proxy cannot
+ * set it).  Sent back in X-Request-Id and written in the access log.
  * Owned by the request (valid until the response is finished, like Arena). */
 VIAL_API const char *vial_request_id(vial_req *req);
 /* The worker thread's index, 0..workers-1 (the test client is worker 0). */

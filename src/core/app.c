@@ -43,7 +43,9 @@ static const struct {
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
     { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
-    { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed", VIAL__CFG_BUILTIN },
+    { "trusted_proxies", "",
+      "proxy addresses and CIDR ranges (127.0.0.1/8, 10.0.0.0/8, ::1) whose X-Forwarded-For, "
+      "X-Real-IP, X-Forwarded-Proto and X-Request-Id are believed", VIAL__CFG_BUILTIN },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
     { "content_security_policy",
       "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
@@ -557,35 +559,22 @@ int vial__app_compile(vial_app *app)
 
 static void free_trusted(vial_app *app)
 {
-    for (char **t = app->trusted; t && *t; t++)
-        free(*t);
-    free(app->trusted);
+    vial__netlist_free(app->trusted);
     app->trusted = NULL;
 }
 
 static int parse_trusted(vial_app *app)
 {
-    free_trusted(app);
-    const char *v = vial_config(app, "trusted_proxies");
-    if (!v || !*v)
-        return 0;
-    size_t n = 1;
-    for (const char *p = v; *p; p++)
-        n += *p == ',';
-    app->trusted = calloc(n + 1, sizeof *app->trusted);
-    if (!app->trusted)
-        return VIAL_ENOMEM;
-    size_t k = 0;
-    for (const char *p = v; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        if (e > p && !(app->trusted[k++] = strndup(p, (size_t)(e - p))))
-            return VIAL_ENOMEM;
-        p = e;
+    char why[200];
+    vial__netlist *l = NULL;
+    int rc = vial__netlist_parse(vial_config(app, "trusted_proxies"), &l, why, sizeof why);
+    if (rc) {
+        if (rc == VIAL_EPARSE)
+            vial_log(VIAL_LOG_ERROR, "config trusted_proxies: %s", why);
+        return VIAL_EINVAL;
     }
+    free_trusted(app);
+    app->trusted = l;
     return 0;
 }
 

@@ -190,7 +190,7 @@ struct vial_app {
     _Atomic(vial__ext *) exts; /* modules may add theirs while workers read */
     vial__limits lim;
     bool debug, access_log;
-    char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
+    vial__netlist *trusted; /* trusted_proxies, parsed with the configuration */
     bool security_headers;
     char *csp;      /* content_security_policy */
     vial__server *server;             /* while serving (src/loop) */
@@ -287,6 +287,7 @@ struct vial_req {
     vial__local *locals;       /* vial_set_local(), vial__req_ext() */
     vial__defer *defers;
     uint64_t t0_ns;
+    bool proxy_known, from_proxy; /* the peer is a trusted proxy (computed once) */
     bool reqid_set;
     uint8_t reqid_len;
     char reqid[VIAL__REQID_MAX]; /* last: not cleared between requests */

@@ -189,7 +189,7 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
     if (!r)
         return NULL;
     const vial__proto *p = &vial__h1_proto;
-    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
+    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "127.0.0.1");
     if (!s) {
         free(r);
         return NULL;

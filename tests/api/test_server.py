@@ -394,7 +394,7 @@ ACCESS = re.compile(r'^\S+Z ACCESS 127\.0\.0\.1 "GET /echo\?x=1&y=%20" 200 (\d+)
 
 
 def test_access_log_line(start_server):
-    srv = start_server("--workers", "1")
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1")
     r = srv.get("/echo?x=1&y=%20", headers={"X-Request-Id": "access-id-1"})
     m = srv.wait_log(ACCESS)
     assert m, srv.log()[-2000:]
@@ -411,7 +411,7 @@ def test_access_log_line(start_server):
 
 
 def test_access_log_escapes_hostile_targets(start_server):
-    srv = start_server("--workers", "1")
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1")
     srv.get('/echo?q="quoted"\\', headers={"X-Request-Id": "esc-1"})
     m = srv.wait_log(r"^.*esc-1$")
     assert m and '\\x22quoted\\x22\\x5c' in m.group(0), m and m.group(0)
@@ -426,7 +426,7 @@ def test_access_log_off(start_server, tmp_path, how):
         env = {"VIAL_ACCESS_LOG": "off"}
     else:
         (tmp_path / "vial.ini").write_text("access_log = off\n")
-    srv = start_server("--workers", "1", *args, env=env)
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1", *args, env=env)
     for _ in range(3):
         assert srv.get("/textf").status == 200
     srv.get("/fail", headers={"X-Request-Id": "still-logged"})
@@ -437,7 +437,8 @@ def test_access_log_off(start_server, tmp_path, how):
 
 def test_log_level_filters_diagnostics(start_server):
     port = free_port()
-    srv = start_server("--workers", "1", "--log-level", "error", "--port", port, port=port)
+    srv = start_server("--workers", "1", "--log-level", "error", "--port", port,
+                       "--trusted-proxies", "127.0.0.1", port=port)
     srv.get("/log?m=warned", headers={"X-Request-Id": "lvl-1"})
     srv.get("/fail", headers={"X-Request-Id": "lvl-2"})
     assert srv.wait_log(r"\[lvl-2\]")
@@ -447,8 +448,9 @@ def test_log_level_filters_diagnostics(start_server):
 
 
 def test_app_log_line_with_request_id(server):
-    server.get("/log?m=hello%20log", headers={"X-Request-Id": "applog-1"})
-    assert server.wait_log(r"WARN +\[applog-1\] testapp log: hello log$")
+    r = server.get("/log?m=hello%20log")
+    rid = r.header("x-request-id")
+    assert server.wait_log(r"WARN +\[" + re.escape(rid) + r"\] testapp log: hello log$")
 
 
 # ---------------------------------------------------------------------------- concurrency
