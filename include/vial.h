@@ -1474,6 +1474,51 @@ VIAL_API vial_time vial_time_now(void);
  * Returns the length. */
 VIAL_API size_t vial_time_format(vial_time t, char *out);
 
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * Prometheus metrics.  Every app keeps, per route pattern as registered
+ * (never the raw path), http_requests_total{method,route,code} and
+ * http_request_duration_seconds{route}, plus requests in flight, open
+ * connections, bytes in and out, process_* and vial_build_info, and serves
+ * them at metrics_path (GET /metrics, text format 0.0.4) to loopback and the
+ * metrics_allow networks (403 to anyone else).  Values are kept per worker
+ * without locks and summed when scraped.  Settings: metrics (on),
+ * metrics_path, metrics_allow.
+ *
+ * An app adds its own: declare before vial_run() (names [a-zA-Z_:]
+ * [a-zA-Z0-9_:]*, counters ending in _total, units in the name: _seconds,
+ * _bytes), then record from views.  A recording with `req` goes to the
+ * request's worker without a lock; with req == NULL (a command, a
+ * background thread) to a shared slot under a lock.
+ */
+typedef struct vial_metric vial_metric;
+/* A counter, gauge or histogram with the label names `labels`
+ * (NULL-terminated, or NULL), Owned by the app (never freed by the
+ * caller); NULL on a bad or duplicate name (also remembered: vial_run()
+ * refuses to start).  Histogram `bounds` are ascending upper bounds (NULL:
+ * latency buckets from 0.5 ms to 10 s). */
+VIAL_API vial_metric *vial_counter(vial_app *app, const char *name, const char *help,
+                                   const char *const *labels);
+/* A gauge: see vial_counter (Owned by the app). */
+VIAL_API vial_metric *vial_gauge(vial_app *app, const char *name, const char *help,
+                                 const char *const *labels);
+/* A histogram: see vial_counter (Owned by the app). */
+VIAL_API vial_metric *vial_histogram(vial_app *app, const char *name, const char *help,
+                                     const char *const *labels, const double *bounds,
+                                     size_t nbounds);
+/* Adds `v` to a counter (v >= 0) or gauge (any sign), or observes `v` in a
+ * histogram, for the label values `values` (one per label, in order;
+ * NULL without labels).  With labels each call finds its series under a
+ * short lock; a hot path keeps vial_metric_series() instead. */
+VIAL_API int vial_metric_add(vial_app *app, vial_req *req, vial_metric *m, const char *const *values,
+                             double v);
+/* The series of `values`, made on first use: a handle (>= 0) to record
+ * with vial_metric_add_series() without any lock, or a VIAL_E* code. */
+VIAL_API int64_t vial_metric_series(vial_app *app, vial_metric *m, const char *const *values);
+VIAL_API int vial_metric_add_series(vial_app *app, vial_req *req, vial_metric *m, int64_t series,
+                                    double v);
+
 /* ------------------------------------------------------------------ logging */
 
 enum { VIAL_LOG_DEBUG = 0, VIAL_LOG_INFO, VIAL_LOG_WARN, VIAL_LOG_ERROR };

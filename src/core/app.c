@@ -47,6 +47,12 @@ static const struct {
       "proxy addresses and CIDR ranges (127.0.0.1/8, 10.0.0.0/8, ::1) whose X-Forwarded-For, "
       "X-Real-IP, X-Forwarded-Proto and X-Request-Id are believed", VIAL__CFG_BUILTIN },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
+    { "metrics", "on", "keep request, connection and process metrics and serve them at metrics_path",
+      VIAL__CFG_BUILTIN },
+    { "metrics_path", "/metrics", "where the Prometheus metrics are served", VIAL__CFG_BUILTIN },
+    { "metrics_allow", "",
+      "networks besides loopback that may read the metrics (addresses and CIDR ranges)",
+      VIAL__CFG_BUILTIN },
     { "content_security_policy",
       "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
       "base-uri 'self'; form-action 'self'",
@@ -112,7 +118,7 @@ vial_app *vial_app_new(const char *name)
         }
     }
     app->dirty = true;
-    if (vial__app_apply_config(app)) {
+    if (vial__metrics_init(app) || vial__app_apply_config(app)) {
         vial_app_free(app);
         return NULL;
     }
@@ -182,6 +188,8 @@ void vial_app_free(vial_app *app)
     }
     compiled_free(app);
     bp_clear(&app->root);
+    vial__metrics_fini(app);
+    free(app->route_dur);
     vial__config_free(app->cfg);
     free(app->cmds);
     free(app->slots);
@@ -501,6 +509,7 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
         r->methods = d->methods;
         r->fn = d->fn;
         r->ud = d->ud;
+        r->idx = app->nall_routes;
         r->bp = bp;
         r->order = d->order;
         const char *why = NULL;
@@ -531,6 +540,15 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
 
 int vial__app_compile(vial_app *app)
 {
+    if (app->metrics_on && !app->metrics_route) {
+        /* The metrics are a route of the app's like any other (listed by
+         * `routes`); an app that took the path itself keeps it. */
+        app->metrics_route = true;
+        const char *path = vial_config(app, "metrics_path");
+        if (path && *path)
+            vial_route_add(&app->root, VIAL_GET, path, vial__metrics_view,
+                           &(vial_route_opts){ .endpoint = "metrics" });
+    }
     if (!app->dirty && app->router)
         return app->error ? VIAL_EINVAL : 0;
     const char *e = first_error(&app->root);
@@ -551,6 +569,8 @@ int vial__app_compile(vial_app *app)
         compiled_free(app);
         return rc;
     }
+    if ((rc = vial__metrics_routes(app)))
+        return rc;
     app->dirty = false;
     return 0;
 }
@@ -653,6 +673,8 @@ int vial__app_apply_config(vial_app *app)
     }
     free(app->csp);
     app->csp = csp && *csp ? strdup(csp) : NULL;
+    if (vial__metrics_configure(app))
+        return VIAL_EINVAL;
     return parse_trusted(app);
 }
 

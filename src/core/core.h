@@ -67,6 +67,7 @@ typedef struct vial__route {
     size_t nsegs;
     size_t nparams;
     size_t order; /* registration order, for `routes` */
+    size_t idx;   /* position in the app's compiled routes (metrics) */
 } vial__route;
 
 typedef struct vial__router vial__router;
@@ -194,6 +195,10 @@ struct vial_app {
     bool security_headers;
     char *csp;      /* content_security_policy */
     vial__server *server;             /* while serving (src/loop) */
+    /* metrics (metrics.c) */
+    struct appmetrics *metrics;
+    bool metrics_on, metrics_route;
+    int64_t *route_dur; /* the duration histogram's series per compiled route, + unmatched */
 };
 
 /* Runs the vial_on_start() hooks (vial_run does, the test client on first
@@ -222,6 +227,12 @@ typedef struct vial__worker {
     uint32_t id_prefix;
     vial_req *spare;     /* finished requests kept for reuse */
     size_t nspare;
+    /* http_requests_total series by (route, method, code), so a request
+     * finds its series without the registry's lock (metrics.c) */
+    struct {
+        uint64_t key;
+        int64_t series;
+    } mcache[512];
 } vial__worker;
 
 vial__worker *vial__worker_new(vial_app *app, int id, vial__pool *pool);
@@ -233,6 +244,19 @@ int vial__serve(vial_app *app);
 /* The in-process test client's worker (testclient.c), made on first use,
  * freed with the app; NULL when out of memory. */
 vial__worker *vial__test_worker(vial_app *app);
+
+/* ------------------------------------------------------------------ metrics (metrics.c) */
+
+int vial__metrics_init(vial_app *app);
+void vial__metrics_fini(vial_app *app);
+/* Reads metrics, metrics_allow; hands the loop what it records. */
+int vial__metrics_configure(vial_app *app);
+/* Makes the per-route series once the routes are compiled. */
+int vial__metrics_routes(vial_app *app);
+void vial__metrics_begin(vial_req *req); /* an exchange begins (in flight) */
+void vial__metrics_done(vial_req *req);  /* its response is queued (count, duration) */
+void vial__metrics_end(vial_req *req);   /* it is freed */
+int vial__metrics_view(vial_req *req);   /* GET /metrics */
 
 /* ------------------------------------------------------------------ the request */
 

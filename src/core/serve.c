@@ -88,8 +88,10 @@ static vial__msg *msg_new(void *ud)
     req->m.body_fd = -1;
     req->app = w->app;
     req->w = w;
-    if (w->app->access_log) /* the only reader of t0 */
+    if (w->app->access_log || w->app->metrics_on) /* the readers of t0 */
         req->t0_ns = vial__now_ns();
+    if (w->app->metrics_on)
+        vial__metrics_begin(req);
     return &req->m;
 }
 
@@ -97,6 +99,8 @@ static void msg_free(void *ud, vial__msg *m)
 {
     vial__worker *w = ud;
     vial_req *req = vial__req_of(m);
+    if (req->app->metrics_on)
+        vial__metrics_end(req);
     if (m->file_fd >= 0) /* a file response that never went out */
         close(m->file_fd);
     m->file_fd = -1;
@@ -203,6 +207,8 @@ static void on_done(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    if (req->app->metrics_on)
+        vial__metrics_done(req);
     if (!req->app->access_log)
         return;
     vial__access a = {

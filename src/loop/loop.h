@@ -118,6 +118,10 @@ typedef struct vial__loop_cfg {
     uint64_t shutdown_timeout_ms;
     uint64_t tick_ms;  /* how often long-lived protocols are called back (0: 5 s) */
     size_t max_pending_output;
+    /* What the loop records (NULL: nothing): open connections, bytes in/out. */
+    vial__metrics *metrics;
+    vial__mfamily *m_conns, *m_bytes_in, *m_bytes_out;
+    int64_t m_conns_s, m_bytes_in_s, m_bytes_out_s;
 } vial__loop_cfg;
 
 /* What runs on top of the loop, called on each worker's thread. */

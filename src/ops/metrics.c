@@ -325,16 +325,30 @@ static double read_cell(vial__metrics *m, size_t cell)
     return sum;
 }
 
+/* The shortest text that reads back as exactly `v` ("0.0005", not
+ * "0.00050000000000000001"). */
+static void shortest(char *out, size_t cap, double v)
+{
+    for (int p = 1; p <= 17; p++) {
+        snprintf(out, cap, "%.*g", p, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
 static void put_value(vial__buf *b, double v)
 {
+    char t[40];
     if (isnan(v))
         vial__buf_puts(b, "NaN");
     else if (isinf(v))
         vial__buf_puts(b, v > 0 ? "+Inf" : "-Inf");
     else if (v == (double)(int64_t)v && fabs(v) < 9e15)
         vial__buf_printf(b, "%" PRId64, (int64_t)v);
-    else
-        vial__buf_printf(b, "%.17g", v);
+    else {
+        shortest(t, sizeof t, v);
+        vial__buf_puts(b, t);
+    }
 }
 
 /* Label values escape backslash, double quote and line feed; help text
@@ -395,12 +409,16 @@ int vial__metrics_write(vial__metrics *m, vial__buf *b)
                 vial__buf_puts(b, "\n");
                 continue;
             }
+            /* A series nothing was observed in yet (a route not called)
+             * is left out: fifty routes would otherwise be 850 lines of 0. */
+            if (read_cell(m, s->base + f->nbounds + 2) == 0)
+                continue;
             double cum = 0;
             char le[40];
             for (size_t k = 0; k <= f->nbounds; k++) {
                 cum += read_cell(m, s->base + k);
                 if (k < f->nbounds)
-                    snprintf(le, sizeof le, "%.17g", f->bounds[k]);
+                    shortest(le, sizeof le, f->bounds[k]);
                 else
                     strcpy(le, "+Inf");
                 vial__buf_printf(b, "%s_bucket", f->name);
