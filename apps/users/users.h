@@ -34,7 +34,5 @@ typedef struct users_account {
 /* The account `uid`: 0 and *out filled, VIAL_ENOENT when there is no such
  * account, another VIAL_E* when the database failed. */
 int users_get(vial_req *req, int64_t uid, users_account *out);
-/* Failed logins since start (for metrics). */
-long long users_login_failures(void);
 
 #endif

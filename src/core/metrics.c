@@ -313,6 +313,8 @@ int vial_metric_add_series(vial_app *app, vial_req *req, vial_metric *m, int64_t
 {
     if (!app || !app->metrics || !m || series < 0)
         return VIAL_EINVAL;
+    if (!app->metrics_on)
+        return 0;
     vial__metrics_add(((appmetrics *)app->metrics)->reg, req ? req->w->id : -1, (vial__mfamily *)m,
                       series, v);
     return 0;

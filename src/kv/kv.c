@@ -166,14 +166,18 @@ static void mem_del(memstore *m, const char *key)
 
 /* ------------------------------------------------------------------ module state */
 
-typedef struct kvmod {
+typedef struct kvmod kvmod;
+struct kvmod {
     bool redis;
     char host[256];
     int port, dbnum;
     char password[256];
     int slot;
     memstore mem;
-} kvmod;
+    vial_app *app;
+    vial_metric *errors; /* vial_redis_errors_total */
+    int64_t errors_s;
+};
 
 static const char ext_key = 0;
 
@@ -194,6 +198,8 @@ typedef struct rconn {
     redisContext *c;
     uint64_t retry_at;
     char script_sha[41];
+    kvmod *k;       /* NULL on a connection being set up */
+    vial_req *req;  /* the request using it now (metrics go to its worker) */
 } rconn;
 
 static void *rconn_init(vial_app *app, int worker, void *ud)
@@ -282,6 +288,8 @@ static redisReply *rcall(rconn *r, int argc, const char **argv, const size_t *le
     if (!r->c)
         return NULL;
     redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    if (r->k && (!rep || rep->type == REDIS_REPLY_ERROR))
+        vial_metric_add_series(r->k->app, r->req, r->k->errors, r->k->errors_s, 1);
     if (!rep) {
         /* The connection broke: drop it, come back later. */
         redisFree(r->c);
@@ -302,9 +310,12 @@ static rconn *redis_of(vial_req *req, kvmod *k)
     rconn *r = vial_worker_get(req, k->slot);
     if (!r)
         return NULL;
+    r->k = k;
+    r->req = req;
     if (!r->c && now_ms() >= r->retry_at) {
         r->c = rconnect(k);
         if (!r->c) {
+            vial_metric_add_series(k->app, req, k->errors, k->errors_s, 1);
             r->retry_at = now_ms() + 1000;
             vial_req_log(req, VIAL_LOG_WARN, "redis %s:%d unreachable", k->host, k->port);
         }
@@ -354,6 +365,10 @@ int vial_kv_init(vial_app *app)
     k->slot = vial_worker_slot(app, rconn_init, rconn_fini, NULL);
     if (k->slot < 0)
         return k->slot;
+    k->app = app;
+    k->errors = vial_counter(app, "vial_redis_errors_total",
+                             "Redis commands and connections that failed", NULL);
+    k->errors_s = vial_metric_series(app, k->errors, NULL);
     return vial_on_start(app, kv_start);
 }
 
