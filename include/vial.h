@@ -1519,6 +1519,27 @@ VIAL_API int64_t vial_metric_series(vial_app *app, vial_metric *m, const char *c
 VIAL_API int vial_metric_add_series(vial_app *app, vial_req *req, vial_metric *m, int64_t series,
                                     double v);
 
+/* ------------------------------------------------------------------ health */
+
+/*
+ * Probes.  GET /healthz answers 200 {"status":"ok"} while the process
+ * serves; GET /readyz 200 {"status":"ready","checks":{...}} when every
+ * readiness check passes, else 503 with the common error shape, the failing
+ * check's reason, "status" ("unavailable" or "draining") and "checks".
+ * Settings: health_checks (on), healthz_path, readyz_path.  The database
+ * module adds the check "database", the kv module "redis" (when redis_url
+ * is set).
+ *
+ * A check runs on the probe's worker thread: 0 when what it checks
+ * answers, else a VIAL_E* code and a short reason written to `why` (NUL-
+ * terminated, at most `whylen` bytes).  It must answer quickly (a
+ * connection timeout, not a retry loop).
+ */
+typedef int (*vial_ready_fn)(vial_req *req, void *ud, char *why, size_t whylen);
+/* Adds a readiness check named `name` (copied) before vial_run();
+ * VIAL_EEXIST for a name already added.  `ud` is borrowed. */
+VIAL_API int vial_ready_check(vial_app *app, const char *name, vial_ready_fn fn, void *ud);
+
 /* ------------------------------------------------------------------ logging */
 
 enum { VIAL_LOG_DEBUG = 0, VIAL_LOG_INFO, VIAL_LOG_WARN, VIAL_LOG_ERROR };

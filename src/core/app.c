@@ -53,6 +53,11 @@ static const struct {
     { "metrics_allow", "",
       "networks besides loopback that may read the metrics (addresses and CIDR ranges)",
       VIAL__CFG_BUILTIN },
+    { "health_checks", "on", "serve healthz_path (the process serves) and readyz_path (its database "
+      "and Redis answer, and it is not draining)", VIAL__CFG_BUILTIN },
+    { "healthz_path", "/healthz", "the liveness probe", VIAL__CFG_BUILTIN },
+    { "readyz_path", "/readyz", "the readiness probe (503 with the reason when not ready)",
+      VIAL__CFG_BUILTIN },
     { "content_security_policy",
       "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
       "base-uri 'self'; form-action 'self'",
@@ -189,6 +194,7 @@ void vial_app_free(vial_app *app)
     compiled_free(app);
     bp_clear(&app->root);
     vial__metrics_fini(app);
+    vial__checks_free(app);
     free(app->route_dur);
     vial__config_free(app->cfg);
     free(app->cmds);
@@ -538,16 +544,29 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
     return 0;
 }
 
+/* A route core serves (metrics, probes) is a route of the app's like any
+ * other (listed by `routes`); an app that registered GET at the same path
+ * on its root keeps its own. */
+static void builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint)
+{
+    if (!path || !*path)
+        return;
+    for (size_t i = 0; i < app->root.nroutes; i++)
+        if ((app->root.routes[i]->methods & VIAL_GET) && !strcmp(app->root.routes[i]->pattern, path))
+            return;
+    vial_route_add(&app->root, VIAL_GET, path, fn, &(vial_route_opts){ .endpoint = endpoint });
+}
+
 int vial__app_compile(vial_app *app)
 {
     if (app->metrics_on && !app->metrics_route) {
-        /* The metrics are a route of the app's like any other (listed by
-         * `routes`); an app that took the path itself keeps it. */
         app->metrics_route = true;
-        const char *path = vial_config(app, "metrics_path");
-        if (path && *path)
-            vial_route_add(&app->root, VIAL_GET, path, vial__metrics_view,
-                           &(vial_route_opts){ .endpoint = "metrics" });
+        builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
+    }
+    if (!app->health_route && vial_config_bool(app, "health_checks", 1)) {
+        app->health_route = true;
+        builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz");
+        builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz");
     }
     if (!app->dirty && app->router)
         return app->error ? VIAL_EINVAL : 0;

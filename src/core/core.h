@@ -198,6 +198,10 @@ struct vial_app {
     /* metrics (metrics.c) */
     struct appmetrics *metrics;
     bool metrics_on, metrics_route;
+    /* readiness checks (health.c) */
+    struct vial__check *checks;
+    size_t nchecks;
+    bool health_route;
     int64_t *route_dur; /* the duration histogram's series per compiled route, + unmatched */
 };
 
@@ -244,6 +248,13 @@ int vial__serve(vial_app *app);
 /* The in-process test client's worker (testclient.c), made on first use,
  * freed with the app; NULL when out of memory. */
 vial__worker *vial__test_worker(vial_app *app);
+
+/* ------------------------------------------------------------------ probes (health.c) */
+
+typedef struct vial__check vial__check;
+int vial__healthz_view(vial_req *req); /* GET healthz_path */
+int vial__readyz_view(vial_req *req);  /* GET readyz_path */
+void vial__checks_free(vial_app *app);
 
 /* ------------------------------------------------------------------ metrics (metrics.c) */
 

@@ -750,6 +750,27 @@ void vial__cache_clear(vial__stmt_cache **cp, void (*fin)(void *stmt))
 
 /* ------------------------------------------------------------------ setup */
 
+/* /readyz: the worker's own connection answers SELECT 1. */
+static int ready(vial_req *req, void *ud, char *why, size_t whylen)
+{
+    dbmod *m = ud;
+    vial_db *db = vial_worker_get(req, m->slot);
+    if (!db) {
+        snprintf(why, whylen, "no connection");
+        return VIAL_EDBDOWN;
+    }
+    vial_rows *r = NULL;
+    int rc = vial__db_connect(db);
+    if (!rc)
+        rc = run(db, "SELECT 1", NULL, 0, &r, false);
+    if (!rc && vial_rows_next(r) != 1)
+        rc = db->err ? db->err : VIAL_EDB;
+    vial_rows_close(r);
+    if (rc)
+        snprintf(why, whylen, "%s", *db->errmsg ? db->errmsg : vial_strerror(rc));
+    return rc < 0 ? rc : 0;
+}
+
 static int on_start(vial_app *app)
 {
     dbmod *m = mod_of(app);
@@ -842,6 +863,8 @@ int vial_db_init(vial_app *app)
     m->slot = vial_worker_slot(app, slot_init, slot_fini, NULL);
     if (m->slot < 0)
         return m->slot;
+    if ((rc = vial_ready_check(app, "database", ready, m)))
+        return rc;
     if ((rc = vial_on_start(app, on_start)))
         return rc;
     return vial_command(app, "migrate", cmd_migrate, "apply pending database migrations");

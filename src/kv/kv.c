@@ -323,6 +323,30 @@ static rconn *redis_of(vial_req *req, kvmod *k)
     return r->c ? r : NULL;
 }
 
+/* /readyz, when Redis is configured: the worker's connection answers PING. */
+static int kv_ready(vial_req *req, void *ud, char *why, size_t whylen)
+{
+    kvmod *k = ud;
+    rconn *r = redis_of(req, k);
+    if (!r) {
+        snprintf(why, whylen, "redis %s:%d unreachable", k->host, k->port);
+        return VIAL_EDBDOWN;
+    }
+    const char *argv[] = { "PING" };
+    redisReply *rep = rcall(r, 1, argv, NULL);
+    int rc = 0;
+    if (!rep) {
+        snprintf(why, whylen, "redis %s:%d: connection lost", k->host, k->port);
+        rc = VIAL_EDBDOWN;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "redis: %s", rep->str);
+        rc = VIAL_EDB;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
 static int kv_start(vial_app *app)
 {
     kvmod *k = mod_of(app);
@@ -334,6 +358,9 @@ static int kv_start(vial_app *app)
         vial_log(VIAL_LOG_ERROR, "redis_url '%s': expected redis://[:password@]host[:port][/db]", url);
         return VIAL_EINVAL;
     }
+    int rc = vial_ready_check(app, "redis", kv_ready, k);
+    if (rc && rc != VIAL_EEXIST) /* EEXIST: started before (the test client) */
+        return rc;
     redisContext *c = rconnect(k);
     if (!c)
         vial_log(VIAL_LOG_WARN, "redis %s:%d is not reachable yet; shared limits and sessions will "

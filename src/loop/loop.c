@@ -61,6 +61,11 @@ static void run_inbox(vial__wctx *wc)
     }
 }
 
+bool vial__server_stopping(const vial__server *srv)
+{
+    return srv && atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0;
+}
+
 int vial__server_workers(const vial__server *srv)
 {
     return srv ? srv->nworkers : 0;

@@ -146,6 +146,8 @@ typedef struct vial__loop_ops {
  * exit status: 0 clean stop, 1 start-up failure (logged). */
 int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void *ud,
                      vial__server **srv);
+/* True once the server drains (a stop or a reload began); any thread. */
+bool vial__server_stopping(const vial__server *srv);
 
 /* ------------------------------------------------------------------ connections (conn.c) */
 
