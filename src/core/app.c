@@ -30,6 +30,8 @@ static const struct {
     { "debug", "off", "debug mode: detailed errors, no caching", VIAL__CFG_BUILTIN },
     { "log_level", "info", "debug, info, warn or error", BARE },
     { "access_log", "on", "one log line per request", VIAL__CFG_BUILTIN },
+    { "log_format", "text", "text, or json: one JSON object per line", BARE },
+    { "log_file", "", "append the log to this file (reopened on SIGUSR1) instead of stderr", BARE },
     { "max_body", "10M", "largest request body accepted (413 above)", VIAL__CFG_BUILTIN },
     { "max_upload", "100M", "largest multipart/form-data body (streamed to a temporary file)", VIAL__CFG_BUILTIN },
     { "upload_dir", "/tmp", "where multipart bodies are spooled (unlinked files)", VIAL__CFG_BUILTIN },
@@ -676,6 +678,21 @@ int vial__app_apply_config(vial_app *app)
         return VIAL_EINVAL;
     }
     vial__log_level = level;
+    const char *lf = vial_config(app, "log_format");
+    if (!lf || (strcmp(lf, "text") && strcmp(lf, "json"))) {
+        vial_log(VIAL_LOG_ERROR, "config log_format: '%s' is not text or json", lf ? lf : "");
+        return VIAL_EINVAL;
+    }
+    vial__log_json = !strcmp(lf, "json");
+    const char *file = vial_config(app, "log_file");
+    const char *now = vial__log_file();
+    if (file && *file && !(now && !strcmp(now, file))) {
+        int e = vial__log_open(file);
+        if (e) {
+            vial_log(VIAL_LOG_ERROR, "config log_file: cannot open '%s': %s", file, strerror(-e));
+            return VIAL_EINVAL;
+        }
+    }
     app->debug = vial_config_bool(app, "debug", 0);
     app->access_log = vial_config_bool(app, "access_log", 1);
     app->security_headers = vial_config_bool(app, "security_headers", 1);

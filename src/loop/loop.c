@@ -387,6 +387,18 @@ static void on_signal(uv_signal_t *h, int signum)
         uv_async_send(&srv->workers[i].wake);
 }
 
+static void on_usr1(uv_signal_t *h, int signum)
+{
+    VIAL__UNUSED(h);
+    VIAL__UNUSED(signum);
+    int e = vial__log_reopen();
+    if (e)
+        vial_log(VIAL_LOG_ERROR, "SIGUSR1: cannot reopen the log file %s: %s", vial__log_file(),
+                 strerror(-e));
+    else if (vial__log_file())
+        vial_log(VIAL_LOG_INFO, "SIGUSR1: log file reopened");
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -427,16 +439,18 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     }
 
     uv_loop_t main_loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1;
     uv_async_t done;
     uv_loop_init(&main_loop);
     uv_signal_init(&main_loop, &sigint);
     uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigusr1);
     uv_async_init(&main_loop, &done, on_done);
     sigint.data = sigterm.data = &srv;
     srv.done = &done;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigusr1, on_usr1, SIGUSR1);
     if (srv_out)
         *srv_out = &srv;
 
@@ -487,6 +501,7 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     }
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigusr1, NULL);
     uv_close((uv_handle_t *)&done, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);

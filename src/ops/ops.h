@@ -13,8 +13,16 @@
 
 /* Lines below this level are dropped (set from the log_level setting). */
 extern int vial__log_level;
+/* Lines are JSON objects (log_format = json), else text. */
+extern bool vial__log_json;
 /* One diagnostic line to stderr, tagged with `reqid` when not NULL. */
 void vial__vlog(int level, const char *reqid, const char *fmt, va_list ap);
+/* Opens `path` for appending onto stderr (NULL or "": leaves stderr as it
+ * is); 0 or -errno.  vial__log_reopen() opens the same path again (after
+ * logrotate moved the file: SIGUSR1); vial__log_file() is the path or NULL. */
+int vial__log_open(const char *path);
+int vial__log_reopen(void);
+const char *vial__log_file(void);
 
 /* ------------------------------------------------------------------ access log (log.c) */
 
