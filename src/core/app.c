@@ -45,6 +45,14 @@ static const struct {
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
     { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
+    { "processes", "0", "run this many server processes under a supervisor that replaces any that "
+      "dies (0: one process, no supervisor); more than 1 needs redis_url for shared state", BARE },
+    { "reload_timeout", "60s", "how long a new generation may take to listen on SIGHUP before the "
+      "old one serves on", VIAL__CFG_BUILTIN },
+    { "hang_timeout", "60s", "with processes: a worker whose loop stops turning this long is "
+      "aborted and its process replaced (0: never)", VIAL__CFG_BUILTIN },
+    { "pid_file", "", "write the serving process's pid here (the supervisor's with processes)",
+      VIAL__CFG_BUILTIN },
     { "trusted_proxies", "",
       "proxy addresses and CIDR ranges (127.0.0.1/8, 10.0.0.0/8, ::1) whose X-Forwarded-For, "
       "X-Real-IP, X-Forwarded-Proto and X-Request-Id are believed", VIAL__CFG_BUILTIN },
@@ -640,6 +648,8 @@ int vial__app_apply_config(vial_app *app)
         { "idle_timeout", true, &lc->idle_timeout_ms, 1 },
         { "write_timeout", true, &lc->write_timeout_ms, 1 },
         { "shutdown_timeout", true, &lc->shutdown_timeout_ms, 0 },
+        { "reload_timeout", true, &lc->reload_timeout_ms, 1 },
+        { "hang_timeout", true, &lc->hang_timeout_ms, 0 },
         { "max_pending_output", false, &max_pending, 4096 },
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(items); i++) {
@@ -701,6 +711,8 @@ int vial__app_apply_config(vial_app *app)
     lc->port = vial_config_int(app, "port", -1);
     lc->workers = vial_config_int(app, "workers", -1);
     lc->backlog = (int)vial_config_int(app, "backlog", 1024);
+    lc->pid_file = vial_config(app, "pid_file");
+
     lc->debug = app->debug;
     const char *csp = vial_config(app, "content_security_policy");
     if (csp && strpbrk(csp, "\r\n")) {

@@ -175,12 +175,25 @@ static void finish_response(vial_req *req)
         add_xh(m, STR("X-Frame-Options"), STR("DENY"));
 }
 
+/* What a crash report names (proc.c): the request on this thread. */
+static void serving(vial_req *req, vial__serving *s)
+{
+    s->reqid = vial_request_id(req);
+    s->method = req->m.method ? req->m.method : "-";
+    s->target = req->m.target.p;
+    s->target_len = req->m.target.n;
+    vial__proc_serving(s);
+}
+
 static void on_request(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
     vial__app_dispatch(req);
     finish_response(req);
+    vial__proc_serving(NULL);
 }
 
 static void on_error(void *ud, vial__msg *m, int status, const char *why)
@@ -195,7 +208,10 @@ static int on_stream(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
     int r = req->stream_fn(req, req->stream_ud);
+    vial__proc_serving(NULL);
     if (r >= 0 && req->jw && req->jw->err)
         r = req->jw->err;
     if (r < 0)

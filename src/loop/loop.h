@@ -118,6 +118,14 @@ typedef struct vial__loop_cfg {
     uint64_t shutdown_timeout_ms;
     uint64_t tick_ms;  /* how often long-lived protocols are called back (0: 5 s) */
     size_t max_pending_output;
+    /* The process: the binary and arguments a reload or a supervisor
+     * starts again (argv NULL-terminated), the pid file, how long a new
+     * generation may take to listen, and (supervisor) how long a worker
+     * may go without its loop turning before it is aborted (0: never). */
+    const char *exe;
+    char **argv;
+    const char *pid_file;
+    uint64_t reload_timeout_ms, hang_timeout_ms;
     /* What the loop records (NULL: nothing): open connections, bytes in/out. */
     vial__metrics *metrics;
     vial__mfamily *m_conns, *m_bytes_in, *m_bytes_out;
@@ -148,6 +156,33 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
                      vial__server **srv);
 /* True once the server drains (a stop or a reload began); any thread. */
 bool vial__server_stopping(const vial__server *srv);
+
+/* ------------------------------------------------------------------ the process (proc.c, supervise.c) */
+
+/*
+ * Signals of a server: SIGTERM/SIGINT drain and stop (again: at once),
+ * SIGHUP reloads (a new generation from the binary on disk takes the
+ * listening sockets; this one drains once it listens), SIGUSR1 reopens the
+ * log file.  Under systemd it notifies READY, RELOADING, STOPPING and
+ * WATCHDOG, and takes its sockets from socket activation.
+ */
+
+/* What a worker thread is serving, for the crash report (the strings must
+ * live until the next call); NULL: nothing. */
+typedef struct vial__serving {
+    const char *reqid, *method, *target;
+    size_t target_len;
+} vial__serving;
+void vial__proc_serving(const vial__serving *s);
+/* An sd_notify() state (NOTIFY_SOCKET set), e.g. "READY=1". */
+void vial__notify(const char *fmt, ...) VIAL_PRINTF(1, 2);
+/* Runs `nproc` server processes from cfg->exe and cfg->argv on sockets
+ * it owns; replaces one that dies, reloads them all on SIGHUP, forwards
+ * SIGTERM/SIGINT/SIGUSR1.  `workers` is each process's thread count.
+ * Returns the exit status. */
+int vial__supervise(const vial__loop_cfg *cfg, int nproc, int workers);
+/* True in a process a supervisor started (VIAL_SUPERVISED). */
+bool vial__supervised_env(void);
 
 /* ------------------------------------------------------------------ connections (conn.c) */
 
