@@ -43,6 +43,8 @@ static const struct {
     { "idle_timeout", "60s", "keep-alive connections idle longer are closed", VIAL__CFG_BUILTIN },
     { "write_timeout", "30s", "longest stall while the client reads a response", VIAL__CFG_BUILTIN },
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
+    { "drain_delay", "0s", "on SIGTERM/SIGINT, serve on this long with /readyz answering 503 (so load "
+      "balancers stop sending) before draining", VIAL__CFG_BUILTIN },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
     { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
     { "processes", "0", "run this many server processes under a supervisor that replaces any that "
@@ -649,6 +651,7 @@ int vial__app_apply_config(vial_app *app)
         { "write_timeout", true, &lc->write_timeout_ms, 1 },
         { "shutdown_timeout", true, &lc->shutdown_timeout_ms, 0 },
         { "reload_timeout", true, &lc->reload_timeout_ms, 1 },
+        { "drain_delay", true, &lc->drain_delay_ms, 0 },
         { "hang_timeout", true, &lc->hang_timeout_ms, 0 },
         { "max_pending_output", false, &max_pending, 4096 },
     };

@@ -99,7 +99,7 @@ static int wanted_list(const vial__conn *c)
     if (c->writing)
         return VIAL__TL_WRITE;
     switch (c->phase) {
-    case VIAL__PH_IDLE: return VIAL__TL_IDLE;
+    case VIAL__PH_IDLE: return c->wc->stopping ? VIAL__TL_DRAIN : VIAL__TL_IDLE;
     case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
     case VIAL__PH_BODY: return VIAL__TL_BODY;
     case VIAL__PH_WRITE: return VIAL__TL_WRITE;
@@ -756,8 +756,12 @@ void vial__conn_drain(vial__conn *c)
     if (c->closed)
         return;
     bool idle = c->proto->drain ? c->proto->drain(c->proto_ud) : true;
-    if (idle && !c->writing && !c->out.bytes && !c->inflight.bytes)
-        hard_close(c);
+    if (idle && !c->writing && !c->out.bytes && !c->inflight.bytes) {
+        if (c->proto->drain && c->phase == VIAL__PH_IDLE)
+            rearm(c); /* VIAL__TL_DRAIN: a last request may be on its way */
+        else
+            hard_close(c);
+    }
 }
 
 void *vial__conn_proto(vial__conn *c, const vial__proto *p)

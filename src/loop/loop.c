@@ -64,7 +64,8 @@ static void run_inbox(vial__wctx *wc)
 
 bool vial__server_stopping(const vial__server *srv)
 {
-    return srv && atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0;
+    return srv && (atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0 ||
+                   atomic_load_explicit(&srv->leaving, memory_order_relaxed));
 }
 
 int vial__server_workers(const vial__server *srv)
@@ -216,6 +217,7 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, const int *fds
     wc->lists[VIAL__TL_WRITE].timeout_ms = cfg->write_timeout_ms;
     wc->lists[VIAL__TL_LINGER].timeout_ms = VIAL__LINGER_MS;
     wc->lists[VIAL__TL_TICK].timeout_ms = cfg->tick_ms ? cfg->tick_ms : 5000;
+    wc->lists[VIAL__TL_DRAIN].timeout_ms = VIAL__DRAIN_IDLE_MS;
     int rc;
     if ((rc = uv_mutex_init(&wc->inbox_mu)) || (rc = uv_loop_init(&wc->loop)))
         return VIAL_ESYS;
@@ -473,9 +475,30 @@ static void wake_all(vial__server *srv)
         uv_async_send(&srv->workers[i].wake);
 }
 
+static void on_leave(uv_timer_t *t)
+{
+    vial__server *srv = t->data;
+    vial_log(VIAL_LOG_INFO, "drain_delay over: finishing in-flight requests");
+    if (atomic_load(&srv->stop) == 0)
+        atomic_store(&srv->stop, 1);
+    wake_all(srv);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     vial__server *srv = h->data;
+    /* drain_delay: say we are leaving (/readyz 503) and serve on a while,
+     * so a load balancer stops sending before the listeners close. */
+    if (srv->cfg->drain_delay_ms && !atomic_load(&srv->leaving) && atomic_load(&srv->stop) == 0) {
+        atomic_store(&srv->leaving, true);
+        vial__notify("STOPPING=1");
+        vial_log(VIAL_LOG_INFO, "%s: serving %" PRIu64 " ms more (drain_delay), then finishing in-flight "
+                                "requests (again to start now)",
+                 signum == SIGINT ? "SIGINT" : "SIGTERM", srv->cfg->drain_delay_ms);
+        uv_timer_start(&srv->leave_timer, on_leave, srv->cfg->drain_delay_ms, 0);
+        return;
+    }
+    uv_timer_stop(&srv->leave_timer);
     int prev = atomic_fetch_add(&srv->stop, 1);
     if (prev == 0) {
         vial__notify("STOPPING=1");
@@ -639,6 +662,8 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     uv_async_init(&main_loop, &done, on_done);
     uv_timer_init(&main_loop, &srv.reload_timer);
     uv_timer_init(&main_loop, &srv.watchdog);
+    uv_timer_init(&main_loop, &srv.leave_timer);
+    srv.leave_timer.data = &srv;
     sigint.data = sigterm.data = sighup.data = &srv;
     srv.reload_timer.data = srv.watchdog.data = &srv;
     srv.done = &done;
@@ -714,6 +739,7 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     uv_close((uv_handle_t *)&done, NULL);
     uv_close((uv_handle_t *)&srv.reload_timer, NULL);
     uv_close((uv_handle_t *)&srv.watchdog, NULL);
+    uv_close((uv_handle_t *)&srv.leave_timer, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
     if (srv_out)

@@ -116,6 +116,7 @@ typedef struct vial__loop_cfg {
     bool debug;       /* shown in the listening line */
     uint64_t idle_timeout_ms, header_timeout_ms, body_timeout_ms, write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    uint64_t drain_delay_ms; /* a stop serves on this long, announced, before it drains */
     uint64_t tick_ms;  /* how often long-lived protocols are called back (0: 5 s) */
     size_t max_pending_output;
     /* The process: the binary and arguments a reload or a supervisor

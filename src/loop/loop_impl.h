@@ -29,7 +29,11 @@ typedef struct vial__tlist {
 } vial__tlist;
 
 enum { VIAL__TL_IDLE, VIAL__TL_HEADERS, VIAL__TL_BODY, VIAL__TL_WRITE, VIAL__TL_LINGER,
-       VIAL__TL_TICK, VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+       VIAL__TL_TICK, VIAL__TL_DRAIN, VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+/* Draining, an idle keep-alive connection stays this long: a request the
+ * client sent as we stopped is still answered (Connection: close) instead
+ * of meeting a closed socket, which a proxy could not retry safely. */
+#define VIAL__DRAIN_IDLE_MS 200
 
 typedef struct vial__postmsg {
     void (*fn)(void *arg);
@@ -78,6 +82,7 @@ struct vial__server {
     int nworkers;
     vial__wctx *workers;
     atomic_int stop;     /* 0 run, 1 drain, 2 force */
+    atomic_bool leaving; /* a stop is announced (drain_delay): /readyz says so, serving goes on */
     atomic_int finished; /* workers whose loop has returned */
     uv_async_t *done;    /* wakes the main thread when one does */
     /* The listening sockets as bound or inherited: never given to libuv
@@ -86,7 +91,7 @@ struct vial__server {
     int *lfds, nlfds;
     uv_loop_t *main_loop;
     struct vial__gen *next; /* a reload's new generation, until it serves or fails */
-    uv_timer_t reload_timer, watchdog;
+    uv_timer_t reload_timer, watchdog, leave_timer;
 };
 
 /* ------------------------------------------------------------------ proc.c (the process) */

@@ -413,7 +413,8 @@ bool vial__proc_supervised(void)
 
 void vial__proc_ready(const vial__loop_cfg *cfg, const char *status)
 {
-    int e = write_pid_file(cfg->pid_file);
+    /* Under a supervisor the pid file is the supervisor's. */
+    int e = vial__supervised_env() ? 0 : write_pid_file(cfg->pid_file);
     if (e)
         vial_log(VIAL_LOG_WARN, "pid_file %s: %s", cfg->pid_file, strerror(-e));
     int fd = env_int(ENV_READY);

@@ -790,6 +790,20 @@ static int slow(vial_req *req)
     return vial_textf(req, 200, "slept %lld ms", ms);
 }
 
+/* A handler that crashes the process (testapp.crashes = on only): the
+ * crash isolation tests' segfault and abort. */
+static int die(vial_req *req)
+{
+    if (!vial_config_bool(vial_app_of(req), "testapp.crashes", 0))
+        return vial_abort(req, 403, "testapp.crashes is off");
+    const char *how = vial_arg(req, "how");
+    vial_req_log(req, VIAL_LOG_WARN, "die: %s", how ? how : "segv");
+    if (how && !strcmp(how, "abort"))
+        abort();
+    volatile int *volatile p = NULL;
+    return *p;
+}
+
 static int config_view(vial_req *req)
 {
     vial_app *app = vial_app_of(req);
@@ -902,6 +916,7 @@ int main(int argc, char **argv)
     const unsigned all = VIAL_GET | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH;
     bad |= check(vial_config_define(app, "testapp.greeting", "hello", "greeting shown by echo-args"),
                  "define");
+    bad |= check(vial_config_define(app, "testapp.crashes", "off", "GET /die crashes the process"), "define");
     bad |= check(vial_config_define(app, "testapp.upload_dir", "", "where /upload saves uploads (empty: nowhere)"),
                  "define");
     bad |= check(vial_route(vial_app_bp(app), all, "/echo", echo, "echo"), "/echo");
@@ -949,6 +964,7 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/stream_json", stream_json), "stream_json");
     bad |= check(vial_get(app, "/slow", slow), "slow");
     bad |= check(vial_get(app, "/config", config_view), "config");
+    bad |= check(vial_get(app, "/die", die), "die");
     bad |= check(vial_get(app, "/log", log_view), "log");
     bad |= check(vial_post(app, "/upload", upload), "upload");
 
