@@ -148,6 +148,11 @@ vial__mfamily *vial__metrics_family(vial__metrics *m, int type, const char *name
             return NULL;
         }
     }
+    /* A series' cells (buckets, +Inf, sum, count) live in one chunk. */
+    if (type == VIAL__M_HISTOGRAM && nbounds > CHUNK_CELLS - 3) {
+        *why = "a histogram has at most 1021 bounds";
+        return NULL;
+    }
     pthread_mutex_lock(&m->mu);
     for (vial__mfamily *f = m->families; f; f = f->next) {
         if (!strcmp(f->name, name)) {
