@@ -136,6 +136,12 @@ vial__mfamily *vial__metrics_family(vial__metrics *m, int type, const char *name
             *why = "label names are [a-zA-Z_][a-zA-Z0-9_]*, not __... and not le";
             return NULL;
         }
+        for (size_t i = 0; i < nl; i++) {
+            if (!strcmp(labels[i], labels[nl])) {
+                *why = "a label name appears twice";
+                return NULL;
+            }
+        }
         nl++;
     }
     if (type == VIAL__M_HISTOGRAM && !bounds) {
