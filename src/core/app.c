@@ -538,19 +538,48 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
     return 0;
 }
 
+/* True when a compiled route answers GET at `path` itself (the same
+ * pattern, prefixes included). */
+static bool routed_get(const vial_app *app, const char *path)
+{
+    vial__route probe = { 0 };
+    const char *why = NULL;
+    if (vial__pattern_parse(path, &probe.segs, &probe.nsegs, &probe.nparams, &why))
+        return false;
+    bool found = false;
+    for (size_t i = 0; !found && i < app->nall_routes; i++)
+        found = (app->all_routes[i]->methods & VIAL_GET) && same_shape(app->all_routes[i], &probe);
+    vial__segs_free(probe.segs, probe.nsegs);
+    return found;
+}
+
+static int compile_routes(vial_app *app);
+
 int vial__app_compile(vial_app *app)
 {
+    if (app->dirty || !app->router) {
+        int rc = compile_routes(app);
+        if (rc)
+            return rc;
+    } else if (app->error) {
+        return VIAL_EINVAL;
+    }
     if (app->metrics_on && !app->metrics_route) {
         /* The metrics are a route of the app's like any other (listed by
          * `routes`); an app that took the path itself keeps it. */
         app->metrics_route = true;
         const char *path = vial_config(app, "metrics_path");
-        if (path && *path)
+        if (path && *path && !routed_get(app, path)) {
             vial_route_add(&app->root, VIAL_GET, path, vial__metrics_view,
                            &(vial_route_opts){ .endpoint = "metrics" });
+            return compile_routes(app);
+        }
     }
-    if (!app->dirty && app->router)
-        return app->error ? VIAL_EINVAL : 0;
+    return 0;
+}
+
+static int compile_routes(vial_app *app)
+{
     const char *e = first_error(&app->root);
     if (e) {
         free(app->error);
