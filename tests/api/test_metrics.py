@@ -27,7 +27,7 @@ import time
 import pytest
 
 from conftest import Conn, Server, build_request, run_cli
-from users_support import CHEAP_ARGON2, Client, Database, GOOD_PASSWORD, new_secret, start_server, uname
+from users_support import CHEAP_ARGON2, Client, Database, new_secret, start_server, uname
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 CTYPE = "text/plain; version=0.0.4; charset=utf-8"
