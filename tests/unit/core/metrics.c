@@ -39,18 +39,18 @@ static vial_app *new_app(void)
     return new_app_with(NULL);
 }
 
-/* Runs `fn` with fd 2 going to /dev/null: errors the code under test logs
+/* Runs `stmt` with fd 2 going to /dev/null: errors the code under test logs
  * on purpose stay off the test's output. */
-#define QUIET(stmt)                                                            \
-    do {                                                                       \
-        fflush(stderr);                                                        \
-        int se_ = dup(2), null_ = open("/dev/null", O_WRONLY);                 \
-        dup2(null_, 2);                                                        \
-        stmt;                                                                  \
-        fflush(stderr);                                                        \
-        dup2(se_, 2);                                                          \
-        close(se_);                                                            \
-        close(null_);                                                          \
+#define QUIET(stmt)                                                                                \
+    do {                                                                                           \
+        fflush(stderr);                                                                            \
+        int se_ = dup(2), null_ = open("/dev/null", O_WRONLY);                                     \
+        dup2(null_, 2);                                                                            \
+        stmt;                                                                                      \
+        fflush(stderr);                                                                            \
+        dup2(se_, 2);                                                                              \
+        close(se_);                                                                                \
+        close(null_);                                                                              \
     } while (0)
 
 static vial_test_resp *req(vial_app *app, const char *method, const char *target, int status)
@@ -72,7 +72,8 @@ static void call(vial_app *app, const char *method, const char *target, int stat
 static char *scrape_at(vial_app *app, const char *path)
 {
     vial_test_resp *r = req(app, "GET", path, 200);
-    assert_string_equal(vial_test_header(r, "content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    assert_string_equal(vial_test_header(r, "content-type"),
+                        "text/plain; version=0.0.4; charset=utf-8");
     char *s = strdup(vial_test_body(r, NULL));
     vial_test_free(r);
     return s;
@@ -99,12 +100,12 @@ static double value(const char *text, const char *series)
     return -1;
 }
 
-#define assert_value(text, series, want)                                       \
-    do {                                                                       \
-        double v_ = value((text), (series));                                   \
-        if (v_ != (double)(want))                                              \
-            print_error("%s = %g, want %g in:\n%s\n", (series), v_, (double)(want), (text)); \
-        assert_true(v_ == (double)(want));                                     \
+#define assert_value(text, series, want)                                                           \
+    do {                                                                                           \
+        double v_ = value((text), (series));                                                       \
+        if (v_ != (double)(want))                                                                  \
+            print_error("%s = %g, want %g in:\n%s\n", (series), v_, (double)(want), (text));       \
+        assert_true(v_ == (double)(want));                                                         \
     } while (0)
 
 static int count(const char *hay, const char *needle)
@@ -177,13 +178,16 @@ static void test_route_label_is_the_pattern(void **state)
     call(app, "GET", "/api/v1/users/alice", 200);
     call(app, "GET", "/api/v1/users/bob%20smith", 200);
     char *t = scrape(app);
-    assert_value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}", 3);
-    assert_value(t, "http_requests_total{method=\"GET\",route=\"/files/<path:rest>\",code=\"200\"}", 2);
+    assert_value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}",
+                 3);
+    assert_value(t, "http_requests_total{method=\"GET\",route=\"/files/<path:rest>\",code=\"200\"}",
+                 2);
     /* A blueprint's routes carry their prefix. */
-    assert_value(t, "http_requests_total{method=\"GET\",route=\"/api/v1/users/<name>\",code=\"200\"}", 2);
+    assert_value(
+        t, "http_requests_total{method=\"GET\",route=\"/api/v1/users/<name>\",code=\"200\"}", 2);
     /* No raw path, parameter value or query anywhere. */
-    static const char *const raw[] = { "/items/1", "/items/2", "12345", "color", "a/b", "c.txt",
-                                       "alice", "bob", "/files/x" };
+    static const char *const raw[] = {"/items/1", "/items/2", "12345", "color",   "a/b",
+                                      "c.txt",    "alice",    "bob",   "/files/x"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(raw); i++) {
         if (strstr(t, raw[i]))
             print_error("raw '%s' in:\n%s\n", raw[i], t);
@@ -214,7 +218,8 @@ static void test_unmatched_requests(void **state)
     assert_null(strstr(t, "abc"));
     assert_value(t, "http_request_duration_seconds_count{route=\"(unmatched)\"}", 53);
     /* Nothing was counted for the pattern the paths resemble. */
-    assert_int_equal(value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}"), -1);
+    assert_int_equal(
+        value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}"), -1);
     free(t);
     vial_app_free(app);
 }
@@ -249,14 +254,18 @@ static void test_codes_and_methods(void **state)
     assert_value(t, "http_requests_total{method=\"POST\",route=\"/items\",code=\"201\"}", 2);
     assert_value(t, "http_requests_total{method=\"GET\",route=\"/boom\",code=\"503\"}", 1);
     assert_value(t, "http_requests_total{method=\"GET\",route=\"/fail\",code=\"500\"}", 1);
-    assert_value(t, "http_requests_total{method=\"HEAD\",route=\"/items/<int:id>\",code=\"200\"}", 1);
-    assert_value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}", 1);
+    assert_value(t, "http_requests_total{method=\"HEAD\",route=\"/items/<int:id>\",code=\"200\"}",
+                 1);
+    assert_value(t, "http_requests_total{method=\"GET\",route=\"/items/<int:id>\",code=\"200\"}",
+                 1);
     assert_value(t, "http_requests_total{method=\"-\",route=\"(unmatched)\",code=\"400\"}", 1);
     /* Automatic OPTIONS answers are no route's. */
-    assert_value(t, "http_requests_total{method=\"OPTIONS\",route=\"(unmatched)\",code=\"204\"}", 1);
+    assert_value(t, "http_requests_total{method=\"OPTIONS\",route=\"(unmatched)\",code=\"204\"}",
+                 1);
     /* A method vial routes nothing for is named by its text; one the
      * parser does not know is "-". */
-    assert_value(t, "http_requests_total{method=\"PROPFIND\",route=\"(unmatched)\",code=\"405\"}", 1);
+    assert_value(t, "http_requests_total{method=\"PROPFIND\",route=\"(unmatched)\",code=\"405\"}",
+                 1);
     assert_value(t, "http_requests_total{method=\"-\",route=\"(unmatched)\",code=\"501\"}", 1);
     /* The durations, per route (every method and code together). */
     assert_value(t, "http_request_duration_seconds_count{route=\"/items\"}", 2);
@@ -277,16 +286,18 @@ static void test_duration_histogram(void **state)
     assert_value(t, "http_request_duration_seconds_count{route=\"/plain\"}", 7);
     assert_value(t, "http_request_duration_seconds_bucket{route=\"/plain\",le=\"+Inf\"}", 7);
     assert_value(t, "http_request_duration_seconds_count{route=\"/items/<int:id>\"}", 3);
-    assert_value(t, "http_request_duration_seconds_bucket{route=\"/items/<int:id>\",le=\"+Inf\"}", 3);
+    assert_value(t, "http_request_duration_seconds_bucket{route=\"/items/<int:id>\",le=\"+Inf\"}",
+                 3);
     double sum = value(t, "http_request_duration_seconds_sum{route=\"/plain\"}");
     assert_true(sum >= 0);
     /* The default latency buckets, written as Prometheus clients write them. */
-    static const char *const les[] = { "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-                                       "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",    "10" };
+    static const char *const les[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                                      "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
     double prev = 0;
     for (size_t i = 0; i < VIAL__ARRAY_LEN(les); i++) {
         char s[128];
-        snprintf(s, sizeof s, "http_request_duration_seconds_bucket{route=\"/plain\",le=\"%s\"}", les[i]);
+        snprintf(s, sizeof s, "http_request_duration_seconds_bucket{route=\"/plain\",le=\"%s\"}",
+                 les[i]);
         double v = value(t, s);
         if (v < 0)
             print_error("no %s in:\n%s\n", s, t);
@@ -327,7 +338,8 @@ static void test_the_metrics_view(void **state)
     assert_true(value(t, "process_open_fds") >= 3);
     assert_true(value(t, "process_max_fds") >= value(t, "process_open_fds"));
     assert_true(value(t, "process_resident_memory_bytes") > 0);
-    assert_true(value(t, "process_virtual_memory_bytes") >= value(t, "process_resident_memory_bytes"));
+    assert_true(value(t, "process_virtual_memory_bytes") >=
+                value(t, "process_resident_memory_bytes"));
     assert_true(value(t, "process_cpu_seconds_total") >= 0);
     double start = value(t, "process_start_time_seconds");
     assert_true(start >= (double)before.tv_sec && start <= (double)after.tv_sec + 1);
@@ -336,12 +348,18 @@ static void test_the_metrics_view(void **state)
     assert_value(t, build, 1);
     /* Every family says what it is. */
     static const char *const types[] = {
-        "http_requests_total counter",        "http_request_duration_seconds histogram",
-        "http_requests_in_flight gauge",      "http_connections_open gauge",
-        "http_received_bytes_total counter",  "http_sent_bytes_total counter",
-        "process_cpu_seconds_total counter",  "process_resident_memory_bytes gauge",
-        "process_virtual_memory_bytes gauge", "process_open_fds gauge",
-        "process_max_fds gauge",              "process_start_time_seconds gauge",
+        "http_requests_total counter",
+        "http_request_duration_seconds histogram",
+        "http_requests_in_flight gauge",
+        "http_connections_open gauge",
+        "http_received_bytes_total counter",
+        "http_sent_bytes_total counter",
+        "process_cpu_seconds_total counter",
+        "process_resident_memory_bytes gauge",
+        "process_virtual_memory_bytes gauge",
+        "process_open_fds gauge",
+        "process_max_fds gauge",
+        "process_start_time_seconds gauge",
         "vial_build_info gauge",
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(types); i++) {
@@ -404,17 +422,18 @@ static void p_phase(void *ud, int phase)
     ((peer_conn *)ud)->phase = phase;
 }
 
-static const vial__transport peer_transport = { .want_write = p_write, .want_close = p_close,
-                                                .phase = p_phase };
+static const vial__transport peer_transport = {
+    .want_write = p_write, .want_close = p_close, .phase = p_phase};
 
 /* The status of GET `path` (with `headers`, "Name: value\r\n"...) from
  * `peer`; the response (head and body) in `out` when not NULL (free it). */
-static int get_from(vial_app *app, const char *peer, const char *path, const char *headers, char **out)
+static int get_from(vial_app *app, const char *peer, const char *path, const char *headers,
+                    char **out)
 {
     assert_int_equal(vial__app_compile(app), 0);
     vial__worker *w = vial__test_worker(app);
     assert_non_null(w);
-    peer_conn c = { 0 };
+    peer_conn c = {0};
     c.q.coal.pool = w->pool;
     void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, peer);
     assert_non_null(s);
@@ -452,7 +471,7 @@ static void test_loopback_peers_may_read(void **state)
 {
     (void)state;
     vial_app *app = shop(NULL);
-    static const char *const ok[] = { "127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1" };
+    static const char *const ok[] = {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(ok); i++) {
         char *out = NULL;
         assert_int_equal(get_from(app, ok[i], "/metrics", NULL, &out), 200);
@@ -467,8 +486,8 @@ static void test_others_get_403(void **state)
 {
     (void)state;
     vial_app *app = shop(NULL);
-    static const char *const no[] = { "10.1.2.3", "192.168.0.7", "8.8.8.8", "2001:db8::1", "::2",
-                                      "::ffff:10.1.2.3", "fe80::1" };
+    static const char *const no[] = {"10.1.2.3", "192.168.0.7",     "8.8.8.8", "2001:db8::1",
+                                     "::2",      "::ffff:10.1.2.3", "fe80::1"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(no); i++) {
         char *out = NULL;
         assert_int_equal(get_from(app, no[i], "/metrics", NULL, &out), 403);
@@ -482,7 +501,8 @@ static void test_others_get_403(void **state)
     /* A forwarded address is never believed here, even from a trusted proxy. */
     vial_config_set(app, "trusted_proxies", "10.0.0.0/8");
     assert_int_equal(vial_configure(app, 0, NULL), 0);
-    assert_int_equal(get_from(app, "10.1.2.3", "/metrics", "X-Forwarded-For: 127.0.0.1\r\nX-Real-IP: 127.0.0.1\r\n", NULL),
+    assert_int_equal(get_from(app, "10.1.2.3", "/metrics",
+                              "X-Forwarded-For: 127.0.0.1\r\nX-Real-IP: 127.0.0.1\r\n", NULL),
                      403);
     /* The refusals are counted like any answer. */
     char *t = scrape(app);
@@ -495,15 +515,16 @@ static void test_others_get_403(void **state)
 static void test_metrics_allow(void **state)
 {
     (void)state;
-    vial_app *app = shop((const char *[]){ "metrics_allow", "10.0.0.0/8, 192.168.1.7 2001:db8::/32", NULL });
+    vial_app *app =
+        shop((const char *[]){"metrics_allow", "10.0.0.0/8, 192.168.1.7 2001:db8::/32", NULL});
     static const struct {
         const char *peer;
         int status;
     } cases[] = {
-        { "10.1.2.3", 200 },    { "10.255.255.255", 200 }, { "11.0.0.1", 403 },
-        { "192.168.1.7", 200 }, { "192.168.1.8", 403 },    { "2001:db8::1", 200 },
-        { "2001:db9::1", 403 }, { "::ffff:10.9.9.9", 200 }, { "127.0.0.1", 200 },
-        { "::1", 200 },
+        {"10.1.2.3", 200},    {"10.255.255.255", 200},  {"11.0.0.1", 403},
+        {"192.168.1.7", 200}, {"192.168.1.8", 403},     {"2001:db8::1", 200},
+        {"2001:db9::1", 403}, {"::ffff:10.9.9.9", 200}, {"127.0.0.1", 200},
+        {"::1", 200},
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(cases); i++) {
         int st = get_from(app, cases[i].peer, "/metrics", NULL, NULL);
@@ -518,7 +539,8 @@ static void test_metrics_allow(void **state)
     assert_int_equal(get_from(app, "10.1.2.4", "/metrics", NULL, NULL), 403);
     assert_int_equal(get_from(app, "192.168.1.7", "/metrics", NULL, NULL), 403);
     /* A list that does not parse is a configuration error. */
-    static const char *const bad[] = { "10.0.0.0/33", "not-an-address", "10.0.0.0/", "::1/129", "10.0.0.1/-1" };
+    static const char *const bad[] = {"10.0.0.0/33", "not-an-address", "10.0.0.0/", "::1/129",
+                                      "10.0.0.1/-1"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(bad); i++) {
         vial_config_set(app, "metrics_allow", bad[i]);
         int rc;
@@ -541,15 +563,15 @@ static vial_metric *jobs;
 
 static int h_job(vial_req *r)
 {
-    int rc = vial_metric_add(vial_app_of(r), r, jobs, (const char *[]){ "mail" }, 1);
+    int rc = vial_metric_add(vial_app_of(r), r, jobs, (const char *[]){"mail"}, 1);
     return vial_textf(r, 200, "%d", rc);
 }
 
 static void test_metrics_off(void **state)
 {
     (void)state;
-    vial_app *app = shop((const char *[]){ "metrics", "off", NULL });
-    jobs = vial_counter(app, "app_jobs_total", "Jobs.", (const char *[]){ "kind", NULL });
+    vial_app *app = shop((const char *[]){"metrics", "off", NULL});
+    jobs = vial_counter(app, "app_jobs_total", "Jobs.", (const char *[]){"kind", NULL});
     assert_non_null(jobs); /* declaring works either way */
     assert_int_equal(vial_get(app, "/job", h_job), 0);
     /* No /metrics route. */
@@ -560,7 +582,7 @@ static void test_metrics_off(void **state)
     vial_test_resp *r = req(app, "GET", "/job", 200);
     assert_string_equal(vial_test_body(r, NULL), "0");
     vial_test_free(r);
-    assert_int_equal(vial_metric_add(app, NULL, jobs, (const char *[]){ "mail" }, 5), 0);
+    assert_int_equal(vial_metric_add(app, NULL, jobs, (const char *[]){"mail"}, 5), 0);
     /* Switched on afterwards, the metrics show nothing of the above. */
     vial_config_set(app, "metrics", "on");
     assert_int_equal(vial_configure(app, 0, NULL), 0);
@@ -573,7 +595,7 @@ static void test_metrics_off(void **state)
     vial_app_free(app);
 
     /* Off, the path is free for the app. */
-    app = new_app_with((const char *[]){ "metrics", "off", NULL });
+    app = new_app_with((const char *[]){"metrics", "off", NULL});
     assert_int_equal(vial_get(app, "/metrics", h_own_metrics), 0);
     r = req(app, "GET", "/metrics", 200);
     assert_string_equal(vial_test_body(r, NULL), "the app's own");
@@ -599,7 +621,7 @@ static void test_app_route_at_metrics_path(void **state)
 static void test_metrics_path(void **state)
 {
     (void)state;
-    vial_app *app = shop((const char *[]){ "metrics_path", "/internal/prom", NULL });
+    vial_app *app = shop((const char *[]){"metrics_path", "/internal/prom", NULL});
     call(app, "GET", "/metrics", 404);
     call(app, "GET", "/plain", 200);
     char *t = scrape_at(app, "/internal/prom");
@@ -623,7 +645,7 @@ static int h_work(vial_req *r)
 {
     vial_app *app = vial_app_of(r);
     const char *kind = vial_arg(r, "kind");
-    int rc = vial_metric_add(app, r, m_count, (const char *[]){ kind ? kind : "none", "x" }, 1);
+    int rc = vial_metric_add(app, r, m_count, (const char *[]){kind ? kind : "none", "x"}, 1);
     rc |= vial_metric_add(app, r, m_depth, NULL, 2);
     rc |= vial_metric_add_series(app, r, m_lat, m_lat_fast, 0.05);
     return rc ? vial_abort(r, 500, "metric") : vial_text(r, 200, "ok");
@@ -638,7 +660,7 @@ static void *background(void *p)
 {
     bg_arg *a = p;
     for (int i = 0; i < 1000; i++)
-        a->rc |= vial_metric_add(a->app, NULL, m_count, (const char *[]){ "bg", "x" }, 1);
+        a->rc |= vial_metric_add(a->app, NULL, m_count, (const char *[]){"bg", "x"}, 1);
     return NULL;
 }
 
@@ -646,18 +668,20 @@ static void test_app_metrics(void **state)
 {
     (void)state;
     vial_app *app = new_app();
-    m_count = vial_counter(app, "app_work_total", "Work done.", (const char *[]){ "kind", "extra", NULL });
+    m_count =
+        vial_counter(app, "app_work_total", "Work done.", (const char *[]){"kind", "extra", NULL});
     m_depth = vial_gauge(app, "app_queue_depth", "Queued.", NULL);
-    const double bounds[] = { 0.01, 0.1, 1 };
-    m_lat = vial_histogram(app, "app_work_seconds", "Work time.", (const char *[]){ "speed", NULL }, bounds, 3);
+    const double bounds[] = {0.01, 0.1, 1};
+    m_lat = vial_histogram(app, "app_work_seconds", "Work time.", (const char *[]){"speed", NULL},
+                           bounds, 3);
     vial_metric *dflt = vial_histogram(app, "app_default_seconds", "Defaults.", NULL, NULL, 0);
     assert_non_null(m_count);
     assert_non_null(m_depth);
     assert_non_null(m_lat);
     assert_non_null(dflt);
-    m_lat_fast = vial_metric_series(app, m_lat, (const char *[]){ "fast" });
+    m_lat_fast = vial_metric_series(app, m_lat, (const char *[]){"fast"});
     assert_true(m_lat_fast >= 0);
-    assert_int_equal(vial_metric_series(app, m_lat, (const char *[]){ "fast" }), m_lat_fast);
+    assert_int_equal(vial_metric_series(app, m_lat, (const char *[]){"fast"}), m_lat_fast);
     assert_int_equal(vial_get(app, "/work", h_work), 0);
     call(app, "GET", "/work?kind=a", 200);
     call(app, "GET", "/work?kind=a", 200);
@@ -665,15 +689,16 @@ static void test_app_metrics(void **state)
     call(app, "GET", "/work", 200);
     /* From the main thread outside a request, and from another thread. */
     assert_int_equal(vial_metric_add(app, NULL, m_depth, NULL, -1.5), 0);
-    assert_int_equal(vial_metric_add(app, NULL, m_lat, (const char *[]){ "slow" }, 5), 0);
+    assert_int_equal(vial_metric_add(app, NULL, m_lat, (const char *[]){"slow"}, 5), 0);
     assert_int_equal(vial_metric_add(app, NULL, dflt, NULL, 0.002), 0);
-    bg_arg a = { app, 0 };
+    bg_arg a = {app, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, background, &a), 0);
     pthread_join(th, NULL);
     assert_int_equal(a.rc, 0);
     char *t = scrape(app);
-    assert_true(strstr(t, "\n# HELP app_work_total Work done.\n# TYPE app_work_total counter\n") != NULL);
+    assert_true(strstr(t, "\n# HELP app_work_total Work done.\n# TYPE app_work_total counter\n") !=
+                NULL);
     assert_value(t, "app_work_total{kind=\"a\",extra=\"x\"}", 2);
     assert_value(t, "app_work_total{kind=\"b\\\"q\\\\\",extra=\"x\"}", 1);
     assert_value(t, "app_work_total{kind=\"none\",extra=\"x\"}", 1);
@@ -703,18 +728,18 @@ static void test_app_metric_misuse(void **state)
 {
     (void)state;
     vial_app *app = new_app();
-    vial_metric *c = vial_counter(app, "app_total", "help", (const char *[]){ "k", NULL });
+    vial_metric *c = vial_counter(app, "app_total", "help", (const char *[]){"k", NULL});
     assert_non_null(c);
     assert_null(vial_counter(NULL, "x_total", "help", NULL));
     assert_null(vial_gauge(NULL, "x", "help", NULL));
     assert_null(vial_histogram(NULL, "x", "help", NULL, NULL, 0));
     /* Label values missing, a bad handle, no metric. */
     assert_int_equal(vial_metric_add(app, NULL, c, NULL, 1), VIAL_EINVAL);
-    assert_int_equal(vial_metric_add(app, NULL, c, (const char *[]){ NULL }, 1), VIAL_EINVAL);
+    assert_int_equal(vial_metric_add(app, NULL, c, (const char *[]){NULL}, 1), VIAL_EINVAL);
     assert_int_equal(vial_metric_add(app, NULL, NULL, NULL, 1), VIAL_EINVAL);
-    assert_int_equal(vial_metric_add(NULL, NULL, c, (const char *[]){ "v" }, 1), VIAL_EINVAL);
+    assert_int_equal(vial_metric_add(NULL, NULL, c, (const char *[]){"v"}, 1), VIAL_EINVAL);
     assert_int_equal(vial_metric_series(app, NULL, NULL), VIAL_EINVAL);
-    assert_int_equal(vial_metric_series(NULL, c, (const char *[]){ "v" }), VIAL_EINVAL);
+    assert_int_equal(vial_metric_series(NULL, c, (const char *[]){"v"}), VIAL_EINVAL);
     assert_int_equal(vial_metric_add_series(app, NULL, c, -1, 1), VIAL_EINVAL);
     assert_int_equal(vial_metric_add_series(app, NULL, NULL, 0, 1), VIAL_EINVAL);
     /* None of that recorded anything; the app still starts. */
@@ -734,7 +759,7 @@ static int run_captured(vial_app *app, const char *cmd, char *err, size_t cap)
     assert_non_null(e);
     int se = dup(2);
     dup2(fileno(e), 2);
-    char *argv[] = { "t", (char *)cmd, NULL };
+    char *argv[] = {"t", (char *)cmd, NULL};
     int rc = vial_run(app, 2, argv);
     fflush(stderr);
     dup2(se, 2);
@@ -746,7 +771,7 @@ static int run_captured(vial_app *app, const char *cmd, char *err, size_t cap)
     return rc;
 }
 
-static const double descending[] = { 2, 1 };
+static const double descending[] = {2, 1};
 
 static void test_bad_declarations_refuse_start(void **state)
 {
@@ -758,23 +783,25 @@ static void test_bad_declarations_refuse_start(void **state)
         size_t nbounds;
         const char *says;
     } cases[] = {
-        { 0, "bad-name_total", NULL, NULL, 0, "metric bad-name_total: " },
-        { 1, "9lives", NULL, NULL, 0, "metric 9lives: " },
-        { 0, "http_requests_total", NULL, NULL, 0, "metric http_requests_total: a metric of that name exists" },
-        { 1, "process_open_fds", NULL, NULL, 0, "metric process_open_fds: a metric of that name exists" },
-        { 0, "ok_total", "le", NULL, 0, "metric ok_total: label names" },
-        { 0, "ok_total", "__reserved", NULL, 0, "metric ok_total: label names" },
-        { 2, "h_seconds", NULL, descending, 2, "metric h_seconds: histogram bounds" },
+        {0, "bad-name_total", NULL, NULL, 0, "metric bad-name_total: "},
+        {1, "9lives", NULL, NULL, 0, "metric 9lives: "},
+        {0, "http_requests_total", NULL, NULL, 0,
+         "metric http_requests_total: a metric of that name exists"},
+        {1, "process_open_fds", NULL, NULL, 0,
+         "metric process_open_fds: a metric of that name exists"},
+        {0, "ok_total", "le", NULL, 0, "metric ok_total: label names"},
+        {0, "ok_total", "__reserved", NULL, 0, "metric ok_total: label names"},
+        {2, "h_seconds", NULL, descending, 2, "metric h_seconds: histogram bounds"},
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(cases); i++) {
         vial_app *app = new_app();
         assert_int_equal(vial_get(app, "/plain", h_plain), 0);
-        const char *labels[] = { cases[i].label, NULL };
+        const char *labels[] = {cases[i].label, NULL};
         vial_metric *m = NULL;
-        QUIET(m = cases[i].type == 0 ? vial_counter(app, cases[i].name, "help", labels)
+        QUIET(m = cases[i].type == 0   ? vial_counter(app, cases[i].name, "help", labels)
                   : cases[i].type == 1 ? vial_gauge(app, cases[i].name, "help", labels)
-                                       : vial_histogram(app, cases[i].name, "help", labels, cases[i].bounds,
-                                                        cases[i].nbounds));
+                                       : vial_histogram(app, cases[i].name, "help", labels,
+                                                        cases[i].bounds, cases[i].nbounds));
         assert_null(m);
         char err[4096];
         int rc = run_captured(app, "routes", err, sizeof err);

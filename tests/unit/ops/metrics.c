@@ -23,7 +23,7 @@
 /* The exposition of `m` (malloc'd, NUL-terminated). */
 static char *scrape(vial__metrics *m)
 {
-    vial__buf b = { 0 };
+    vial__buf b = {0};
     assert_int_equal(vial__metrics_write(m, &b), 0);
     assert_non_null(b.p);
     assert_int_equal(strlen(b.p), b.n); /* no NUL inside */
@@ -39,18 +39,18 @@ static bool has_line(const char *text, const char *line)
     return false;
 }
 
-#define assert_line(text, line)                                                \
-    do {                                                                       \
-        if (!has_line((text), (line)))                                         \
-            print_error("line [%s] not in:\n%s\n", (line), (text));           \
-        assert_true(has_line((text), (line)));                                 \
+#define assert_line(text, line)                                                                    \
+    do {                                                                                           \
+        if (!has_line((text), (line)))                                                             \
+            print_error("line [%s] not in:\n%s\n", (line), (text));                                \
+        assert_true(has_line((text), (line)));                                                     \
     } while (0)
 
-#define assert_no_line(text, line)                                             \
-    do {                                                                       \
-        if (has_line((text), (line)))                                          \
-            print_error("line [%s] unexpectedly in:\n%s\n", (line), (text));  \
-        assert_false(has_line((text), (line)));                                \
+#define assert_no_line(text, line)                                                                 \
+    do {                                                                                           \
+        if (has_line((text), (line)))                                                              \
+            print_error("line [%s] unexpectedly in:\n%s\n", (line), (text));                       \
+        assert_false(has_line((text), (line)));                                                    \
     } while (0)
 
 /* The value of the sample line that starts with `prefix` + " "; fails when
@@ -71,7 +71,8 @@ static double sample(const char *text, const char *prefix)
     return 0;
 }
 
-static vial__mfamily *family(vial__metrics *m, int type, const char *name, const char *const *labels)
+static vial__mfamily *family(vial__metrics *m, int type, const char *name,
+                             const char *const *labels)
 {
     const char *why = "unset";
     vial__mfamily *f = vial__metrics_family(m, type, name, "help", labels, NULL, 0, &why);
@@ -102,8 +103,8 @@ static void test_metric_names(void **state)
     (void)state;
     vial__metrics *m = vial__metrics_new();
     assert_non_null(m);
-    static const char *const bad[] = { "", "1abc", "9", "a-b", "a b", "a.b", "caf\xc3\xa9", "a{b}",
-                                       "a\"b", "a\nb", "-x" };
+    static const char *const bad[] = {"",     "1abc", "9",    "a-b", "a b", "a.b", "caf\xc3\xa9",
+                                      "a{b}", "a\"b", "a\nb", "-x"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(bad); i++)
         refused(m, VIAL__M_COUNTER, bad[i], "help", NULL, NULL, 0);
     refused(m, VIAL__M_COUNTER, NULL, "help", NULL, NULL, 0);
@@ -113,8 +114,8 @@ static void test_metric_names(void **state)
     refused(m, VIAL__M_HISTOGRAM + 1, "bad_type", "help", NULL, NULL, 0);
     refused(NULL, VIAL__M_COUNTER, "no_registry_total", "help", NULL, NULL, 0);
     /* Every good shape: colons, underscores first, digits after the first. */
-    static const char *const good[] = { "a", "_", "_a", ":a", "a:b:c", "A_Z09", "x9_total",
-                                        "job:http_requests:rate5m" };
+    static const char *const good[] = {"a",     "_",     "_a",       ":a",
+                                       "a:b:c", "A_Z09", "x9_total", "job:http_requests:rate5m"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(good); i++)
         family(m, VIAL__M_GAUGE, good[i], NULL);
     /* The why pointer is optional. */
@@ -128,17 +129,17 @@ static void test_label_names(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    static const char *const bad[] = { "", "1a", "a:b", "a-b", "__name__", "__x", "le", "a b" };
+    static const char *const bad[] = {"", "1a", "a:b", "a-b", "__name__", "__x", "le", "a b"};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(bad); i++) {
-        const char *labels[] = { "ok", bad[i], NULL };
+        const char *labels[] = {"ok", bad[i], NULL};
         refused(m, VIAL__M_COUNTER, "c_total", "help", labels, NULL, 0);
     }
     /* A label named twice would make samples no parser accepts. */
-    refused(m, VIAL__M_COUNTER, "c_total", "help", (const char *[]){ "a", "b", "a", NULL }, NULL, 0);
+    refused(m, VIAL__M_COUNTER, "c_total", "help", (const char *[]){"a", "b", "a", NULL}, NULL, 0);
     /* None of those refusals took the name. */
-    static const char *const good[] = { "a", "_a", "a_", "A9", "route", "_", NULL };
+    static const char *const good[] = {"a", "_a", "a_", "A9", "route", "_", NULL};
     vial__mfamily *f = family(m, VIAL__M_COUNTER, "c_total", good);
-    const char *const v[] = { "1", "2", "3", "4", "5", "6" };
+    const char *const v[] = {"1", "2", "3", "4", "5", "6"};
     vial__metrics_add(m, 0, f, vial__metrics_series(m, f, v), 1);
     char *s = scrape(m);
     assert_line(s, "c_total{a=\"1\",_a=\"2\",a_=\"3\",A9=\"4\",route=\"5\",_=\"6\"} 1");
@@ -174,8 +175,8 @@ static void test_histogram_bounds_checked(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const double descending[] = { 1, 0.5 }, equal[] = { 1, 1 }, nan_[] = { 0.1, NAN },
-                 inf[] = { 1, INFINITY }, ninf[] = { -INFINITY, 1 };
+    const double descending[] = {1, 0.5}, equal[] = {1, 1}, nan_[] = {0.1, NAN},
+                 inf[] = {1, INFINITY}, ninf[] = {-INFINITY, 1};
     refused(m, VIAL__M_HISTOGRAM, "h_seconds", "help", NULL, descending, 2);
     refused(m, VIAL__M_HISTOGRAM, "h_seconds", "help", NULL, equal, 2);
     refused(m, VIAL__M_HISTOGRAM, "h_seconds", "help", NULL, nan_, 2);
@@ -187,7 +188,8 @@ static void test_histogram_bounds_checked(void **state)
     mine[1] = 0;
     mine[2] = 1;
     const char *why = NULL;
-    vial__mfamily *f = vial__metrics_family(m, VIAL__M_HISTOGRAM, "h_seconds", "help", NULL, mine, 3, &why);
+    vial__mfamily *f =
+        vial__metrics_family(m, VIAL__M_HISTOGRAM, "h_seconds", "help", NULL, mine, 3, &why);
     assert_non_null(f);
     mine[1] = 99;
     free(mine);
@@ -215,16 +217,17 @@ static void test_histogram_bucket_limit(void **state)
     refused(m, VIAL__M_HISTOGRAM, "wide", "help", NULL, b, n);
     refused(m, VIAL__M_HISTOGRAM, "wide", "help", NULL, b, 1022);
     const char *why = NULL;
-    vial__mfamily *f = vial__metrics_family(m, VIAL__M_HISTOGRAM, "wide", "help", NULL, b, 1021, &why);
+    vial__mfamily *f =
+        vial__metrics_family(m, VIAL__M_HISTOGRAM, "wide", "help", NULL, b, 1021, &why);
     assert_non_null(f);
     /* Two series: the second starts a chunk of its own.  Observations in
      * the first and last buckets of each. */
-    const char *const labels[] = { "k", NULL };
+    const char *const labels[] = {"k", NULL};
     vial__mfamily *g =
         vial__metrics_family(m, VIAL__M_HISTOGRAM, "wide2", "help", labels, b, 1021, &why);
     assert_non_null(g);
-    int64_t s1 = vial__metrics_series(m, g, (const char *[]){ "1" });
-    int64_t s2 = vial__metrics_series(m, g, (const char *[]){ "2" });
+    int64_t s1 = vial__metrics_series(m, g, (const char *[]){"1"});
+    int64_t s2 = vial__metrics_series(m, g, (const char *[]){"2"});
     assert_true(s1 >= 0 && s2 >= 0 && s1 != s2);
     for (int slot = -1; slot < 2; slot++) {
         vial__metrics_add(m, slot, g, s1, -1);
@@ -252,29 +255,29 @@ static void test_series_handles(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const char *const labels[] = { "method", "code", NULL };
+    const char *const labels[] = {"method", "code", NULL};
     vial__mfamily *f = family(m, VIAL__M_COUNTER, "req_total", labels);
-    int64_t a = vial__metrics_series(m, f, (const char *[]){ "GET", "200" });
-    int64_t b = vial__metrics_series(m, f, (const char *[]){ "GET", "404" });
-    int64_t c = vial__metrics_series(m, f, (const char *[]){ "POST", "200" });
+    int64_t a = vial__metrics_series(m, f, (const char *[]){"GET", "200"});
+    int64_t b = vial__metrics_series(m, f, (const char *[]){"GET", "404"});
+    int64_t c = vial__metrics_series(m, f, (const char *[]){"POST", "200"});
     assert_true(a >= 0 && b >= 0 && c >= 0);
     assert_true(a != b && b != c && a != c);
     /* The same values find the same series (compared, not by pointer). */
     char get[] = "GET", ok[] = "200";
-    assert_int_equal(vial__metrics_series(m, f, (const char *[]){ get, ok }), a);
+    assert_int_equal(vial__metrics_series(m, f, (const char *[]){get, ok}), a);
     /* Values are copied. */
     get[0] = 'X';
-    assert_int_equal(vial__metrics_series(m, f, (const char *[]){ "GET", "200" }), a);
+    assert_int_equal(vial__metrics_series(m, f, (const char *[]){"GET", "200"}), a);
     /* Missing values. */
     assert_int_equal(vial__metrics_series(m, f, NULL), VIAL_EINVAL);
-    assert_int_equal(vial__metrics_series(m, f, (const char *[]){ "GET", NULL }), VIAL_EINVAL);
-    assert_int_equal(vial__metrics_series(NULL, f, (const char *[]){ "GET", "200" }), VIAL_EINVAL);
+    assert_int_equal(vial__metrics_series(m, f, (const char *[]){"GET", NULL}), VIAL_EINVAL);
+    assert_int_equal(vial__metrics_series(NULL, f, (const char *[]){"GET", "200"}), VIAL_EINVAL);
     assert_int_equal(vial__metrics_series(m, NULL, NULL), VIAL_EINVAL);
     /* Without labels: one series, whatever is passed. */
     vial__mfamily *g = family(m, VIAL__M_GAUGE, "g", NULL);
     int64_t s = vial__metrics_series(m, g, NULL);
     assert_true(s >= 0);
-    assert_int_equal(vial__metrics_series(m, g, (const char *[]){ "ignored" }), s);
+    assert_int_equal(vial__metrics_series(m, g, (const char *[]){"ignored"}), s);
     /* Recording with a bad handle or family is a no-op, not a crash. */
     vial__metrics_add(m, 0, f, -1, 5);
     vial__metrics_add(m, 0, NULL, a, 5);
@@ -300,17 +303,17 @@ static void test_series_run_out(void **state)
     double b[1000];
     for (size_t i = 0; i < VIAL__ARRAY_LEN(b); i++)
         b[i] = (double)i;
-    const char *const labels[] = { "n", NULL };
+    const char *const labels[] = {"n", NULL};
     const char *why = NULL;
-    vial__mfamily *h =
-        vial__metrics_family(m, VIAL__M_HISTOGRAM, "big", "help", labels, b, VIAL__ARRAY_LEN(b), &why);
+    vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "big", "help", labels, b,
+                                            VIAL__ARRAY_LEN(b), &why);
     assert_non_null(h);
     int64_t last = -1, rc = 0;
     int made = 0;
     char name[16];
     for (int i = 0; i < 100; i++) {
         snprintf(name, sizeof name, "%d", i);
-        rc = vial__metrics_series(m, h, (const char *[]){ name });
+        rc = vial__metrics_series(m, h, (const char *[]){name});
         if (rc < 0)
             break;
         assert_true(rc > last);
@@ -323,7 +326,7 @@ static void test_series_run_out(void **state)
     /* Each one records into cells of its own, in a worker slot and the shared one. */
     for (int i = 0; i < made; i++) {
         snprintf(name, sizeof name, "%d", i);
-        int64_t s = vial__metrics_series(m, h, (const char *[]){ name });
+        int64_t s = vial__metrics_series(m, h, (const char *[]){name});
         vial__metrics_add(m, 3, h, s, i);
         vial__metrics_add(m, -1, h, s, 1e6);
     }
@@ -344,7 +347,7 @@ static void test_series_run_out(void **state)
     int ok = 0;
     for (int i = 0; i < 2000; i++) {
         snprintf(name, sizeof name, "%d", i);
-        rc = vial__metrics_series(m, c, (const char *[]){ name });
+        rc = vial__metrics_series(m, c, (const char *[]){name});
         if (rc < 0)
             break;
         ok++;
@@ -385,8 +388,16 @@ static void test_sum_across_slots(void **state)
     int64_t s = vial__metrics_series(m, c, NULL);
     /* Worker slots 0..1023; anything else (negative, the shared slot's own
      * number, past the end) records in the shared slot. */
-    const int slots[] = { 0, 1, 2, 511, VIAL__METRICS_SLOTS - 2, -1, -1000, VIAL__METRICS_SLOTS - 1,
-                          VIAL__METRICS_SLOTS, 1 << 20 };
+    const int slots[] = {0,
+                         1,
+                         2,
+                         511,
+                         VIAL__METRICS_SLOTS - 2,
+                         -1,
+                         -1000,
+                         VIAL__METRICS_SLOTS - 1,
+                         VIAL__METRICS_SLOTS,
+                         1 << 20};
     double want = 0;
     for (size_t i = 0; i < VIAL__ARRAY_LEN(slots); i++) {
         vial__metrics_add(m, slots[i], c, s, (double)(1u << i));
@@ -442,10 +453,11 @@ static void *scraper(void *p)
     vial__metrics *m = p;
     int n = 0;
     while (atomic_load(&scraping) || n < 3) {
-        vial__buf b = { 0 };
+        vial__buf b = {0};
         /* Every snapshot, however torn between slots, is a well-formed one
          * whose counter never goes past the total. */
-        if (vial__metrics_write(m, &b) || !b.p || !(find_value(b.p, "c_total") <= (double)THREADS * ROUNDS))
+        if (vial__metrics_write(m, &b) || !b.p ||
+            !(find_value(b.p, "c_total") <= (double)THREADS * ROUNDS))
             atomic_fetch_add(&thread_failures, 1);
         vial__buf_free(&b);
         n++;
@@ -459,18 +471,21 @@ static void test_concurrent_workers(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const double bounds[] = { 0.5, 1.5 };
+    const double bounds[] = {0.5, 1.5};
     const char *why = NULL;
     worker_arg a[THREADS];
     vial__mfamily *c = family(m, VIAL__M_COUNTER, "c_total", NULL);
     vial__mfamily *g = family(m, VIAL__M_GAUGE, "g", NULL);
-    vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "h", "help", NULL, bounds, 2, &why);
+    vial__mfamily *h =
+        vial__metrics_family(m, VIAL__M_HISTOGRAM, "h", "help", NULL, bounds, 2, &why);
     assert_non_null(h);
     for (int i = 0; i < THREADS; i++) {
-        a[i] = (worker_arg){ m, c, h, g, vial__metrics_series(m, c, NULL), vial__metrics_series(m, h, NULL),
-                             vial__metrics_series(m, g, NULL),
-                             /* 4 workers on slots 0, 7, 14, 1023; 2 on the shared slot */
-                             i < 3 ? i * 7 : i == 3 ? VIAL__METRICS_SLOTS - 2 : -1 };
+        a[i] = (worker_arg){m, c, h, g, vial__metrics_series(m, c, NULL),
+                            vial__metrics_series(m, h, NULL), vial__metrics_series(m, g, NULL),
+                            /* 4 workers on slots 0, 7, 14, 1023; 2 on the shared slot */
+                            i < 3    ? i * 7
+                            : i == 3 ? VIAL__METRICS_SLOTS - 2
+                                     : -1};
     }
     pthread_t th[THREADS], sc;
     atomic_store(&scraping, true);
@@ -513,7 +528,7 @@ static void *maker(void *p)
     char v[32];
     for (int i = 0; i < 1500; i++) {
         snprintf(v, sizeof v, "%d-%d", a->id, i);
-        int64_t s = vial__metrics_series(a->m, a->f, (const char *[]){ v });
+        int64_t s = vial__metrics_series(a->m, a->f, (const char *[]){v});
         if (s < 0)
             atomic_fetch_add(&thread_failures, 1);
         vial__metrics_add(a->m, a->slot, a->f, s, i + 1);
@@ -525,7 +540,7 @@ static void test_concurrent_series(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    vial__mfamily *f = family(m, VIAL__M_COUNTER, "s_total", (const char *[]){ "k", NULL });
+    vial__mfamily *f = family(m, VIAL__M_COUNTER, "s_total", (const char *[]){"k", NULL});
     maker_arg a[4];
     pthread_t th[4], sc;
     atomic_store(&scraping, true);
@@ -534,7 +549,7 @@ static void test_concurrent_series(void **state)
     vial__metrics_add(m, -1, c, vial__metrics_series(m, c, NULL), 0);
     assert_int_equal(pthread_create(&sc, NULL, scraper, m), 0);
     for (int i = 0; i < 4; i++) {
-        a[i] = (maker_arg){ m, f, i == 3 ? -1 : i, i };
+        a[i] = (maker_arg){m, f, i == 3 ? -1 : i, i};
         assert_int_equal(pthread_create(&th[i], NULL, maker, &a[i]), 0);
     }
     for (int i = 0; i < 4; i++)
@@ -560,15 +575,15 @@ static void test_histogram_buckets(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const double bounds[] = { 1, 2, 5 };
+    const double bounds[] = {1, 2, 5};
     const char *why = NULL;
     vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "lat_seconds", "Latency.",
-                                            (const char *[]){ "route", NULL }, bounds, 3, &why);
+                                            (const char *[]){"route", NULL}, bounds, 3, &why);
     assert_non_null(h);
-    int64_t s = vial__metrics_series(m, h, (const char *[]){ "/a" });
+    int64_t s = vial__metrics_series(m, h, (const char *[]){"/a"});
     /* Upper bounds are inclusive (le); below the first goes in the first;
      * past the last only in +Inf. */
-    const double obs[] = { 0.5, 1, -1, 1.5, 2, 3, 10, 1e300 };
+    const double obs[] = {0.5, 1, -1, 1.5, 2, 3, 10, 1e300};
     for (size_t i = 0; i < VIAL__ARRAY_LEN(obs); i++)
         vial__metrics_add(m, (int)i % 3, h, s, obs[i]);
     char *t = scrape(m);
@@ -598,9 +613,9 @@ static void test_histogram_default_bounds(void **state)
     vial__metrics_add(m, 0, h, s, 0.003);
     vial__metrics_add(m, 0, h, s, 11);
     char *t = scrape(m);
-    static const char *const les[] = { "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-                                       "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",    "10" };
-    static const int cum[] = { 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
+    static const char *const les[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                                      "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
+    static const int cum[] = {1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
     /* In this order, one after the other. */
     const char *p = t;
     for (size_t i = 0; i < VIAL__ARRAY_LEN(les); i++) {
@@ -623,16 +638,18 @@ static void test_histogram_without_bounds(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const double none[] = { 0 };
+    const double none[] = {0};
     const char *why = NULL;
-    vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "only_inf", "help", NULL, none, 0, &why);
+    vial__mfamily *h =
+        vial__metrics_family(m, VIAL__M_HISTOGRAM, "only_inf", "help", NULL, none, 0, &why);
     assert_non_null(h);
     int64_t s = vial__metrics_series(m, h, NULL);
     vial__metrics_add(m, 0, h, s, 4);
     vial__metrics_add(m, 0, h, s, -4.25);
     char *t = scrape(m);
-    assert_string_equal(t, "# HELP only_inf help\n# TYPE only_inf histogram\n"
-                           "only_inf_bucket{le=\"+Inf\"} 2\nonly_inf_sum -0.25\nonly_inf_count 2\n");
+    assert_string_equal(t,
+                        "# HELP only_inf help\n# TYPE only_inf histogram\n"
+                        "only_inf_bucket{le=\"+Inf\"} 2\nonly_inf_sum -0.25\nonly_inf_count 2\n");
     free(t);
     vial__metrics_free(m);
 }
@@ -643,16 +660,16 @@ static void test_empty_series_skipped(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    const double b[] = { 1 };
+    const double b[] = {1};
     const char *why = NULL;
     vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "h", "help",
-                                            (const char *[]){ "r", NULL }, b, 1, &why);
+                                            (const char *[]){"r", NULL}, b, 1, &why);
     family(m, VIAL__M_COUNTER, "never_total", NULL);
     family(m, VIAL__M_GAUGE, "never_gauge", NULL);
     vial__mfamily *c = family(m, VIAL__M_COUNTER, "zero_total", NULL);
     vial__metrics_series(m, c, NULL); /* a counter series at 0 is shown */
-    int64_t used = vial__metrics_series(m, h, (const char *[]){ "used" });
-    vial__metrics_series(m, h, (const char *[]){ "idle" });
+    int64_t used = vial__metrics_series(m, h, (const char *[]){"used"});
+    vial__metrics_series(m, h, (const char *[]){"idle"});
     char *t = scrape(m);
     assert_string_equal(t, "# HELP h help\n# TYPE h histogram\n"
                            "# HELP zero_total help\n# TYPE zero_total counter\nzero_total 0\n");
@@ -680,9 +697,10 @@ static void test_readers(void **state)
     vial__metrics *m = vial__metrics_new();
     vial__mfamily *g = family(m, VIAL__M_GAUGE, "open_fds", NULL);
     vial__mfamily *c = family(m, VIAL__M_COUNTER, "cpu_seconds_total", NULL);
-    vial__mfamily *l = family(m, VIAL__M_GAUGE, "labelled", (const char *[]){ "a", NULL });
+    vial__mfamily *l = family(m, VIAL__M_GAUGE, "labelled", (const char *[]){"a", NULL});
     const char *why = NULL;
-    vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "hist", "help", NULL, NULL, 0, &why);
+    vial__mfamily *h =
+        vial__metrics_family(m, VIAL__M_HISTOGRAM, "hist", "help", NULL, NULL, 0, &why);
     double v = 7, w = 0.25;
     assert_int_equal(vial__metrics_reader(g, read_ud, &v), 0);
     assert_int_equal(vial__metrics_reader(c, read_ud, &w), 0);
@@ -711,9 +729,9 @@ static void test_label_values_escaped(void **state)
 {
     (void)state;
     vial__metrics *m = vial__metrics_new();
-    vial__mfamily *f = family(m, VIAL__M_COUNTER, "esc_total", (const char *[]){ "path", "q", NULL });
-    int64_t s = vial__metrics_series(m, f, (const char *[]){ "C:\\dir\\", "say \"hi\"\nbye" });
-    int64_t e = vial__metrics_series(m, f, (const char *[]){ "", "\t{},=\xc3\xa9" });
+    vial__mfamily *f = family(m, VIAL__M_COUNTER, "esc_total", (const char *[]){"path", "q", NULL});
+    int64_t s = vial__metrics_series(m, f, (const char *[]){"C:\\dir\\", "say \"hi\"\nbye"});
+    int64_t e = vial__metrics_series(m, f, (const char *[]){"", "\t{},=\xc3\xa9"});
     vial__metrics_add(m, 0, f, s, 1);
     vial__metrics_add(m, 0, f, e, 2);
     char *t = scrape(m);
@@ -729,8 +747,9 @@ static void test_help_escaped(void **state)
     (void)state;
     vial__metrics *m = vial__metrics_new();
     const char *why = NULL;
-    vial__mfamily *f = vial__metrics_family(m, VIAL__M_GAUGE, "helpful",
-                                            "Back\\slash, \"quotes\" and a\nnewline.", NULL, NULL, 0, &why);
+    vial__mfamily *f =
+        vial__metrics_family(m, VIAL__M_GAUGE, "helpful", "Back\\slash, \"quotes\" and a\nnewline.",
+                             NULL, NULL, 0, &why);
     assert_non_null(f);
     vial__metrics_series(m, f, NULL);
     vial__mfamily *e = vial__metrics_family(m, VIAL__M_GAUGE, "helpless", "", NULL, NULL, 0, &why);
@@ -836,8 +855,8 @@ static bool parse_sample(const char *line, parsed *p)
             n = 0;
             if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
                 return false;
-            while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                   *s == '_')
+            while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                   (*s >= '0' && *s <= '9') || *s == '_')
                 ln[n++] = *s++;
             if (*s++ != '=' || *s++ != '"')
                 return false;
@@ -983,26 +1002,28 @@ static void test_exposition_parses_back(void **state)
     (void)state;
     vial__metrics *m = vial__metrics_new();
     vial__mfamily *c = family(m, VIAL__M_COUNTER, "http_requests_total",
-                              (const char *[]){ "method", "route", "code", NULL });
+                              (const char *[]){"method", "route", "code", NULL});
     vial__mfamily *g = family(m, VIAL__M_GAUGE, "in_flight", NULL);
-    const double b[] = { 0.01, 0.1, 1 };
+    const double b[] = {0.01, 0.1, 1};
     const char *why = NULL;
     vial__mfamily *h = vial__metrics_family(m, VIAL__M_HISTOGRAM, "dur_seconds", "Durations.",
-                                            (const char *[]){ "route", NULL }, b, 3, &why);
-    vial__mfamily *d = vial__metrics_family(m, VIAL__M_HISTOGRAM, "default_seconds", "Defaults.", NULL,
-                                            NULL, 0, &why);
+                                            (const char *[]){"route", NULL}, b, 3, &why);
+    vial__mfamily *d = vial__metrics_family(m, VIAL__M_HISTOGRAM, "default_seconds", "Defaults.",
+                                            NULL, NULL, 0, &why);
     double fds = 9;
     vial__mfamily *r = family(m, VIAL__M_GAUGE, "fds", NULL);
     vial__metrics_reader(r, read_ud, &fds);
-    static const char *const routes[] = { "/items/<int:id>", "/a \"quoted\" \\ route\n", "(unmatched)" };
-    static const char *const methods[] = { "GET", "POST" };
-    static const char *const codes[] = { "200", "404", "500" };
+    static const char *const routes[] = {"/items/<int:id>", "/a \"quoted\" \\ route\n",
+                                         "(unmatched)"};
+    static const char *const methods[] = {"GET", "POST"};
+    static const char *const codes[] = {"200", "404", "500"};
     int want_samples = 1 + 1; /* in_flight, fds */
     for (size_t i = 0; i < 3; i++) {
-        int64_t hs = vial__metrics_series(m, h, (const char *[]){ routes[i] });
+        int64_t hs = vial__metrics_series(m, h, (const char *[]){routes[i]});
         for (size_t j = 0; j < 2; j++) {
             for (size_t k = 0; k < 3; k++) {
-                int64_t s = vial__metrics_series(m, c, (const char *[]){ methods[j], routes[i], codes[k] });
+                int64_t s =
+                    vial__metrics_series(m, c, (const char *[]){methods[j], routes[i], codes[k]});
                 for (size_t n = 0; n <= i + j + k; n++)
                     vial__metrics_add(m, (int)n, c, s, 1);
                 vial__metrics_add(m, 2, h, hs, 0.003 * (double)(i + 1) * (double)(k * 10 + 1));
@@ -1046,7 +1067,7 @@ static void test_exposition_parses_back(void **state)
     assert_true(pc == t && pc < pg && pg < ph && ph < pd && pd < pf);
     free(t);
     /* Appends to what the buffer holds, NUL-terminated. */
-    vial__buf buf = { 0 };
+    vial__buf buf = {0};
     vial__buf_puts(&buf, "before\n");
     assert_int_equal(vial__metrics_write(m, &buf), 0);
     assert_true(!strncmp(buf.p, "before\n# HELP http_requests_total ", 34));
