@@ -556,32 +556,57 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
     return 0;
 }
 
-/* A route core serves (metrics, probes) is a route of the app's like any
- * other (listed by `routes`); an app that registered GET at the same path
- * on its root keeps its own. */
-static void builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint)
+/* True when a compiled route answers GET at `path` itself (the same
+ * pattern, prefixes included). */
+static bool routed_get(const vial_app *app, const char *path)
 {
-    if (!path || !*path)
-        return;
-    for (size_t i = 0; i < app->root.nroutes; i++)
-        if ((app->root.routes[i]->methods & VIAL_GET) && !strcmp(app->root.routes[i]->pattern, path))
-            return;
-    vial_route_add(&app->root, VIAL_GET, path, fn, &(vial_route_opts){ .endpoint = endpoint });
+    vial__route probe = { 0 };
+    const char *why = NULL;
+    if (vial__pattern_parse(path, &probe.segs, &probe.nsegs, &probe.nparams, &why))
+        return false;
+    bool found = false;
+    for (size_t i = 0; !found && i < app->nall_routes; i++)
+        found = (app->all_routes[i]->methods & VIAL_GET) && same_shape(app->all_routes[i], &probe);
+    vial__segs_free(probe.segs, probe.nsegs);
+    return found;
 }
+
+/* A route core serves (metrics, probes) is a route of the app's like any
+ * other (listed by `routes`); an app that answers GET at the same path
+ * keeps its own.  True when the route was added. */
+static bool builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint)
+{
+    if (!path || !*path || routed_get(app, path))
+        return false;
+    return vial_route_add(&app->root, VIAL_GET, path, fn, &(vial_route_opts){ .endpoint = endpoint }) == 0;
+}
+
+static int compile_routes(vial_app *app);
 
 int vial__app_compile(vial_app *app)
 {
+    if (app->dirty || !app->router) {
+        int rc = compile_routes(app);
+        if (rc)
+            return rc;
+    } else if (app->error) {
+        return VIAL_EINVAL;
+    }
+    bool added = false;
     if (app->metrics_on && !app->metrics_route) {
         app->metrics_route = true;
-        builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
+        added |= builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
     }
     if (!app->health_route && vial_config_bool(app, "health_checks", 1)) {
         app->health_route = true;
-        builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz");
-        builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz");
+        added |= builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz");
+        added |= builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz");
     }
-    if (!app->dirty && app->router)
-        return app->error ? VIAL_EINVAL : 0;
+    return added ? compile_routes(app) : 0;
+}
+
+static int compile_routes(vial_app *app)
+{
     const char *e = first_error(&app->root);
     if (e) {
         free(app->error);

@@ -237,6 +237,7 @@ typedef struct vial__worker {
         uint64_t key;
         int64_t series;
     } mcache[512];
+    uint64_t mcache_gen; /* the route compilation the cache was filled under */
 } vial__worker;
 
 vial__worker *vial__worker_new(vial_app *app, int id, vial__pool *pool);

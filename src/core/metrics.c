@@ -89,6 +89,7 @@ typedef struct appmetrics {
     vial__mfamily *requests, *duration, *in_flight, *conns, *bytes_in, *bytes_out;
     int64_t in_flight_s, conns_s, bytes_in_s, bytes_out_s;
     double started; /* seconds since the epoch */
+    uint64_t gen;   /* route compilations: a new one empties the workers' caches */
     vial__netlist *allow;
 } appmetrics;
 
@@ -205,6 +206,7 @@ int vial__metrics_configure(vial_app *app)
 int vial__metrics_routes(vial_app *app)
 {
     appmetrics *am = app->metrics;
+    am->gen++; /* route indexes may have moved (routes added, test client) */
     free(app->route_dur);
     app->route_dur = malloc((app->nall_routes + 1) * sizeof *app->route_dur);
     if (!app->route_dur)
@@ -242,6 +244,10 @@ void vial__metrics_done(vial_req *req)
     if (ridx > app->nall_routes)
         ridx = app->nall_routes;
     int64_t series = -1;
+    if (w->mcache_gen != am->gen) {
+        memset(w->mcache, 0, sizeof w->mcache);
+        w->mcache_gen = am->gen;
+    }
     /* A method vial has no bit for is rare and named by its text: no cache. */
     uint64_t key = ((uint64_t)ridx + 1) << 40 | (uint64_t)m->method_bit << 24 | (uint32_t)m->status;
     size_t h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 55); /* 9 bits: 512 entries */

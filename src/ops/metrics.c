@@ -136,6 +136,12 @@ vial__mfamily *vial__metrics_family(vial__metrics *m, int type, const char *name
             *why = "label names are [a-zA-Z_][a-zA-Z0-9_]*, not __... and not le";
             return NULL;
         }
+        for (size_t i = 0; i < nl; i++) {
+            if (!strcmp(labels[i], labels[nl])) {
+                *why = "a label name appears twice";
+                return NULL;
+            }
+        }
         nl++;
     }
     if (type == VIAL__M_HISTOGRAM && !bounds) {
@@ -147,6 +153,11 @@ vial__mfamily *vial__metrics_family(vial__metrics *m, int type, const char *name
             *why = "histogram bounds must be finite and ascending";
             return NULL;
         }
+    }
+    /* A series' cells (buckets, +Inf, sum, count) live in one chunk. */
+    if (type == VIAL__M_HISTOGRAM && nbounds > CHUNK_CELLS - 3) {
+        *why = "a histogram has at most 1021 bounds";
+        return NULL;
     }
     pthread_mutex_lock(&m->mu);
     for (vial__mfamily *f = m->families; f; f = f->next) {
@@ -336,19 +347,26 @@ static void shortest(char *out, size_t cap, double v)
     }
 }
 
+/* A value or a bucket's bound as Prometheus clients write them: integers
+ * in full ("10", not "1e+01"), others as the shortest text, NaN, +Inf and
+ * -Inf spelled out. */
+static void number(char *out, size_t cap, double v)
+{
+    if (isnan(v))
+        snprintf(out, cap, "NaN");
+    else if (isinf(v))
+        snprintf(out, cap, "%s", v > 0 ? "+Inf" : "-Inf");
+    else if (fabs(v) < 9e15 && v == (double)(int64_t)v) /* in range before the cast */
+        snprintf(out, cap, "%" PRId64, (int64_t)v);
+    else
+        shortest(out, cap, v);
+}
+
 static void put_value(vial__buf *b, double v)
 {
     char t[40];
-    if (isnan(v))
-        vial__buf_puts(b, "NaN");
-    else if (isinf(v))
-        vial__buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-    else if (v == (double)(int64_t)v && fabs(v) < 9e15)
-        vial__buf_printf(b, "%" PRId64, (int64_t)v);
-    else {
-        shortest(t, sizeof t, v);
-        vial__buf_puts(b, t);
-    }
+    number(t, sizeof t, v);
+    vial__buf_puts(b, t);
 }
 
 /* Label values escape backslash, double quote and line feed; help text
@@ -418,7 +436,7 @@ int vial__metrics_write(vial__metrics *m, vial__buf *b)
             for (size_t k = 0; k <= f->nbounds; k++) {
                 cum += read_cell(m, s->base + k);
                 if (k < f->nbounds)
-                    shortest(le, sizeof le, f->bounds[k]);
+                    number(le, sizeof le, f->bounds[k]);
                 else
                     strcpy(le, "+Inf");
                 vial__buf_printf(b, "%s_bucket", f->name);
