@@ -62,6 +62,9 @@ static const struct {
     { "metrics", "on", "keep request, connection and process metrics and serve them at metrics_path",
       VIAL__CFG_BUILTIN },
     { "metrics_path", "/metrics", "where the Prometheus metrics are served", VIAL__CFG_BUILTIN },
+    { "metrics_port", "0", "serve metrics_path, healthz_path and readyz_path on this port (to anyone "
+      "who reaches it) instead of metrics on the main port; with processes, process i uses "
+      "metrics_port + i (0: none)", VIAL__CFG_BUILTIN },
     { "metrics_allow", "",
       "networks besides loopback that may read the metrics (addresses and CIDR ranges)",
       VIAL__CFG_BUILTIN },
@@ -593,7 +596,7 @@ int vial__app_compile(vial_app *app)
         return VIAL_EINVAL;
     }
     bool added = false;
-    if (app->metrics_on && !app->metrics_route) {
+    if (app->metrics_on && !app->metrics_route && app->lim.loop.admin_port == 0) {
         app->metrics_route = true;
         added |= builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
     }
@@ -740,6 +743,12 @@ int vial__app_apply_config(vial_app *app)
     lc->workers = vial_config_int(app, "workers", -1);
     lc->backlog = (int)vial_config_int(app, "backlog", 1024);
     lc->pid_file = vial_config(app, "pid_file");
+    lc->admin_port = vial_config_int(app, "metrics_port", -1);
+    if (lc->admin_port < 0 || lc->admin_port > 65535) {
+        vial_log(VIAL_LOG_ERROR, "config metrics_port: '%s' is not a port number (0: none)",
+                 vial_config(app, "metrics_port"));
+        return VIAL_EINVAL;
+    }
 
     lc->debug = app->debug;
     const char *csp = vial_config(app, "content_security_policy");

@@ -253,6 +253,9 @@ vial__worker *vial__test_worker(vial_app *app);
 /* ------------------------------------------------------------------ probes (health.c) */
 
 typedef struct vial__check vial__check;
+/* A request on the admin port: metrics_path, healthz_path, readyz_path,
+ * else 404 (the app's routes are not served there). */
+void vial__admin_dispatch(vial_req *req);
 int vial__healthz_view(vial_req *req); /* GET healthz_path */
 int vial__readyz_view(vial_req *req);  /* GET readyz_path */
 void vial__checks_free(vial_app *app);
@@ -324,6 +327,7 @@ struct vial_req {
     vial__defer *defers;
     uint64_t t0_ns;
     bool proxy_known, from_proxy; /* the peer is a trusted proxy (computed once) */
+    bool admin;                   /* arrived on the admin port (metrics_port) */
     bool reqid_set;
     uint8_t reqid_len;
     char reqid[VIAL__REQID_MAX]; /* last: not cleared between requests */

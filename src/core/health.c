@@ -105,3 +105,33 @@ int vial__readyz_view(vial_req *req)
     vial_set_header(req, "Cache-Control", "no-store");
     return rc;
 }
+
+/* The admin port (metrics_port) answers the operator's paths only: a
+ * firewall rule for it then covers exactly those. */
+void vial__admin_dispatch(vial_req *req)
+{
+    vial_app *app = req->app;
+    const vial__msg *m = &req->m;
+    req->admin = true;
+    const char *path = vial_path(req);
+    bool get = m->method && (!strcmp(m->method, "GET") || !strcmp(m->method, "HEAD"));
+    const char *mp = vial_config(app, "metrics_path"), *hz = vial_config(app, "healthz_path"),
+               *rz = vial_config(app, "readyz_path");
+    bool probes = vial_config_bool(app, "health_checks", 1);
+    if (!path || (!(app->metrics_on && mp && !strcmp(path, mp)) &&
+                  !(probes && ((hz && !strcmp(path, hz)) || (rz && !strcmp(path, rz)))))) {
+        vial_abort(req, 404, "the admin port serves metrics_path, healthz_path and readyz_path");
+        return;
+    }
+    if (!get) {
+        vial_abort(req, 405, "GET or HEAD");
+        vial_set_header(req, "Allow", "GET, HEAD");
+        return;
+    }
+    if (app->metrics_on && mp && !strcmp(path, mp))
+        vial__metrics_view(req);
+    else if (hz && !strcmp(path, hz))
+        vial__healthz_view(req);
+    else
+        vial__readyz_view(req);
+}

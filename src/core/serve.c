@@ -196,6 +196,17 @@ static void on_request(void *ud, vial__msg *m)
     vial__proc_serving(NULL);
 }
 
+static void on_admin_request(void *ud, vial__msg *m)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
+    vial__admin_dispatch(req);
+    finish_response(req);
+    vial__proc_serving(NULL);
+}
+
 static void on_error(void *ud, vial__msg *m, int status, const char *why)
 {
     VIAL__UNUSED(ud);
@@ -223,7 +234,7 @@ static void on_done(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
-    if (req->app->metrics_on)
+    if (req->app->metrics_on && !req->admin) /* scrapes are not the app's traffic */
         vial__metrics_done(req);
     if (!req->app->access_log)
         return;
@@ -241,6 +252,7 @@ static void on_done(void *ud, vial__msg *m)
 }
 
 const vial__handler vial__core_handler = { msg_new, msg_free, on_request, on_error, on_stream, on_done };
+static const vial__handler admin_handler = { msg_new, msg_free, on_admin_request, on_error, on_stream, on_done };
 
 /* ------------------------------------------------------------------ serving */
 
@@ -255,10 +267,10 @@ static void worker_stop(void *ud, void *ws)
     vial__worker_free(ws);
 }
 
-static const vial__proto *accept_conn(void *ws, const char *client, void **pud)
+static const vial__proto *accept_conn(void *ws, const char *client, bool admin, void **pud)
 {
     vial__worker *w = ws;
-    *pud = vial__h1_new(&w->app->lim.h1, &vial__core_handler, w, w->pool, client);
+    *pud = vial__h1_new(&w->app->lim.h1, admin ? &admin_handler : &vial__core_handler, w, w->pool, client);
     return *pud ? &vial__h1_proto : NULL;
 }
 

@@ -676,7 +676,7 @@ static void format_peer(vial__conn *c)
         uv_ip6_name((struct sockaddr_in6 *)&ss, c->client, sizeof c->client);
 }
 
-void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server, bool admin)
 {
     vial__conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -699,7 +699,7 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
         return;
     }
     format_peer(c);
-    c->proto = wc->srv->ops->accept(wc->wstate, c->client, &c->proto_ud);
+    c->proto = wc->srv->ops->accept(wc->wstate, c->client, admin, &c->proto_ud);
     if (!c->proto) {
         wc->slots[c->slot] = NULL;
         wc->free_slots[wc->nfree++] = c->slot;

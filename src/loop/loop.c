@@ -105,6 +105,8 @@ static void begin_stop(vial__wctx *wc)
         for (int i = 0; i < wc->nlisteners_open; i++)
             if (!uv_is_closing((uv_handle_t *)&wc->listeners[i]))
                 uv_close((uv_handle_t *)&wc->listeners[i], NULL);
+        if (wc->admin_open && !uv_is_closing((uv_handle_t *)&wc->admin))
+            uv_close((uv_handle_t *)&wc->admin, NULL);
         for (uint32_t i = 0; i < wc->nslots; i++)
             if (wc->slots[i])
                 vial__conn_drain(wc->slots[i]);
@@ -169,7 +171,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
         return;
     }
-    vial__conn_accept(wc, server);
+    vial__conn_accept(wc, server, (uv_tcp_t *)server == &wc->admin);
 }
 
 static void worker_main(void *arg)
@@ -197,7 +199,7 @@ static uint64_t sweep_interval(const vial__loop_cfg *l)
     return m < 50 ? 50 : m > 1000 ? 1000 : m;
 }
 
-static int worker_init(vial__wctx *wc, vial__server *srv, int id, const int *fds, int nfds)
+static int worker_init(vial__wctx *wc, vial__server *srv, int id, const int *fds, int nfds, int admin_fd)
 {
     const vial__loop_cfg *cfg = srv->cfg;
     wc->srv = srv;
@@ -233,6 +235,16 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, const int *fds
             (rc = uv_listen((uv_stream_t *)&wc->listeners[i], cfg->backlog > 0 ? cfg->backlog : 1024,
                             on_connection))) {
             vial_log(VIAL_LOG_ERROR, "worker %d: listen: %s", id, uv_strerror(rc));
+            return VIAL_ESYS;
+        }
+    }
+    if (admin_fd >= 0) {
+        uv_tcp_init(&wc->loop, &wc->admin);
+        wc->admin.data = wc;
+        wc->admin_open = true;
+        if ((rc = uv_tcp_open(&wc->admin, admin_fd)) ||
+            (rc = uv_listen((uv_stream_t *)&wc->admin, 128, on_connection))) {
+            vial_log(VIAL_LOG_ERROR, "admin port: listen: %s", uv_strerror(rc));
             return VIAL_ESYS;
         }
     }
@@ -414,6 +426,33 @@ static int assign_listeners(const int *lfds, int nl, int w, int nw, int *out, in
         out[i] = d;
     }
     *nout = n;
+    return 0;
+}
+
+/* The admin port: this process's own socket (a supervised process i takes
+ * admin_port + i), SO_REUSEPORT so a reload's two generations can both
+ * hold it while they overlap. */
+static int open_admin(const vial__loop_cfg *cfg, int *fd, int *port)
+{
+    int p = (int)cfg->admin_port;
+    const char *slot = getenv("VIAL_SUPERVISED");
+    if (slot)
+        p += atoi(slot);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (p > 65535 || resolve(cfg->host, p, &ss, &len))
+        return VIAL_EINVAL;
+    int e = bind_one(&ss, len, true, fd);
+    if (!e && listen(*fd, 128) < 0)
+        e = -errno;
+    if (e) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        vial_log(VIAL_LOG_ERROR, "cannot listen on the admin port %s:%d: %s", cfg->host, p, strerror(-e));
+        return VIAL_ESYS;
+    }
+    *port = p;
     return 0;
 }
 
@@ -641,7 +680,9 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     srv.nlfds = vial__listen_sockets(cfg, (int)nw, &srv.lfds, &inherited);
     if (srv.nlfds <= 0)
         return 1;
-    int status = 1, started = 0, inited = 0;
+    int status = 1, started = 0, inited = 0, admin_fd = -1, admin_port = 0;
+    if (cfg->admin_port > 0 && open_admin(cfg, &admin_fd, &admin_port))
+        goto out_fds;
     srv.workers = calloc((size_t)nw, sizeof *srv.workers);
     int *mine = calloc((size_t)srv.nlfds + 1, sizeof *mine);
     if (!srv.workers || !mine || vial__sb_attach((int)nw)) {
@@ -681,7 +722,7 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
                      strerror(errno));
             break;
         }
-        if (worker_init(&srv.workers[inited], &srv, inited, mine, nmine)) {
+        if (worker_init(&srv.workers[inited], &srv, inited, mine, nmine, inited == 0 ? admin_fd : -1)) {
             for (int i = srv.workers[inited].nlisteners_open; i < nmine; i++)
                 close(mine[i]); /* the ones libuv never took */
             worker_undo(&srv.workers[inited]);
@@ -704,6 +745,8 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
         vial_log(VIAL_LOG_INFO, "%s: listening on %s (pid %ld, %d worker%s%s%s)", cfg->name, where,
                  (long)getpid(), (int)nw, nw == 1 ? "" : "s", cfg->debug ? ", debug" : "",
                  inherited ? ", sockets handed over" : "");
+        if (admin_fd >= 0)
+            vial_log(VIAL_LOG_INFO, "%s: admin port (metrics, probes) %d", cfg->name, admin_port);
         vial__proc_ready(cfg, "serving");
         uint64_t usec = vial__watchdog_usec();
         if (usec)

@@ -111,6 +111,10 @@ typedef struct vial__loop_cfg {
     const char *name; /* for the log: "<name>: listening on ..." */
     const char *host;
     int64_t port;     /* 0: any free port */
+    /* A second, admin port (metrics, probes) on host, 0: none.  Bound by
+     * each process itself with SO_REUSEPORT (a reload's generations
+     * overlap on it); under a supervisor process i takes admin_port + i. */
+    int64_t admin_port;
     int64_t workers;  /* 0: one per core */
     int backlog;
     bool debug;       /* shown in the listening line */
@@ -143,9 +147,10 @@ typedef struct vial__loop_ops {
     /* After its last connection closed. */
     void (*worker_stop)(void *ud, void *wstate);
     /* A new connection from `client` (an address string that lives as long
-     * as the connection): the protocol that speaks first, and its state in
-     * *pud; NULL refuses it (closed at once). */
-    const vial__proto *(*accept)(void *wstate, const char *client, void **pud);
+     * as the connection), on the main port or (`admin`) the admin port: the
+     * protocol that speaks first, and its state in *pud; NULL refuses it
+     * (closed at once). */
+    const vial__proto *(*accept)(void *wstate, const char *client, bool admin, void **pud);
     /* Once per loop turn, before the loop waits (optional). */
     void (*turn)(void *wstate);
 } vial__loop_ops;

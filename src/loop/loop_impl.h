@@ -50,6 +50,8 @@ typedef struct vial__wctx {
     uv_thread_t thread;
     uv_tcp_t *listeners;    /* one or more: see assign_listeners() */
     int nlisteners, nlisteners_open;
+    uv_tcp_t admin;         /* worker 0: the admin port's listener */
+    bool admin_open;
     uv_async_t wake;
     uv_timer_t sweep;
     uv_prepare_t prep;
@@ -178,7 +180,7 @@ struct vial__conn {
 };
 
 /* conn.c */
-void vial__conn_accept(vial__wctx *wc, uv_stream_t *server);
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server, bool admin);
 void vial__conn_expire(vial__conn *c);
 /* Closes at once (reset), whatever the connection was doing. */
 void vial__conn_abort(vial__conn *c);

@@ -603,3 +603,52 @@ def test_more_than_one_process_needs_redis(tmp_path):
                         *vial_server_args(tmp_path)],
                        capture_output=True, text=True, env=clean_env({"SECRET_KEY": SECRET}), cwd=tmp_path, timeout=30)
     assert p.returncode == 1 and "needs redis_url" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------- the admin port
+
+
+def test_metrics_port_serves_metrics_and_probes_only(daemons):
+    mp = free_port()
+    d = daemons("--workers", "2", "--metrics-port", mp).wait_ready()
+    assert get(d.port, "/textf")[0] == 200
+    assert get(d.port, "/metrics")[0] == 404, "with metrics_port, metrics leave the main port"
+    assert get(d.port, "/readyz")[0] == 200, "probes stay on the main port too"
+    status, headers, body = get(mp, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'http_requests_total{method="GET",route="/textf",code="200"} 1' in body.decode()
+    assert get(mp, "/healthz")[0] == 200 and get(mp, "/readyz")[0] == 200
+    assert get(mp, "/textf")[0] == 404, "the app's routes are not served on the admin port"
+    # requests on the admin port are not the app's traffic: only the main
+    # port's 404 for /metrics is counted
+    _, _, again = get(mp, "/metrics")
+    assert 'http_requests_total{method="GET",route="(unmatched)",code="404"} 1\n' in again.decode()
+    # a reload's generations overlap on the admin port
+    reload_and_wait(d)
+    assert get(mp, "/metrics")[0] == 200
+
+
+def test_metrics_port_per_supervised_process(daemons, redis):
+    mp = free_port()
+    while any(not _port_free(mp + i) for i in range(2)):
+        mp = free_port()
+    d = daemons("--processes", "2", "--workers", "1", "--metrics-port", mp,
+                env={"REDIS_URL": redis.url}).wait_ready()
+    for i in range(2):
+        assert wait_until(lambda: _try_status(mp + i, "/metrics") == 200, 10), f"process {i}: {d.log()[-2000:]}"
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _try_status(port, path):
+    try:
+        return get(port, path, timeout=2)[0]
+    except OSError:
+        return None
