@@ -193,15 +193,19 @@ int logs_stream(vial_req *req)
 {
     if (logs_guarded(req, false))
         return 0;
+    return logs_live(req, vial_arg(req, "user"), vial_arg(req, "type"));
+}
+
+int logs_live(vial_req *req, const char *user, const char *type)
+{
     tail *t = vial_alloc(req, sizeof *t);
     if (!t)
         return vial_abort(req, 503, "out of memory");
     *t = (tail){ 0 };
-    const char *u = vial_arg(req, "user"), *ty = vial_arg(req, "type");
-    if (u && *u)
-        t->user = u, t->user_n = strlen(u);
-    if (ty && *ty)
-        t->type = ty, t->type_n = strlen(ty);
+    if (user && *user)
+        t->user = user, t->user_n = strlen(user);
+    if (type && *type)
+        t->type = type, t->type_n = strlen(type);
     static const char *const topics[] = { LOGS_TOPIC, NULL };
     vial_sse *s = vial_sse_begin(req, &(vial_sse_opts){ .topics = topics, .replay = replay, .format = format, .ud = t });
     return s ? 0 : vial_abort(req, 503, "out of memory");
