@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -290,6 +291,30 @@ def test_client_that_does_not_read_is_closed(start_server):
         assert srv.wait_log(r"does not read \(sse_max_queue 262144\); closing")
     finally:
         s.close()
+
+
+def test_stopping_the_server_ends_open_streams_cleanly(start_server):
+    """A stream that waits for events does not hold a stop for the shutdown
+    timeout: it ends at once, with the final chunk (its client reconnects)."""
+    srv = start_server("--workers", "2", "--shutdown-timeout", "20s")
+    streams = [Sse(srv.port, "/sse?topic=t&hello=x").wait_head() for _ in range(3)]
+    try:
+        for s in streams:
+            s.events(1)
+        t0 = time.monotonic()
+        srv.kill_with(signal.SIGTERM)
+        for s in streams:
+            deadline = time.monotonic() + 3
+            while not s.final and s._read(deadline):
+                pass
+            assert s.final, "the stream did not end with the final chunk"
+            s.close()  # (the server lingers until its client closes)
+        assert time.monotonic() - t0 < 2, "the open streams held the stop"
+        assert srv.wait(timeout=5) == 0
+        assert time.monotonic() - t0 < 4
+    finally:
+        for s in streams:
+            s.close()
 
 
 # ---------------------------------------------------------------------------- vial-server: /logs/stream
