@@ -17,6 +17,8 @@
  *   /cookies/set /redirect /nocontent /headers/set /status/<code> /bin ...
  *   /urlfor          vial_url_for results as JSON
  *   /stream?n=N      chunked text, N numbered lines;  /stream_json?n=N
+ *   /sse?topic=T     Server-Sent Events of topics (replays after a numeric
+ *                    Last-Event-ID); POST /publish?topic=T; /sse_state
  *   /slow?ms=N       sleeps N ms (graceful shutdown tests)
  *   /config?key=K    vial_config() values
  *   /upload          multipart form: fields and uploads as JSON, each upload
