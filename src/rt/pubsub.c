@@ -529,6 +529,8 @@ struct rps {
     /* the thread's own */
     redisAsyncContext *sub, *pub;
     bool sub_up, pub_up, ever_up, down;
+    rq *held, **held_tail; /* publishes waiting for a connection being made */
+    size_t held_bytes;
     /* shared, under mu */
     pthread_mutex_t mu;
     rq *head, **tail;
@@ -691,6 +693,8 @@ static void report_lost(rps *r, const char *when)
                  lost, lost == 1 ? "" : "s", when);
 }
 
+static void flush_held(rps *r, bool send);
+
 static void on_jobs(uv_async_t *a)
 {
     rps *r = a->data;
@@ -707,10 +711,18 @@ static void on_jobs(uv_async_t *a)
         if (stopping) {
             /* nothing more is sent */
         } else if (j->kind == RQ_PUBLISH) {
-            if (r->pub_up)
+            if (r->pub_up) {
                 send_publish(r, j);
-            else
+            } else if (!r->down && r->held_bytes + j->len <= MAX_QUEUED) {
+                /* connecting (the first time, or again): not lost yet */
+                j->next = NULL;
+                *r->held_tail = j;
+                r->held_tail = &j->next;
+                r->held_bytes += j->len;
+                continue;
+            } else {
                 lost++;
+            }
         } else if (r->sub_up) {
             pthread_mutex_lock(&r->mu);
             bool want = *rtopic_find(r, j->topic, j->tlen) != NULL;
@@ -725,6 +737,7 @@ static void on_jobs(uv_async_t *a)
         pthread_mutex_unlock(&r->mu);
     }
     if (stopping) {
+        flush_held(r, false);
         redisAsyncContext *c = r->sub;
         r->sub = NULL;
         if (c)
@@ -747,8 +760,31 @@ static void on_retry(uv_timer_t *t)
     connect_both(t->data);
 }
 
+/* The publishes held while connecting: sent (`send`), or lost. */
+static void flush_held(rps *r, bool send)
+{
+    uint64_t lost = 0;
+    for (rq *j = r->held, *next; j; j = next) {
+        next = j->next;
+        if (send)
+            send_publish(r, j);
+        else
+            lost++;
+        free(j);
+    }
+    r->held = NULL;
+    r->held_tail = &r->held;
+    r->held_bytes = 0;
+    if (lost) {
+        pthread_mutex_lock(&r->mu);
+        r->lost += lost;
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
 static void went_down(rps *r, const char *why)
 {
+    flush_held(r, false);
     if (!r->down) {
         r->down = true;
         vial_log(VIAL_LOG_WARN,
@@ -780,6 +816,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     *(is_sub ? &r->sub_up : &r->pub_up) = true;
+    if (!is_sub)
+        flush_held(r, true);
     if (is_sub) {
         /* Every topic of the moment; later changes come as jobs. */
         pthread_mutex_lock(&r->mu);
@@ -899,6 +937,7 @@ static int redis_setup(psmod *m)
         memcpy(r->instance, &a, 4);
         memcpy(r->instance + 4, &b, 4);
         r->tail = &r->head;
+        r->held_tail = &r->held;
         pthread_mutex_init(&r->mu, NULL);
         bool ok = !uv_loop_init(&r->loop);
         if (ok && uv_async_init(&r->loop, &r->async, on_jobs)) {

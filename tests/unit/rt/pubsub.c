@@ -7,7 +7,8 @@
  * one publisher published, from several publishing threads at once; an
  * unsubscribed one gets nothing more.  With VIAL_TEST_REDIS_URL: a message
  * published by another app (another instance) reaches the served app's
- * subscribers through Redis, and one published by the served app itself
+ * subscribers through Redis, in order, also the very first one of an
+ * instance still connecting; one published by the served app itself
  * reaches them once, not twice.
  */
 #include "unit.h"
@@ -392,6 +393,14 @@ static void test_redis_reaches_another_instance_once(void **state)
         snprintf(want, sizeof want, "m%d", next[t]++);
         assert_string_equal(log_[i].data, want); /* in order */
     }
+    /* The first publish of an instance whose Redis connection is still
+     * being made is held until it is up, not lost. */
+    vial_app *fresh = new_app(url); /* (clears the record) */
+    vial_config_set(fresh, "pubsub_prefix", prefix);
+    pub(fresh, "news", "first words");
+    assert_true(wait_count(2, 3000));
+    assert_string_equal(log_[0].data, "first words");
+    vial_app_free(fresh);
     /* Published by the served app itself: delivered here at once, and not
      * a second time when Redis echoes it back. */
     atomic_store(&nlog, 0);
