@@ -491,6 +491,87 @@ VIAL_API uint64_t vial_stream_id(vial_req *req);
  * Returns 0, VIAL_ESTATE when the app is not serving, VIAL_ENOMEM. */
 VIAL_API int vial_stream_wake(vial_app *app, uint64_t id);
 
+/* ------------------------------------------------------------------ topics (pub/sub) */
+
+/*
+ * vial_publish() delivers a message to every subscriber of `topic` (an SSE
+ * stream that called vial_sse_subscribe()) in this process, each on the
+ * worker that owns it, and — when the app uses the kv store
+ * (vial_kv_init(), which vial_auth_init() calls) with REDIS_URL set — to
+ * every subscriber of every instance sharing that Redis (channel
+ * "<pubsub_prefix><topic>").  Any thread.  Messages of one publisher arrive
+ * in the order published; `topic` and `data` are Borrowed (copied before
+ * it returns).  With nobody subscribed in the process and no Redis, a
+ * publish costs a couple of atomic loads.  While Redis is unreachable the
+ * message still reaches this instance's subscribers; what the others
+ * missed is counted in the log, and the connection comes back by itself.
+ * Returns 0, VIAL_EINVAL, VIAL_ENOMEM, or VIAL_ETOOBIG when 64 MiB already
+ * wait to be sent to Redis (delivered here all the same).
+ */
+VIAL_API int vial_publish(vial_app *app, const char *topic, const void *data, size_t len);
+/* 1 when a publish on `topic` may reach someone (a subscriber in this
+ * process, or Redis is configured, so other instances may listen), else 0:
+ * lets a publisher skip building a message nobody would read.  Any thread. */
+VIAL_API int vial_publish_wanted(vial_app *app, const char *topic);
+
+/* ------------------------------------------------------------------ Server-Sent Events */
+
+/*
+ * A text/event-stream response that stays open and sends events as they
+ * happen:
+ *     vial_sse *s = vial_sse_begin(req, &(vial_sse_opts){ .replay = missed });
+ *     if (!s) return VIAL_ENOMEM;
+ *     return vial_sse_subscribe(s, "news");   // each message: "data: ...\n\n"
+ * It waits without spinning (a VIAL_STREAM_WAIT stream), ends at once when
+ * the client leaves (subscriptions go with it), sends ": keep-alive" when
+ * nothing was sent for sse_heartbeat (checked on the server's 5 s tick), and
+ * closes a client that stops reading once sse_max_queue bytes of events
+ * wait for it.  Every vial_sse_* call is made on the stream's worker: in the
+ * view, or in the stream's callbacks; from elsewhere, publish to a topic.
+ */
+typedef struct vial_sse vial_sse;
+/* Turns one published message into events with vial_sse_send() (none is
+ * fine: a filter).  Runs on the stream's worker, outside any view: do not
+ * take request arena memory per message (it lives as long as the stream).
+ * `topic` and `data` (NUL-terminated) are Borrowed for the call.  A
+ * negative return closes the stream. */
+typedef int (*vial_sse_format_fn)(vial_sse *s, const char *topic, const char *data, size_t len,
+                                  void *ud);
+/* Sends what a client resuming after event `last_id` (its Last-Event-ID
+ * header, Borrowed for the call) missed; called once, inside
+ * vial_sse_begin().  A negative return closes the stream. */
+typedef int (*vial_sse_replay_fn)(vial_sse *s, const char *last_id, void *ud);
+typedef struct vial_sse_opts {
+    const char *const *topics; /* NULL-terminated, Borrowed (copied): subscribed before the
+                                  replay runs, so nothing published meanwhile is missed */
+    int64_t retry_ms;          /* "retry:" sent first; 0: the sse_retry setting (default: none) */
+    int64_t heartbeat_ms;      /* 0: sse_heartbeat (15 s); < 0: no heartbeat */
+    size_t max_queue;          /* bytes; 0: sse_max_queue (8M) */
+    vial_sse_replay_fn replay; /* NULL: Last-Event-ID is ignored */
+    vial_sse_format_fn format; /* NULL: each message is one event, its data the message */
+    void *ud;                  /* Borrowed: given to the callbacks; must live as long as the
+                                  stream (request arena memory does) */
+} vial_sse_opts;
+/* Answers the request with a 200 text/event-stream (Cache-Control:
+ * no-cache) and runs the replay.  `opts` may be NULL; it is Borrowed (read
+ * during the call).  Returns the stream, Arena (valid until the stream
+ * ends, which is when the request's deferred functions run), or NULL when
+ * out of memory or the request already has a response. */
+VIAL_API vial_sse *vial_sse_begin(vial_req *req, const vial_sse_opts *opts);
+/* Queues one event: "event:" when `event` is not NULL, "id:" when `id` is
+ * not NULL (neither may hold CR or LF: VIAL_EINVAL), and one "data:" line
+ * per line of `data` (split at CRLF, LF or CR).  All Borrowed (copied).
+ * VIAL_ECLOSED once the client has gone. */
+VIAL_API int vial_sse_send(vial_sse *s, const char *event, const char *id, const char *data, size_t len);
+/* Queues a comment line ": text" (no CR or LF; Borrowed): clients ignore it. */
+VIAL_API int vial_sse_comment(vial_sse *s, const char *text);
+/* Subscribes the stream to `topic` (Borrowed: copied) until it ends. */
+VIAL_API int vial_sse_subscribe(vial_sse *s, const char *topic);
+/* Ends the stream once what is queued has gone out (the final chunk). */
+VIAL_API int vial_sse_end(vial_sse *s);
+/* The stream's request: Borrowed (Arena-lived, as the stream). */
+VIAL_API vial_req *vial_sse_req(vial_sse *s);
+
 /* ------------------------------------------------------------------ JSON writer */
 
 /*
@@ -520,6 +601,10 @@ VIAL_API vial_jw *vial_jw_buffer(vial_req *req);
  * error.  Borrowed from the writer: valid until it writes more or the
  * response is finished. */
 VIAL_API const char *vial_jw_text(vial_jw *w, size_t *len);
+/* Empties a vial_jw_buffer() writer so it writes a new value, keeping its
+ * memory: one writer for many small documents (a row each).  The text
+ * vial_jw_text() returned before is gone.  VIAL_EINVAL for other writers. */
+VIAL_API int vial_jw_clear(vial_jw *w);
 /* Inside a stream callback: a writer whose output goes into the next chunk.
  * Nesting state persists across calls for the life of the stream.  Arena. */
 VIAL_API vial_jw *vial_stream_jw(vial_req *req);

@@ -193,6 +193,16 @@ vial_jw *vial_jw_buffer(vial_req *req)
     return vial_defer(req, jw_buffer_release, &x->b) ? NULL : &x->w;
 }
 
+int vial_jw_clear(vial_jw *w)
+{
+    /* Only a buffer writer: its buffer sits right behind it (jw_buffer). */
+    if (!w || w->out != &((jw_buffer *)(void *)w)->b)
+        return VIAL_EINVAL;
+    w->out->n = 0;
+    vial__jw_init(w, w->out);
+    return 0;
+}
+
 const char *vial_jw_text(vial_jw *w, size_t *len)
 {
     if (len)

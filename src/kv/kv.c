@@ -649,6 +649,28 @@ int vial_kv_take(vial_req *req, const char *key, double per_minute, double burst
     return rc;
 }
 
+int vial__kv_redis_addr(vial_app *app, vial__redis_addr *out)
+{
+    if (!mod_of(app))
+        return 0;
+    const char *url = vial_config(app, "redis_url");
+    if (!url || !*url)
+        return 0;
+    kvmod *tmp = calloc(1, sizeof *tmp); /* parse_redis_url's target; its store stays unused */
+    if (!tmp)
+        return VIAL_ENOMEM;
+    int rc = parse_redis_url(url, tmp);
+    if (!rc) {
+        memset(out, 0, sizeof *out);
+        memcpy(out->host, tmp->host, sizeof out->host);
+        memcpy(out->password, tmp->password, sizeof out->password);
+        out->port = tmp->port;
+        out->db = tmp->dbnum;
+    }
+    free(tmp);
+    return rc ? rc : 1;
+}
+
 const char *vial_kv_backend(vial_app *app)
 {
     kvmod *k = mod_of(app);

@@ -207,6 +207,9 @@ vial__conn *vial__conn_find(uint64_t id);
 int vial__conn_send(vial__conn *c, const void *data, size_t len);
 /* Closes after writing what is queued (lingering close). */
 void vial__conn_close(vial__conn *c);
+/* Closes now, dropping what is queued (a client that stopped reading while
+ * a stream's events pile up); the protocol's close() follows. */
+void vial__conn_abort(vial__conn *c);
 /* The state of the protocol speaking on `c` when that protocol is `p`
  * (vial__h1_proto, a WebSocket's), else NULL: how a cross-thread post that
  * found a connection by id reaches the protocol object behind it. */

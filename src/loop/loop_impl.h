@@ -182,8 +182,6 @@ struct vial__conn {
 /* conn.c */
 void vial__conn_accept(vial__wctx *wc, uv_stream_t *server, bool admin);
 void vial__conn_expire(vial__conn *c);
-/* Closes at once (reset), whatever the connection was doing. */
-void vial__conn_abort(vial__conn *c);
 /* Stop mode: idle connections close now, busy ones finish their request. */
 void vial__conn_drain(vial__conn *c);
 void vial__tlist_remove(vial__wctx *wc, vial__conn *c);

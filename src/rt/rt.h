@@ -35,6 +35,24 @@ typedef void (*vial__deliver_fn)(void *target, const char *topic, const char *da
 vial__sub *vial__subscribe(vial_app *app, int worker, const char *topic, vial__deliver_fn deliver,
                            void *target);
 void vial__unsubscribe(vial__sub *s);
+/*
+ * How it is built (pubsub.c): each worker's table of topics and
+ * subscribers is its own (no locks); publishers read a summary — per hash
+ * slot of the topic name, a bit per worker — with atomic loads only, and
+ * post each message once per worker whose bit is set.  A subscription
+ * made during a delivery on the same worker does not get that message; one
+ * ended during it gets nothing more (it is freed after the delivery).
+ * With Redis (REDIS_URL through the kv module) a thread of pubsub.c keeps
+ * this process SUBSCRIBEd to the channel of every topic it has, and sends
+ * what is published here to the others.
+ */
+
+/* ------------------------------------------------------------------ Server-Sent Events (sse.c) */
+
+/* An SSE stream is a vial__subscribe() target whose deliver() frames the
+ * message into its queue and wakes it directly (it runs on the stream's
+ * worker already).  Nothing more is offered to other modules: the public
+ * vial_sse_* API is all there is. */
 
 /* ------------------------------------------------------------------ WebSocket (ws*.c) */
 

@@ -17,6 +17,8 @@
  *   /cookies/set /redirect /nocontent /headers/set /status/<code> /bin ...
  *   /urlfor          vial_url_for results as JSON
  *   /stream?n=N      chunked text, N numbered lines;  /stream_json?n=N
+ *   /sse?topic=T     Server-Sent Events of topics (replays after a numeric
+ *                    Last-Event-ID); POST /publish?topic=T; /sse_state
  *   /slow?ms=N       sleeps N ms (graceful shutdown tests)
  *   /config?key=K    vial_config() values
  *   /upload          multipart form: fields and uploads as JSON, each upload
@@ -775,6 +777,78 @@ static int waits(vial_req *req)
     return vial_textf(req, 200, "ended=%d calls=%d", atomic_load(&waits_ended), atomic_load(&wait_calls));
 }
 
+/* ------------------------------------------------------------------ Server-Sent Events, topics */
+
+/* GET /sse?topic=T (repeatable): an SSE stream subscribed to the topics,
+ * each message one event.  With Last-Event-ID N (a number) it first
+ * replays events "replayed" N+1..N+3.  /sse_state tells how many streams
+ * are open and ended, and whether a publish on ?topic= would reach anyone
+ * (vial_publish_wanted).  POST /publish?topic=T publishes the body. */
+static atomic_int sse_open, sse_ended;
+
+static void sse_gone(void *arg)
+{
+    (void)arg;
+    atomic_fetch_sub(&sse_open, 1);
+    atomic_fetch_add(&sse_ended, 1);
+}
+
+static int sse_replay(vial_sse *s, const char *last, void *ud)
+{
+    (void)ud;
+    char *end;
+    long long n = strtoll(last, &end, 10);
+    if (*end)
+        return 0;
+    for (long long i = n + 1; i <= n + 3; i++) {
+        char id[24], data[40];
+        snprintf(id, sizeof id, "%lld", i);
+        snprintf(data, sizeof data, "missed %lld", i);
+        int rc = vial_sse_send(s, "replayed", id, data, strlen(data));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int sse_view(vial_req *req)
+{
+    const char *topics[9];
+    size_t n = vial_args(req, "topic", topics, 8);
+    topics[n < 8 ? n : 8] = NULL;
+    if (vial_defer(req, sse_gone, NULL))
+        return VIAL_ENOMEM;
+    atomic_fetch_add(&sse_open, 1);
+    vial_sse *s = vial_sse_begin(req, &(vial_sse_opts){ .topics = topics, .replay = sse_replay });
+    if (!s)
+        return VIAL_ENOMEM;
+    const char *hello = vial_arg(req, "hello");
+    return hello ? vial_sse_send(s, "hello", NULL, hello, strlen(hello)) : 0;
+}
+
+static int sse_state(vial_req *req)
+{
+    const char *t = vial_arg(req, "topic");
+    return vial_textf(req, 200, "open=%d ended=%d wanted=%d", atomic_load(&sse_open), atomic_load(&sse_ended),
+                      t ? vial_publish_wanted(vial_app_of(req), t) : -1);
+}
+
+static int publish_view(vial_req *req)
+{
+    const char *t = vial_arg(req, "topic");
+    size_t n;
+    const char *body = vial_body(req, &n);
+    long long times = arg_ll(req, "times", 1);
+    if (!t)
+        return vial_abort(req, 400, "topic?");
+    for (long long i = 0; i < times; i++) {
+        int rc = vial_publish(vial_app_of(req), t, body, n);
+        if (rc)
+            return vial_abortf(req, 500, "publish: %s", vial_strerror(rc));
+    }
+    return vial_no_content(req);
+}
+
 /* ------------------------------------------------------------------ misc */
 
 static int slow(vial_req *req)
@@ -961,6 +1035,9 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/wait", wait_stream), "wait");
     bad |= check(vial_post(app, "/wake", wake), "wake");
     bad |= check(vial_get(app, "/waits", waits), "waits");
+    bad |= check(vial_get(app, "/sse", sse_view), "sse");
+    bad |= check(vial_get(app, "/sse_state", sse_state), "sse_state");
+    bad |= check(vial_post(app, "/publish", publish_view), "publish");
     bad |= check(vial_get(app, "/stream_json", stream_json), "stream_json");
     bad |= check(vial_get(app, "/slow", slow), "slow");
     bad |= check(vial_get(app, "/config", config_view), "config");
