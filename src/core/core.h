@@ -194,7 +194,8 @@ struct vial_app {
     vial__netlist *trusted; /* trusted_proxies, parsed with the configuration */
     bool security_headers;
     char *csp;      /* content_security_policy */
-    vial__server *server;             /* while serving (src/loop) */
+    vial__server *server;             /* while serving (src/loop; see vial__server_hold) */
+    bool served;                      /* a vial_run() served and stopped */
     /* metrics (metrics.c) */
     struct appmetrics *metrics;
     bool metrics_on, metrics_route;

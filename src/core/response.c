@@ -450,10 +450,11 @@ int vial_stream_wake(vial_app *app, uint64_t id)
 {
     if (!app || !id)
         return VIAL_EINVAL;
-    if (!app->server)
-        return VIAL_ESTATE;
     _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "ids travel as pointers");
-    return vial__post(app->server, (int)(id >> 54), wake_on_worker, (void *)(uintptr_t)id);
+    vial__server *srv = vial__server_hold(&app->server);
+    int rc = srv ? vial__post(srv, (int)(id >> 54), wake_on_worker, (void *)(uintptr_t)id) : VIAL_ESTATE;
+    vial__server_release();
+    return rc;
 }
 
 int vial_write(vial_req *req, const void *data, size_t len)

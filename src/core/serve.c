@@ -288,5 +288,7 @@ int vial__serve(vial_app *app)
         vial_log(VIAL_LOG_ERROR, "config workers: '%s' is not 0..1024", vial_config(app, "workers"));
         return 1;
     }
-    return vial__loop_serve(&app->lim.loop, &loop_ops, app, &app->server);
+    int rc = vial__loop_serve(&app->lim.loop, &loop_ops, app, &app->server);
+    app->served = true;
+    return rc;
 }

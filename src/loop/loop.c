@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -45,6 +46,21 @@ int vial__post(vial__server *srv, int worker, void (*fn)(void *), void *arg)
     uv_mutex_unlock(&wc->inbox_mu);
     uv_async_send(&wc->wake);
     return 0;
+}
+
+/* Readers: threads posting from outside the workers; the writer: a server
+ * about to free what they post into. */
+static pthread_rwlock_t hold_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+vial__server *vial__server_hold(vial__server *const *where)
+{
+    pthread_rwlock_rdlock(&hold_lock);
+    return *where;
+}
+
+void vial__server_release(void)
+{
+    pthread_rwlock_unlock(&hold_lock);
 }
 
 static void run_inbox(vial__wctx *wc)
@@ -763,6 +779,11 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
         uv_run(&main_loop, UV_RUN_ONCE);
     for (int i = 0; i < started; i++)
         uv_thread_join(&srv.workers[i].thread);
+    /* No thread may post into what goes next. */
+    pthread_rwlock_wrlock(&hold_lock);
+    if (srv_out)
+        *srv_out = NULL;
+    pthread_rwlock_unlock(&hold_lock);
     for (int i = 0; i < inited; i++) {
         if (i >= started) { /* initialized, never run: close its handles */
             uv_walk(&srv.workers[i].loop, close_walk, NULL);
@@ -785,8 +806,6 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     uv_close((uv_handle_t *)&srv.leave_timer, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
-    if (srv_out)
-        *srv_out = NULL;
     if (status == 0) {
         vial__pid_file_remove(cfg->pid_file);
         vial_log(VIAL_LOG_INFO, "%s: stopped", cfg->name);

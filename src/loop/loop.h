@@ -220,6 +220,12 @@ void *vial__conn_proto(vial__conn *c, const vial__proto *p);
 /* Runs `fn(arg)` on worker `worker`'s thread soon.  Safe from any thread.
  * Returns VIAL_ENOMEM (nothing queued) or VIAL_EINVAL (no such worker). */
 int vial__post(vial__server *srv, int worker, void (*fn)(void *arg), void *arg);
+/* For a thread that is not a worker: the server *where points to, held
+ * (it cannot finish stopping, and its workers' inboxes stay valid) until
+ * vial__server_release(); NULL when none serves (release all the same).
+ * The loop clears *where under the same lock before it tears down. */
+vial__server *vial__server_hold(vial__server *const *where);
+void vial__server_release(void);
 /* The number of workers serving. */
 int vial__server_workers(const vial__server *srv);
 

@@ -333,6 +333,9 @@ static void on_post(void *arg)
     msg_unref(msg);
 }
 
+static int deliver_on(psmod *m, vial__server *srv, uint64_t *mask, const char *name, size_t tlen,
+                      const void *data, size_t len);
+
 /* Delivers to this process's subscribers (any thread). */
 static int deliver_local(psmod *m, const char *name, size_t tlen, const void *data, size_t len)
 {
@@ -341,11 +344,19 @@ static int deliver_local(psmod *m, const char *name, size_t tlen, const void *da
     uint64_t *mask = atomic_load_explicit(&m->mask, memory_order_acquire);
     if (!mask)
         return 0;
-    vial__server *srv = m->app->server;
-    if (!srv) { /* the in-process test client: one worker, this thread */
+    vial__server *srv = vial__server_hold(&m->app->server);
+    int rc = 0;
+    if (srv)
+        rc = deliver_on(m, srv, mask, name, tlen, data, len);
+    else if (!m->app->served) /* the in-process test client: one worker, this thread */
         deliver_here(m, 0, name, tlen, data, len);
-        return 0;
-    }
+    vial__server_release();
+    return rc;
+}
+
+static int deliver_on(psmod *m, vial__server *srv, uint64_t *mask, const char *name, size_t tlen,
+                      const void *data, size_t len)
+{
     int nw = vial__server_workers(srv);
     size_t slot = hash_topic(name, tlen) & (SLOTS - 1);
     uint64_t bits[WORDS];
