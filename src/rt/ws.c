@@ -411,7 +411,9 @@ static int send_message(vial_ws *ws, unsigned op, const void *data, size_t len)
     int rc = vial__wsz_deflate(z, data, len, &w->zbuf);
     if (ws->dp.server_no_takeover)
         vial__wsz_reset(z);
-    if (!rc)
+    if (!rc && w->zbuf.n >= len && ws->dp.server_no_takeover)
+        rc = put_frame(ws, op, data, len, false); /* it would only grow: as it is (no context to keep in step) */
+    else if (!rc)
         rc = put_frame(ws, op, w->zbuf.p, w->zbuf.n, true);
     if (w->zbuf.cap > 4 * BIG_FRAME)
         vial__buf_free(&w->zbuf); /* a worker keeps no huge buffer for one big message */
