@@ -559,25 +559,33 @@ static void test_compression(void **state)
 {
     (void)state;
     /* the client offers permessage-deflate: messages go both ways compressed */
+    char sq[221] = "", pl[181] = "", tiny[] = "tiny";
+    for (int i = 0; i < 20; i++)
+        strcat(sq, "squeeze me ");
+    for (int i = 0; i < 30; i++)
+        strcat(pl, "plain ");
     vial__buf f = { 0 };
     z_stream z = { 0 };
     deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-    unsigned char out[256];
-    z.next_in = (unsigned char *)"squeeze me";
-    z.avail_in = 10;
+    unsigned char out[512];
+    z.next_in = (unsigned char *)sq;
+    z.avail_in = (uInt)strlen(sq);
     z.next_out = out;
     z.avail_out = sizeof out;
     deflate(&z, Z_SYNC_FLUSH);
     deflateEnd(&z);
     cframe(&f, 0xc1, out, sizeof out - z.avail_out - 4);
-    cframe(&f, 0x81, "plain", 5); /* uncompressed messages stay allowed */
+    cframe(&f, 0x81, pl, strlen(pl)); /* uncompressed messages stay allowed */
+    cframe(&f, 0x81, tiny, 4);        /* compression would make it longer: sent as it is */
     vial_test_resp *r = shake("GET", "/echo", "Sec-WebSocket-Extensions: permessage-deflate; "
                               "client_max_window_bits\r\n", f.p, f.n);
     assert_int_equal(vial_test_status(r), 101);
     assert_string_equal(vial_test_header(r, "sec-websocket-extensions"),
                         "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
     char *got = server_frames(r);
-    assert_string_equal(got, "1z:squeeze me|1z:plain|");
+    char want[600];
+    snprintf(want, sizeof want, "1z:%s|1z:%s|1:tiny|", sq, pl);
+    assert_string_equal(got, want);
     free(got);
     vial_test_free(r);
     /* without an offer: no compression, RSV1 is a violation */
