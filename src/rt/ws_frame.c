@@ -251,16 +251,33 @@ static int check_text(vial__wsr *r, size_t from)
     return 0;
 }
 
+/*
+ * After inflating into msg.p + from: the verdict on the new bytes.  When
+ * inflating passed the limit, the text up to the limit is checked first,
+ * so that invalid UTF-8 before the limit wins over the limit as it would
+ * have, had the same bytes come in smaller reads (the outcome must not
+ * depend on how the input was split).
+ */
+static int inflated(vial__wsr *r, size_t from, int rc)
+{
+    if (rc == VIAL__WS_C_TOO_BIG && r->msg_op == VIAL__WS_TEXT) {
+        size_t end = r->msg.n < r->max_message ? r->msg.n : (size_t)r->max_message;
+        if (end > from &&
+            vial__utf8_feed(&r->utf8, (const unsigned char *)r->msg.p + from, end - from))
+            return fail(r, VIAL__WS_C_BAD_DATA, "text message is not valid UTF-8");
+    }
+    if (rc)
+        return fail(r, rc, rc == VIAL__WS_C_TOO_BIG ? "message over the size limit"
+                           : rc == VIAL__WS_C_BAD_DATA ? "corrupt compressed data"
+                                                       : "out of memory");
+    return check_text(r, from);
+}
+
 static int end_message(vial__wsr *r)
 {
     if (r->compressed) {
         size_t from = r->msg.n;
-        int rc = r->ops->inflate(r->ud, NULL, 0, true, &r->msg, r->max_message);
-        if (rc)
-            return fail(r, rc, rc == VIAL__WS_C_TOO_BIG ? "message over the size limit"
-                               : rc == VIAL__WS_C_BAD_DATA ? "corrupt compressed data"
-                                                           : "out of memory");
-        if (check_text(r, from))
+        if (inflated(r, from, r->ops->inflate(r->ud, NULL, 0, true, &r->msg, r->max_message)))
             return r->err;
     }
     if (r->msg_op == VIAL__WS_TEXT && r->utf8)
@@ -332,11 +349,7 @@ static int data(vial__wsr *r, const unsigned char *p, size_t take)
             vial__ws_unmask(tmp, p, k, r->f.mask, r->off);
             size_t from = r->msg.n;
             int rc = r->ops->inflate(r->ud, (const char *)tmp, k, false, &r->msg, r->max_message);
-            if (rc)
-                return fail(r, rc, rc == VIAL__WS_C_TOO_BIG ? "message over the size limit"
-                                   : rc == VIAL__WS_C_BAD_DATA ? "corrupt compressed data"
-                                                               : "out of memory");
-            if (check_text(r, from))
+            if (inflated(r, from, rc))
                 return r->err;
             r->off += k;
             r->left -= k;
