@@ -50,7 +50,11 @@ void vial__unsubscribe(vial__sub *s);
 /* What pub/sub calls (as a vial__deliver_fn) for a message on a topic a
  * WebSocket subscribed to, on its worker: handlers->event(ws, topic, data,
  * len) when the route has one, else `data` goes out as a text frame.
- * Nothing once the WebSocket is closing.  `target` is the vial_ws. */
+ * Nothing once the WebSocket is closing.  `target` is the vial_ws.
+ * vial_ws_subscribe(ws, topic) / vial_ws_unsubscribe() come with pub/sub:
+ * vial__subscribe(app, worker, topic, vial__ws_deliver, ws) on the
+ * connection's worker, every subscription dropped in ws.c's ws_close()
+ * before the vial_ws is freed. */
 void vial__ws_deliver(void *target, const char *topic, const char *data, size_t len);
 /* The vial__proto behind every WebSocket (vial__conn_proto() finds one). */
 extern const vial__proto vial__ws_proto;
