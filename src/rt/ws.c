@@ -805,7 +805,9 @@ static int ws_view(vial_req *req)
         int rc = rt->h.upgrade(req, &ws->ud);
         if (rc || vial_responded(req)) {
             free(ws);
-            return rc;
+            /* `return vial_auth_require(req, ...)` refuses too (it returns 1
+             * once it has answered): the answer stands, not a 500. */
+            return vial_responded(req) ? 0 : rc;
         }
     }
     /* From here on the handler's close() is owed, whatever happens. */

@@ -79,6 +79,12 @@ static int auth_upgrade(vial_req *req, void **ud)
     return 0;
 }
 
+static int guard_upgrade(vial_req *req, void **ud)
+{
+    (void)ud;
+    return vial_auth_require(req, NULL); /* 1 once it answered 401 (no auth set up: no identity) */
+}
+
 static int fail_upgrade(vial_req *req, void **ud)
 {
     (void)req;
@@ -89,6 +95,8 @@ static int fail_upgrade(vial_req *req, void **ud)
 static const vial_ws_handlers echo = { .open = on_open, .message = on_message, .close = on_close };
 static const vial_ws_handlers guarded = { .upgrade = auth_upgrade, .open = on_open,
                                           .message = on_message, .close = on_close };
+static const vial_ws_handlers guard_direct = { .upgrade = guard_upgrade, .message = on_message,
+                                               .close = on_close };
 static const vial_ws_handlers failing = { .upgrade = fail_upgrade, .message = on_message,
                                           .close = on_close };
 
@@ -114,6 +122,7 @@ static int setup(void **state)
                                    &(vial_ws_opts){ .any_origin = 1 }), 0);
     assert_int_equal(vial_websocket(app, "/auth", &guarded), 0);
     assert_int_equal(vial_websocket(app, "/failing", &failing), 0);
+    assert_int_equal(vial_websocket(app, "/guard", &guard_direct), 0);
     assert_int_equal(vial_websocket(app, "/room/<int:id>", &echo), 0);
     vial_get(app, "/hello", hello);
     /* registration errors */
@@ -358,6 +367,8 @@ static void test_upgrade_callback(void **state)
     vial_test_free(r);
     assert_int_equal(opened, o + 1);
     assert_int_equal(closed, c + 1);
+    /* a callback returning vial_auth_require()'s 1 refuses with its answer */
+    expect_error(shake("GET", "/guard", "", NULL, 0), 401);
     /* a failing callback is a 500 */
     r = shake("GET", "/failing", "", NULL, 0);
     assert_int_equal(vial_test_status(r), 500);
