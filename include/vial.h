@@ -571,6 +571,125 @@ VIAL_API int vial_sse_subscribe(vial_sse *s, const char *topic);
 VIAL_API int vial_sse_end(vial_sse *s);
 /* The stream's request: Borrowed (Arena-lived, as the stream). */
 VIAL_API vial_req *vial_sse_req(vial_sse *s);
+/* ------------------------------------------------------------------ WebSocket */
+
+/*
+ * WebSocket endpoints (RFC 6455, permessage-deflate of RFC 7692):
+ *
+ *     static void echo(vial_ws *ws, const char *data, size_t len, int binary)
+ *     {
+ *         vial_ws_send(ws, data, len, binary);
+ *     }
+ *     static const vial_ws_handlers echo_ws = { .message = echo };
+ *     vial_websocket(app, "/echo", &echo_ws);
+ *
+ * A WebSocket route answers GET.  The blueprint's before-hooks run first
+ * (vial_auth_guard refuses as it would for a view), then the handshake is
+ * checked: anything but a WebSocket upgrade is refused before the 101 in
+ * the common error shape — 426 with "Upgrade: websocket" for plain HTTP,
+ * 426 with "Sec-WebSocket-Version: 13" for another version, 400 for a
+ * malformed handshake, 403 for a browser page of a foreign origin (the
+ * Origin's host:port must be the request's Host, or listed in
+ * ws_allowed_origins; a request without Origin is not a browser's and
+ * passes).  Then `upgrade` may refuse like a view.  Subprotocols: the
+ * server takes the first of opts->protocols the client offers (none if it
+ * offers none of them).  Compression is negotiated when the client offers
+ * it (ws_compression).
+ *
+ * Handlers run on the connection's worker thread, one call at a time per
+ * connection, like views; they must not block it.  A vial_ws is valid
+ * from open() until close() returns; keep its id (vial_ws_id), not the
+ * pointer, to reach it later or from another thread (vial_ws_send_to).
+ *
+ * Settings: ws_max_message (1M: larger messages, after inflating, close
+ * the connection with 1009 before they are read), ws_max_queue (4M: a
+ * send that would queue more for a client that does not read closes it
+ * with 1008), ws_ping_interval (25s: ping a client silent that long; 0
+ * never), ws_pong_timeout (10s: close with 1011 a client silent that long
+ * after a ping; also how long a close waits for the client's),
+ * ws_idle_timeout (0: close with 1001 after that long without a message),
+ * ws_allowed_origins ("": same origin only; "*": any),
+ * ws_compression (on), ws_compression_takeover (off: no compression
+ * context is kept between messages, so an idle connection holds no zlib
+ * state), ws_compression_threshold (1K: shorter messages go uncompressed).
+ * On SIGTERM every client gets a close with 1001 and shutdown_timeout to
+ * answer it.
+ */
+typedef struct vial_ws vial_ws; /* one WebSocket connection */
+
+typedef struct vial_ws_handlers {
+    /* Optional.  Before the 101, like a view: answer (vial_abort,
+     * vial_auth_require ...) to refuse; return 0 without answering to
+     * accept, setting *ud to the connection's user data.  Once it accepts,
+     * close() is owed and comes exactly once, even if the switch then
+     * fails.  A non-zero return fails the request (500): free what you
+     * made. */
+    int (*upgrade)(vial_req *req, void **ud);
+    /* Optional: the 101 is out; sending is possible from here on. */
+    void (*open)(vial_ws *ws);
+    /* Required: a complete message.  `data` is Borrowed for the call (the
+     * connection's buffer), NUL-terminated after `len` bytes; text
+     * (binary == 0) is valid UTF-8. */
+    void (*message)(vial_ws *ws, const char *data, size_t len, int binary);
+    /* Optional: a message on a topic the connection subscribed to (pub/sub:
+     * vial_ws_subscribe, to come); `topic` and `data` are Borrowed for the
+     * call.  Without it such messages are sent to the client as text. */
+    void (*event)(vial_ws *ws, const char *topic, const char *data, size_t len);
+    /* Optional: the last call — the close code the client sent (1005: none),
+     * the one the server failed the connection with (1002, 1007, 1008,
+     * 1009, 1011 ...), or 1006 when the connection ended without a close
+     * frame; `reason` Borrowed for the call.  Free the user data here. */
+    void (*close)(vial_ws *ws, int code, const char *reason);
+} vial_ws_handlers;
+
+typedef struct vial_ws_opts {
+    const char *endpoint;            /* name for vial_url_for() (copied); NULL: the pattern */
+    const char *const *protocols;    /* subprotocols, preferred first, NULL-terminated (copied) */
+    int any_origin;                  /* 1: no Origin check (an API meant for any site) */
+} vial_ws_opts;
+
+/* Adds a WebSocket endpoint at `pattern` (typed parameters as vial_route;
+ * vial_param() works in `upgrade`).  `h` is copied; its functions must
+ * outlive the app.  `opts` Borrowed for the call (NULL: none). */
+VIAL_API int vial_ws_route(vial_bp *bp, const char *pattern, const vial_ws_handlers *h,
+                           const vial_ws_opts *opts);
+#define vial_websocket(x, pattern, handlers) vial_ws_route(VIAL_BP(x), (pattern), (handlers), NULL)
+
+/*
+ * Sending, on the connection's worker (in a handler).  The bytes are
+ * copied into the connection's output queue; text must be valid UTF-8
+ * (VIAL_EINVAL otherwise).  0, VIAL_ESTATE before open(), VIAL_ECLOSED
+ * once the connection is closing — including when this send would pass
+ * ws_max_queue, which closes it with 1008 — or VIAL_ENOMEM.
+ */
+VIAL_API int vial_ws_send(vial_ws *ws, const void *data, size_t len, int binary);
+VIAL_API int vial_ws_send_text(vial_ws *ws, const char *text);
+/* A ping with up to 125 bytes of payload (the pong is not reported). */
+VIAL_API int vial_ws_ping(vial_ws *ws, const void *data, size_t len);
+/* Starts the close handshake: `code` 1000, 1001 ... or 3000-4999 (0: no
+ * code), `reason` up to 123 bytes of UTF-8 (NULL: none; Borrowed).  Messages
+ * that arrive afterwards are dropped; close() comes with the client's
+ * answer (or 1006 when it does not answer within ws_pong_timeout). */
+VIAL_API int vial_ws_close(vial_ws *ws, int code, const char *reason);
+/* The user data (what `upgrade` set, or vial_ws_set_ud).  Borrowed: the
+ * pointer as given. */
+VIAL_API void *vial_ws_ud(vial_ws *ws);
+VIAL_API void vial_ws_set_ud(vial_ws *ws, void *ud);
+/* The subprotocol agreed, or NULL.  Static for the app's life (the
+ * route's copy). */
+VIAL_API const char *vial_ws_protocol(vial_ws *ws);
+/* The app.  Borrowed. */
+VIAL_API vial_app *vial_ws_app(vial_ws *ws);
+/* The connection's id for vial_ws_send_to(): the worker in the top 10
+ * bits, the connection below (as vial_stream_id); 0 where there is no
+ * server (the in-process test client). */
+VIAL_API uint64_t vial_ws_id(vial_ws *ws);
+/* Sends a message to the WebSocket `id` from any thread: `data` is copied,
+ * then framed (and compressed) on the connection's worker.  0 once queued
+ * for that worker (nothing happens if the connection has gone meanwhile),
+ * VIAL_ESTATE when the app is not serving, VIAL_EINVAL (text not UTF-8, no
+ * such worker), VIAL_ENOMEM. */
+VIAL_API int vial_ws_send_to(vial_app *app, uint64_t id, const void *data, size_t len, int binary);
 
 /* ------------------------------------------------------------------ JSON writer */
 
@@ -1647,8 +1766,10 @@ VIAL_API VIAL_NODISCARD vial_test_resp *vial_test(vial_app *app, const char *met
                                                   const char *target, const char *headers,
                                                   const void *body, size_t body_len);
 /* Feeds raw bytes as if read from one connection (pipelining included);
- * everything the server wrote is in vial_test_output().  Owned by the
- * caller, as vial_test(). */
+ * everything the server wrote is in vial_test_output().  A 101 switches
+ * protocols as a server connection does (a WebSocket handshake followed by
+ * frames runs them through the WebSocket); the response's body is then
+ * what the new protocol wrote.  Owned by the caller, as vial_test(). */
 VIAL_API VIAL_NODISCARD vial_test_resp *vial_test_raw(vial_app *app, const void *bytes,
                                                       size_t len);
 VIAL_API int vial_test_status(const vial_test_resp *r);

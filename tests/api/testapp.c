@@ -23,6 +23,14 @@
  *   /config?key=K    vial_config() values
  *   /upload          multipart form: fields and uploads as JSON, each upload
  *                    saved under testapp.upload_dir when that is set
+ *   /ws/echo         WebSocket echo; text commands: "id" (vial_ws_id), "close-me"
+ *                    (closes 4000), "protocol", "whoami", "flood N SIZE"
+ *                    (N binary messages at once), "bad-text" (sends invalid UTF-8)
+ *   /ws/chat         the same with subprotocols chat.v2, chat.v1
+ *   /ws/auth         the same, refused (401) without a bearer token or X-API-Key
+ *   /ws/broadcast    POST ?ids=1,2 with a text body: vial_ws_send_to each id from
+ *                    another thread; {"sent": N}
+ * Every WebSocket's close is logged: "ws closed <id> <code> <reason>".
  */
 #include <vial.h>
 
@@ -961,6 +969,137 @@ static int upload(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* ------------------------------------------------------------------ WebSocket */
+
+static void ws_message(vial_ws *ws, const char *data, size_t len, int binary)
+{
+    if (!binary) {
+        unsigned long n, size;
+        if (!strcmp(data, "id")) {
+            char b[32];
+            snprintf(b, sizeof b, "%" PRIu64, vial_ws_id(ws));
+            vial_ws_send_text(ws, b);
+            return;
+        }
+        if (!strcmp(data, "close-me")) {
+            vial_ws_close(ws, 4000, "as you wish");
+            return;
+        }
+        if (!strcmp(data, "protocol")) {
+            const char *p = vial_ws_protocol(ws);
+            vial_ws_send_text(ws, p ? p : "");
+            return;
+        }
+        if (!strcmp(data, "whoami")) {
+            const char *who = vial_ws_ud(ws);
+            vial_ws_send_text(ws, who ? who : "anonymous");
+            return;
+        }
+        if (!strcmp(data, "bad-text")) {
+            int rc = vial_ws_send(ws, "\xff", 1, 0);
+            vial_ws_send_text(ws, vial_strerror(rc));
+            return;
+        }
+        if (sscanf(data, "flood %lu %lu", &n, &size) == 2 && size <= (16ul << 20)) {
+            char *buf = malloc(size ? size : 1);
+            if (!buf)
+                return;
+            memset(buf, 'f', size);
+            unsigned long i = 0;
+            int rc = 0;
+            for (; i < n && !(rc = vial_ws_send(ws, buf, size, 1)); i++) {
+            }
+            free(buf);
+            vial_log(VIAL_LOG_INFO, "ws flood: %lu of %lu sent (%s)", i, n, vial_strerror(rc));
+            return;
+        }
+    }
+    vial_ws_send(ws, data, len, binary);
+}
+
+static void ws_close_cb(vial_ws *ws, int code, const char *reason)
+{
+    vial_log(VIAL_LOG_INFO, "ws closed %" PRIu64 " %d %s", vial_ws_id(ws), code, reason);
+    free(vial_ws_ud(ws));
+}
+
+static int ws_auth_upgrade(vial_req *req, void **ud)
+{
+    if (vial_auth_require(req, NULL))
+        return 0; /* 401 answered: refused before the 101 */
+    const vial_identity *id = vial_auth(req);
+    *ud = strdup(id->subject);
+    return *ud ? 0 : VIAL_ENOMEM;
+}
+
+static const vial_ws_handlers ws_echo_h = { .message = ws_message, .close = ws_close_cb };
+static const vial_ws_handlers ws_auth_h = { .upgrade = ws_auth_upgrade, .message = ws_message,
+                                            .close = ws_close_cb };
+
+typedef struct broadcast {
+    vial_app *app;
+    const char *ids, *body;
+    size_t len;
+    int sent;
+} broadcast;
+
+static void *broadcast_thread(void *arg)
+{
+    broadcast *b = arg;
+    for (const char *p = b->ids; *p;) {
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        if (vial_ws_send_to(b->app, id, b->body, b->len, 0) == 0)
+            b->sent++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* Sends the body to every id from a thread of its own: any thread may. */
+static int ws_broadcast(vial_req *req)
+{
+    broadcast b = { vial_app_of(req), vial_arg(req, "ids"), NULL, 0, 0 };
+    b.body = vial_body(req, &b.len);
+    if (!b.ids)
+        return vial_abort(req, 400, "ids required");
+    pthread_t th;
+    if (pthread_create(&th, NULL, broadcast_thread, &b))
+        return vial_abort(req, 503, "cannot start a thread");
+    pthread_join(th, NULL);
+    json_t *j = json_pack("{si}", "sent", b.sent);
+    return vial_json_take(req, 200, j);
+}
+
+static int from_token(vial_req *req, json_t *claims, vial_identity *id)
+{
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    if (!sub)
+        return VIAL_ENOENT;
+    id->user_id = 1;
+    id->subject = vial_strdup(req, sub);
+    id->role = "user";
+    id->via = "token";
+    return id->subject ? 0 : VIAL_ENOMEM;
+}
+
+static int from_api_key(vial_req *req, const char *key, vial_identity *id)
+{
+    (void)req;
+    if (strcmp(key, "testapp-key"))
+        return VIAL_ENOENT;
+    id->user_id = 2;
+    id->subject = "key:1";
+    id->role = "user";
+    id->via = "api_key";
+    id->key_id = 1;
+    return 0;
+}
+
+static const vial_auth_ops auth_ops = { from_token, from_api_key };
+
 static int cmd_echo_args(vial_app *app, int argc, char **argv)
 {
     printf("port=%s\n", vial_config(app, "port"));
@@ -1044,6 +1183,17 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/die", die), "die");
     bad |= check(vial_get(app, "/log", log_view), "log");
     bad |= check(vial_post(app, "/upload", upload), "upload");
+    /* WebSocket: tokens signed with a fixed test key (the tests mint them) */
+    bad |= check(vial_auth_init(app, &auth_ops), "auth");
+    bad |= check(vial_config_default(app, "secret_key", "testapp-secret-key-for-the-api-tests-0123"),
+                 "secret");
+    bad |= check(vial_websocket(app, "/ws/echo", &ws_echo_h), "/ws/echo");
+    static const char *const chat_protocols[] = { "chat.v2", "chat.v1", NULL };
+    bad |= check(vial_ws_route(vial_app_bp(app), "/ws/chat", &ws_echo_h,
+                               &(vial_ws_opts){ .protocols = chat_protocols, .endpoint = "ws_chat" }),
+                 "/ws/chat");
+    bad |= check(vial_websocket(app, "/ws/auth", &ws_auth_h), "/ws/auth");
+    bad |= check(vial_post(app, "/ws/broadcast", ws_broadcast), "/ws/broadcast");
 
     bad |= check(vial_before_request(app, app_before), "app before");
     bad |= check(vial_after_request(app, app_after), "app after");
