@@ -12,6 +12,7 @@
 #include "db_impl.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 
 typedef struct dbmod {
     vial__dburl url;
+    pthread_mutex_t mu;   /* the first vial_db_open may run on several threads at once */
     bool parsed;
     int slot;
     vial__dbmx mx;
@@ -36,6 +38,7 @@ static void mod_free(void *p)
 {
     dbmod *m = p;
     vial__dburl_free(&m->url);
+    pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
@@ -78,11 +81,15 @@ int vial__dburl_parse(const char *url, vial__dburl *out, char *why, size_t whyle
 
 static int parse_url(vial_app *app, dbmod *m)
 {
-    if (m->parsed)
+    pthread_mutex_lock(&m->mu);
+    if (m->parsed) {
+        pthread_mutex_unlock(&m->mu);
         return 0;
+    }
     char why[160];
     const char *url = vial_config(app, "database_url");
     if (vial__dburl_parse(url, &m->url, why, sizeof why)) {
+        pthread_mutex_unlock(&m->mu);
         vial_log(VIAL_LOG_ERROR, "database_url '%s': %s", url ? url : "", why);
         return VIAL_EINVAL;
     }
@@ -93,6 +100,7 @@ static int parse_url(vial_app *app, dbmod *m)
     m->mx.s_duration = vial_metric_series(app, m->mx.duration, backend);
     m->mx.s_waits = vial_metric_series(app, m->mx.waits, backend);
     m->mx.s_errors = vial_metric_series(app, m->mx.errors, backend);
+    pthread_mutex_unlock(&m->mu);
     return 0;
 }
 
@@ -830,6 +838,7 @@ int vial_db_init(vial_app *app)
     dbmod *m = calloc(1, sizeof *m);
     if (!m)
         return VIAL_ENOMEM;
+    pthread_mutex_init(&m->mu, NULL);
     int rc = vial__config_define_env(app, "database_url", "sqlite:///data/vial.db",
                                 "sqlite:///path, sqlite://:memory: or postgresql://user:pass@host/db");
     if (!rc)
@@ -850,6 +859,7 @@ int vial_db_init(vial_app *app)
     if (!rc)
         rc = vial__app_ext_set(app, &ext_key, m, mod_free);
     if (rc) {
+        pthread_mutex_destroy(&m->mu);
         free(m);
         return rc;
     }

@@ -84,10 +84,13 @@ typedef struct wtab {
 
 typedef struct rps rps;
 
+/* gcc accepts atomic builtins on plain words, clang wants the type to say so */
+typedef _Atomic uint64_t maskword;
+
 typedef struct psmod {
     vial_app *app;
     pthread_mutex_t mu;          /* making the tables, setting up Redis */
-    _Atomic(uint64_t *) mask;    /* SLOTS * WORDS: bit w of a slot = worker w has a topic there */
+    _Atomic(maskword *) mask;    /* SLOTS * WORDS: bit w of a slot = worker w has a topic there */
     wtab *w;                     /* MAX_WORKERS, made with `mask` */
     atomic_long nsubs;           /* subscriptions in the process */
     atomic_int redis_state;      /* 0: not looked at yet, 1: none, 2: Redis */
@@ -157,7 +160,7 @@ static int tables(psmod *m)
     pthread_mutex_lock(&m->mu);
     if (!atomic_load(&m->mask)) {
         m->w = calloc(MAX_WORKERS, sizeof *m->w);
-        uint64_t *mask = calloc((size_t)SLOTS * WORDS, sizeof *mask);
+        maskword *mask = calloc((size_t)SLOTS * WORDS, sizeof *mask);
         if (!m->w || !mask) {
             free(m->w);
             m->w = NULL;
@@ -333,7 +336,7 @@ static void on_post(void *arg)
     msg_unref(msg);
 }
 
-static int deliver_on(psmod *m, vial__server *srv, uint64_t *mask, const char *name, size_t tlen,
+static int deliver_on(psmod *m, vial__server *srv, maskword *mask, const char *name, size_t tlen,
                       const void *data, size_t len);
 
 /* Delivers to this process's subscribers (any thread). */
@@ -341,7 +344,7 @@ static int deliver_local(psmod *m, const char *name, size_t tlen, const void *da
 {
     if (atomic_load_explicit(&m->nsubs, memory_order_acquire) <= 0)
         return 0;
-    uint64_t *mask = atomic_load_explicit(&m->mask, memory_order_acquire);
+    maskword *mask = atomic_load_explicit(&m->mask, memory_order_acquire);
     if (!mask)
         return 0;
     vial__server *srv = vial__server_hold(&m->app->server);
@@ -354,7 +357,7 @@ static int deliver_local(psmod *m, const char *name, size_t tlen, const void *da
     return rc;
 }
 
-static int deliver_on(psmod *m, vial__server *srv, uint64_t *mask, const char *name, size_t tlen,
+static int deliver_on(psmod *m, vial__server *srv, maskword *mask, const char *name, size_t tlen,
                       const void *data, size_t len)
 {
     int nw = vial__server_workers(srv);
@@ -425,7 +428,7 @@ int vial_publish_wanted(vial_app *app, const char *topic_name)
         return 1; /* other instances may listen */
     if (atomic_load_explicit(&m->nsubs, memory_order_acquire) <= 0)
         return 0;
-    uint64_t *mask = atomic_load_explicit(&m->mask, memory_order_acquire);
+    maskword *mask = atomic_load_explicit(&m->mask, memory_order_acquire);
     if (!mask)
         return 0;
     size_t slot = hash_topic(topic_name, strlen(topic_name)) & (SLOTS - 1);

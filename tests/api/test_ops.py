@@ -523,8 +523,8 @@ needs_own_crash_handler = pytest.mark.skipif(sanitized_build(), reason="the sani
 
 
 @needs_own_crash_handler
-def test_supervisor_replaces_a_crashed_process_and_names_the_request(daemons):
-    d = daemons("--processes", "3", "--workers", "1", "--testapp.crashes=on").wait_ready()
+def test_supervisor_replaces_a_crashed_process_and_names_the_request(daemons, redis):
+    d = daemons("--processes", "3", "--workers", "1", "--testapp.crashes=on", env={"REDIS_URL": redis.url}).wait_ready()
     sup = d.pid()
     assert sup == d.first_pid, "the pid file holds the supervisor's pid"
     assert wait_until(lambda: len(children(sup)) == 3, 10), children(sup)
@@ -553,8 +553,8 @@ def test_supervisor_replaces_a_crashed_process_and_names_the_request(daemons):
 
 
 @needs_own_crash_handler
-def test_supervisor_aborts_a_hung_worker(daemons):
-    d = daemons("--processes", "2", "--workers", "1", "--hang-timeout", "1s").wait_ready()
+def test_supervisor_aborts_a_hung_worker(daemons, redis):
+    d = daemons("--processes", "2", "--workers", "1", "--hang-timeout", "1s", env={"REDIS_URL": redis.url}).wait_ready()
     sup = d.pid()
     assert wait_until(lambda: len(children(sup)) == 2, 10)
     out = {}
@@ -576,8 +576,8 @@ def test_supervisor_aborts_a_hung_worker(daemons):
     assert get(d.port, "/textf")[0] == 200
 
 
-def test_supervisor_reload_replaces_every_process_without_losing_requests(daemons):
-    d = daemons("--processes", "2", "--workers", "1").wait_ready()
+def test_supervisor_reload_replaces_every_process_without_losing_requests(daemons, redis):
+    d = daemons("--processes", "2", "--workers", "1", env={"REDIS_URL": redis.url}).wait_ready()
     sup = d.pid()
     assert wait_until(lambda: len(children(sup)) == 2, 10)
     first = set(children(sup))
