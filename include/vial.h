@@ -339,6 +339,13 @@ VIAL_API const char *vial_client_addr(vial_req *req);
 /* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http".
  * Static. */
 VIAL_API const char *vial_scheme(vial_req *req);
+/* The path the app is mounted at behind a proxy ("" at the root, else like
+ * "/MusicGroup", no trailing slash): the X-Forwarded-Prefix a trusted proxy
+ * sent, else the url_prefix setting.  A request whose path starts with it
+ * is routed without it (so a proxy may strip it or not), and vial_url_for,
+ * redirects to absolute paths, pagination Link headers and the default
+ * cookie path put it back.  Arena or Static. */
+VIAL_API const char *vial_script_root(vial_req *req);
 /* This request's id: the X-Request-Id a trusted proxy sent, if it looks
  * sane, otherwise generated (a client that is not a trusted proxy cannot
  * set it).  Sent back in X-Request-Id and written in the access log.

@@ -57,8 +57,11 @@ static const struct {
       VIAL__CFG_BUILTIN },
     { "trusted_proxies", "",
       "proxy addresses and CIDR ranges (127.0.0.1/8, 10.0.0.0/8, ::1) whose X-Forwarded-For, "
-      "X-Real-IP, X-Forwarded-Proto and X-Request-Id are believed", VIAL__CFG_BUILTIN },
+      "X-Real-IP, X-Forwarded-Proto, X-Forwarded-Prefix and X-Request-Id are believed", VIAL__CFG_BUILTIN },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
+    { "url_prefix", "", "the path the app is mounted at behind a proxy (e.g. /MusicGroup): routed "
+      "with or without it, put back in url_for, redirects, Link headers and cookie paths",
+      VIAL__CFG_BUILTIN },
     { "metrics", "on", "keep request, connection and process metrics and serve them at metrics_path",
       VIAL__CFG_BUILTIN },
     { "metrics_path", "/metrics", "where the Prometheus metrics are served", VIAL__CFG_BUILTIN },
@@ -210,6 +213,7 @@ void vial_app_free(vial_app *app)
     bp_clear(&app->root);
     vial__metrics_fini(app);
     vial__checks_free(app);
+    free(app->url_prefix);
     free(app->route_dur);
     vial__config_free(app->cfg);
     free(app->cmds);
@@ -758,6 +762,18 @@ int vial__app_apply_config(vial_app *app)
     }
     free(app->csp);
     app->csp = csp && *csp ? strdup(csp) : NULL;
+    const char *up = vial_config(app, "url_prefix");
+    size_t upn = up ? strlen(up) : 0;
+    while (upn > 0 && up[upn - 1] == '/')
+        upn--;
+    if (upn && (up[0] != '/' || strpbrk(up, " \t\r\n\"<>?#;,"))) {
+        vial_log(VIAL_LOG_ERROR, "config url_prefix: '%s' is not an absolute path like /MusicGroup", up);
+        return VIAL_EINVAL;
+    }
+    free(app->url_prefix);
+    app->url_prefix = strndup(up ? up : "", upn);
+    if (!app->url_prefix)
+        return VIAL_ENOMEM;
     if (vial__metrics_configure(app))
         return VIAL_EINVAL;
     return parse_trusted(app);

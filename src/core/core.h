@@ -194,6 +194,7 @@ struct vial_app {
     vial__netlist *trusted; /* trusted_proxies, parsed with the configuration */
     bool security_headers;
     char *csp;      /* content_security_policy */
+    char *url_prefix; /* normalized: "" or "/x" (no trailing slash) */
     vial__server *server;             /* while serving (src/loop; see vial__server_hold) */
     bool served;                      /* a vial_run() served and stopped */
     /* metrics (metrics.c) */
@@ -329,10 +330,14 @@ struct vial_req {
     uint64_t t0_ns;
     bool proxy_known, from_proxy; /* the peer is a trusted proxy (computed once) */
     bool admin;                   /* arrived on the admin port (metrics_port) */
+    const char *script_root;      /* vial_script_root(), once known */
     bool reqid_set;
     uint8_t reqid_len;
     char reqid[VIAL__REQID_MAX]; /* last: not cleared between requests */
 };
+
+/* `path` is the script root or under it (never true at the root). */
+bool vial__under_root(vial_req *req, const char *path, size_t n);
 
 static inline vial_req *vial__req_of(vial__msg *m)
 {

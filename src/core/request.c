@@ -316,6 +316,58 @@ const char *vial_scheme(vial_req *req)
     return "http";
 }
 
+/* A prefix a proxy may give: an absolute path of safe characters, no
+ * empty, "." or ".." segments (it goes into Location and Set-Cookie). */
+static bool prefix_ok(const char *p, size_t n)
+{
+    if (!n || p[0] != '/' || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|};,?#", c))
+            return false;
+        if (c == '/') {
+            size_t k = i + 1;
+            while (k < n && p[k] != '/')
+                k++;
+            size_t seg = k - i - 1;
+            if ((seg == 0 && k < n) || (seg == 1 && p[i + 1] == '.') ||
+                (seg == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+                return false;
+        }
+    }
+    return true;
+}
+
+const char *vial_script_root(vial_req *req)
+{
+    if (!req)
+        return "";
+    if (req->script_root)
+        return req->script_root;
+    req->script_root = req->app->url_prefix ? req->app->url_prefix : "";
+    const char *h = from_proxy(req) ? vial_header(req, "x-forwarded-prefix") : NULL;
+    if (h) {
+        size_t n = strlen(h);
+        while (n > 1 && h[n - 1] == '/')
+            n--;
+        if (n == 1 && h[0] == '/')
+            req->script_root = "";
+        else if (prefix_ok(h, n))
+            req->script_root = vial_strndup(req, h, n);
+    }
+    if (!req->script_root)
+        req->script_root = "";
+    return req->script_root;
+}
+
+bool vial__under_root(vial_req *req, const char *path, size_t n)
+{
+    const char *root = vial_script_root(req);
+    size_t rn = strlen(root);
+    return rn && n >= rn && !memcmp(path, root, rn) && (n == rn || path[rn] == '/');
+}
+
 const char *vial_request_id(vial_req *req)
 {
     if (!req)

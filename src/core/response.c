@@ -256,6 +256,14 @@ int vial_redirect(vial_req *req, int status, const char *location)
     if (!location || !header_text_ok(location) ||
         !(status == 301 || status == 302 || status == 303 || status == 307 || status == 308))
         return VIAL_EINVAL;
+    /* An absolute path of the app's goes under the prefix it is mounted
+     * at (url_for's already are). */
+    if (location[0] == '/' && location[1] != '/' && *vial_script_root(req) &&
+        !vial__under_root(req, location, strlen(location))) {
+        location = vial_sprintf(req, "%s%s", vial_script_root(req), location);
+        if (!location)
+            return VIAL_ENOMEM;
+    }
     int rc = begin(req, status, "text/plain; charset=utf-8");
     if (rc)
         return rc;
@@ -385,7 +393,8 @@ int vial_set_cookie(vial_req *req, const char *name, const char *value, const vi
         (o->path && !attr_ok(o->path)) || (o->domain && !attr_ok(o->domain)))
         return VIAL_EINVAL;
     vial__buf b = { 0 };
-    int rc = vial__buf_printf(&b, "%s=%s; Path=%s", name, value, o->path ? o->path : "/");
+    const char *root = vial_script_root(req);
+    int rc = vial__buf_printf(&b, "%s=%s; Path=%s", name, value, o->path ? o->path : *root ? root : "/");
     if (!rc && o->domain)
         rc = vial__buf_printf(&b, "; Domain=%s", o->domain);
     if (!rc && o->max_age != 0) {
