@@ -32,7 +32,8 @@ for s in "${suites[@]}"; do
     *) echo "run.sh: unknown suite $s (deploy, scale)" >&2; exit 2 ;;
   esac
   # pytest is stopped (SIGTERM: its fixtures clean up) if it overruns.
-  timeout -k 20 "$t" /usr/bin/python3 -m pytest "$HERE/test_$s.py" -q -p no:cacheprovider -rs \
+  # -s: the scale suite prints what it measured.
+  timeout -k 20 "$t" /usr/bin/python3 -m pytest "$HERE/test_$s.py" -q -s -p no:cacheprovider -rs \
     --junitxml="$REPORT_DIR/$s.xml" -o junit_suite_name="$s" || rc=1
 done
 exit $rc
