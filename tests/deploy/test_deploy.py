@@ -582,3 +582,18 @@ def test_github_workflow_runs_make_test_and_builds_the_image():
             steps += [s.get("run", "") for s in job["steps"]]
     assert any(re.search(r"^make test$", s, re.M) for s in steps)
     assert any("docker build" in s for s in steps)
+
+
+def test_the_example_settings_are_accepted(work):
+    """deploy/systemd/vial.ini as vial-server reads it (log_file pointed
+    into the test directory: /var/log/vial does not exist here)."""
+    ini = work / "vial.ini"
+    ini.write_text((DEPLOY / "systemd/vial.ini").read_text().replace("/var/log/vial/vial.log", str(work / "v.log")))
+    p = subprocess.run([str(binary()), "help", "--config", str(ini)], capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ["PATH"], "SECRET_KEY": "x" * 40}, cwd=work)
+    assert p.returncode == 0, p.stderr
+    for key, value in (("trusted-proxies", "127.0.0.1/8"), ("url-prefix", "/MusicGroup"), ("session-store", "server"),
+                       ("log-format", "json"), ("drain-delay", "2s"), ("metrics-allow", "10.0.0.0/8")):
+        assert re.search(rf"--{key} .*\[file: {re.escape(value)}\]", p.stdout), (key, p.stdout[-3000:])
+    env = (DEPLOY / "systemd/vial.env.example").read_text()
+    assert all(f"\n{k}=" in "\n" + env for k in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"))

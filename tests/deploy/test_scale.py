@@ -485,7 +485,10 @@ def test_kill_9_of_one_instance_under_load(cl, record_property):
         victim.kill9()
         t0 = time.monotonic()
         assert not alive(vpid)
-        assert wait_until(lambda: load.count() > before + 3000, 30), "no progress after the kill"
+        # The requests in flight on the killed instance (at most one per
+        # client thread) fail unless nginx may retry them (GETs): the ratio
+        # is measured over 9,000 requests after the kill.
+        assert wait_until(lambda: load.count() > before + 9000, 60), "no progress after the kill"
         during = time.monotonic() - t0
     total, failed = load.count(), len(load.failures)
     found, acked = ids_in_db(cl, load.acked)
