@@ -18,8 +18,9 @@ For each workload, around the measured run (after a 1 s warm-up):
 - PostgreSQL CPU per request: the same over the postmaster and every
   process under it (backends, WAL writer, checkpointer...);
 - Redis round trips per request: Redis's own total_commands_processed
-  (INFO stats) divided by the requests, and the commands by name
-  (INFO commandstats); Redis CPU per command from used_cpu_user+sys;
+  and the commands by name, from MONITOR over 20 requests (the commands a
+  script runs inside EVAL are not round trips); Redis CPU per command from
+  its own used_cpu_user+sys over 100,000 commands of redis-benchmark;
 - database queries and database time per request from vial's own
   /metrics (vial_db_queries_total, vial_db_query_duration_seconds_sum).
 CPU time is what a request costs whatever else runs on the machine; the
@@ -128,23 +129,53 @@ def a_log(user, n):
         for i in range(n)]}
 
 
+class Monitor:
+    """Redis MONITOR on a socket of our own: every command a client sent,
+    and the ones a script ran inside EVAL marked "[0 lua]" (not round
+    trips).  (redis-cli monitor into a pipe buffers, and loses the end.)"""
+
+    def __init__(self, rport):
+        self.sock = socket.create_connection(("127.0.0.1", rport))
+        self.sock.sendall(b"MONITOR\r\n")
+        self.buf = b""
+        self.lines: list[str] = []
+        self.running = True
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while self.running:
+            try:
+                d = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not d:
+                break
+            self.buf += d
+            *done, self.buf = self.buf.split(b"\r\n")
+            self.lines += [x.decode("utf-8", "replace") for x in done]
+
+    def stop(self):
+        time.sleep(0.3)
+        self.running = False
+        self.t.join(5)
+        self.sock.close()
+        return self.lines
+
+
 def round_trips(rport, port, method, path, body, auth, k=20):
-    """Redis round trips per request, exactly: MONITOR shows every command a
-    client sent, and the ones a script ran inside EVAL as "[0 lua]", which
-    are not round trips.  k requests one after another, outside the timed
-    run (MONITOR slows Redis down)."""
-    mon = subprocess.Popen(["redis-cli", "-p", str(rport), "monitor"], stdout=subprocess.PIPE, text=True)
+    """Redis round trips per request, exactly: k requests one after another
+    under MONITOR, outside the timed run (MONITOR slows Redis down)."""
+    mon = Monitor(rport)
     time.sleep(0.3)
     data = json.loads(pathlib.Path(body).read_text()) if body else None
     for _ in range(k):
         request(port, method, path, data, {"Authorization": f"Bearer {auth}"} if auth else None)
-    time.sleep(0.3)
-    mon.terminate()
-    out, _ = mon.communicate(timeout=10)
     cmds: dict[str, float] = {}
     n = 0
-    for line in out.splitlines():
-        m = re.match(r'^[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"', line)
+    for line in mon.stop():
+        m = re.match(r'^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"', line)
         if not m or m.group(1) == "lua":
             continue
         n += 1
@@ -153,20 +184,27 @@ def round_trips(rport, port, method, path, body, auth, k=20):
     return n / k, {c: round(v / k, 2) for c, v in cmds.items()}
 
 
+def redis_cpu(rport) -> float:
+    i = redis_info(rport)
+    return float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
+
+
 def redis_capacity(rport) -> dict[str, float]:
-    """What one Redis core does on this machine for the commands vial sends
-    most: PUBLISH (a stored log or chat message) and an EVAL of the shape of
-    the token bucket (TIME, HMGET, HSET, PEXPIRE in one script)."""
+    """Redis CPU per command for what vial sends most: PUBLISH (a stored log
+    or chat message, no subscriber here) and an EVAL of the shape of the
+    token bucket (TIME, HMGET, HSET, PEXPIRE in one script), from Redis's
+    own CPU time over 100,000 commands of redis-benchmark: a figure that
+    does not depend on how busy the machine is, unlike requests/s."""
     script = ("local t = redis.call('TIME') local v = redis.call('HMGET', KEYS[1], 't', 'n') "
               "redis.call('HSET', KEYS[1], 't', t[1], 'n', 1) redis.call('PEXPIRE', KEYS[1], 60000) return 1")
     out = {}
+    n = 100000
     for name, cmd in (("PUBLISH", ["PUBLISH", "vial:bench", "x" * 300]),
                       ("EVAL token bucket", ["EVAL", script, "1", "rl:__rand_int__"])):
-        p = subprocess.run(["redis-benchmark", "-p", str(rport), "-q", "-n", "100000", "-c", "50", "-r", "100000",
-                            *cmd], capture_output=True, text=True)
-        m = re.search(r"([\d.]+) requests per second", p.stdout.replace("\r", "\n"))
-        if m:
-            out[name] = float(m.group(1))
+        c0 = redis_cpu(rport)
+        subprocess.run(["redis-benchmark", "-p", str(rport), "-q", "-n", str(n), "-c", "50", "-r", "100000", *cmd],
+                       capture_output=True, text=True)
+        out[name] = 1e6 * (redis_cpu(rport) - c0) / n
     return out
 
 
@@ -316,7 +354,8 @@ def main():
         cap = redis_capacity(rport)
         print()
         for k, v in cap.items():
-            print(f"Redis alone (redis-benchmark, 50 clients, no pipelining): {k}: {v:,.0f} per second on one core")
+            print(f"Redis CPU per command (redis-benchmark, 50 clients, no pipelining): {k}: {v:.1f} µs "
+                  f"(= {1e6 / v:,.0f} per second per core)")
         if args.json:
             pathlib.Path(args.json).write_text(json.dumps({"workloads": results, "redis_capacity": cap}, indent=2))
     finally:
