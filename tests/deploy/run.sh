@@ -34,6 +34,6 @@ for s in "${suites[@]}"; do
   # pytest is stopped (SIGTERM: its fixtures clean up) if it overruns.
   # -s: the scale suite prints what it measured.
   timeout -k 20 "$t" /usr/bin/python3 -m pytest "$HERE/test_$s.py" -q -s -p no:cacheprovider -rs \
-    --junitxml="$REPORT_DIR/$s.xml" -o junit_suite_name="$s" || rc=1
+    --junitxml="$REPORT_DIR/$s.xml" -o junit_suite_name="$s" -o junit_family=xunit1 || rc=1
 done
 exit $rc
