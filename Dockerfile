@@ -21,9 +21,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
  && mkdir -p static/vendor && cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/
 COPY . .
-# vial-server links libvial statically: the image keeps the binary and its
-# data (migrations, templates, static files), not the library.
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr/local -DVIAL_TESTS=OFF \
+# The build type make and the tests use (Release's -O3 turns -Werror's
+# maybe-uninitialized on in src/tpl); stripped below.  vial-server links
+# libvial statically: the image keeps the binary and its data (migrations,
+# templates, static files), not the library.
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr/local -DVIAL_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
  && cmake --install /build --prefix /out/usr/local \
  && rm -rf /out/usr/local/include /out/usr/local/lib \
