@@ -172,10 +172,28 @@ class Cluster:
         return bad
 
 
+_active: list[Cluster] = []
+
+
+def _on_sigterm(signum, frame):
+    """run.sh's timeout stops pytest with SIGTERM, which would skip the
+    fixture's teardown: stop what the cluster started (by PID), then exit."""
+    for c in _active:
+        try:
+            c.close()
+        except Exception as e:  # noqa: BLE001 - best effort on the way out
+            print(f"scale: cleanup after SIGTERM: {e!r}", file=sys.stderr)
+    os._exit(128 + signum)
+
+
 @pytest.fixture(scope="module")
 def cl():
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
     c = Cluster()
+    _active.append(c)
     yield c
+    _active.remove(c)
+    signal.signal(signal.SIGTERM, old)
     bad = c.close()
     assert not bad, "\n".join(bad)
 
