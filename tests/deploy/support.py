@@ -268,3 +268,29 @@ class Redis:
         p = subprocess.run([str(REPO / "scripts/redis.sh"), "start", str(self.dir), str(self.port)],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 0, p.stderr
+
+
+def nginx_conf(prefix: pathlib.Path, upstream: pathlib.Path, site: pathlib.Path, access_log="off") -> pathlib.Path:
+    """A whole nginx.conf around the deploy files (in the http context),
+    everything nginx writes under prefix; `daemon off`, so the pid of the
+    started nginx is the master's."""
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 2;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {access_log};
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {upstream};
+    include {site};
+}}
+""")
+    return conf

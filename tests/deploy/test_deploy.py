@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from support import (REPO, Server, alive, binary, free_port, request, sanitizer_report,  # noqa: E402
-                     stop_pid, wait_until)
+from support import (REPO, Server, binary, free_port, nginx_conf,  # noqa: E402
+                     sanitizer_report, stop_pid, wait_until)
 
 DEPLOY = REPO / "deploy"
 UNIT = DEPLOY / "systemd/vial-server@.service"
@@ -56,31 +56,6 @@ def work():
 
 
 # ---------------------------------------------------------------------------- nginx
-
-
-def nginx_conf(prefix: pathlib.Path, upstream: pathlib.Path, site: pathlib.Path, extra="") -> pathlib.Path:
-    """A whole nginx.conf around the deploy files, everything under prefix."""
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 2;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    {extra}
-    include {upstream};
-    include {site};
-}}
-""")
-    return conf
 
 
 def test_nginx_config_passes_nginx_t(work):

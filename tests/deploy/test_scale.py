@@ -33,8 +33,8 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from support import (REPO, Pg, Redis, Server, alive, binary, clean_env, free_port, request,  # noqa: E402
-                     sanitizer_report, stop_pid, wait_until)
+from support import (REPO, Pg, Redis, Server, alive, binary, clean_env, free_port, nginx_conf,  # noqa: E402
+                     request, sanitizer_report, stop_pid, wait_until)
 
 DEPLOY = REPO / "deploy"
 PREFIX = "/MusicGroup"
@@ -66,25 +66,9 @@ class Nginx:
         (self.dir / "upstream.conf").write_text(up)
         (self.dir / "site.conf").write_text(site)
         d = self.dir
-        (d / "nginx.conf").write_text(f"""
-worker_processes 2;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log {d}/logs/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    include {d}/upstream.conf;
-    include {d}/site.conf;
-}}
-""")
+        conf = nginx_conf(d, d / "upstream.conf", d / "site.conf", access_log=f"{d}/logs/access.log")
         self._log = open(d / "logs/stderr.log", "wb")
-        self.proc = subprocess.Popen([self.nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-e",
+        self.proc = subprocess.Popen([self.nginx, "-p", str(d), "-c", str(conf), "-e",
                                       str(d / "logs/error.log")], stdout=self._log, stderr=self._log,
                                      start_new_session=True)
 
