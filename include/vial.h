@@ -159,6 +159,16 @@ VIAL_API void vial_app_free(vial_app *app);
  * a usage error.  Does not free the app.
  */
 VIAL_API int vial_run(vial_app *app, int argc, char **argv);
+/*
+ * What a main() returns: vial_run(), then vial_app_free().  Steals `app`,
+ * so the shortest program is also the one that frees what it made:
+ *     vial_app *app = vial_app_new("hello");
+ *     vial_get(app, "/", hello);
+ *     return vial_main(app, argc, argv);
+ * A NULL `app` (vial_app_new() out of memory; the registration calls in
+ * between accept NULL and do nothing) prints "out of memory" and returns 1.
+ */
+VIAL_API int vial_main(vial_app *app, int argc, char **argv);
 
 /*
  * Loads configuration (defaults < config file < environment < `argv` flags)
