@@ -103,6 +103,36 @@ def escape_comment(lines, out, i, k, end):
         out[j] = out[j][:start] + escape(out[j][start:])
 
 
+INDENTED = re.compile(r"^\s*\*  +\S")
+
+
+def format_comment(lines, out, i, k, end):
+    """A block doc comment: lines indented past the ` * ` margin (code examples, aligned
+    lists) become a code block, shown as laid out; the rest is escaped text.  The
+    block's commands go at the ends of existing lines, so no line moves."""
+    runs, j = [], i + 1
+    while j <= end:
+        if INDENTED.match(lines[j]) and not lines[j].lstrip().startswith("*/"):
+            run = j
+            while j + 1 <= end and INDENTED.match(lines[j + 1]):
+                j += 1
+            runs.append((run, j))
+        j += 1
+    in_run = {n for a, b in runs for n in range(a, b + 1)}
+    for t in range(i, end + 1):
+        if t not in in_run:
+            start = k if t == i else 0
+            out[t] = out[t][:start] + escape(out[t][start:])
+    for a, b in runs:
+        body = " ".join(lines[a:b + 1])
+        lang = "{.c}" if re.search(r";|//\s|\{\s*$|^\s*\*\s+(if|for|while|return)\b", body) else "{.unparsed}"
+        out[a - 1] += " \\code" + lang
+        if "*/" in out[b]:
+            out[b] = out[b].replace("*/", "\\endcode */", 1)
+        else:
+            out[b] += " \\endcode"
+
+
 def main():
     lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
     errnos = []
@@ -126,7 +156,7 @@ def main():
                 first = False
             elif nxt < len(lines) and is_code(lines[nxt]):
                 out[i] = line.replace("/*", "/**", 1)
-                escape_comment(lines, out, i, out[i].index("/**") + 3, end)
+                format_comment(lines, out, i, out[i].index("/**") + 3, end)
                 # The declarations up to the next blank line or comment: more than one
                 # shares the comment as a member group.
                 decls, j = [], nxt
