@@ -46,8 +46,9 @@ static int list_todos(vial_req *req)
     const char *done = vial_arg(req, "done"); /* ?done=true|false, or every todo */
     if (done && strcmp(done, "true") && strcmp(done, "false"))
         return vial_abort(req, 400, "done must be true or false");
+    /* the CAST gives PostgreSQL the parameter's type; SQLite accepts it as well */
     vial_rows *r = vial_db_query(db, "SELECT id, title, done, created_at FROM todos "
-                                     "WHERE $1 IS NULL OR done = $1 ORDER BY id",
+                                     "WHERE CAST($1 AS BOOLEAN) IS NULL OR done = $1 ORDER BY id",
                                  VIAL_ARGS(done ? VIAL_BOOL(!strcmp(done, "true")) : VIAL_NULL));
     if (!r)
         return vial_db_abort(req, db);

@@ -143,7 +143,32 @@ def notes(binary, tmp):
 
 
 def todo(binary, tmp):
-    env = {"DATABASE_URL": f"sqlite:///{tmp}/todo.db"}
+    """On SQLite, then on PostgreSQL (a database of its own on the cluster of
+    VIAL_TEST_PG_URL, which `make test` starts) so both migration folders are run."""
+    todo_on(binary, tmp, f"sqlite:///{tmp}/todo.db")
+    pg = os.environ.get("VIAL_TEST_PG_URL")
+    if not pg:
+        print("skip PostgreSQL: VIAL_TEST_PG_URL is not set (make test sets it)")
+        return
+    import urllib.parse
+    import psycopg2
+    name = "vial_example_todo_" + os.urandom(6).hex()
+    admin = psycopg2.connect(pg, connect_timeout=5)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        url = urllib.parse.urlunsplit(urllib.parse.urlsplit(pg)._replace(path="/" + name))
+        todo_on(binary, tmp, url)
+    finally:
+        with admin.cursor() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def todo_on(binary, tmp, database_url):
+    print("on", database_url.split(":")[0])
+    env = {"DATABASE_URL": database_url}
     out = subprocess.run([binary, "migrate"], env={**os.environ, **env}, capture_output=True, text=True,
                          timeout=TIMEOUT)
     check(out.returncode == 0 and "0001_todos" in out.stdout + out.stderr and
