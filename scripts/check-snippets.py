@@ -8,7 +8,11 @@ what it is:
 
     ```c            a complete program: compiled, linked, and run as `prog routes`
                     (its routes must register: a malformed pattern or a duplicate
-                    fails), in a scratch directory with a SECRET_KEY set
+                    fails), in a scratch directory with a SECRET_KEY set.  When the
+                    next block is ```sh, its lines `curl [-X M] localhost:5000/path
+                    [-d 'form'] [-H 'Name: value']   # → text` are checked too: the program is started on
+                    a free port and each answer must contain its text (up to a
+                    final "...")
     ```c fragment   file-scope code (handlers, schemas, callbacks) that a page shows
                     out of its program: compiled (-c) after `#include <vial.h>` and the
                     usual libc headers, unused static functions allowed
@@ -25,9 +29,13 @@ import concurrent.futures
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRELUDE = """#include <errno.h>
@@ -38,21 +46,100 @@ PRELUDE = """#include <errno.h>
 """
 
 
+CURL = re.compile(r"^curl\s+(?:-X\s+(\w+)\s+)?localhost:5000(\S*)(?:\s+-d\s+'([^']*)')?"
+                  r"((?:\s+-H\s+'[^']*')*)\s+#\s*→\s*(.+?)\s*$")
+
+
 def snippets(path):
-    """Yields (line, kind, code) for each ```c block of a Markdown file."""
+    """Yields (line, kind, code, requests) for each ```c block of a Markdown file;
+    `requests` are the (method, path, form body, expected text) of the curl lines in the
+    ```sh block that follows a program, if one does."""
     lines = open(path, encoding="utf-8").read().split("\n")
+    blocks = []  # (fence line, info, body lines)
     i = 0
     while i < len(lines):
-        m = re.match(r"^(\s*)```c(?:\s+(\w+))?\s*$", lines[i])
+        m = re.match(r"^(\s*)```(\S*)(.*)$", lines[i])
         if m:
-            indent, kind, start = len(m.group(1)), m.group(2) or "program", i + 1
+            indent, start = len(m.group(1)), i + 1
             body = []
             i += 1
             while i < len(lines) and not re.match(r"^\s*```\s*$", lines[i]):
                 body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
                 i += 1
-            yield start, kind, "\n".join(body) + "\n"  # start: the fence's line number
+            blocks.append((start, (m.group(2) + " " + m.group(3)).split(), body))
         i += 1
+    for n, (start, info, body) in enumerate(blocks):
+        if not info or info[0] != "c":
+            continue
+        kind = info[1] if len(info) > 1 else "program"
+        reqs = []
+        if kind == "program" and n + 1 < len(blocks) and blocks[n + 1][1][:1] == ["sh"]:
+            for line in blocks[n + 1][2]:
+                c = CURL.match(line.strip())
+                if c:
+                    headers = dict(h.split(": ", 1) for h in re.findall(r"-H\s+'([^']*)'", c.group(4)))
+                    reqs.append((c.group(1) or ("POST" if c.group(3) is not None else "GET"),
+                                 c.group(2) or "/", c.group(3), headers, c.group(5)))
+                elif "# →" in line:  # a promise this checker cannot check: say so
+                    reqs.append((None, line.strip(), None, None, None))
+        yield start, kind, "\n".join(body) + "\n", reqs  # start: the fence's line number
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_and_request(argv, cwd, env, reqs):
+    """Starts the program on a free port, makes the requests, stops it with SIGTERM.
+    Returns None, or what went wrong."""
+    port = free_port()
+    log = open(os.path.join(cwd, "server.log"), "w+")
+    p = subprocess.Popen(argv + ["--port", str(port), "--workers", "1", "--no-access-log"],
+                         cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if p.poll() is not None:
+                return f"exited at start ({p.returncode})"
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return "did not listen within 10 s"
+                time.sleep(0.05)
+        for method, path, form, headers, expected in reqs:
+            if method is None:
+                return f"cannot check `{path}`: write it as curl [-X M] localhost:5000/path " \
+                       "[-d '...'] [-H '...'] # → text, or drop the arrow"
+            data = form.encode() if form is not None else None
+            rq = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                        headers=headers)
+            try:
+                with urllib.request.urlopen(rq, timeout=10) as r:
+                    body = r.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError as e:
+                body = e.read().decode("utf-8", "replace")
+            if expected.endswith("..."):  # "# {"error":"not_found_404",...": a start is enough
+                expected = expected[:-3]
+            if expected not in body:
+                return f"curl {method} {path}: expected '{expected}' in the body, got '{body[:300]}'"
+        return None
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.seek(0)
+        out = log.read()
+        log.close()
+        if p.returncode not in (0, None) and "exited" not in out:
+            print(f"(server output) {out[-2000:]}")
 
 
 def pkg(*args):
@@ -61,7 +148,7 @@ def pkg(*args):
 
 
 def check(job, opts, work):
-    path, line, kind, code = job
+    path, line, kind, code, reqs = job
     rel = os.path.relpath(path, ROOT)
     name = f"{rel}:{line}"  # compiler messages name the Markdown file and its lines
     base = os.path.join(work, re.sub(r"\W", "_", name))
@@ -99,7 +186,14 @@ def check(job, opts, work):
     if r.returncode:
         return name, False, f"`{' '.join(os.path.basename(a) for a in argv)}` exited {r.returncode}:\n" + \
             (r.stdout + r.stderr)[-4000:]
-    return name, True, "runs its tests" if kind == "test" else "compiles, links, registers its routes"
+    if kind == "test":
+        return name, True, "runs its tests"
+    if reqs:
+        why = serve_and_request([base, "run"], scratch, env, reqs)
+        if why:
+            return name, False, why
+        return name, True, f"compiles, links, registers its routes, answers its {len(reqs)} curl lines"
+    return name, True, "compiles, links, registers its routes"
 
 
 def main():
