@@ -10,7 +10,7 @@ usage: check-docs.py [ROOT]          (default: the checkout this script is in)
 2. Every vial identifier in the inline code of docs/tutorial.md exists in vial.h too
    (its code blocks are compiled by check-snippets.py).
 3. The hello world in README.md is examples/hello.c, as it says (without the file's
-   opening comment).
+   opening comment), and the tutorial's minimal application is at most 10 lines.
 
 Prints each problem and exits 1, or prints what it checked and exits 0.
 """
@@ -103,10 +103,17 @@ def main():
     if not first or first.group(1) != hello_code:
         problems.append("README.md: the first C block is not examples/hello.c (after its opening comment)")
 
+    # The one-route hello the tutorial opens with stays as short as Flask's (issue 14).
+    first_c = re.search(r"```c\n(.*?)```", text, flags=re.S)
+    hello_lines = first_c.group(1).rstrip("\n").count("\n") + 1 if first_c else 0
+    if not first_c or "vial_main" not in first_c.group(1) or hello_lines > 10:
+        problems.append(f"docs/tutorial.md: the minimal application is {hello_lines} lines (at most 10)")
+
     for p in problems:
         print(p)
     print(f"{rows} Flask table rows ({mentions} names), {spans} names in the tutorial's prose, "
-          f"README hello: {'differs' if any(p.startswith('README.md: the first') for p in problems) else 'same'}; "
+          f"README hello: {'differs' if any(p.startswith('README.md: the first') for p in problems) else 'same'}, "
+          f"minimal app: {hello_lines} lines; "
           f"{len(problems)} problems")
     return 1 if problems else 0
 
