@@ -35,8 +35,10 @@ static int home(vial_req *req)
 static const char *field(vial_req *req, const char *name, size_t max)
 {
     const char *v = vial_form(req, name);
-    size_t n = v ? strlen(v) : 0;
-    return n && n <= max && vial_utf8_valid(v, n) ? v : NULL;
+    size_t n = v ? strlen(v) : 0, chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)v[i] & 0xC0) != 0x80; /* UTF-8 lead bytes */
+    return n && chars <= max && vial_utf8_valid(v, n) ? v : NULL;
 }
 
 static int login(vial_req *req)
@@ -61,7 +63,7 @@ static int add_note(vial_req *req)
     if (!json_is_array(notes))
         json_object_set_new(s, "notes", notes = json_array());
     json_array_append_new(notes, json_string(note));
-    while (json_array_size(notes) > 10) /* a cookie holds about 4 KB */
+    while (json_array_size(notes) > 5) /* a cookie holds about 4 KB: session_store=server for more */
         json_array_remove(notes, 0);
     return vial_redirect(req, 303, vial_url_for(req, "home", NULL)); /* POST, redirect, GET */
 }

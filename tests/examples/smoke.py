@@ -134,6 +134,12 @@ def notes(binary, tmp):
     r = expect(b.post(f"{u}/notes", data={"note": "x" * 101, "csrf_token": token}, timeout=TIMEOUT), 400,
                "POST /notes, too long")
     check('value="' + "x" * 101 + '"' in r.text, "the refused note offered again")
+    for n in range(6):  # 100 characters, 400 bytes of UTF-8 each: the oldest goes, the cookie fits
+        expect(b.post(f"{u}/notes", data={"note": str(n) + "😀" * 99, "csrf_token": token}, timeout=TIMEOUT,
+                      allow_redirects=False), 303, f"POST /notes, a long one ({n})")
+    r = b.get(f"{u}/", timeout=TIMEOUT)
+    check(r.text.count("<li>") == 5 and "<li>5" in r.text and "milk" not in r.text,
+          "the newest five notes kept, in the session", r.text)
     expect(requests.get(f"{u}/", timeout=TIMEOUT, cookies={"session": "forged"}), 200,
            "a forged session cookie reads as an empty session")
     expect(b.post(f"{u}/logout", data={"csrf_token": token}, timeout=TIMEOUT, allow_redirects=False), 303,
