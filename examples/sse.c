@@ -30,9 +30,11 @@ static int replay(vial_sse *s, const char *last, void *ud)
         return 0; /* not one of ours: nothing to replay */
     int rc = 0;
     pthread_mutex_lock(&lock);
-    for (int64_t id = after < last_id - KEEP ? last_id - KEEP + 1 : after + 1; id <= last_id && !rc; id++)
-        rc = vial_sse_send(s, "news", vial_sprintf(vial_sse_req(s), "%" PRId64, id), items[id % KEEP],
-                           strlen(items[id % KEEP]));
+    for (int64_t id = after < last_id - KEEP ? last_id - KEEP + 1 : after + 1; id <= last_id && !rc; id++) {
+        char ids[24];
+        snprintf(ids, sizeof ids, "%" PRId64, id);
+        rc = vial_sse_send(s, "news", ids, items[id % KEEP], strlen(items[id % KEEP]));
+    }
     pthread_mutex_unlock(&lock);
     return rc;
 }
