@@ -8,8 +8,8 @@ what it is:
 
     ```c            a complete program: compiled, linked, and run as `prog routes`
                     (its routes must register: a malformed pattern or a duplicate
-                    fails), in a scratch directory with a SECRET_KEY set.  When the
-                    next block is ```sh, its lines `curl [-X M] localhost:5000/path
+                    fails), in a scratch directory with a SECRET_KEY set.  When a
+                    ```sh block follows (before the next C block), its lines `curl [-X M] localhost:5000/path
                     [-d 'form'] [-H 'Name: value']   # → text` are checked too: the program is started on
                     a free port and each answer must contain its text (up to a
                     final "...")
@@ -18,6 +18,11 @@ what it is:
                     usual libc headers, unused static functions allowed
     ```c test       a cmocka test program: compiled, linked with cmocka, and run;
                     it must exit 0
+
+Programs run in a scratch directory holding the files the page shows: a
+block (any language) whose first line is a `file:` comment — `-- file: migrations/blog/
+sqlite/0001_posts.sql`, `{# file: templates/hello.html #}` — is written there under that
+path, so templates and migrations are tested as printed.
 
 Every snippet is compiled with -Wall -Wextra -Werror (and the --cflags given, the
 project's warning set), against include/vial.h next to this script and the libvial.so
@@ -50,10 +55,15 @@ CURL = re.compile(r"^curl\s+(?:-X\s+(\w+)\s+)?localhost:5000(\S*)(?:\s+-d\s+'([^
                   r"((?:\s+-H\s+'[^']*')*)\s+#\s*→\s*(.+?)\s*$")
 
 
+FILE = re.compile(r"^(?:--|\{#|#)\s*file:\s*(\S+)")
+
+
 def snippets(path):
-    """Yields (line, kind, code, requests) for each ```c block of a Markdown file;
-    `requests` are the (method, path, form body, expected text) of the curl lines in the
-    ```sh block that follows a program, if one does."""
+    """Yields (line, kind, code, requests, files) for each ```c block of a Markdown file;
+    `requests` are the (method, path, form body, headers, expected text) of the curl lines
+    in the first ```sh block after a program (before the next C block), if there is one;
+    `files` maps the paths of the page's blocks that start with a `file:` comment
+    (`-- file: migrations/x.sql`, `{# file: templates/x.html #}`) to their text."""
     lines = open(path, encoding="utf-8").read().split("\n")
     blocks = []  # (fence line, info, body lines)
     i = 0
@@ -68,13 +78,27 @@ def snippets(path):
                 i += 1
             blocks.append((start, (m.group(2) + " " + m.group(3)).split(), body))
         i += 1
+    files = {}  # every file the page shows, wherever it shows it
+    for start, info, body in blocks:
+        f = FILE.match(body[0]) if body else None
+        if f:
+            if f.group(1) in files:
+                sys.exit(f"{path}:{start}: the page shows {f.group(1)} twice")
+            files[f.group(1)] = "\n".join(body) + "\n"
     for n, (start, info, body) in enumerate(blocks):
         if not info or info[0] != "c":
             continue
         kind = info[1] if len(info) > 1 else "program"
         reqs = []
-        if kind == "program" and n + 1 < len(blocks) and blocks[n + 1][1][:1] == ["sh"]:
-            for line in blocks[n + 1][2]:
+        sh = None  # the first ```sh block after the program, before the next C block
+        for m in range(n + 1, len(blocks)):
+            if blocks[m][1][:1] == ["c"]:
+                break
+            if blocks[m][1][:1] == ["sh"]:
+                sh = blocks[m][2]
+                break
+        if kind == "program" and sh:
+            for line in sh:
                 c = CURL.match(line.strip())
                 if c:
                     headers = dict(h.split(": ", 1) for h in re.findall(r"-H\s+'([^']*)'", c.group(4)))
@@ -82,7 +106,7 @@ def snippets(path):
                                  c.group(2) or "/", c.group(3), headers, c.group(5)))
                 elif "# →" in line:  # a promise this checker cannot check: say so
                     reqs.append((None, line.strip(), None, None, None))
-        yield start, kind, "\n".join(body) + "\n", reqs  # start: the fence's line number
+        yield start, kind, "\n".join(body) + "\n", reqs, files  # start: the fence's line
 
 
 def free_port():
@@ -148,7 +172,7 @@ def pkg(*args):
 
 
 def check(job, opts, work):
-    path, line, kind, code, reqs = job
+    path, line, kind, code, reqs, files = job
     rel = os.path.relpath(path, ROOT)
     name = f"{rel}:{line}"  # compiler messages name the Markdown file and its lines
     base = os.path.join(work, re.sub(r"\W", "_", name))
@@ -177,6 +201,11 @@ def check(job, opts, work):
     if kind == "fragment":
         return name, True, "compiles"
     scratch = tempfile.mkdtemp(dir=work)
+    for rel_path, text in files.items():  # the page's files (templates, migrations) as shown
+        target = os.path.join(scratch, rel_path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write(text)
     # make test's CMOCKA_* settings are for its own suites, not for the tutorial's test
     env = {k: v for k, v in os.environ.items() if not k.startswith("CMOCKA_")}
     env.update(SECRET_KEY="snippet-check-" + "k" * 32, LOG_LEVEL="warn")
