@@ -10,7 +10,9 @@ what it is:
                     (its routes must register: a malformed pattern or a duplicate
                     fails), in a scratch directory with a SECRET_KEY set.  When a
                     ```sh block follows (before the next C block), its lines `curl [-X M] localhost:5000/path
-                    [-d 'form'] [-H 'Name: value']   # → text` are checked too: the program is started on
+                    [-d 'form'] [-H 'Name: value']   # → text` are checked too
+                    (and `python3 -m websockets ws://localhost:5000/path  # → text`:
+                    the first message): the program is started on
                     a free port and each answer must contain its text (up to a
                     final "...")
     ```c fragment   file-scope code (handlers, schemas, callbacks) that a page shows
@@ -55,6 +57,7 @@ CURL = re.compile(r"^curl\s+(?:-X\s+(\w+)\s+)?localhost:5000(\S*)(?:\s+-d\s+'([^
                   r"((?:\s+-H\s+'[^']*')*)\s+#\s*→\s*(.+?)\s*$")
 
 
+WS = re.compile(r"^python3 -m websockets\s+'?ws://localhost:5000([^'\s]*)'?\s+#\s*→\s*(.+?)\s*$")
 FILE = re.compile(r"^(?:--|\{#|#)\s*file:\s*(\S+)")
 
 
@@ -99,8 +102,10 @@ def snippets(path):
                 break
         if kind == "program" and sh:
             for line in sh:
-                c = CURL.match(line.strip())
-                if c:
+                c, w = CURL.match(line.strip()), WS.match(line.strip())
+                if w:  # a WebSocket: its first message must hold the text
+                    reqs.append(("WS", w.group(1) or "/", None, {}, w.group(2)))
+                elif c:
                     headers = dict(h.split(": ", 1) for h in re.findall(r"-H\s+'([^']*)'", c.group(4)))
                     reqs.append((c.group(1) or ("POST" if c.group(3) is not None else "GET"),
                                  c.group(2) or "/", c.group(3), headers, c.group(5)))
@@ -113,6 +118,24 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def first_ws_message(port, path, expected):
+    """Connects a WebSocket client (python3-websockets) and checks its first message."""
+    import asyncio
+    import websockets
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{port}{path}") as ws:
+            return await ws.recv()
+
+    try:
+        got = asyncio.run(asyncio.wait_for(go(), 10))
+    except Exception as e:  # refused handshake, timeout ...
+        return f"WebSocket {path}: {e!r}"
+    got = got.decode("utf-8", "replace") if isinstance(got, bytes) else got
+    expected = expected[:-3] if expected.endswith("...") else expected
+    return None if expected in got else f"WebSocket {path}: expected '{expected}' first, got '{got[:300]}'"
 
 
 def serve_and_request(argv, cwd, env, reqs):
@@ -138,6 +161,11 @@ def serve_and_request(argv, cwd, env, reqs):
             if method is None:
                 return f"cannot check `{path}`: write it as curl [-X M] localhost:5000/path " \
                        "[-d '...'] [-H '...'] # → text, or drop the arrow"
+            if method == "WS":
+                why = first_ws_message(port, path, expected)
+                if why:
+                    return why
+                continue
             data = form.encode() if form is not None else None
             rq = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
                                         headers=headers)
