@@ -10,7 +10,8 @@ usage: check-docs.py [ROOT]          (default: the checkout this script is in)
 2. Every vial identifier in the inline code of docs/tutorial.md exists in vial.h too
    (its code blocks are compiled by check-snippets.py).
 3. The hello world in README.md is examples/hello.c, as it says (without the file's
-   opening comment), and the tutorial's minimal application is at most 10 lines.
+   opening comment), and the tutorial's minimal application (compiled and run by
+   check-snippets.py) is at most 10 lines and is the one README shows.
 
 Prints each problem and exits 1, or prints what it checked and exits 0.
 """
@@ -108,6 +109,8 @@ def main():
     hello_lines = first_c.group(1).rstrip("\n").count("\n") + 1 if first_c else 0
     if not first_c or "vial_main" not in first_c.group(1) or hello_lines > 10:
         problems.append(f"docs/tutorial.md: the minimal application is {hello_lines} lines (at most 10)")
+    elif first_c.group(1) not in re.findall(r"```c\n(.*?)```", readme, flags=re.S):
+        problems.append("README.md: the ten-line hello is not the tutorial's minimal application")
 
     for p in problems:
         print(p)
