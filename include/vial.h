@@ -32,6 +32,11 @@
  *  - Threads: handlers run on the worker thread that owns the connection.
  *    A vial_req is used by one thread only.  Registration calls (routes,
  *    hooks, config) are made before vial_run() and are not thread-safe.
+ *  - Documentation: the comment right above a declaration (no blank line
+ *    between) documents it, and the declarations after it up to the next
+ *    blank line; a comment after a field documents the field.  `make docs`
+ *    builds the API reference from these comments and fails (as `make test`
+ *    does) on a public name without one.
  */
 #ifndef VIAL_H
 #define VIAL_H
