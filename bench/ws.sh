@@ -53,8 +53,8 @@ RUN_LIMIT=${RUN_LIMIT:-20}            # seconds: a run stops there (complete=0 i
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_SERVERS=${IDLE_SERVERS:-$SERVERS}
 PORT_BASE=${PORT_BASE:-18490}
-RETRY_UNTIL=${RETRY_UNTIL:-300}       # no retries once the run is this many seconds old
-MAX_SECONDS=${MAX_SECONDS:-480}       # hard stop for the whole run
+RETRY_UNTIL=${RETRY_UNTIL:-600}       # no retries once the run is this many seconds old
+MAX_SECONDS=${MAX_SECONDS:-900}       # hard stop for the whole run
 BUDGET_NODE=3
 BUDGET_FLASK=30
 BUDGET_IDLE_MIB=64

@@ -11,7 +11,9 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
            prometheus)  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
-bench_pkgs=(wrk nginx procps util-linux)
+# bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
+# valgrind: bench/metrics.sh's callgrind A/B.
+bench_pkgs=(wrk nginx procps util-linux nodejs python3-flask-socketio python3-eventlet valgrind)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do

@@ -12,7 +12,8 @@ answers a client (emit() inside a handler goes to the sender's room).
 async_mode eventlet (the default here) is what Flask-SocketIO's documentation
 recommends for production and what its socketio.run() picks first when it is
 installed: one process, green threads, eventlet's own WebSocket server, no
-Werkzeug in the message path.  Logging is off (engineio_logger/logger False).
+Werkzeug in the message path.  Logging is off (engineio_logger/logger False), and
+eventlet's connection cap is raised from 1024 to 20000 for the idle test.
 """
 import sys
 
@@ -42,5 +43,12 @@ def echo(data):
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 5002
     print(f"flask-socketio ({mode}) echo on 127.0.0.1:{port}", flush=True)
-    kw = {"log_output": False} if mode in ("eventlet", "gevent") else {"allow_unsafe_werkzeug": True}
+    if mode == "eventlet":
+        # eventlet.wsgi serves at most max_size connections at once (default 1024: the
+        # 1025th waits for one to close); the idle test holds 10,000.
+        kw = {"log_output": False, "max_size": 20000}
+    elif mode == "gevent":
+        kw = {"log_output": False}
+    else:
+        kw = {"allow_unsafe_werkzeug": True}
     socketio.run(app, host="127.0.0.1", port=port, **kw)
