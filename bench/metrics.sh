@@ -5,6 +5,7 @@
 #   bench/metrics.sh                               # uses ./build/vial-bench
 #   VIAL_BUILD_DIR=build-bench bench/metrics.sh
 #   CALLGRIND=0 bench/metrics.sh                   # the timed rounds only
+#   ROUNDS=0 bench/metrics.sh                      # callgrind only (deterministic: any machine load)
 #
 # 1. Timed: two vial-bench instances (--workers 1), `--metrics` (the default: request
 #    counters by route, method and status, the duration histogram, in-flight, bytes
@@ -47,6 +48,7 @@ log() { printf '[bench-metrics] %s\n' "$*" >&2; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
 set_prefixes
+# shellcheck disable=SC2034  # read by start_server (lib.sh)
 START_TRIES=100 START_SETTLE=0
 
 arm_cleanup
@@ -137,6 +139,7 @@ one_round() {  # SETTING MODE ROUND
   kill -0 "${SRV_PID[$s]}" 2>/dev/null || die "vial-bench $s died during $m (log: $OUT/$s.log)"
 }
 
+((ROUNDS > 0)) || MODES=""  # ROUNDS=0: the checks and callgrind only
 for m in $MODES; do
   for s in "${SETTINGS[@]}"; do
     log "$s $m: warm-up $WARMUP"

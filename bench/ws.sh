@@ -63,6 +63,7 @@ log() { printf '[bench-ws] %s\n' "$*" >&2; }
 T0=$SECONDS
 HZ=$(getconf CLK_TCK)
 set_prefixes
+# shellcheck disable=SC2034  # read by start_server (lib.sh)
 START_TRIES=150 START_SETTLE=0.3
 
 arm_cleanup
@@ -324,6 +325,16 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
     printf '%-4s %s idle WebSocket connections <= %s MiB above idle: +%s MiB (%s)\n' "$v" "$IDLE_CONNS" \
       "$BUDGET_IDLE_MIB" "$(mib "$d")" "${IDLE_NOTE[vial]}"
   fi
+  # What user space can win at most: vial's kernel time alone (its srv_us/msg less its user_us/msg,
+  # the read and write of every message) against the peer's whole cost.
+  p=node
+  for m in $MODES; do
+    [[ " ${SERVERS[*]} " == *" $p "* && " ${SERVERS[*]} " == *" vial "* ]] || continue
+    printf '#    %-7s vial kernel time alone %s us/msg: even with no user time at all, x%s of %s\n' "$m" \
+      "$(awk -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" 'BEGIN{printf "%.3f", a - u}')" \
+      "$(awk -v p="${M_US[$p $m]:-0}" -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" \
+        'BEGIN{ if (a - u > 0) printf "%.2f", p / (a - u); else print "-" }')" "$p"
+  done
   echo "# the budget is the round-trip echo (rt); pipe16 shows what batching frames in and out is worth"
   echo "# raw ws-load output and server logs: $OUT; total $((SECONDS - T0)) s"
 } | tee -a "$REPORT"
