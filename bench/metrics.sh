@@ -258,6 +258,22 @@ FMT='%-4s %-7s %9s %11s %12s %7s %9s  %s\n'
     ((${R_FMAX[on $m]:-0} > FOREIGN_MAX || ${R_FMAX[off $m]:-0} > FOREIGN_MAX)) && noisy=" (noisy run: re-run to confirm)"
     printf '%-4s %-7s on %s us vs off %s us per request: %s%%%s\n' "$v" "$m" "$a" "$b" "$pct" "$noisy"
   done
+  if ((CALLGRIND)); then
+    # Metrics add no syscall, so the kernel's share is the same with and without:
+    # the user-space difference (exact, callgrind) scaled by the user share of the
+    # server's CPU (timed, metrics off) is the whole difference, with no timing noise
+    # in the difference itself.
+    for m in $MODES; do
+      d=1
+      [[ $m == pipe* ]] && d=16
+      [[ -n ${CG[on $d]:-} ]] || continue
+      read -r pct share v < <(awk -v a="${CG[on $d]}" -v b="${CG[off $d]}" -v u="${M_UU[off $m]}" \
+        -v t="${M_US[off $m]}" -v l="$BUDGET_PCT" 'BEGIN { if (b <= 0 || t == "-" || t + 0 == 0) { print "- - OVER"; exit }
+          sh = u / t; p = (a - b) / b * 100 * sh; printf "%+.2f %.0f %s\n", p, sh * 100, (p <= l ? "PASS" : "OVER") }')
+      printf '%-4s %-7s estimated from callgrind: %+.2f%% user instructions x %s%% user share of the CPU = %s%%\n' \
+        "$v" "$m" "$(awk -v a="${CG[on $d]}" -v b="${CG[off $d]}" 'BEGIN{print (b > 0 ? (a - b) / b * 100 : 0)}')" "$share" "$pct"
+    done
+  fi
   echo "# raw wrk output and server logs: $OUT; total $((SECONDS - T0)) s"
 } | tee -a "$REPORT"
 exit 0
