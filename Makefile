@@ -1,7 +1,7 @@
 # vial — the two commands that matter:
 #   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
 #   make test   install what tests need, build, run every suite, print "N passed, N failed"
-# Also: make build | hello | docs | bench | fuzz | install [PREFIX=/usr/local] | clean
+# Also: make build | hello | docs | bench | bench-ws | bench-metrics | fuzz | install [PREFIX=/usr/local] | clean
 
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -9,7 +9,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps assets run hello docs test bench fuzz install clean
+.PHONY: all build deps assets run hello docs test bench bench-ws bench-metrics fuzz install clean
 
 all: build
 
@@ -59,6 +59,16 @@ test:
 bench: build
 	@scripts/deps.sh bench
 	@VIAL_BUILD_DIR=$(BUILD) bench/run.sh
+
+# WebSocket echo and idle connections against Node ws and Flask-SocketIO (issue 11).
+bench-ws: build
+	@scripts/deps.sh bench
+	@VIAL_BUILD_DIR=$(BUILD) bench/ws.sh
+
+# /json with metrics on against metrics off (issue 13).
+bench-metrics: build
+	@scripts/deps.sh bench
+	@VIAL_BUILD_DIR=$(BUILD) bench/metrics.sh
 
 fuzz:
 	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh

@@ -15,7 +15,9 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-re
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen)     # the API reference is built, warnings failing, by ctest api_reference
 docs_pkgs=(doxygen)
-bench_pkgs=(wrk nginx procps util-linux)
+# bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
+# valgrind: bench/metrics.sh's callgrind A/B.
+bench_pkgs=(wrk nginx procps util-linux nodejs python3-flask-socketio python3-eventlet valgrind)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do
