@@ -61,9 +61,10 @@ fuzz:
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
-# Removes exactly what the last `make install` of this build put there.
+# Removes exactly what the last `make install` of this build put there
+# (the same DESTDIR, if one was given).
 uninstall:
-	cmake -DMANIFEST=$(BUILD)/install_manifest.txt -P cmake/uninstall.cmake
+	DESTDIR="$(DESTDIR)" cmake -DMANIFEST=$(BUILD)/install_manifest.txt -P cmake/uninstall.cmake
 
 # Debian packages (libvial0, libvial-dev, vial-server) in ../, unsigned.
 deb:

@@ -1,7 +1,8 @@
 # cmake -DMANIFEST=<build>/install_manifest.txt -P uninstall.cmake
 #
 # Removes exactly the files the last `cmake --install` of this build wrote
-# (CMake lists them, DESTDIR included, in install_manifest.txt), then each
+# (CMake lists them in install_manifest.txt, without DESTDIR: set DESTDIR
+# again, as for the install, to remove a staged tree), then each
 # folder on their way up that is ours (a path component named "vial":
 # share/vial/..., lib/cmake/vial) and now empty.  Shared folders (bin,
 # lib, share/man/man1) are never removed, even when empty.
@@ -13,6 +14,7 @@ file(STRINGS "${MANIFEST}" files)
 set(dirs "")
 set(n 0)
 foreach(f IN LISTS files)
+  set(f "$ENV{DESTDIR}${f}")
   if(IS_SYMLINK "${f}" OR EXISTS "${f}")
     file(REMOVE "${f}")
     math(EXPR n "${n} + 1")

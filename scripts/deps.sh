@@ -3,6 +3,7 @@
 #   scripts/deps.sh build   compile libvial and vial-server
 #   scripts/deps.sh test    + what `make test` needs
 #   scripts/deps.sh bench   + load generator and peers
+#   scripts/deps.sh deb     + Debian packaging tools (make deb)
 # Checks each package with dpkg -s and installs only what is missing.
 set -euo pipefail
 
@@ -10,8 +11,11 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
             libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
-           prometheus)  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           prometheus  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           man-db)     # man: tests/install renders the man pages with warnings on
 bench_pkgs=(wrk nginx procps util-linux)
+# `make deb`: dpkg-buildpackage and the checks of the packages it makes
+deb_pkgs=(devscripts debhelper lintian fakeroot)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do
@@ -19,7 +23,8 @@ for what in "$@"; do
     build) ;;
     test) want+=("${test_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown set '$what' (build, test, bench)" >&2; exit 2 ;;
+    deb) want+=("${deb_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, bench, deb)" >&2; exit 2 ;;
   esac
 done
 

@@ -68,6 +68,9 @@ log "build (release)"
 if build build; then
   unit build unit
   api build api
+  log "install tests (a temporary prefix, vial new, pkg-config and CMake builds, vial run --debug)"
+  VIAL_BUILD_DIR="$ROOT/build" $PY -m pytest tests/install -q -p no:cacheprovider \
+    --junitxml="$REPORTS/install.xml" -o junit_suite_name=install
 else
   echo "release build failed"; broken+=(build)
 fi
