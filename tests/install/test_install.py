@@ -83,6 +83,8 @@ def project(prefix):
     try:
         r = sh([str(prefix / "bin/vial"), "new", "notes"], cwd=tmp, env=user_env())
         assert "Created notes/" in r.stdout
+        assert "/build/" in (tmp / "notes/.gitignore").read_text()
+        assert not (tmp / "notes/gitignore").exists()
         yield tmp / "notes"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
 /*
  * new.c — `vial new NAME [DIR]`: copies the skeleton (share/vial/skeleton)
- * into DIR, replacing @NAME@ in every file.  The result builds against the
+ * into DIR, replacing @NAME@ in every file (and naming "gitignore"
+ * .gitignore).  The result builds against the
  * installed vial with CMake (find_package(vial)) or pkg-config, and its
  * tests pass as it is.
  */
@@ -71,7 +72,10 @@ static int copy_tree(const char *from, const char *to, const char *name)
             continue;
         char s[4096], t[4096];
         snprintf(s, sizeof s, "%s/%s", from, e->d_name);
-        snprintf(t, sizeof t, "%s/%s", to, e->d_name);
+        /* Shipped as "gitignore": a packaged .gitignore is a VCS file to
+         * Debian (lintian), and would apply to the skeleton in vial's own
+         * tree. */
+        snprintf(t, sizeof t, "%s/%s", to, strcmp(e->d_name, "gitignore") ? e->d_name : ".gitignore");
         if (is_dir(s)) {
             rc = copy_tree(s, t, name);
             continue;
