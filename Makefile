@@ -2,7 +2,7 @@
 #   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
 #   make test   install what tests need, build, run every suite, print "N passed, N failed"
 # Also: make build | hello | bench | fuzz | install [PREFIX=/usr/local] [DESTDIR=] | uninstall
-#       | deb | clean
+#       | deb | deb-check | clean
 
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -10,7 +10,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps assets run hello test bench fuzz install uninstall deb clean
+.PHONY: all build deps assets run hello test bench fuzz install uninstall deb deb-check clean
 
 all: build
 
@@ -70,6 +70,12 @@ uninstall:
 deb:
 	@scripts/deps.sh deb
 	dpkg-buildpackage -us -uc -b
+
+# The packages' own suite (a full package build in a temporary copy, lintian,
+# the unpacked packages at work): not part of `make test`, see tests/install/test_deb.py.
+deb-check:
+	@scripts/deps.sh test deb
+	VIAL_TEST_DEB=1 /usr/bin/python3 -m pytest tests/install/test_deb.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
