@@ -30,6 +30,20 @@ BUILD_TIMEOUT = 300  # a cold CMake configure + build of the project on a loaded
 START_TIMEOUT = 20
 
 
+def _sanitized() -> bool:
+    try:
+        cache = (BUILD / "CMakeCache.txt").read_text(errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^VIAL_SANITIZE:BOOL=(ON|1|TRUE|YES)$", cache, re.M | re.I) is not None
+
+
+# Against the ASan+UBSan build, what links the installed library is built
+# with the same flags (cc commands here, CMake through CFLAGS/LDFLAGS, which
+# `vial` passes on), and every process must exit clean: no leak, no report.
+SAN = "-fsanitize=address,undefined" if _sanitized() else ""
+
+
 def sh(cmd, cwd=None, env=None, timeout=BUILD_TIMEOUT, check=True):
     r = subprocess.run(cmd, cwd=cwd, env=env, shell=isinstance(cmd, str), capture_output=True,
                        text=True, timeout=timeout)
@@ -51,6 +65,10 @@ def user_env(prefix: pathlib.Path | None = None, **extra) -> dict:
                                                       "SECRET_KEY", "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH")}
     if prefix:
         env["PATH"] = f"{prefix}/bin:{env['PATH']}"
+    if SAN:
+        env["CFLAGS"] = env["LDFLAGS"] = SAN
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:halt_on_error=1"
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     env.update(extra)
     return env
 
@@ -106,6 +124,9 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.p.pid, signal.SIGKILL)  # its own session: only what it started
                 self.p.wait(timeout=5)
+        out = self.output()
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            assert marker not in out, out[-6000:]
         return self.p.returncode
 
     def output(self):
@@ -190,11 +211,11 @@ def smoke_hello(exe: pathlib.Path, tmp: pathlib.Path):
 def test_hello_with_pkgconfig_shared_and_static(prefix, tmp_path):
     env = user_env(PKG_CONFIG_PATH=str(prefix / "lib/pkgconfig"))
     src = REPO / "examples/hello.c"
-    sh(f'cc -o hello {src} $(pkg-config --cflags --libs vial) -Wl,-rpath,{prefix}/lib', cwd=tmp_path, env=env)
+    sh(f'cc {SAN} -o hello {src} $(pkg-config --cflags --libs vial) -Wl,-rpath,{prefix}/lib', cwd=tmp_path, env=env)
     assert f"{prefix}/lib/libvial.so.0" in sh(["ldd", str(tmp_path / "hello")]).stdout
     smoke_hello(tmp_path / "hello", tmp_path)
     # Static: libvial.a and what pkg-config --static adds.
-    sh(f'cc -o hello-static {src} $(pkg-config --cflags vial) '
+    sh(f'cc {SAN} -o hello-static {src} $(pkg-config --cflags vial) '
        f'$(pkg-config --static --libs vial | sed "s/-lvial /-l:libvial.a /")', cwd=tmp_path, env=env)
     assert "libvial" not in sh(["ldd", str(tmp_path / "hello-static")]).stdout
     smoke_hello(tmp_path / "hello-static", tmp_path)
@@ -295,7 +316,7 @@ def test_project_pkgconfig_serves(prefix, project, tmp_path):
     """cc + pkg-config, then the app's routes over HTTP: JSON, the page, the form."""
     env = user_env(PKG_CONFIG_PATH=str(prefix / "lib/pkgconfig"))
     exe = tmp_path / "notes"
-    sh(f"cc -Wall -Wextra -Werror -o {exe} src/app.c src/main.c -Isrc "
+    sh(f"cc {SAN} -Wall -Wextra -Werror -o {exe} src/app.c src/main.c -Isrc "
        f"$(pkg-config --cflags --libs vial) -Wl,-rpath,{prefix}/lib", cwd=project, env=env)
     port = free_port()
     db = tmp_path / "notes.db"
@@ -379,3 +400,17 @@ def test_debug_reload(prefix, project, tmp_path):
     out = p.output()
     assert "sockets handed over" in out
     assert out.count("starting build/notes") >= 3
+
+
+def test_single_file_run(prefix, tmp_path):
+    """`vial run hello.c`: one file, built with cc and pkg-config into .vial/."""
+    shutil.copy(REPO / "examples/hello.c", tmp_path / "hello.c")
+    port = free_port()
+    p = Proc([str(prefix / "bin/vial"), "run", "hello.c", "--port", str(port), "--workers", "1"],
+             tmp_path, user_env(CC=f"cc {SAN}" if SAN else "cc"), tmp_path / "hello.log")
+    try:
+        r = wait_http(f"http://127.0.0.1:{port}/site/21", p, timeout=BUILD_TIMEOUT)
+        assert r.status_code == 200 and r.text == "Welcome, you are 21"
+    finally:
+        assert p.stop() == 0
+    assert (tmp_path / ".vial/hello").is_file()
