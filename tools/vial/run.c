@@ -835,7 +835,9 @@ int cmd_run(int argc, char **argv)
         char hb[256], pb[32];
         host = host ? host : setting("host", "HOST", "127.0.0.1", hb, sizeof hb);
         port = port ? port : setting("port", "PORT", "5000", pb, sizeof pb);
-        return reloader_run(&p, host, port, extra, nextra);
+        int rc = reloader_run(&p, host, port, extra, nextra);
+        free(extra);
+        return rc;
     }
     if (project_build(&p, NULL))
         return 1;
