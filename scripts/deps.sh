@@ -7,8 +7,9 @@
 # Checks each package with dpkg -s and installs only what is missing.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-dev libinih-dev libsystemd-dev
-            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev)
+build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-dev libinih-dev
+            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev
+            libsystemd-dev)  # sd-daemon.h for its constants; libsystemd itself is dlopen'd under systemd only
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
            prometheus  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
