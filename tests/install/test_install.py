@@ -139,8 +139,10 @@ def wait_http(url, proc: Proc, timeout=START_TIMEOUT):
         if proc.p.poll() is not None:
             pytest.fail(f"exited with {proc.p.returncode}:\n{proc.output()[-4000:]}", pytrace=False)
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=5)
+        except (requests.ConnectionError, requests.Timeout):
+            # not listening yet; or `vial run --debug`'s socket, queueing
+            # requests while the first build runs
             time.sleep(0.1)
     pytest.fail(f"{url} not answering after {timeout}s:\n{proc.output()[-4000:]}", pytrace=False)
 
@@ -362,8 +364,9 @@ def edit(path: pathlib.Path, old: str, new: str):
 
 def test_debug_reload(prefix, project, tmp_path):
     """Edit a source: the next request sees the change; a syntax error shows
-    the compiler's message on the page; fixing it serves again.  The
-    listening socket is the watcher's throughout: no request is refused."""
+    the compiler's message on the page; fixing it serves again; an app that
+    builds but exits at start shows its own message.  The listening socket
+    is the watcher's throughout: no request is refused."""
     port = free_port()
     shutil.rmtree(project / "data", ignore_errors=True)
     p = Proc([str(prefix / "bin/vial"), "run", "--debug", "--port", str(port)], project,
@@ -393,13 +396,23 @@ def test_debug_reload(prefix, project, tmp_path):
         r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
         assert r.status_code == 404 and r.json()["message"] == "no such note, edited"
         assert requests.get(base + "/", timeout=10).status_code == 200
+
+        # It builds, but the app refuses to start: its own message is the page.
+        edit(app, '"/notes/<int:id>"', '"/notes/<bad:id>"')
+        time.sleep(0.3)
+        r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
+        assert r.status_code == 500 and "The app exited" in r.text
+        assert "unknown converter" in r.text
+        edit(app, '"/notes/<bad:id>"', '"/notes/<int:id>"')
+        time.sleep(0.3)
+        assert requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT).status_code == 404
     finally:
         edit_back = app.read_text().replace('"no such note, edited"', '"no such note"')
         app.write_text(edit_back)
         assert p.stop() == 0
     out = p.output()
     assert "sockets handed over" in out
-    assert out.count("starting build/notes") >= 3
+    assert out.count("starting build/notes") >= 5
 
 
 def test_single_file_run(prefix, tmp_path):
