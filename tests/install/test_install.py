@@ -312,6 +312,14 @@ def test_project_cmake_out_of_tree_and_tests(prefix, project, tmp_path):
     r = sh([str(prefix / "bin/vial"), "routes"], cwd=project, env=user_env())
     for rule in ("/api/notes/<int:id>", "pages.add_note", "api.create_note"):
         assert rule in r.stdout
+    # migrate applies the project's migration to data/notes.db (vial.ini);
+    # dbshell opens that file in sqlite3.
+    shutil.rmtree(project / "data", ignore_errors=True)
+    r = sh([str(prefix / "bin/vial"), "migrate"], cwd=project, env=user_env())
+    assert "0001_notes.sql" in r.stdout
+    r = subprocess.run([str(prefix / "bin/vial"), "dbshell"], cwd=project, env=user_env(),
+                       input="SELECT count(*) FROM notes;\n", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
 
 
 def test_project_pkgconfig_serves(prefix, project, tmp_path):

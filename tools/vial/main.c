@@ -9,6 +9,7 @@
  *   vial build | test            build (CMake, in build/) | build and run ctest
  *   vial routes | migrate | settings | COMMAND   build, then run that
  *                                command of the app (`settings`: its `help`)
+ *   vial dbshell                 sqlite3 or psql on the app's database
  *   vial version | help
  *
  * It works from wherever it is installed: the prefix is found from the
@@ -41,6 +42,7 @@ static void usage(FILE *out)
           "  routes               the app's route table\n"
           "  migrate              apply the app's pending database migrations\n"
           "  settings             the app's settings, their values and where they come from\n"
+          "  dbshell [ARGS]       sqlite3 or psql on the app's database (database_url)\n"
           "  COMMAND [ARGS]       any other command the app defines (vial_command)\n"
           "  version              vial's version and where it is installed\n"
           "\n"
@@ -93,6 +95,8 @@ int main(int argc, char **argv)
         return cmd_build(argc - 2, argv + 2);
     if (!strcmp(cmd, "test"))
         return cmd_test(argc - 2, argv + 2);
+    if (!strcmp(cmd, "dbshell"))
+        return cmd_dbshell(argc - 2, argv + 2);
     if (cmd[0] == '-') {
         fprintf(stderr, "vial: unknown option '%s'\n", cmd);
         usage(stderr);

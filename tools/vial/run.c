@@ -317,6 +317,44 @@ int cmd_app(const char *command, int argc, char **argv)
     die("cannot run %s: %s", p.exe, strerror(errno));
 }
 
+/*
+ * `vial dbshell`: the database's own shell (Django's dbshell; C has no
+ * REPL to offer, the data is what one pokes at): sqlite3 on the file of a
+ * sqlite:// URL, psql on a postgresql:// one.  The URL is found as the app
+ * finds it, flags aside (VIAL_DATABASE_URL, DATABASE_URL, vial.ini, the
+ * framework's default).
+ */
+int cmd_dbshell(int argc, char **argv)
+{
+    char buf[4096];
+    const char *url = setting("database_url", "DATABASE_URL", "sqlite:///data/vial.db", buf, sizeof buf);
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args)
+        return 1;
+    if (!strncmp(url, "sqlite://", 9)) {
+        const char *path = url + 9;
+        if (!strcmp(path, ":memory:"))
+            die("database_url is sqlite://:memory:: nothing outlives the app to look at");
+        if (*path == '/')
+            path++; /* sqlite:///rel/path, sqlite:////abs/path */
+        if (!is_file(path))
+            die("%s does not exist yet: start the app or run `vial migrate` first", path);
+        args[0] = "sqlite3";
+        args[1] = (char *)path;
+    } else if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
+        args[0] = "psql";
+        args[1] = (char *)url;
+    } else {
+        die("database_url '%s': neither sqlite:// nor postgresql://", url);
+    }
+    for (int i = 0; i < argc; i++)
+        args[i + 2] = argv[i];
+    fflush(NULL);
+    execvp(args[0], args);
+    die("cannot run %s: %s (Debian: apt-get install %s)", args[0], strerror(errno),
+        args[0][0] == 's' ? "sqlite3" : "postgresql-client");
+}
+
 /* ------------------------------------------------------------------ the reloader */
 
 typedef struct {

@@ -57,5 +57,6 @@ int cmd_run(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_app(const char *command, int argc, char **argv);
+int cmd_dbshell(int argc, char **argv);
 
 #endif
