@@ -370,6 +370,18 @@ def edit(path: pathlib.Path, old: str, new: str):
     path.write_text(text.replace(old, new, 1))
 
 
+def save(proc: Proc, path: pathlib.Path, old: str, new: str):
+    """Edits a source as an editor saves it, then waits (bounded) until the
+    watcher has noticed: it logs "building" only after it stopped the old
+    app, so from then on no request can reach the old code."""
+    before = proc.output().count(" * building ")
+    edit(path, old, new)
+    deadline = time.monotonic() + 30
+    while proc.output().count(" * building ") <= before:
+        assert time.monotonic() < deadline, proc.output()[-3000:]
+        time.sleep(0.05)
+
+
 def test_debug_reload(prefix, project, tmp_path):
     """Edit a source: the next request sees the change; a syntax error shows
     the compiler's message on the page; fixing it serves again; an app that
@@ -385,13 +397,11 @@ def test_debug_reload(prefix, project, tmp_path):
         r = wait_http(base + "/api/notes/1", p, timeout=BUILD_TIMEOUT)
         assert r.status_code == 404 and r.json()["message"] == "no such note"
 
-        edit(app, '"no such note"', '"no such note, edited"')
-        time.sleep(0.3)  # the watcher's inotify read: it stops the app before the next request
+        save(p, app, '"no such note"', '"no such note, edited"')
         r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
         assert r.status_code == 404 and r.json()["message"] == "no such note, edited"
 
-        edit(app, "return vial_jw_finish(w);\n}", "return vial_jw_finish(w)\n}")  # a missing ;
-        time.sleep(0.3)
+        save(p, app, "return vial_jw_finish(w);\n}", "return vial_jw_finish(w)\n}")  # a missing ;
         r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
         assert r.status_code == 500 and r.headers["Content-Type"].startswith("text/html")
         assert "Build failed" in r.text
@@ -399,20 +409,17 @@ def test_debug_reload(prefix, project, tmp_path):
         # Served again on every request until the next build.
         assert requests.get(base + "/", timeout=10).status_code == 500
 
-        edit(app, "return vial_jw_finish(w)\n}", "return vial_jw_finish(w);\n}")
-        time.sleep(0.3)
+        save(p, app, "return vial_jw_finish(w)\n}", "return vial_jw_finish(w);\n}")
         r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
         assert r.status_code == 404 and r.json()["message"] == "no such note, edited"
         assert requests.get(base + "/", timeout=10).status_code == 200
 
         # It builds, but the app refuses to start: its own message is the page.
-        edit(app, '"/notes/<int:id>"', '"/notes/<bad:id>"')
-        time.sleep(0.3)
+        save(p, app, '"/notes/<int:id>"', '"/notes/<bad:id>"')
         r = requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT)
         assert r.status_code == 500 and "The app exited" in r.text
         assert "unknown converter" in r.text
-        edit(app, '"/notes/<bad:id>"', '"/notes/<int:id>"')
-        time.sleep(0.3)
+        save(p, app, '"/notes/<bad:id>"', '"/notes/<int:id>"')
         assert requests.get(base + "/api/notes/1", timeout=BUILD_TIMEOUT).status_code == 404
     finally:
         edit_back = app.read_text().replace('"no such note, edited"', '"no such note"')
