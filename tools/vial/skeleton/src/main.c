@@ -3,10 +3,5 @@
 
 int main(int argc, char **argv)
 {
-    vial_app *app = app_create();
-    if (!app)
-        return 1;
-    int rc = vial_run(app, argc, argv);
-    vial_app_free(app);
-    return rc;
+    return vial_main(app_create(), argc, argv); /* runs, then frees the app (NULL: out of memory) */
 }
