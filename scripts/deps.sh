@@ -16,7 +16,7 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-re
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen      # the API reference is built, warnings failing, by ctest api_reference
            man-db       # man: tests/install renders the man pages with warnings on
-           nginx systemd strace python3-seccomp python3-yaml nodejs npm)  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
+           nginx systemd strace python3-seccomp python3-yaml nodejs)  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
 docs_pkgs=(doxygen)
 # bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
 # valgrind: bench/metrics.sh's callgrind A/B.
@@ -35,6 +35,13 @@ for what in "$@"; do
     *) echo "deps.sh: unknown set '$what' (build, test, bench, docs, deb)" >&2; exit 2 ;;
   esac
 done
+
+# npm: NodeSource's nodejs carries it (and conflicts with Debian's npm
+# package); Debian's nodejs does not.  Ask for the package only when the
+# command is missing.
+if [[ " ${want[*]} " == *" nodejs "* ]] && ! command -v npm >/dev/null 2>&1; then
+  want+=(npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
