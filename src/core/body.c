@@ -8,6 +8,8 @@
  */
 #include "core.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 
 json_t *vial_body_json(vial_req *req)
@@ -67,6 +69,20 @@ vial_jr *vial_jr_body(vial_req *req)
 
 json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
 {
+    const vial_field *field = NULL;
+    if (!schema) {
+        /* The route's documented body: what the API document shows is what
+         * is checked. */
+        const vial_doc *d = vial_route_doc(req);
+        schema = d ? d->body : NULL;
+        field = d && !schema ? d->body_field : NULL;
+        if (!schema && !field) {
+            vial_req_log(req, VIAL_LOG_ERROR, "vial_body_json_valid(req, NULL) on route %s, which "
+                         "documents no body schema", vial_endpoint(req) ? vial_endpoint(req) : "(none)");
+            vial_abort(req, 500, "cannot validate the body");
+            return NULL;
+        }
+    }
     json_t *j = vial_body_json(req);
     if (!j) {
         vial_abort(req, 400, vial_body_json_error(req));
@@ -77,7 +93,7 @@ json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
         vial_abort(req, 503, "out of memory");
         return NULL;
     }
-    int n = vial_validate(schema, j, "", errors);
+    int n = schema ? vial_validate(schema, j, "", errors) : vial_validate_field(field, j, "", errors);
     if (n == 0) {
         json_decref(errors);
         return j;
@@ -95,4 +111,93 @@ json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
     }
     vial_abort_json(req, 400, "invalid body", json_pack("{s:o}", "fields", errors));
     return NULL;
+}
+
+/* A query value as the JSON value its field's type reads it as; NULL (with
+ * *why) when it does not convert. */
+static json_t *arg_value(const vial_field *f, const char *s, const char **why)
+{
+    switch (f->type) {
+    case VIAL_F_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (!*s || *end || errno || *s == ' ' || *s == '+') {
+            *why = "must be an integer";
+            return NULL;
+        }
+        return json_integer((json_int_t)v);
+    }
+    case VIAL_F_NUMBER: {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (!*s || *end || errno || *s == ' ' || !isfinite(v)) {
+            *why = "must be a number";
+            return NULL;
+        }
+        return json_real(v);
+    }
+    case VIAL_F_BOOL:
+        if (!strcmp(s, "true") || !strcmp(s, "1"))
+            return json_true();
+        if (!strcmp(s, "false") || !strcmp(s, "0"))
+            return json_false();
+        *why = "must be true or false";
+        return NULL;
+    case VIAL_F_OBJECT:
+    case VIAL_F_ARRAY:
+        *why = "cannot be given in the query";
+        return NULL;
+    default: { /* strings, timestamps, anything: the text */
+        json_t *v = json_string(s);
+        if (!v)
+            *why = "must be UTF-8 text"; /* (or out of memory, which is far less likely) */
+        return v;
+    }
+    }
+}
+
+int vial_args_valid(vial_req *req)
+{
+    const vial_doc *d = vial_route_doc(req);
+    if (!d || !d->query)
+        return 0;
+    json_t *errors = json_object();
+    if (!errors) {
+        vial_abort(req, 503, "out of memory");
+        return 1;
+    }
+    int total = 0;
+    for (const vial_field *f = d->query; f->name && total >= 0; f++) {
+        const char *s = vial_arg(req, f->name);
+        if (!s) {
+            if (f->flags & VIAL_REQUIRED)
+                total += json_object_set_new(errors, f->name, json_string("required")) ? 0 : 1;
+            continue;
+        }
+        const char *why = NULL;
+        json_t *v = arg_value(f, s, &why);
+        if (!v) {
+            if (why)
+                total += json_object_set_new(errors, f->name, json_string(why)) ? 0 : 1;
+            else
+                total = VIAL_ENOMEM;
+            continue;
+        }
+        int r = vial_validate_field(f, v, f->name, errors);
+        json_decref(v);
+        total = r < 0 ? r : total + r;
+    }
+    if (total == 0) {
+        json_decref(errors);
+        return 0;
+    }
+    if (total < 0) {
+        json_decref(errors);
+        vial_abort(req, total == VIAL_ENOMEM ? 503 : 500, "cannot check the query");
+        return 1;
+    }
+    vial_abort_json(req, 400, "invalid query", json_pack("{s:o}", "fields", errors));
+    return 1;
 }
