@@ -1335,6 +1335,10 @@ enum {
     VIAL_DOC_DEPRECATED = 1u << 1,
     VIAL_DOC_AUTH_OPTIONAL = 1u << 2, /* `security` may be sent, need not be */
     VIAL_DOC_BODY_OPTIONAL = 1u << 3, /* an empty body is accepted too */
+    /* `body` as one object or a non-empty array of them (a batch):
+     * vial_body_json_valid(req, NULL) checks each element, its problems
+     * reported under "[i]." */
+    VIAL_DOC_BODY_OR_ARRAY = 1u << 4,
 };
 
 typedef struct vial_doc {

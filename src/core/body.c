@@ -93,7 +93,22 @@ json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
         vial_abort(req, 503, "out of memory");
         return NULL;
     }
-    int n = schema ? vial_validate(schema, j, "", errors) : vial_validate_field(field, j, "", errors);
+    const vial_doc *d = vial_route_doc(req);
+    bool batch = schema && json_is_array(j) && d && d->body == schema && (d->flags & VIAL_DOC_BODY_OR_ARRAY);
+    int n = 0;
+    if (batch && json_array_size(j) == 0) {
+        n = json_object_set_new(errors, "(root)", json_string("must not be an empty array")) ? VIAL_ENOMEM : 1;
+    } else if (batch) {
+        /* A batch: each element against the schema, problems under "[i]". */
+        for (size_t i = 0; i < json_array_size(j) && n >= 0; i++) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "[%zu]", i);
+            int r = vial_validate(schema, json_array_get(j, i), prefix, errors);
+            n = r < 0 ? r : n + r;
+        }
+    } else {
+        n = schema ? vial_validate(schema, j, "", errors) : vial_validate_field(field, j, "", errors);
+    }
     if (n == 0) {
         json_decref(errors);
         return j;

@@ -418,6 +418,9 @@ static json_t *operation(build *b, const vial__route *r, const char *op_id)
     if (has_body) {
         json_t *schema = d->body ? vial__jsonschema_object(&b->defs, d->body)
                                  : vial__jsonschema_field(&b->defs, d->body_field, true);
+        if (schema && d->body && (d->flags & VIAL_DOC_BODY_OR_ARRAY))
+            schema = json_pack("{s:[O,{s:s,s:o,s:i}]}", "oneOf", schema, "type", "array", "items",
+                               schema, "minItems", 1);
         put(b, op, "requestBody",
             json_pack("{s:b,s:{s:{s:o}}}", "required", !(d->flags & VIAL_DOC_BODY_OPTIONAL), "content",
                       d->body_type ? d->body_type : "application/json", "schema", schema));
@@ -450,6 +453,10 @@ static json_t *operation(build *b, const vial__route *r, const char *op_id)
     if (slist) {
         put(b, op, "security", slist);
         default_error(b, responses, 401, "no valid credentials (WWW-Authenticate says which)");
+    } else {
+        /* Said explicitly: the route needs nothing (as far as the route
+         * table and its doc know). */
+        put(b, op, "security", json_array());
     }
     if (typed)
         default_error(b, responses, 404, "a path parameter does not convert (the route does not match)");
