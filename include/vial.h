@@ -1402,10 +1402,10 @@ VIAL_API int vial_security_scheme(vial_app *app, const char *name, const char *s
  * none), unless a route's vial_doc says otherwise.  Copied. */
 VIAL_API int vial_bp_security(vial_bp *bp, const char *schemes);
 /*
- * The OpenAPI 3.1 document of the app's routes.  `req` may be NULL; when
- * given, the document's server URL is the request's script root
- * (vial_script_root: behind a proxy that mounts the app at a path).  New
- * reference, or NULL when out of memory or the routes do not compile.
+ * The OpenAPI 3.1 document of the app's routes: a New reference, or NULL
+ * when out of memory or the routes do not compile.  `req` may be NULL;
+ * when given, the document's server URL is the request's script root
+ * (vial_script_root: behind a proxy that mounts the app at a path).
  */
 VIAL_API json_t *vial_openapi(vial_app *app, vial_req *req);
 /*
