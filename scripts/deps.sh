@@ -10,14 +10,19 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
             libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
-           prometheus)  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           nodejs)      # node + npm: @redocly/cli lints /openapi.json (tests/api/test_openapi.py), browser tests
 bench_pkgs=(wrk nginx procps util-linux)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do
   case $what in
     build) ;;
-    test) want+=("${test_pkgs[@]}") ;;
+    test) want+=("${test_pkgs[@]}")
+          # Debian's nodejs leaves npm to its own package; NodeSource's bundles it
+          # (and conflicts with Debian's npm): ask for the package only when the
+          # command is missing.
+          command -v npm >/dev/null 2>&1 || want+=(npm) ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     *) echo "deps.sh: unknown set '$what' (build, test, bench)" >&2; exit 2 ;;
   esac
