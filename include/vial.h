@@ -1304,9 +1304,9 @@ VIAL_API json_t *vial_schema_jsonschema(const vial_schema *schema);
  * validates with, and its responses.
  *
  *     static const vial_response_doc created[] = {
- *         { 201, "the account", &user_schema },
- *         { 409, "the name is taken" },   // no schema: the common error shape
- *         { 0 } };
+ *         VIAL_RESPONSE(201, "the account", .schema = &user_schema),
+ *         VIAL_RESPONSE(409, "the name is taken"),   // no schema: the common error shape
+ *         VIAL_RESPONSE_END };
  *     static const vial_doc register_doc = {
  *         .summary = "Create an account", .body = &creds_schema, .responses = created };
  *     vial_route_add(bp, VIAL_POST, "/register", register_user,
@@ -1329,6 +1329,11 @@ typedef struct vial_response_doc {
      * that has no schema here ("text/html", "text/event-stream"). */
     const char *content_type;
 } vial_response_doc;
+/* A response with designated initializers (so -Wextra stays quiet):
+ * VIAL_RESPONSE(201, "the item", .schema = &item), and VIAL_RESPONSE_END
+ * to close a list. */
+#define VIAL_RESPONSE(st, desc, ...) { .status = (st), .description = (desc), __VA_ARGS__ }
+#define VIAL_RESPONSE_END { .status = 0 }
 
 enum {
     VIAL_DOC_HIDDEN = 1u << 0,        /* left out of the document */
