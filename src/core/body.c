@@ -128,6 +128,38 @@ json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema)
     return NULL;
 }
 
+/* `s` spelled as a JSON number: -?digits, and unless `integer` an optional
+ * fraction and exponent.  strtoll/strtod alone would also take leading
+ * blanks, '+', hex, "inf" and "nan". */
+static bool number_syntax(const char *s, bool integer)
+{
+    if (*s == '-')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    if (integer)
+        return !*s;
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return false;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (*s < '0' || *s > '9')
+            return false;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return !*s;
+}
+
 /* A query value as the JSON value its field's type reads it as; NULL (with
  * *why) when it does not convert. */
 static json_t *arg_value(const vial_field *f, const char *s, const char **why)
@@ -136,8 +168,8 @@ static json_t *arg_value(const vial_field *f, const char *s, const char **why)
     case VIAL_F_INT: {
         char *end;
         errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (!*s || *end || errno || *s == ' ' || *s == '+') {
+        long long v = number_syntax(s, true) ? strtoll(s, &end, 10) : 0;
+        if (!number_syntax(s, true) || errno) {
             *why = "must be an integer";
             return NULL;
         }
@@ -145,9 +177,8 @@ static json_t *arg_value(const vial_field *f, const char *s, const char **why)
     }
     case VIAL_F_NUMBER: {
         char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (!*s || *end || errno || *s == ' ' || !isfinite(v)) {
+        double v = number_syntax(s, false) ? strtod(s, &end) : 0;
+        if (!number_syntax(s, false) || !isfinite(v)) {
             *why = "must be a number";
             return NULL;
         }

@@ -255,9 +255,23 @@ static void test_views_validate_with_their_docs(void **state)
     assert_int_equal(vial_test_status(r), 400);
     assert_non_null(strstr(vial_test_body(r, NULL), "\"limit\":\"required\""));
     vial_test_free(r);
-    r = get(app, "/api/items?limit=1x");
-    assert_non_null(strstr(vial_test_body(r, NULL), "\"limit\":\"must be an integer\""));
-    vial_test_free(r);
+    /* JSON number syntax only: no blanks, '+', hex, inf or nan (strtod would) */
+    static const char *const refused[] = { "limit=1x", "limit=%201", "limit=%2B1", "limit=%091", "limit=",
+                                           "limit=1&ratio=0x1", "limit=1&ratio=inf", "limit=1&ratio=nan",
+                                           "limit=1&ratio=.5", "limit=1&ratio=1e", "limit=1&ratio=1e999" };
+    for (size_t i = 0; i < VIAL__ARRAY_LEN(refused); i++) {
+        char t[96];
+        snprintf(t, sizeof t, "/api/items?%s", refused[i]);
+        r = get(app, t);
+        if (vial_test_status(r) != 400)
+            print_error("%s: %d\n", t, vial_test_status(r));
+        assert_int_equal(vial_test_status(r), 400);
+        assert_non_null(strstr(vial_test_body(r, NULL), i < 5 ? "\"limit\":\"must be an integer\""
+                                                              : "\"ratio\":\"must be a number\""));
+        vial_test_free(r);
+    }
+    expect(app, "GET", "/api/items?limit=-0&ratio=1E-1", 400, NULL); /* -0 parses, and is below 1 */
+    expect(app, "GET", "/api/items?limit=01&ratio=5e-1", 200, "List items");
     vial_app_free(app);
 }
 
