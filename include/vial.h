@@ -658,6 +658,9 @@ typedef struct vial_ws_opts {
     const char *endpoint;            /* name for vial_url_for() (copied); NULL: the pattern */
     const char *const *protocols;    /* subprotocols, preferred first, NULL-terminated (copied) */
     int any_origin;                  /* 1: no Origin check (an API meant for any site) */
+    /* The route in the API document (borrowed, must outlive the app); NULL:
+     * a generic "WebSocket endpoint" with its 101, 400, 403 and 426. */
+    const struct vial_doc *doc;
 } vial_ws_opts;
 
 /* Adds a WebSocket endpoint at `pattern` (typed parameters as vial_route;
