@@ -247,11 +247,12 @@ VIAL_API int vial_bp_register(vial_bp *parent, vial_bp *bp, const char *url_pref
 VIAL_API int vial_route(vial_bp *bp, unsigned methods, const char *pattern,
                         vial_handler fn, const char *endpoint);
 
+struct vial_doc;
+
 /*
  * What else a route can say; zero means "not set".  `ud` lets one view
  * serve several routes: it reads the route's own data with vial_route_ud().
  */
-struct vial_doc;
 typedef struct vial_route_opts {
     const char *endpoint; /* name for vial_url_for() (copied); NULL: the pattern */
     void *ud;             /* handed to the view (borrowed: must outlive the app) */
@@ -1370,9 +1371,10 @@ typedef struct vial_response_doc {
 #define VIAL_RESPONSE(st, desc, ...) { .status = (st), .description = (desc), __VA_ARGS__ }
 #define VIAL_RESPONSE_END { .status = 0 }
 
+/* vial_doc.flags. */
 enum {
     VIAL_DOC_HIDDEN = 1u << 0,        /* left out of the document */
-    VIAL_DOC_DEPRECATED = 1u << 1,
+    VIAL_DOC_DEPRECATED = 1u << 1,    /* still served, marked deprecated */
     VIAL_DOC_AUTH_OPTIONAL = 1u << 2, /* `security` may be sent, need not be */
     VIAL_DOC_BODY_OPTIONAL = 1u << 3, /* an empty body is accepted too */
     /* `body` as one object or a non-empty array of them (a batch):
@@ -1381,6 +1383,8 @@ enum {
     VIAL_DOC_BODY_OR_ARRAY = 1u << 4,
 };
 
+/* What a route says about itself: its docstring, request body, query and
+ * path parameters, responses and security (see the example above). */
 typedef struct vial_doc {
     const char *summary;          /* one line */
     const char *description;      /* longer, CommonMark */
