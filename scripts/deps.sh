@@ -12,6 +12,7 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
             libsystemd-dev)  # sd-daemon.h for its constants; libsystemd itself is dlopen'd under systemd only
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
+           python3-jsonschema   # responses checked against /openapi.json's schemas (tests/api/test_openapi.py)
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen      # the API reference is built, warnings failing, by ctest api_reference
            nodejs)      # node + npm: @redocly/cli lints /openapi.json (tests/api/test_openapi.py), browser tests

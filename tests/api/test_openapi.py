@@ -10,7 +10,8 @@ libvial from the route table and the routes' docs (src/core/openapi.c).
   operationId and a summary (every vial-server route is described).
 - What the document says is what the server does: the request schemas it
   shows are the ones the handlers enforce (a body the schema refuses is a
-  400 naming the same field), path parameters are typed as the router
+  400 naming the same field), the answers fit the response schemas it
+  declares (python3-jsonschema), path parameters are typed as the router
   matches them, and the /docs page loads Swagger UI from the server itself
   under its Content-Security-Policy.
 """
@@ -21,6 +22,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 import requests
@@ -289,3 +291,64 @@ def test_docs_page_loads_everything_from_the_server(srv):
     for asset, ctype in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")):
         a = requests.get(url(srv, f"/static/vendor/swagger-ui/{asset}"), timeout=HTTP_TIMEOUT)
         assert a.status_code == 200 and a.headers["Content-Type"].startswith(ctype), asset
+
+
+def test_responses_match_their_documented_schemas(srv, doc):
+    """What the views answer fits the schemas the document declares for
+    those statuses (python3-jsonschema, Draft 2020-12, references resolved
+    against the document)."""
+    jsonschema = pytest.importorskip("jsonschema", reason="python3-jsonschema (scripts/deps.sh test)")
+    resolver = jsonschema.RefResolver.from_schema(doc, id_of=lambda _: "")
+    checked = []
+
+    def check(method, path, r, status):
+        assert r.status_code == status, (method, path, r.status_code, r.text)
+        op = doc["paths"][path][method]
+        media = op["responses"][str(status)].get("content", {})
+        if status == 204:
+            assert not media and not r.content
+            return
+        schema = media["application/json"]["schema"]
+        jsonschema.Draft202012Validator(schema, resolver=resolver).validate(r.json())
+        checked.append(f"{method} {path} {status}")
+
+    s = requests.Session()
+    name = f"oa_{int(time.time() * 1000) % 10**9}"
+    creds = {"username": name, "password": "correct horse battery staple"}
+    check("post", "/api/register", s.post(url(srv, "/api/register"), json=creds, timeout=HTTP_TIMEOUT), 201)
+    check("post", "/api/register", s.post(url(srv, "/api/register"), json=creds, timeout=HTTP_TIMEOUT), 409)
+    check("post", "/api/register", s.post(url(srv, "/api/register"), json={}, timeout=HTTP_TIMEOUT), 400)
+    my = s.post(url(srv, "/api/register"), json={**creds, "username": name + "b"},
+                timeout=HTTP_TIMEOUT).json()["user_id"]
+    r = s.post(url(srv, "/api/login"), json={**creds, "username": name + "b"}, timeout=HTTP_TIMEOUT)
+    check("post", "/api/login", r, 200)
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    check("post", "/api/login", s.post(url(srv, "/api/login"), json={**creds, "password": "wrong password"},
+                                       timeout=HTTP_TIMEOUT), 401)
+    # someone else's account: a 403 in the error shape
+    check("get", "/api/users/{id}", s.get(url(srv, f"/api/users/{my - 1}"), headers=auth, timeout=HTTP_TIMEOUT), 403)
+    check("get", "/api/users/{id}", s.get(url(srv, f"/api/users/{my}"), headers=auth, timeout=HTTP_TIMEOUT), 200)
+    check("get", "/api/users/{id}", s.get(url(srv, "/api/users/1"), timeout=HTTP_TIMEOUT), 401)
+    check("put", "/api/users/{id}", s.put(url(srv, f"/api/users/{my}"), headers=auth,
+                                            json={"password": "another fine passphrase"}, timeout=HTTP_TIMEOUT), 200)
+    check("post", "/api/users/{id}/api-keys", s.post(url(srv, f"/api/users/{my}/api-keys"), headers=auth,
+                                                     timeout=HTTP_TIMEOUT), 201)
+    check("get", "/api/users", s.get(url(srv, "/api/users"), headers=auth, timeout=HTTP_TIMEOUT), 403)
+
+    body = [{"userId": name, "sessionId": "s", "actions": [
+        {"time": "2018-10-18T21:37:28-06:00", "type": "CLICK", "properties": {"locationX": 1, "locationY": 2}},
+        {"time": "2018-10-18T21:37:30Z", "type": "VIEW", "properties": {"viewedId": "V"}}]}]
+    r = s.post(url(srv, "/logs"), json=body, timeout=HTTP_TIMEOUT)
+    check("post", "/logs", r, 201)
+    first = r.json()["first_id"]
+    check("get", "/logs/{id}", s.get(url(srv, f"/logs/{first}"), timeout=HTTP_TIMEOUT), 200)
+    check("get", "/logs/{id}", s.get(url(srv, "/logs/999999999"), timeout=HTTP_TIMEOUT), 404)
+    check("get", "/user/{userId}", s.get(url(srv, f"/user/{name}?limit=1"), timeout=HTTP_TIMEOUT), 200)
+    check("get", "/time_range/{start}/{end}",
+          s.get(url(srv, "/time_range/2018-10-19T00:00:00Z/2018-10-18T00:00:00Z"), timeout=HTTP_TIMEOUT), 400)
+    check("delete", "/logs/{id}", s.delete(url(srv, f"/logs/{first}"), timeout=HTTP_TIMEOUT), 200)
+    check("delete", "/user/{userId}", s.delete(url(srv, f"/user/{name}"), timeout=HTTP_TIMEOUT), 200)
+    check("delete", "/user/{userId}", s.delete(url(srv, f"/user/{name}"), timeout=HTTP_TIMEOUT), 404)
+    for path in ("/health", "/healthz", "/readyz"):
+        check("get", path, s.get(url(srv, path), timeout=HTTP_TIMEOUT), 200)
+    assert len(checked) >= 20
