@@ -268,6 +268,35 @@ VIAL_API int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern,
  * pointer given at registration). */
 VIAL_API void *vial_route_ud(vial_req *req);
 
+/*
+ * A blueprint's routes as one table, each with its documentation:
+ *
+ *     static const vial_route_def routes[] = {
+ *         VIAL_ROUTE(VIAL_GET, "/items", list, "list", &list_doc),
+ *         VIAL_ROUTE(VIAL_GET, "/by/<kind>", list, "by_kind", &by_kind_doc, .ud = &KIND),
+ *         VIAL_ROUTE_END };
+ *     rc = vial_route_table(bp, routes);
+ *
+ * Every pointer is borrowed and must outlive the app (a static table).
+ */
+typedef struct vial_route_def {
+    unsigned methods;           /* VIAL_GET | ...; 0 ends a table */
+    const char *pattern;        /* as vial_route() */
+    vial_handler fn;            /* the view */
+    const char *endpoint;       /* name for vial_url_for(); NULL: the pattern */
+    const struct vial_doc *doc; /* the route in the API document (NULL: none) */
+    void *ud;                   /* vial_route_ud() */
+} vial_route_def;
+/* A table entry with designated initializers (so -Wextra stays quiet);
+ * `.ud = ...` may follow the doc. */
+#define VIAL_ROUTE(m, pat, f, ep, d, ...)                                      \
+    { .methods = (m), .pattern = (pat), .fn = (f), .endpoint = (ep), .doc = (d), __VA_ARGS__ }
+#define VIAL_ROUTE_END { .methods = 0 }
+/* Adds every route of `defs` (up to the entry with methods 0) with
+ * vial_route_add().  Returns 0, or the first error (the routes after it
+ * are still added, so vial_run() reports every bad one). */
+VIAL_API int vial_route_table(vial_bp *bp, const vial_route_def *defs);
+
 /* A route for one method on an app or a blueprint, its endpoint the
  * handler's name: vial_get(app, "/", index) is the endpoint "index". */
 #define vial_get(x, pat, fn) vial_route(VIAL_BP(x), VIAL_GET, (pat), (fn), #fn)

@@ -384,26 +384,20 @@ int dashboard_register(vial_app *app)
     vial_bp *bp = vial_bp_new("dashboard");
     if (!bp)
         return VIAL_ENOMEM;
-    static const struct {
-        unsigned method;
-        const char *pattern, *endpoint;
-        vial_handler fn;
-        const vial_doc *doc;
-    } routes[] = {
-        { VIAL_GET, "/", "home", home, &home_doc },
-        { VIAL_GET, "/login", "login_page", login_page, &login_page_doc },
-        { VIAL_POST, "/login", "login_post", login_post, &login_post_doc },
-        { VIAL_GET, "/register", "register_page", register_page, &register_page_doc },
-        { VIAL_POST, "/register", "register_post", register_post, &register_post_doc },
-        { VIAL_POST, "/logout", "logout", logout, &logout_doc },
-        { VIAL_GET, "/me", "me", me, &me_doc },
-        { VIAL_GET, "/explorer", "explorer", explorer, &explorer_doc },
-        { VIAL_GET, "/explorer/stats", "stats", stats, &stats_doc },
-        { VIAL_GET, "/explorer/live", "live", live, &live_doc },
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_GET, "/", home, "home", &home_doc),
+        VIAL_ROUTE(VIAL_GET, "/login", login_page, "login_page", &login_page_doc),
+        VIAL_ROUTE(VIAL_POST, "/login", login_post, "login_post", &login_post_doc),
+        VIAL_ROUTE(VIAL_GET, "/register", register_page, "register_page", &register_page_doc),
+        VIAL_ROUTE(VIAL_POST, "/register", register_post, "register_post", &register_post_doc),
+        VIAL_ROUTE(VIAL_POST, "/logout", logout, "logout", &logout_doc),
+        VIAL_ROUTE(VIAL_GET, "/me", me, "me", &me_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer", explorer, "explorer", &explorer_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer/stats", stats, "stats", &stats_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer/live", live, "live", &live_doc),
+        VIAL_ROUTE_END,
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        rc |= vial_route_add(bp, routes[i].method, routes[i].pattern, routes[i].fn,
-                             &(vial_route_opts){ .endpoint = routes[i].endpoint, .doc = routes[i].doc });
+    rc |= vial_route_table(bp, routes);
     rc |= vial_bp_describe(bp, "The browser pages: sign-in, registration, the account and the logs "
                                "explorer (HTML, a session cookie, CSRF-protected forms).");
     rc |= vial_csrf_protect(bp);

@@ -253,40 +253,32 @@ int logs_register(vial_app *app)
     /* One list view and one delete view serve every filter set: a route's
      * data is the F_* bits its path carries. */
     static const unsigned sets[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
-    static const struct {
-        unsigned method;
-        const char *pattern, *endpoint;
-        vial_handler fn;
-        unsigned filters;
-        const vial_doc *doc;
-    } routes[] = {
-        { VIAL_POST, "/logs", "post_logs", post_logs, 0, &post_doc },
-        { VIAL_GET, "/logs", "all_logs", list_logs, 0, &all_doc },
-        { VIAL_GET, "/logs/<int:id>", "get_log", get_log, 0, &get_doc },
-        { VIAL_GET, "/logs/stream", "stream_logs", logs_stream, 0, &stream_doc },
-        { VIAL_GET, "/user/<userId>", "by_user", list_logs, F_USER, &by_user_doc },
-        { VIAL_GET, "/user/<userId>/log_type/<type>", "by_user_type", list_logs, F_USER | F_TYPE,
-          &by_user_type_doc },
-        { VIAL_GET, "/user/<userId>/time_range/<start>/<end>", "by_user_range", list_logs,
-          F_USER | F_RANGE, &by_user_range_doc },
-        { VIAL_GET, "/user/<userId>/log_type/<type>/time_range/<start>/<end>", "by_user_type_range",
-          list_logs, F_USER | F_TYPE | F_RANGE, &by_user_type_range_doc },
-        { VIAL_GET, "/log_type/<type>", "by_type", list_logs, F_TYPE, &by_type_doc },
-        { VIAL_GET, "/log_type/<type>/time_range/<start>/<end>", "by_type_range", list_logs,
-          F_TYPE | F_RANGE, &by_type_range_doc },
-        { VIAL_GET, "/time_range/<start>/<end>", "by_range", list_logs, F_RANGE, &by_range_doc },
-        { VIAL_DELETE, "/logs/<int:id>", "delete_log", delete_log, 0, &delete_log_doc },
-        { VIAL_DELETE, "/user/<userId>", "delete_user", delete_logs, F_USER, &delete_user_doc },
-        { VIAL_DELETE, "/log_type/<type>", "delete_type", delete_logs, F_TYPE, &delete_type_doc },
-        { VIAL_DELETE, "/time_range/<start>/<end>", "delete_range", delete_logs, F_RANGE,
-          &delete_range_doc },
+#define SET(f) .ud = (void *)&sets[f]
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_POST, "/logs", post_logs, "post_logs", &post_doc, SET(0)),
+        VIAL_ROUTE(VIAL_GET, "/logs", list_logs, "all_logs", &all_doc, SET(0)),
+        VIAL_ROUTE(VIAL_GET, "/logs/<int:id>", get_log, "get_log", &get_doc, SET(0)),
+        VIAL_ROUTE(VIAL_GET, "/logs/stream", logs_stream, "stream_logs", &stream_doc, SET(0)),
+        VIAL_ROUTE(VIAL_GET, "/user/<userId>", list_logs, "by_user", &by_user_doc, SET(F_USER)),
+        VIAL_ROUTE(VIAL_GET, "/user/<userId>/log_type/<type>", list_logs, "by_user_type",
+                   &by_user_type_doc, SET(F_USER | F_TYPE)),
+        VIAL_ROUTE(VIAL_GET, "/user/<userId>/time_range/<start>/<end>", list_logs, "by_user_range",
+                   &by_user_range_doc, SET(F_USER | F_RANGE)),
+        VIAL_ROUTE(VIAL_GET, "/user/<userId>/log_type/<type>/time_range/<start>/<end>", list_logs,
+                   "by_user_type_range", &by_user_type_range_doc, SET(F_USER | F_TYPE | F_RANGE)),
+        VIAL_ROUTE(VIAL_GET, "/log_type/<type>", list_logs, "by_type", &by_type_doc, SET(F_TYPE)),
+        VIAL_ROUTE(VIAL_GET, "/log_type/<type>/time_range/<start>/<end>", list_logs, "by_type_range",
+                   &by_type_range_doc, SET(F_TYPE | F_RANGE)),
+        VIAL_ROUTE(VIAL_GET, "/time_range/<start>/<end>", list_logs, "by_range", &by_range_doc, SET(F_RANGE)),
+        VIAL_ROUTE(VIAL_DELETE, "/logs/<int:id>", delete_log, "delete_log", &delete_log_doc, SET(0)),
+        VIAL_ROUTE(VIAL_DELETE, "/user/<userId>", delete_logs, "delete_user", &delete_user_doc, SET(F_USER)),
+        VIAL_ROUTE(VIAL_DELETE, "/log_type/<type>", delete_logs, "delete_type", &delete_type_doc, SET(F_TYPE)),
+        VIAL_ROUTE(VIAL_DELETE, "/time_range/<start>/<end>", delete_logs, "delete_range", &delete_range_doc,
+                   SET(F_RANGE)),
+        VIAL_ROUTE_END,
     };
-    int rc = 0;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        rc |= vial_route_add(bp, routes[i].method, routes[i].pattern, routes[i].fn,
-                             &(vial_route_opts){ .endpoint = routes[i].endpoint,
-                                                 .ud = (void *)&sets[routes[i].filters],
-                                                 .doc = routes[i].doc });
+#undef SET
+    int rc = vial_route_table(bp, routes);
     rc |= vial_bp_describe(bp, "The user-activity Log REST API: ingest front-end logs, read them "
                                "back by user, type and time range, delete them, follow them live. "
                                "Credentials are needed only with logs_protect (writes or all).");

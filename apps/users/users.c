@@ -942,24 +942,18 @@ int users_register(vial_app *app)
     vial_bp *bp = vial_bp_new("users");
     if (!bp)
         return VIAL_ENOMEM;
-    static const struct {
-        unsigned method;
-        const char *pattern, *endpoint;
-        vial_handler fn;
-        const vial_doc *doc;
-    } routes[] = {
-        { VIAL_POST, "/register", "register_user", register_user, &register_doc },
-        { VIAL_POST, "/login", "login", login, &login_doc },
-        { VIAL_GET, "/users", "list_users", list_users, &list_users_doc },
-        { VIAL_GET, "/users/<int:id>", "get_user", get_user, &get_user_doc },
-        { VIAL_PUT, "/users/<int:id>", "update_user", update_user, &update_user_doc },
-        { VIAL_DELETE, "/users/<int:id>", "delete_user", delete_user, &delete_user_doc },
-        { VIAL_POST, "/users/<int:id>/api-keys", "create_key", create_key, &create_key_doc },
-        { VIAL_DELETE, "/api-keys/<int:id>", "delete_key", delete_key, &delete_key_doc },
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_POST, "/register", register_user, "register_user", &register_doc),
+        VIAL_ROUTE(VIAL_POST, "/login", login, "login", &login_doc),
+        VIAL_ROUTE(VIAL_GET, "/users", list_users, "list_users", &list_users_doc),
+        VIAL_ROUTE(VIAL_GET, "/users/<int:id>", get_user, "get_user", &get_user_doc),
+        VIAL_ROUTE(VIAL_PUT, "/users/<int:id>", update_user, "update_user", &update_user_doc),
+        VIAL_ROUTE(VIAL_DELETE, "/users/<int:id>", delete_user, "delete_user", &delete_user_doc),
+        VIAL_ROUTE(VIAL_POST, "/users/<int:id>/api-keys", create_key, "create_key", &create_key_doc),
+        VIAL_ROUTE(VIAL_DELETE, "/api-keys/<int:id>", delete_key, "delete_key", &delete_key_doc),
+        VIAL_ROUTE_END,
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        rc |= vial_route_add(bp, routes[i].method, routes[i].pattern, routes[i].fn,
-                             &(vial_route_opts){ .endpoint = routes[i].endpoint, .doc = routes[i].doc });
+    rc |= vial_route_table(bp, routes);
     /* Every route but registration and login checks a token or key itself
      * (vial_auth_require: self or admin), so the blueprint carries no guard. */
     rc |= vial_bp_security(bp, "bearer,api_key");

@@ -437,6 +437,20 @@ int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern, vial_hand
     return 0;
 }
 
+int vial_route_table(vial_bp *bp, const vial_route_def *defs)
+{
+    if (!bp || !defs)
+        return VIAL_EINVAL;
+    int first = 0;
+    for (const vial_route_def *d = defs; d->methods; d++) {
+        int rc = vial_route_add(bp, d->methods, d->pattern, d->fn,
+                                &(vial_route_opts){ .endpoint = d->endpoint, .ud = d->ud, .doc = d->doc });
+        if (rc && !first)
+            first = rc;
+    }
+    return first;
+}
+
 static int push_fn(vial_handler **arr, size_t *n, vial_handler fn)
 {
     if (!fn)
