@@ -4,6 +4,7 @@
 #   scripts/deps.sh test    + what `make test` needs
 #   scripts/deps.sh bench   + load generator and peers
 #   scripts/deps.sh docs    + the API reference generator (make docs)
+#   scripts/deps.sh deb     + Debian packaging tools (make deb)
 # Checks each package with dpkg -s and installs only what is missing.
 set -euo pipefail
 
@@ -15,9 +16,15 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-re
            python3-jsonschema   # responses checked against /openapi.json's schemas (tests/api/test_openapi.py)
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen      # the API reference is built, warnings failing, by ctest api_reference
-           nodejs)      # node + npm: @redocly/cli lints /openapi.json (tests/api/test_openapi.py), browser tests
+           man-db       # man: tests/install renders the man pages with warnings on
+           nginx systemd strace python3-seccomp python3-yaml  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
+           nodejs)      # node + npm: @redocly/cli lints /openapi.json (tests/api/test_openapi.py), tests/deploy, browser tests
 docs_pkgs=(doxygen)
-bench_pkgs=(wrk nginx procps util-linux)
+# bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
+# valgrind: bench/metrics.sh's callgrind A/B.
+bench_pkgs=(wrk nginx procps util-linux nodejs python3-flask-socketio python3-eventlet valgrind)
+# `make deb`: dpkg-buildpackage and the checks of the packages it makes
+deb_pkgs=(devscripts debhelper lintian fakeroot)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do
@@ -30,7 +37,8 @@ for what in "$@"; do
           command -v npm >/dev/null 2>&1 || want+=(npm) ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     docs) want+=("${docs_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown set '$what' (build, test, bench, docs)" >&2; exit 2 ;;
+    deb) want+=("${deb_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, bench, docs, deb)" >&2; exit 2 ;;
   esac
 done
 
