@@ -22,14 +22,23 @@ build: deps assets
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # Front-end libraries from npm (package.json, locked), copied into static/vendor/:
-# served by vial-server, never committed.  Without npm the dashboard works, minus its chart.
-assets: static/vendor/chart.umd.min.js
+# served by vial-server, never committed.  Chart.js draws the dashboard's chart;
+# Swagger UI is the /docs page over /openapi.json.  Without npm the dashboard
+# works minus its chart, and /docs says where the document is.  No install
+# scripts run (--ignore-scripts): these are plain files, and swagger-ui-dist's
+# dependency @scarf/scarf would otherwise report the install to its vendor.
+VENDOR := static/vendor/chart.umd.min.js static/vendor/swagger-ui/swagger-ui-bundle.js \
+          static/vendor/swagger-ui/swagger-ui.css
+assets: $(VENDOR)
 
-static/vendor/chart.umd.min.js: package.json package-lock.json
+$(VENDOR) &: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null && \
-	  mkdir -p static/vendor && cp node_modules/chart.js/dist/chart.umd.min.js $@; \
-	else echo "npm not found: the dashboard chart will be missing (apt-get install npm)" >&2; fi
+	  npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null && \
+	  mkdir -p static/vendor/swagger-ui && \
+	  cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/ && \
+	  cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	     node_modules/swagger-ui-dist/LICENSE static/vendor/swagger-ui/; \
+	else echo "npm not found: the dashboard chart and /docs will be missing (apt-get install npm)" >&2; fi
 
 # HOST, PORT, WORKERS, DATABASE_URL, REDIS_URL, SECRET_KEY in the environment
 # override the defaults.  Without SECRET_KEY a random one is made once and kept

@@ -56,6 +56,29 @@ static int health(vial_req *req)
     return vial_jw_finish(w);
 }
 
+static const vial_field health_f[] = {
+    VIAL_FIELD("status", VIAL_F_STRING, VIAL_REQUIRED, .one_of = (const char *const[]){ "ok", NULL }),
+    VIAL_FIELD("version", VIAL_F_STRING, VIAL_REQUIRED, .doc = "vial's version"),
+    VIAL_FIELD("uptime_s", VIAL_F_INT, VIAL_REQUIRED, .doc = "seconds since the process started"),
+    VIAL_FIELD("worker", VIAL_F_INT, VIAL_REQUIRED, .doc = "the worker thread that answered"),
+    VIAL_FIELD("database", VIAL_F_STRING, VIAL_REQUIRED,
+               .one_of = (const char *const[]){ "sqlite", "postgresql", NULL }),
+    VIAL_FIELD_END,
+};
+static const vial_schema health_s = { health_f, 0 };
+static const vial_response_doc health_r[] = {
+    { 200, "the server and its database answer", &health_s, NULL, NULL },
+    { 503, "the database does not answer", NULL, NULL, NULL },
+    { 0, NULL, NULL, NULL, NULL },
+};
+static const vial_doc health_doc = {
+    .summary = "Health check with a database round trip",
+    .description = "Runs `SELECT 1`: a server that cannot reach its database is not healthy. "
+                   "(/healthz and /readyz are the probes without and with every check.)",
+    .responses = health_r,
+    .security = "",
+};
+
 /* The dashboard's pages, static files and migrations: those of the working
  * directory when it is a checkout (make run), else those `make install` put
  * beside the binary (bin/../share/vial: wherever the tree was installed or
@@ -111,7 +134,15 @@ int main(int argc, char **argv)
     if (logs_register(app) || users_register(app) || dashboard_register(app) ||
         vial_static(app, "/static", NULL))
         return 1;
-    vial_get(app, "/health", health);
+    vial_route_add(vial_app_bp(app), VIAL_GET, "/health", health,
+                   &(vial_route_opts){ .endpoint = "health", .doc = &health_doc });
+    /* The API document of every route above and the page that shows it
+     * (Swagger UI from npm, copied into static/vendor by `make assets`). */
+    if (vial_openapi_info(app, "vial-server", VIAL_VERSION_STRING,
+                          "The reference system built on vial: the user-activity Log REST API, "
+                          "accounts and tokens, and the dashboard's pages.") ||
+        vial_openapi_serve(app, "/openapi.json", "/docs", "/static/vendor/swagger-ui"))
+        return 1;
     if (data_dirs(app))
         return 1;
     int rc = vial_run(app, argc, argv);

@@ -520,6 +520,20 @@ def _ws_handshake_seeds():
     }
 
 
+# args: a query string checked by vial_args_valid against fuzz/args_fuzz.c's
+# documented parameters (n int -5..5 required, r number 0..1, b bool, k a|b,
+# s 1..3 characters).
+ARGS = {
+    "ok": "n=3",
+    "all": "n=-5&r=0.5&b=true&k=a&s=abc",
+    "bad": "n=9&r=2&b=maybe&k=c&s=abcd",
+    "escaped": "n=%094&r=1e0",
+    "utf8": "n=1&s=%C3%A9%C3%A9",
+    "hex": "r=0x1&n= 1",
+    "zeros": "n=0000000000000000000005&r=-0",
+}
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -546,6 +560,7 @@ def main():
     write("config", CONFIG)
     write("schema", SCHEMA)
     write("page", PAGE)
+    write("args", ARGS)
     write("ws_frame", _ws_frame_seeds())
     write("ws_handshake", _ws_handshake_seeds())
 

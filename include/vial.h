@@ -247,6 +247,8 @@ VIAL_API int vial_bp_register(vial_bp *parent, vial_bp *bp, const char *url_pref
 VIAL_API int vial_route(vial_bp *bp, unsigned methods, const char *pattern,
                         vial_handler fn, const char *endpoint);
 
+struct vial_doc;
+
 /*
  * What else a route can say; zero means "not set".  `ud` lets one view
  * serve several routes: it reads the route's own data with vial_route_ud().
@@ -254,6 +256,10 @@ VIAL_API int vial_route(vial_bp *bp, unsigned methods, const char *pattern,
 typedef struct vial_route_opts {
     const char *endpoint; /* name for vial_url_for() (copied); NULL: the pattern */
     void *ud;             /* handed to the view (borrowed: must outlive the app) */
+    /* What the route says about itself in the OpenAPI document, and the
+     * request body schema vial_body_json_valid(req, NULL) checks (see "API
+     * documentation" below).  Borrowed: must outlive the app (a static). */
+    const struct vial_doc *doc;
 } vial_route_opts;
 /* vial_route() with options; `opts` is borrowed for the call (NULL: none). */
 VIAL_API int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern,
@@ -261,6 +267,35 @@ VIAL_API int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern,
 /* The matched route's vial_route_opts.ud, or NULL.  Borrowed (it is the
  * pointer given at registration). */
 VIAL_API void *vial_route_ud(vial_req *req);
+
+/*
+ * A blueprint's routes as one table, each with its documentation:
+ *
+ *     static const vial_route_def routes[] = {
+ *         VIAL_ROUTE(VIAL_GET, "/items", list, "list", &list_doc),
+ *         VIAL_ROUTE(VIAL_GET, "/by/<kind>", list, "by_kind", &by_kind_doc, .ud = &KIND),
+ *         VIAL_ROUTE_END };
+ *     rc = vial_route_table(bp, routes);
+ *
+ * Every pointer is borrowed and must outlive the app (a static table).
+ */
+typedef struct vial_route_def {
+    unsigned methods;           /* VIAL_GET | ...; 0 ends a table */
+    const char *pattern;        /* as vial_route() */
+    vial_handler fn;            /* the view */
+    const char *endpoint;       /* name for vial_url_for(); NULL: the pattern */
+    const struct vial_doc *doc; /* the route in the API document (NULL: none) */
+    void *ud;                   /* vial_route_ud() */
+} vial_route_def;
+/* A table entry with designated initializers (so -Wextra stays quiet);
+ * `.ud = ...` may follow the doc. */
+#define VIAL_ROUTE(m, pat, f, ep, d, ...)                                      \
+    { .methods = (m), .pattern = (pat), .fn = (f), .endpoint = (ep), .doc = (d), __VA_ARGS__ }
+#define VIAL_ROUTE_END { .methods = 0 }
+/* Adds every route of `defs` (up to the entry with methods 0) with
+ * vial_route_add().  Returns 0, or the first error (the routes after it
+ * are still added, so vial_run() reports every bad one). */
+VIAL_API int vial_route_table(vial_bp *bp, const vial_route_def *defs);
 
 /* A route for one method on an app or a blueprint, its endpoint the
  * handler's name: vial_get(app, "/", index) is the endpoint "index". */
@@ -675,6 +710,9 @@ typedef struct vial_ws_opts {
     const char *endpoint;            /* name for vial_url_for() (copied); NULL: the pattern */
     const char *const *protocols;    /* subprotocols, preferred first, NULL-terminated (copied) */
     int any_origin;                  /* 1: no Origin check (an API meant for any site) */
+    /* The route in the API document (borrowed, must outlive the app); NULL:
+     * a generic "WebSocket endpoint" with its 101, 400, 403 and 426. */
+    const struct vial_doc *doc;
 } vial_ws_opts;
 
 /* Adds a WebSocket endpoint at `pattern` (typed parameters as vial_route;
@@ -1261,6 +1299,9 @@ typedef struct vial_field {
     const struct vial_field *items;    /* ARRAY of non-objects: the item rule */
     /* Extra check: return NULL if fine, else a static reason. */
     const char *(*check)(json_t *value);
+    /* What the field means, for the API document (its JSON Schema
+     * "description"); not used by validation. */
+    const char *doc;
 } vial_field;
 
 /* An object's rules. */
@@ -1295,6 +1336,172 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  * field twice gives a 500, logged.)
  */
 VIAL_API json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema);
+/*
+ * The same with `schema` NULL: the body schema documented for the matched
+ * route (vial_doc.body, or .body_field), so the schema the API document
+ * shows is the one the handler checks.  A route without one answers 500
+ * (logged): that is a programming error.
+ */
+
+/*
+ * The JSON Schema (2020-12) of `schema`: {"type": "object", "properties":
+ * ..., "required": [...], "additionalProperties": false when STRICT}, with
+ * "$schema" and, for a recursive schema, "$defs".  What the checks
+ * mean in JSON Schema terms: lengths (in characters) → minLength/maxLength,
+ * bounds → minimum/maximum, one_of → enum, NULLABLE → "null" among the
+ * types, TIMESTAMP → string with format date-time, NONEMPTY → a pattern
+ * that needs a non-blank character.  A field's `check` function has no
+ * JSON Schema form and is left out.  New reference, or NULL when out of
+ * memory (or `schema` is NULL).
+ */
+VIAL_API json_t *vial_schema_jsonschema(const vial_schema *schema);
+
+/* ------------------------------------------------------------------ API documentation (OpenAPI) */
+
+/*
+ * vial describes an app as an OpenAPI 3.1 document built from its route
+ * table: every route appears, with its methods, its path parameters typed
+ * from the pattern (<int:id> is an integer, <uuid:u> a string of format
+ * uuid), its endpoint as operationId ("logs.get_log"; "<endpoint>_<method>"
+ * for a route that answers several methods) and its blueprint as tag.  A
+ * route says more with a vial_doc: a summary, its request body and query
+ * parameters as the same vial_schema / vial_field rules the handler
+ * validates with, and its responses.
+ *
+ *     static const vial_response_doc created[] = {
+ *         VIAL_RESPONSE(201, "the account", .schema = &user_schema),
+ *         VIAL_RESPONSE(409, "the name is taken"),   // no schema: the common error shape
+ *         VIAL_RESPONSE_END };
+ *     static const vial_doc register_doc = {
+ *         .summary = "Create an account", .body = &creds_schema, .responses = created };
+ *     vial_route_add(bp, VIAL_POST, "/register", register_user,
+ *                    &(vial_route_opts){ .endpoint = "register", .doc = &register_doc });
+ *     // in the view: the documented schema, so the two cannot drift apart
+ *     json_t *body = vial_body_json_valid(req, NULL);
+ *
+ * Every pointer in these structs is borrowed and must outlive the app:
+ * declare them `static const`.
+ */
+typedef struct vial_response_doc {
+    int status;               /* 100..599; 0 ends a list */
+    const char *description;  /* NULL: the status's reason phrase */
+    const vial_schema *schema;/* a JSON object body */
+    const vial_field *field;  /* or any JSON body as a field rule (an array of
+                               * objects: .type = VIAL_F_ARRAY, .schema = &item) */
+    /* NULL: application/json when there is a schema or field, and for
+     * statuses >= 400 without one the common error shape
+     * {"error": ..., "message": ...}; otherwise the media type of a body
+     * that has no schema here ("text/html", "text/event-stream"). */
+    const char *content_type;
+} vial_response_doc;
+/* A response with designated initializers (so -Wextra stays quiet):
+ * VIAL_RESPONSE(201, "the item", .schema = &item), and VIAL_RESPONSE_END
+ * to close a list. */
+#define VIAL_RESPONSE(st, desc, ...) { .status = (st), .description = (desc), __VA_ARGS__ }
+#define VIAL_RESPONSE_END { .status = 0 }
+
+/* vial_doc.flags. */
+enum {
+    VIAL_DOC_HIDDEN = 1u << 0,        /* left out of the document */
+    VIAL_DOC_DEPRECATED = 1u << 1,    /* still served, marked deprecated */
+    VIAL_DOC_AUTH_OPTIONAL = 1u << 2, /* `security` may be sent, need not be */
+    VIAL_DOC_BODY_OPTIONAL = 1u << 3, /* an empty body is accepted too */
+    /* `body` as one object or a non-empty array of them (a batch):
+     * vial_body_json_valid(req, NULL) checks each element, its problems
+     * reported under "[i]." */
+    VIAL_DOC_BODY_OR_ARRAY = 1u << 4,
+};
+
+/* What a route says about itself: its docstring, request body, query and
+ * path parameters, responses and security (see the example above). */
+typedef struct vial_doc {
+    const char *summary;          /* one line */
+    const char *description;      /* longer, CommonMark */
+    /* The request body: a JSON object (what vial_body_json_valid(req, NULL)
+     * checks), or with `body_type` a form's fields. */
+    const vial_schema *body;
+    const vial_field *body_field; /* or a JSON body that is not one object */
+    const char *body_type;        /* NULL: application/json; or
+                                   * "application/x-www-form-urlencoded",
+                                   * "multipart/form-data" */
+    const vial_field *query;      /* query parameters, VIAL_FIELD_END-terminated:
+                                   * checked by vial_args_valid() */
+    /* Path parameters by name: a description (`doc`), and for <string:> /
+     * <path:> parameters a rule (a TIMESTAMP, one_of ...).  The pattern's
+     * converter decides the type of <int:>, <float:> and <uuid:> ones. */
+    const vial_field *params;
+    const vial_response_doc *responses; /* ends with { 0 } */
+    /* Security scheme names, comma-separated ("bearer,api_key": either
+     * one); NULL: the blueprint's (vial_auth_guard sets it); "": none. */
+    const char *security;
+    unsigned flags;               /* VIAL_DOC_* */
+} vial_doc;
+
+/* Attaches `doc` (borrowed, must outlive the app) to the route of `bp`
+ * whose endpoint (as given to vial_route, without blueprint names) is
+ * `endpoint`: for routes added by something else (vial_static, a
+ * table-driven registration).  VIAL_ENOENT when there is none. */
+VIAL_API int vial_route_document(vial_bp *bp, const char *endpoint, const vial_doc *doc);
+/* The matched route's vial_doc, or NULL.  Borrowed (it is the pointer
+ * given at registration). */
+VIAL_API const vial_doc *vial_route_doc(vial_req *req);
+/*
+ * Names `schema` (borrowed, must outlive the app) in the app's document:
+ * it becomes the component #/components/schemas/<name> with `description`
+ * (copied; may be NULL), referenced wherever it is used.  Unnamed schemas
+ * are written inline, except a recursive one, which gets a generated name.
+ * `name` is copied; characters OpenAPI refuses in a component name become
+ * '_', and a name already taken gets a number.
+ */
+VIAL_API int vial_openapi_schema(vial_app *app, const vial_schema *schema, const char *name,
+                                 const char *description);
+/* The blueprint's tag description in the document (copied). */
+VIAL_API int vial_bp_describe(vial_bp *bp, const char *description);
+/* The document's title (default: the app's name), version (default
+ * "0.0.0") and description; each copied, NULL leaves it unchanged. */
+VIAL_API int vial_openapi_info(vial_app *app, const char *title, const char *version,
+                               const char *description);
+/*
+ * Declares a security scheme routes may name in vial_doc.security:
+ * `scheme_json` is an OpenAPI Security Scheme Object as JSON text (copied),
+ * e.g. {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}.
+ * vial_auth_init() declares "bearer" (JWT) and "api_key" (X-API-Key), and
+ * vial_auth_guard() makes them the blueprint's; the session module declares
+ * "session" (its cookie).  VIAL_EINVAL for text that is not a JSON object
+ * with a "type"; declaring a name again replaces it.
+ */
+VIAL_API int vial_security_scheme(vial_app *app, const char *name, const char *scheme_json);
+/* The blueprint's routes need one of `schemes` (comma-separated names; ""
+ * none), unless a route's vial_doc says otherwise.  Copied. */
+VIAL_API int vial_bp_security(vial_bp *bp, const char *schemes);
+/*
+ * The OpenAPI 3.1 document of the app's routes: a New reference, or NULL
+ * when out of memory or the routes do not compile.  `req` may be NULL;
+ * when given, the document's server URL is the request's script root
+ * (vial_script_root: behind a proxy that mounts the app at a path).
+ */
+VIAL_API json_t *vial_openapi(vial_app *app, vial_req *req);
+/*
+ * Serves the document at `json_path` (NULL: "/openapi.json", endpoint
+ * "openapi") and, when `docs_path` is not NULL ("/docs"), an interactive
+ * page there (endpoint "openapi_docs") made of Swagger UI — whose files
+ * the app serves itself at `ui_url` (swagger-ui-bundle.js and
+ * swagger-ui.css from npm's swagger-ui-dist; vial-server's are in
+ * /static/vendor/swagger-ui) — and a small script of vial's at
+ * `docs_path`/init.js, so the page needs no inline script and works under
+ * the default Content-Security-Policy.  Strings copied.
+ */
+VIAL_API int vial_openapi_serve(vial_app *app, const char *json_path, const char *docs_path,
+                                const char *ui_url);
+/*
+ * Checks the query string against the matched route's vial_doc.query:
+ * each value must convert to its field's type (INT: an integer; NUMBER; BOOL:
+ * true/false/1/0; STRING and TIMESTAMP as text) and pass the field's rule.
+ * 0 when it does (or nothing is documented); otherwise answers 400 "invalid
+ * query" with a "fields" object naming every bad parameter and returns 1,
+ * like vial_auth_require.  Parameters not documented are ignored.
+ */
+VIAL_API int vial_args_valid(vial_req *req);
 
 /* ------------------------------------------------------------------ forms and uploads */
 

@@ -13,10 +13,12 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
             libsystemd-dev)  # sd-daemon.h for its constants; libsystemd itself is dlopen'd under systemd only
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
+           python3-jsonschema   # responses checked against /openapi.json's schemas (tests/api/test_openapi.py)
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen      # the API reference is built, warnings failing, by ctest api_reference
            man-db       # man: tests/install renders the man pages with warnings on
-           nginx systemd strace python3-seccomp python3-yaml nodejs)  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
+           nginx systemd strace python3-seccomp python3-yaml  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
+           nodejs)      # node + npm: @redocly/cli lints /openapi.json (tests/api/test_openapi.py), tests/deploy, browser tests
 docs_pkgs=(doxygen)
 # bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
 # valgrind: bench/metrics.sh's callgrind A/B.
@@ -28,7 +30,11 @@ want=("${build_pkgs[@]}")
 for what in "$@"; do
   case $what in
     build) ;;
-    test) want+=("${test_pkgs[@]}") ;;
+    test) want+=("${test_pkgs[@]}")
+          # Debian's nodejs leaves npm to its own package; NodeSource's bundles it
+          # (and conflicts with Debian's npm): ask for the package only when the
+          # command is missing.
+          command -v npm >/dev/null 2>&1 || want+=(npm) ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     docs) want+=("${docs_pkgs[@]}") ;;
     deb) want+=("${deb_pkgs[@]}") ;;

@@ -273,6 +273,137 @@ static int dashboard_start(vial_app *app)
     return vial_template_folder(dashboard_bp, dir);
 }
 
+/* ------------------------------------------------------------------ the API document */
+
+/* The pages are for browsers: HTML, forms with a CSRF token, a session
+ * cookie.  The document lists them so every route is described. */
+static const vial_field login_form_f[] = {
+    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("password", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("csrf_token", VIAL_F_STRING, VIAL_REQUIRED, .doc = "the token of the page's form"),
+    VIAL_FIELD_END,
+};
+static const vial_schema login_form = { login_form_f, 0 };
+static const vial_field register_form_f[] = {
+    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("password", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("password2", VIAL_F_STRING, 0, .doc = "the password again"),
+    VIAL_FIELD("csrf_token", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema register_form = { register_form_f, 0 };
+static const vial_field csrf_form_f[] = {
+    VIAL_FIELD("csrf_token", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema csrf_form = { csrf_form_f, 0 };
+static const vial_field filters_q[] = {
+    VIAL_FIELD("user", VIAL_F_STRING, 0, .doc = "only this userId"),
+    VIAL_FIELD("type", VIAL_F_STRING, 0, .doc = "only this log type"),
+    VIAL_FIELD("start", VIAL_F_TIMESTAMP, 0, .doc = "with end: from this instant"),
+    VIAL_FIELD("end", VIAL_F_TIMESTAMP, 0, .doc = "with start: to this instant"),
+    VIAL_FIELD("after", VIAL_F_STRING, 0, .doc = "the next page's cursor"),
+    VIAL_FIELD_END,
+};
+static const vial_field live_q[] = {
+    VIAL_FIELD("user", VIAL_F_STRING, 0, .doc = "only this userId"),
+    VIAL_FIELD("type", VIAL_F_STRING, 0, .doc = "only this log type"),
+    VIAL_FIELD_END,
+};
+static const vial_field stats_f[] = {
+    VIAL_FIELD("from_ms", VIAL_F_INT, VIAL_REQUIRED),
+    VIAL_FIELD("to_ms", VIAL_F_INT, VIAL_REQUIRED),
+    VIAL_FIELD("bucket_ms", VIAL_F_INT, VIAL_REQUIRED, .doc = "about 60 buckets, whole seconds"),
+    VIAL_FIELD("series", VIAL_F_OBJECT, VIAL_REQUIRED,
+               .doc = "by log type: an array of [bucket start ms, count] points"),
+    VIAL_FIELD_END,
+};
+static const vial_schema stats_schema = { stats_f, 0 };
+
+#define R_HTML(st, what) { st, what, NULL, NULL, "text/html" }
+#define R_SEE(what) { 303, what, NULL, NULL, NULL }
+#define R_END { 0, NULL, NULL, NULL, NULL }
+static const vial_doc home_doc = {
+    .summary = "Home page",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the welcome page"),
+                                              R_SEE("signed in: to the explorer"), R_END },
+    .security = "",
+};
+static const vial_doc login_page_doc = {
+    .summary = "Sign-in form",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the form"), R_END },
+    .security = "",
+};
+static const vial_doc login_post_doc = {
+    .summary = "Sign in (form)",
+    .description = "On success a new session cookie and a redirect to the explorer. The API's "
+                   "password checks, login backoff and rate limit apply.",
+    .body = &login_form,
+    .body_type = "application/x-www-form-urlencoded",
+    .responses = (const vial_response_doc[]){
+        R_SEE("signed in: to the explorer"), R_HTML(400, "a field is missing"),
+        R_HTML(401, "wrong username or password"), { 403, "no valid CSRF token", NULL, NULL, NULL },
+        R_HTML(429, "too many failed attempts (Retry-After)"), R_END },
+    .security = "",
+};
+static const vial_doc register_page_doc = {
+    .summary = "Registration form",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the form"), R_END },
+    .security = "",
+};
+static const vial_doc register_post_doc = {
+    .summary = "Create an account and sign in (form)",
+    .body = &register_form,
+    .body_type = "application/x-www-form-urlencoded",
+    .responses = (const vial_response_doc[]){
+        R_SEE("registered and signed in: to the explorer"),
+        R_HTML(400, "a field is missing, the passwords differ or a rule is broken"),
+        { 403, "no valid CSRF token", NULL, NULL, NULL },
+        R_HTML(409, "the username is taken"), R_END },
+    .security = "",
+};
+static const vial_doc logout_doc = {
+    .summary = "Sign out (form)",
+    .body = &csrf_form,
+    .body_type = "application/x-www-form-urlencoded",
+    .responses = (const vial_response_doc[]){ R_SEE("signed out: to the sign-in form"),
+                                              { 403, "no valid CSRF token", NULL, NULL, NULL }, R_END },
+    .security = "",
+};
+static const vial_doc me_doc = {
+    .summary = "Account page",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the signed-in account"),
+                                              R_SEE("not signed in: to the sign-in form"), R_END },
+    .security = "session",
+};
+static const vial_doc explorer_doc = {
+    .summary = "Logs explorer page",
+    .description = "Filters, a paged table (50 a page) and a chart of events over time by type.",
+    .query = filters_q,
+    .responses = (const vial_response_doc[]){
+        R_HTML(200, "the page"), R_HTML(400, "a bad filter (the page says which)"),
+        R_SEE("not signed in: to the sign-in form"), R_END },
+    .security = "session",
+};
+static const vial_doc stats_doc = {
+    .summary = "The explorer's chart data",
+    .query = filters_q,
+    .responses = (const vial_response_doc[]){
+        { 200, "counts of logs by type over about 60 time buckets", &stats_schema, NULL, NULL },
+        { 400, "a bad filter", NULL, NULL, NULL },
+        { 401, "not signed in", NULL, NULL, NULL }, R_END },
+    .security = "session",
+};
+static const vial_doc live_doc = {
+    .summary = "The explorer's live mode (Server-Sent Events)",
+    .description = "The logs' live tail (as GET /logs/stream) for the signed-in user.",
+    .query = live_q,
+    .responses = (const vial_response_doc[]){
+        { 200, "an event stream of `log` events", NULL, NULL, "text/event-stream" },
+        { 401, "not signed in", NULL, NULL, NULL }, R_END },
+    .security = "session",
+};
+
 int dashboard_register(vial_app *app)
 {
     int rc = vial_session_init(app);
@@ -286,16 +417,22 @@ int dashboard_register(vial_app *app)
     vial_bp *bp = vial_bp_new("dashboard");
     if (!bp)
         return VIAL_ENOMEM;
-    rc |= vial_get(bp, "/", home);
-    rc |= vial_get(bp, "/login", login_page);
-    rc |= vial_route(bp, VIAL_POST, "/login", login_post, "login_post");
-    rc |= vial_get(bp, "/register", register_page);
-    rc |= vial_route(bp, VIAL_POST, "/register", register_post, "register_post");
-    rc |= vial_post(bp, "/logout", logout);
-    rc |= vial_get(bp, "/me", me);
-    rc |= vial_get(bp, "/explorer", explorer);
-    rc |= vial_get(bp, "/explorer/stats", stats);
-    rc |= vial_get(bp, "/explorer/live", live);
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_GET, "/", home, "home", &home_doc),
+        VIAL_ROUTE(VIAL_GET, "/login", login_page, "login_page", &login_page_doc),
+        VIAL_ROUTE(VIAL_POST, "/login", login_post, "login_post", &login_post_doc),
+        VIAL_ROUTE(VIAL_GET, "/register", register_page, "register_page", &register_page_doc),
+        VIAL_ROUTE(VIAL_POST, "/register", register_post, "register_post", &register_post_doc),
+        VIAL_ROUTE(VIAL_POST, "/logout", logout, "logout", &logout_doc),
+        VIAL_ROUTE(VIAL_GET, "/me", me, "me", &me_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer", explorer, "explorer", &explorer_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer/stats", stats, "stats", &stats_doc),
+        VIAL_ROUTE(VIAL_GET, "/explorer/live", live, "live", &live_doc),
+        VIAL_ROUTE_END,
+    };
+    rc |= vial_route_table(bp, routes);
+    rc |= vial_bp_describe(bp, "The browser pages: sign-in, registration, the account and the logs "
+                               "explorer (HTML, a session cookie, CSRF-protected forms).");
     rc |= vial_before_request(bp, load_user);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */

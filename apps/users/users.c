@@ -210,27 +210,175 @@ static const vial_identity *self_or_admin(vial_req *req, int64_t uid)
 
 /* ------------------------------------------------------------------ schemas */
 
+/* The request bodies, checked by the views through their routes' docs
+ * (vial_body_json_valid(req, NULL)): what /openapi.json shows is what is
+ * enforced.  The rules for names and passwords beyond these are in
+ * username_problem() and password_problem(). */
 static const vial_field creds_f[] = {
-    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED),
-    VIAL_FIELD("password", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED,
+               .doc = "3..64 characters of A-Z a-z 0-9 _ . - (compared without case)"),
+    VIAL_FIELD("password", VIAL_F_STRING, VIAL_REQUIRED,
+               .doc = "8..1024 bytes; not a common password, not the username"),
     VIAL_FIELD_END,
 };
 static const vial_schema creds_schema = { creds_f, VIAL_SCHEMA_STRICT };
 
 static const char *const roles[] = { "user", "admin", NULL };
 static const vial_field update_f[] = {
-    VIAL_FIELD("username", VIAL_F_STRING, 0),
-    VIAL_FIELD("password", VIAL_F_STRING, 0),
-    VIAL_FIELD("role", VIAL_F_STRING, 0, .one_of = roles),
+    VIAL_FIELD("username", VIAL_F_STRING, 0, .doc = "a new username (same rules as at registration)"),
+    VIAL_FIELD("password", VIAL_F_STRING, 0, .doc = "a new password (same rules as at registration)"),
+    VIAL_FIELD("role", VIAL_F_STRING, 0, .one_of = roles, .doc = "admins only"),
     VIAL_FIELD_END,
 };
 static const vial_schema update_schema = { update_f, VIAL_SCHEMA_STRICT };
 
 static const vial_field key_f[] = {
-    VIAL_FIELD("name", VIAL_F_STRING, VIAL_NULLABLE, .max = 100),
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_NULLABLE, .max = 100, .doc = "a label for the key"),
     VIAL_FIELD_END,
 };
 static const vial_schema key_schema = { key_f, VIAL_SCHEMA_STRICT };
+
+/* ------------------------------------------------------------------ the API document */
+
+/* What the views answer, as the document shows it. */
+static const vial_field registered_f[] = {
+    VIAL_FIELD("message", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("user_id", VIAL_F_INT, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema registered_schema = { registered_f, 0 };
+static const vial_field token_f[] = {
+    VIAL_FIELD("access_token", VIAL_F_STRING, VIAL_REQUIRED, .doc = "an HS256 JWT; send it as Authorization: Bearer"),
+    VIAL_FIELD("token_type", VIAL_F_STRING, VIAL_REQUIRED, .one_of = (const char *const[]){ "Bearer", NULL }),
+    VIAL_FIELD("expires_in", VIAL_F_INT, VIAL_REQUIRED, .doc = "seconds (the jwt_ttl setting)"),
+    VIAL_FIELD_END,
+};
+static const vial_schema token_schema = { token_f, 0 };
+static const vial_field user_f[] = {
+    VIAL_FIELD("user_id", VIAL_F_INT, VIAL_REQUIRED),
+    VIAL_FIELD("username", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("created_at", VIAL_F_TIMESTAMP, VIAL_REQUIRED),
+    VIAL_FIELD("role", VIAL_F_STRING, 0, .one_of = roles, .doc = "in the admin's list only"),
+    VIAL_FIELD_END,
+};
+static const vial_schema user_schema = { user_f, 0 };
+static const vial_field users_f = VIAL_FIELD("users", VIAL_F_ARRAY, 0, .schema = &user_schema,
+                                             .doc = "a page of accounts in id order; a Link header "
+                                                    "(rel=\"next\") points at the next one");
+static const vial_field message_f[] = {
+    VIAL_FIELD("message", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema message_schema = { message_f, 0 };
+static const vial_field newkey_f[] = {
+    VIAL_FIELD("id", VIAL_F_INT, VIAL_REQUIRED),
+    VIAL_FIELD("key", VIAL_F_STRING, VIAL_REQUIRED, .doc = "the key itself (vk_...): shown this once, "
+                                                            "send it as X-API-Key"),
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED | VIAL_NULLABLE),
+    VIAL_FIELD("created_at", VIAL_F_TIMESTAMP, VIAL_REQUIRED),
+    VIAL_FIELD_END,
+};
+static const vial_schema newkey_schema = { newkey_f, 0 };
+static const vial_field page_q[] = {
+    VIAL_FIELD("limit", VIAL_F_INT, 0, .min = 1, .max = 1000, .doc = "accounts per page (default 100)"),
+    VIAL_FIELD("after", VIAL_F_STRING, 0, .doc = "the cursor of the Link header's next page"),
+    VIAL_FIELD_END,
+};
+static const vial_field id_p[] = {
+    VIAL_FIELD("id", VIAL_F_INT, 0, .doc = "a user id"),
+    VIAL_FIELD_END,
+};
+static const vial_field key_id_p[] = {
+    VIAL_FIELD("id", VIAL_F_INT, 0, .doc = "an API key id"),
+    VIAL_FIELD_END,
+};
+
+#define R_LIMITED { 429, "over the rate limit (Retry-After says when to come back)", NULL, NULL, NULL }
+#define R_NODB { 503, "the database is unavailable", NULL, NULL, NULL }
+#define R_END { 0, NULL, NULL, NULL, NULL }
+static const vial_doc register_doc = {
+    .summary = "Create an account",
+    .description = "Registers a user with the role `user`. Limited per client address (ratelimit_register).",
+    .body = &creds_schema,
+    .responses = (const vial_response_doc[]){
+        { 201, "the account exists", &registered_schema, NULL, NULL },
+        { 400, "the username or password breaks a rule", NULL, NULL, NULL },
+        { 409, "the username is taken", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+    .security = "",
+};
+static const vial_doc login_doc = {
+    .summary = "Sign in: a bearer token",
+    .description = "Exchanges a username and password for a JWT. After 5 failures for an account "
+                   "(20 for an address) each attempt waits a doubling delay.",
+    .body = &creds_schema,
+    .responses = (const vial_response_doc[]){
+        { 200, "a token", &token_schema, NULL, NULL },
+        { 401, "invalid username or password", NULL, NULL, NULL },
+        { 429, "too many failed logins or requests (Retry-After)", NULL, NULL, NULL },
+        R_NODB, R_END },
+    .security = "",
+};
+static const vial_doc list_users_doc = {
+    .summary = "List accounts (admin)",
+    .query = page_q,
+    .responses = (const vial_response_doc[]){
+        { 200, "a page of accounts", NULL, &users_f, NULL },
+        { 403, "the caller is not an admin", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
+static const vial_doc get_user_doc = {
+    .summary = "Read an account (self or admin)",
+    .params = id_p,
+    .responses = (const vial_response_doc[]){
+        { 200, "the account", &user_schema, NULL, NULL },
+        { 403, "another user's account", NULL, NULL, NULL },
+        { 404, "no user with this id", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
+static const vial_doc update_user_doc = {
+    .summary = "Change an account (self or admin)",
+    .description = "Changes the username, the password, or (admins only) the role.",
+    .params = id_p,
+    .body = &update_schema,
+    .responses = (const vial_response_doc[]){
+        { 200, "changed", &message_schema, NULL, NULL },
+        { 400, "nothing to change, or a rule broken", NULL, NULL, NULL },
+        { 403, "another user's account, or a role change by a non-admin", NULL, NULL, NULL },
+        { 404, "no user with this id", NULL, NULL, NULL },
+        { 409, "the username is taken", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
+static const vial_doc delete_user_doc = {
+    .summary = "Delete an account (self or admin)",
+    .description = "Its tokens and API keys stop working at once.",
+    .params = id_p,
+    .responses = (const vial_response_doc[]){
+        { 204, "deleted", NULL, NULL, NULL },
+        { 403, "another user's account", NULL, NULL, NULL },
+        { 404, "no user with this id", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
+static const vial_doc create_key_doc = {
+    .summary = "Create an API key (self or admin)",
+    .description = "The key is returned once; only its hash is stored. The body is optional.",
+    .params = id_p,
+    .body = &key_schema,
+    .flags = VIAL_DOC_BODY_OPTIONAL,
+    .responses = (const vial_response_doc[]){
+        { 201, "the new key", &newkey_schema, NULL, NULL },
+        { 403, "another user's account", NULL, NULL, NULL },
+        { 404, "no user with this id", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
+static const vial_doc delete_key_doc = {
+    .summary = "Revoke an API key (its owner or admin)",
+    .params = key_id_p,
+    .responses = (const vial_response_doc[]){
+        { 204, "revoked", NULL, NULL, NULL },
+        { 404, "no such key (or not yours: ids reveal nothing)", NULL, NULL, NULL },
+        R_LIMITED, R_NODB, R_END },
+};
 
 /* ------------------------------------------------------------------ registration and login */
 
@@ -302,7 +450,7 @@ static int register_user(vial_req *req)
 {
     if (users_limit_register(req))
         return 0;
-    json_t *body = vial_body_json_valid(req, &creds_schema);
+    json_t *body = vial_body_json_valid(req, NULL);
     if (!body)
         return 0;
     int64_t id = 0;
@@ -374,7 +522,7 @@ static int login(vial_req *req)
 {
     if (users_limit_login(req))
         return 0;
-    json_t *body = vial_body_json_valid(req, &creds_schema);
+    json_t *body = vial_body_json_valid(req, NULL);
     if (!body)
         return 0;
     int64_t uid = 0, retry = 0;
@@ -467,7 +615,7 @@ static int update_user(vial_req *req)
     const vial_identity *me = self_or_admin(req, uid);
     if (!me)
         return 0;
-    json_t *body = vial_body_json_valid(req, &update_schema);
+    json_t *body = vial_body_json_valid(req, NULL);
     if (!body)
         return 0;
     const char *username = text_field(body, "username"), *password = text_field(body, "password"),
@@ -596,7 +744,7 @@ static int create_key(vial_req *req)
         return 0;
     size_t blen;
     vial_body(req, &blen);
-    json_t *body = blen ? vial_body_json_valid(req, &key_schema) : NULL;
+    json_t *body = blen ? vial_body_json_valid(req, NULL) : NULL;
     if (blen && !body)
         return 0;
     const char *name = body ? text_field(body, "name") : NULL;
@@ -794,14 +942,25 @@ int users_register(vial_app *app)
     vial_bp *bp = vial_bp_new("users");
     if (!bp)
         return VIAL_ENOMEM;
-    rc |= vial_post(bp, "/register", register_user);
-    rc |= vial_post(bp, "/login", login);
-    rc |= vial_get(bp, "/users", list_users);
-    rc |= vial_get(bp, "/users/<int:id>", get_user);
-    rc |= vial_put(bp, "/users/<int:id>", update_user);
-    rc |= vial_delete(bp, "/users/<int:id>", delete_user);
-    rc |= vial_post(bp, "/users/<int:id>/api-keys", create_key);
-    rc |= vial_delete(bp, "/api-keys/<int:id>", delete_key);
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_POST, "/register", register_user, "register_user", &register_doc),
+        VIAL_ROUTE(VIAL_POST, "/login", login, "login", &login_doc),
+        VIAL_ROUTE(VIAL_GET, "/users", list_users, "list_users", &list_users_doc),
+        VIAL_ROUTE(VIAL_GET, "/users/<int:id>", get_user, "get_user", &get_user_doc),
+        VIAL_ROUTE(VIAL_PUT, "/users/<int:id>", update_user, "update_user", &update_user_doc),
+        VIAL_ROUTE(VIAL_DELETE, "/users/<int:id>", delete_user, "delete_user", &delete_user_doc),
+        VIAL_ROUTE(VIAL_POST, "/users/<int:id>/api-keys", create_key, "create_key", &create_key_doc),
+        VIAL_ROUTE(VIAL_DELETE, "/api-keys/<int:id>", delete_key, "delete_key", &delete_key_doc),
+        VIAL_ROUTE_END,
+    };
+    rc |= vial_route_table(bp, routes);
+    /* Every route but registration and login checks a token or key itself
+     * (vial_auth_require: self or admin), so the blueprint carries no guard. */
+    rc |= vial_bp_security(bp, "bearer,api_key");
+    rc |= vial_bp_describe(bp, "Accounts, roles, bearer tokens and API keys.");
+    rc |= vial_openapi_schema(app, &creds_schema, "Credentials", NULL);
+    rc |= vial_openapi_schema(app, &user_schema, "User", "an account as the API shows it");
+    rc |= vial_openapi_schema(app, &update_schema, "UserUpdate", NULL);
     rc |= vial_ratelimit_guard(bp, &api_limit);
     rc |= vial_register(app, bp, "/api");
     return rc ? VIAL_EINVAL : 0;

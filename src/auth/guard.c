@@ -190,6 +190,21 @@ static int auth_start(vial_app *app)
     return 0;
 }
 
+/* The credentials the app's callbacks accept, as the API document's
+ * security schemes (vial_auth_guard names them for its blueprint). */
+static int declare_schemes(vial_app *app, const vial_auth_ops *ops)
+{
+    int rc = 0;
+    if (ops && ops->from_token)
+        rc = vial_security_scheme(app, "bearer", "{\"type\": \"http\", \"scheme\": \"bearer\", "
+                                  "\"bearerFormat\": \"JWT\", \"description\": \"an HS256 token "
+                                  "(Authorization: Bearer <token>)\"}");
+    if (!rc && ops && ops->from_api_key)
+        rc = vial_security_scheme(app, "api_key", "{\"type\": \"apiKey\", \"in\": \"header\", "
+                                  "\"name\": \"X-API-Key\", \"description\": \"an API key\"}");
+    return rc;
+}
+
 int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
 {
     if (!app)
@@ -202,7 +217,7 @@ int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
             return VIAL_EEXIST;
         if (ops)
             have->ops = ops;
-        return 0;
+        return declare_schemes(app, ops);
     }
     vial__auth *a = calloc(1, sizeof *a);
     if (!a)
@@ -228,6 +243,8 @@ int vial_auth_init(vial_app *app, const vial_auth_ops *ops)
                                  "argon2id passes (0: libsodium's interactive default)")) ||
         (rc = vial_config_define(app, "password_memlimit", "0",
                                  "argon2id memory, e.g. 64M (0: libsodium's interactive default)")))
+        return rc;
+    if ((rc = declare_schemes(app, ops)))
         return rc;
     return vial_on_start(app, auth_start);
 }
@@ -478,7 +495,10 @@ int vial_auth_guard(vial_bp *bp, const char *roles)
     if (roles && !copy)
         return VIAL_ENOMEM;
     int rc = vial__bp_before_data(bp, guard_hook, copy, free);
-    if (rc)
+    if (rc) {
         free(copy);
-    return rc;
+        return rc;
+    }
+    /* The API document: the blueprint's routes need a token or a key. */
+    return vial_bp_security(bp, "bearer,api_key");
 }

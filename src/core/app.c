@@ -177,6 +177,8 @@ static void bp_clear(vial_bp *bp)
     free(bp->name);
     free(bp->prefix);
     free(bp->error);
+    free(bp->doc);
+    free(bp->security);
     for (vial__ext *e = bp->exts, *next; e; e = next) {
         next = e->next;
         if (e->free_fn)
@@ -401,6 +403,7 @@ int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern, vial_hand
     r->methods = methods;
     r->fn = fn;
     r->ud = opts->ud;
+    r->doc = opts->doc;
     r->bp = bp;
     r->pattern = strdup(pattern);
     r->endpoint = strdup(endpoint ? endpoint : pattern);
@@ -432,6 +435,20 @@ int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern, vial_hand
     bp->routes[bp->nroutes++] = r;
     mark_dirty(bp);
     return 0;
+}
+
+int vial_route_table(vial_bp *bp, const vial_route_def *defs)
+{
+    if (!bp || !defs)
+        return VIAL_EINVAL;
+    int first = 0;
+    for (const vial_route_def *d = defs; d->methods; d++) {
+        int rc = vial_route_add(bp, d->methods, d->pattern, d->fn,
+                                &(vial_route_opts){ .endpoint = d->endpoint, .ud = d->ud, .doc = d->doc });
+        if (rc && !first)
+            first = rc;
+    }
+    return first;
 }
 
 static int push_fn(vial_handler **arr, size_t *n, vial_handler fn)
@@ -534,6 +551,7 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
         r->methods = d->methods;
         r->fn = d->fn;
         r->ud = d->ud;
+        r->doc = d->doc;
         r->idx = app->nall_routes;
         r->bp = bp;
         r->order = d->order;
@@ -581,11 +599,13 @@ static bool routed_get(const vial_app *app, const char *path)
 /* A route core serves (metrics, probes) is a route of the app's like any
  * other (listed by `routes`); an app that answers GET at the same path
  * keeps its own.  True when the route was added. */
-static bool builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint)
+static bool builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint,
+                          const vial_doc *doc)
 {
     if (!path || !*path || routed_get(app, path))
         return false;
-    return vial_route_add(&app->root, VIAL_GET, path, fn, &(vial_route_opts){ .endpoint = endpoint }) == 0;
+    return vial_route_add(&app->root, VIAL_GET, path, fn,
+                          &(vial_route_opts){ .endpoint = endpoint, .doc = doc }) == 0;
 }
 
 static int compile_routes(vial_app *app);
@@ -602,12 +622,15 @@ int vial__app_compile(vial_app *app)
     bool added = false;
     if (app->metrics_on && !app->metrics_route && app->lim.loop.admin_port == 0) {
         app->metrics_route = true;
-        added |= builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
+        added |= builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics",
+                               &vial__metrics_doc);
     }
     if (!app->health_route && vial_config_bool(app, "health_checks", 1)) {
         app->health_route = true;
-        added |= builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz");
-        added |= builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz");
+        added |= builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz",
+                               &vial__healthz_doc);
+        added |= builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz",
+                               &vial__readyz_doc);
     }
     return added ? compile_routes(app) : 0;
 }

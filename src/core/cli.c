@@ -78,11 +78,27 @@ static void print_routes(vial_app *app, FILE *out)
     free(rs);
 }
 
+/* `openapi`: the document as /openapi.json serves it (at the url_prefix
+ * setting), for tools that read a file.  No start hooks: printing a
+ * document must not migrate a database. */
+static int print_openapi(vial_app *app, const char *prog)
+{
+    json_t *d = vial_openapi(app, NULL);
+    if (!d) {
+        fprintf(stderr, "%s: cannot build the OpenAPI document\n", prog);
+        return 1;
+    }
+    int rc = json_dumpf(d, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF;
+    json_decref(d);
+    return rc ? 1 : 0;
+}
+
 static void usage(vial_app *app, const char *prog, FILE *out)
 {
     fprintf(out, "usage: %s [command] [--option value]...\n\ncommands:\n", prog);
     fprintf(out, "  %-12s %s\n", "run", "serve HTTP (the default)");
     fprintf(out, "  %-12s %s\n", "routes", "print the route table");
+    fprintf(out, "  %-12s %s\n", "openapi", "print the OpenAPI 3.1 document of the routes");
     fprintf(out, "  %-12s %s\n", "help", "this text");
     for (size_t i = 0; i < app->ncmds; i++)
         fprintf(out, "  %-12s %s\n", app->cmds[i].name, app->cmds[i].help);
@@ -161,7 +177,7 @@ int vial_run(vial_app *app, int argc, char **argv)
     if (!strcmp(cmd, "help") || (n > 0 && (!strcmp(args[0], "--help") || !strcmp(args[0], "-h")))) {
         usage(app, prog, stdout);
         status = 0;
-    } else if (!strcmp(cmd, "routes") || !strcmp(cmd, "run")) {
+    } else if (!strcmp(cmd, "routes") || !strcmp(cmd, "run") || !strcmp(cmd, "openapi")) {
         if (n > first) {
             fprintf(stderr, "%s: unknown option or argument '%s' (see '%s help')\n", prog,
                     args[first], prog);
@@ -172,6 +188,8 @@ int vial_run(vial_app *app, int argc, char **argv)
         } else if (!strcmp(cmd, "routes")) {
             print_routes(app, stdout);
             status = 0;
+        } else if (!strcmp(cmd, "openapi")) {
+            status = print_openapi(app, prog);
         } else {
             status = run(app, argc, argv);
         }

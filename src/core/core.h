@@ -66,6 +66,7 @@ typedef struct vial__route {
     vial__seg *segs;
     size_t nsegs;
     size_t nparams;
+    const vial_doc *doc; /* vial_route_opts.doc / vial_route_document (borrowed) */
     size_t order; /* registration order, for `routes` */
     size_t idx;   /* position in the app's compiled routes (metrics) */
 } vial__route;
@@ -134,6 +135,8 @@ struct vial_bp {
     size_t nerrh;
     char *error; /* first registration error, reported by vial_run() */
     struct vial__ext *exts; /* module data (vial__bp_ext) */
+    char *doc;      /* vial_bp_describe: the tag's description */
+    char *security; /* vial_bp_security: scheme names its routes need; NULL: the parent's */
 };
 
 typedef struct vial__cmd {
@@ -372,6 +375,10 @@ int vial__resp_file(vial_req *req, int status, const char *content_type, int fd,
 /* Renders the built-in error body (JSON or HTML by Accept). */
 int vial__resp_builtin_error(vial_req *req, int status, const char *message, json_t *extra);
 void vial__req_reset_response(vial_req *req);
+/* Appends `s` to `b` with & < > " ' as HTML entities; 0 or VIAL_ENOMEM. */
+int vial__html_escape(vial__buf *b, const char *s);
+/* The documentation of the routes core adds itself (health.c, metrics.c). */
+extern const vial_doc vial__healthz_doc, vial__readyz_doc, vial__metrics_doc;
 /* The block pool of the request's worker (for buffers that live as long as
  * the request). */
 vial__pool *vial__req_pool(vial_req *req);

@@ -135,3 +135,43 @@ void vial__admin_dispatch(vial_req *req)
     else
         vial__readyz_view(req);
 }
+
+/* ------------------------------------------------------------------ documentation */
+
+static const vial_field healthz_f[] = {
+    VIAL_FIELD("status", VIAL_F_STRING, VIAL_REQUIRED, .one_of = (const char *const[]){ "ok", NULL }),
+    VIAL_FIELD_END,
+};
+static const vial_schema healthz_s = { healthz_f, 0 };
+static const vial_response_doc healthz_r[] = {
+    { 200, "the process serves", &healthz_s, NULL, NULL },
+    { 0, NULL, NULL, NULL, NULL },
+};
+const vial_doc vial__healthz_doc = {
+    .summary = "Liveness probe",
+    .description = "200 whenever a worker of the process can answer; touches no database.",
+    .responses = healthz_r,
+    .security = "",
+};
+
+static const vial_field readyz_f[] = {
+    VIAL_FIELD("status", VIAL_F_STRING, VIAL_REQUIRED,
+               .one_of = (const char *const[]){ "ready", "unavailable", "draining", NULL }),
+    VIAL_FIELD("checks", VIAL_F_OBJECT, 0,
+               .doc = "each readiness check by name: \"ok\", or why it failed"),
+    VIAL_FIELD_END,
+};
+static const vial_schema readyz_s = { readyz_f, 0 };
+static const vial_response_doc readyz_r[] = {
+    { 200, "the database and Redis answer and the instance is not draining", &readyz_s, NULL, NULL },
+    { 503, "not ready: the common error shape plus \"status\" and \"checks\"; Retry-After: 1", NULL,
+      NULL, NULL },
+    { 0, NULL, NULL, NULL, NULL },
+};
+const vial_doc vial__readyz_doc = {
+    .summary = "Readiness probe",
+    .description = "Runs every readiness check (database, Redis) and answers 503 while draining, "
+                   "so a load balancer stops sending before the instance stops.",
+    .responses = readyz_r,
+    .security = "",
+};

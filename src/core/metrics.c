@@ -368,3 +368,17 @@ int vial__metrics_view(vial_req *req)
     vial_set_header(req, "Cache-Control", "no-store");
     return rc;
 }
+
+static const vial_response_doc metrics_r[] = {
+    { 200, "the Prometheus text exposition format", NULL, NULL,
+      "text/plain; version=0.0.4; charset=utf-8" },
+    { 403, "not from loopback or a metrics_allow network", NULL, NULL, NULL },
+    { 0, NULL, NULL, NULL, NULL },
+};
+const vial_doc vial__metrics_doc = {
+    .summary = "Prometheus metrics",
+    .description = "Requests by route and status, durations, connections and process figures. "
+                   "Served to loopback and the metrics_allow networks only (or on metrics_port).",
+    .responses = metrics_r,
+    .security = "",
+};

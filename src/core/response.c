@@ -494,18 +494,20 @@ static bool wants_html(vial_req *req)
     return a && strstr(a, "text/html") && !strstr(a, "application/json");
 }
 
-static void html_escape(vial__buf *b, const char *s)
+int vial__html_escape(vial__buf *b, const char *s)
 {
-    for (; *s; s++) {
+    int rc = 0;
+    for (; *s && !rc; s++) {
         switch (*s) {
-        case '<': vial__buf_puts(b, "&lt;"); break;
-        case '>': vial__buf_puts(b, "&gt;"); break;
-        case '&': vial__buf_puts(b, "&amp;"); break;
-        case '"': vial__buf_puts(b, "&quot;"); break;
-        case '\'': vial__buf_puts(b, "&#39;"); break;
-        default: vial__buf_append(b, s, 1);
+        case '<': rc = vial__buf_puts(b, "&lt;"); break;
+        case '>': rc = vial__buf_puts(b, "&gt;"); break;
+        case '&': rc = vial__buf_puts(b, "&amp;"); break;
+        case '"': rc = vial__buf_puts(b, "&quot;"); break;
+        case '\'': rc = vial__buf_puts(b, "&#39;"); break;
+        default: rc = vial__buf_append(b, s, 1);
         }
     }
+    return rc;
 }
 
 int vial__resp_builtin_error(vial_req *req, int status, const char *message, json_t *extra)
@@ -522,13 +524,13 @@ int vial__resp_builtin_error(vial_req *req, int status, const char *message, jso
         vial__buf_printf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                             "<title>%d %s</title></head>\n<body><h1>%d %s</h1>\n<p>",
                          status, vial_status_reason(status), status, vial_status_reason(status));
-        html_escape(b, message);
+        vial__html_escape(b, message);
         vial__buf_puts(b, "</p>\n");
         json_t *dbg = json_object_get(extra, "debug");
         if (dbg) { /* debug mode only (app.c decides) */
             char *d = json_dumps(dbg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             vial__buf_puts(b, "<h2>Debug</h2>\n<pre>");
-            html_escape(b, d ? d : "");
+            vial__html_escape(b, d ? d : "");
             vial__buf_puts(b, "</pre>\n");
             free(d);
         }

@@ -45,4 +45,33 @@ void vial__jw_init(vial_jw *w, vial__buf *out);
 /* Appends `s` as a JSON string body (no quotes), escaped. */
 int vial__json_escape(vial__buf *out, const char *s, size_t n);
 
+/* Validation schemas as JSON Schema 2020-12 (jsonschema.c).  Named and
+ * recursive schemas go to `defs` (borrowed: the caller's object) and are
+ * referenced as `ref_prefix` + name ("#/$defs/", "#/components/schemas/").
+ * The functions return new references, or NULL and set `oom`; a
+ * translation that set `oom` anywhere is incomplete. */
+struct vial__jsdef {
+    const vial_schema *s;
+    char *name;  /* its definition's name, NULL: written inline */
+    const char *doc; /* its description (borrowed) */
+    bool active; /* being translated (met again: recursion) */
+    bool done;   /* its definition is in defs */
+};
+typedef struct vial__jsdefs {
+    json_t *defs;
+    const char *ref_prefix;
+    struct vial__jsdef *tab;
+    size_t n, cap;
+    bool oom;
+} vial__jsdefs;
+void vial__jsdefs_init(vial__jsdefs *d, json_t *defs, const char *ref_prefix);
+void vial__jsdefs_fini(vial__jsdefs *d);
+/* Makes `s` a definition named `name` (made unique, copied) with `doc`
+ * (borrowed).  0 or VIAL_ENOMEM; naming a schema twice keeps the first. */
+int vial__jsdefs_name(vial__jsdefs *d, const vial_schema *s, const char *name, const char *doc);
+json_t *vial__jsonschema_object(vial__jsdefs *d, const vial_schema *s);
+/* `with_doc`: the field's `doc` as "description" (a query parameter keeps
+ * it on the parameter instead). */
+json_t *vial__jsonschema_field(vial__jsdefs *d, const vial_field *f, bool with_doc);
+
 #endif /* VIAL_JSON_H */

@@ -841,6 +841,20 @@ static int ws_view(vial_req *req)
 
 /* ------------------------------------------------------------------ the public API */
 
+/* What the API document says of a WebSocket route its app did not
+ * describe: the handshake's answers (ws_view). */
+static const vial_doc ws_doc = {
+    .summary = "WebSocket endpoint",
+    .description = "A GET with `Upgrade: websocket` (RFC 6455, permessage-deflate) switches the "
+                   "connection to the WebSocket protocol.",
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(101, "switching to the WebSocket protocol"),
+        VIAL_RESPONSE(400, "a malformed handshake"),
+        VIAL_RESPONSE(403, "an Origin of another site"),
+        VIAL_RESPONSE(426, "a plain HTTP request, or another WebSocket version"),
+        VIAL_RESPONSE_END },
+};
+
 int vial_ws_route(vial_bp *bp, const char *pattern, const vial_ws_handlers *h,
                   const vial_ws_opts *opts)
 {
@@ -878,7 +892,8 @@ int vial_ws_route(vial_bp *bp, const char *pattern, const vial_ws_handlers *h,
     }
     /* The blueprint owns `rt` now (freed with it, whatever happens below). */
     return vial_route_add(bp, VIAL_GET, pattern, ws_view,
-                          &(vial_route_opts){ .endpoint = opts ? opts->endpoint : NULL, .ud = rt });
+                          &(vial_route_opts){ .endpoint = opts ? opts->endpoint : NULL, .ud = rt,
+                                              .doc = opts && opts->doc ? opts->doc : &ws_doc });
 }
 
 static int usable(const vial_ws *ws)

@@ -385,6 +385,19 @@ int vial_csrf_protect(vial_bp *bp)
 
 /* ------------------------------------------------------------------ setup */
 
+/* The API document's scheme for routes that need a signed-in browser
+ * (named "session" in their vial_doc.security). */
+static int declare_scheme(vial_app *app, const char *cookie)
+{
+    json_t *scheme = json_pack("{s:s,s:s,s:s,s:s}", "type", "apiKey", "in", "cookie", "name", cookie,
+                               "description", "the session cookie a browser gets at sign-in");
+    char *text = scheme ? json_dumps(scheme, JSON_COMPACT) : NULL;
+    json_decref(scheme);
+    int rc = text ? vial_security_scheme(app, "session", text) : VIAL_ENOMEM;
+    free(text);
+    return rc;
+}
+
 static int session_start(vial_app *app)
 {
     sessmod *m = vial__app_ext(app, &ext_key);
@@ -394,6 +407,9 @@ static int session_start(vial_app *app)
     m->lifetime_s = vial_config_duration_ms(app, "session_lifetime", 7 * 86400000LL) / 1000;
     if (!m->cookie)
         return VIAL_ENOMEM;
+    int rc = declare_scheme(app, m->cookie); /* the configured name */
+    if (rc)
+        return rc;
     if (!strcmp(store, "cookie")) {
         m->store = STORE_COOKIE;
     } else if (!strcmp(store, "server")) {
@@ -455,7 +471,8 @@ int vial_session_init(vial_app *app)
         (rc = vial_config_define(app, "session_lifetime", "7d", "how long a session lasts")) ||
         (rc = vial_config_define(app, "session_store", "cookie",
                                  "cookie (signed, in the browser) or server (Redis with redis_url, else the database)")) ||
-        (rc = vial__db_builtin_migrations(app, "vial_session", migrations, uses_db_store)))
+        (rc = vial__db_builtin_migrations(app, "vial_session", migrations, uses_db_store)) ||
+        (rc = declare_scheme(app, "session"))) /* the default name, until the start */
         return rc;
     return vial_on_start(app, session_start);
 }

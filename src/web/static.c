@@ -337,6 +337,23 @@ static int static_start(vial_app *app)
     return 0;
 }
 
+static const vial_doc static_doc = {
+    .summary = "Static files",
+    .description = "A file under static_dir, with ETag / Last-Modified revalidation (304) and "
+                   "single byte ranges (206).",
+    .params = (const vial_field[]){
+        VIAL_FIELD("filename", VIAL_F_STRING, 0, .doc = "a path under static_dir; nothing outside it"),
+        VIAL_FIELD_END },
+    .responses = (const vial_response_doc[]){
+        { 200, "the file, its media type from its extension", NULL, NULL, "application/octet-stream" },
+        { 206, "the byte range asked for (Range)", NULL, NULL, "application/octet-stream" },
+        { 304, "not modified since the ETag or date the client has", NULL, NULL, NULL },
+        { 404, "no such file", NULL, NULL, NULL },
+        { 416, "a range outside the file", NULL, NULL, NULL },
+        { 0, NULL, NULL, NULL, NULL } },
+    .security = "",
+};
+
 int vial_static(vial_app *app, const char *url_prefix, const char *dir)
 {
     if (!app)
@@ -364,5 +381,6 @@ int vial_static(vial_app *app, const char *url_prefix, const char *dir)
         return rc;
     char pattern[256];
     snprintf(pattern, sizeof pattern, "%s/<path:filename>", url_prefix ? url_prefix : "/static");
-    return vial_route(vial_app_bp(app), VIAL_GET, pattern, serve, "static");
+    return vial_route_add(vial_app_bp(app), VIAL_GET, pattern, serve,
+                          &(vial_route_opts){ .endpoint = "static", .doc = &static_doc });
 }

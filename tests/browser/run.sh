@@ -11,14 +11,14 @@
 # node's test runner, writes JUnit XML to $REPORT when set, and leaves a
 # screenshot of the explorer in ${ARTIFACTS:-<repo>/build/artifacts}/.
 # Every process it starts is stopped by PID; exits non-zero on failure.
-# Bounded: node gets SUITE_TIMEOUT seconds (default 75; the whole run stays under 90).
+# Bounded: node gets SUITE_TIMEOUT seconds (default 120; the whole run stays under 140).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "${VIAL_BUILD_DIR:-$ROOT/build}" 2>/dev/null && pwd) || BUILD=${VIAL_BUILD_DIR:-$ROOT/build}
 ARTIFACTS=${ARTIFACTS:-$ROOT/build/artifacts}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-SUITE_TIMEOUT=${SUITE_TIMEOUT:-75}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-120}
 BIN=$BUILD/vial-server
 
 say() { printf 'browser: %s\n' "$*" >&2; }
@@ -65,11 +65,13 @@ if [[ ! -f $HERE/node_modules/playwright-core/package.json ||
   say "npm ci (playwright-core)"
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >&2) || setup_failed "npm ci failed in tests/browser"
 fi
-# The chart library the explorer loads (make assets: npm, copied, gitignored).
-if [[ ! -s $ROOT/static/vendor/chart.umd.min.js ]]; then
+# The chart library the explorer loads and Swagger UI for /docs (make assets:
+# npm, copied, gitignored).
+if [[ ! -s $ROOT/static/vendor/chart.umd.min.js || ! -s $ROOT/static/vendor/swagger-ui/swagger-ui-bundle.js ]]; then
   say "make assets (static/vendor/chart.umd.min.js)"
   make -C "$ROOT" assets >&2 || true
   [[ -s $ROOT/static/vendor/chart.umd.min.js ]] || setup_failed "static/vendor/chart.umd.min.js is missing (make assets)"
+  [[ -s $ROOT/static/vendor/swagger-ui/swagger-ui-bundle.js ]] || setup_failed "static/vendor/swagger-ui is missing (make assets)"
 fi
 [[ -x $BIN ]] || setup_failed "$BIN not found: build first (VIAL_BUILD_DIR=$BUILD)"
 
@@ -137,10 +139,12 @@ if [[ -n ${REPORT:-} ]]; then
   reporters+=(--test-reporter=junit --test-reporter-destination="$REPORT")
 fi
 start=$(date +%s%N)
-# node runs the file itself (no child process per file); "$WORK/" on its
-# command line marks it as ours for the cleanup.
+# node runs the files itself (no child process per file: docs.test.js is
+# loaded first with --require, so one process and one report hold both);
+# "$WORK/" on its command line marks it as ours for the cleanup.
 VIAL_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" ARTIFACTS="$ARTIFACTS" TMPDIR="$WORK/tmp" \
-  timeout -k 5 "$SUITE_TIMEOUT" node "${reporters[@]}" "$HERE/dashboard.test.js" "$WORK/" &
+  timeout -k 5 "$SUITE_TIMEOUT" node "${reporters[@]}" --require "$HERE/docs.test.js" \
+  "$HERE/dashboard.test.js" "$WORK/" &
 NODE_PID=$!
 wait "$NODE_PID"
 rc=$?

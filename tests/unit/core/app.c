@@ -107,12 +107,55 @@ static void test_registration_errors(void **state)
     vial_bp_free(NULL);
 }
 
+static int ud_view(vial_req *req)
+{
+    const char *ud = vial_route_ud(req);
+    return vial_textf(req, 200, "%s %s %s", vial_endpoint(req), ud ? ud : "-",
+                      vial_route_doc(req) ? vial_route_doc(req)->summary : "-");
+}
+
+/* A table adds each route with its endpoint, data and doc; a bad entry is
+ * reported (the first error) and the others still go in. */
+static void test_route_table(void **state)
+{
+    (void)state;
+    static const vial_doc d = { .summary = "documented" };
+    static char one[] = "one";
+    static const vial_route_def routes[] = {
+        VIAL_ROUTE(VIAL_GET, "/a", ud_view, "a", &d, .ud = one),
+        VIAL_ROUTE(VIAL_GET | VIAL_POST, "/b/<int:id>", ud_view, NULL, NULL),
+        VIAL_ROUTE(VIAL_GET, "/c/<int:x", ud_view, "bad", NULL),
+        VIAL_ROUTE(VIAL_GET, "/d", ud_view, "d", NULL),
+        VIAL_ROUTE_END,
+    };
+    vial_app *app = vial_app_new("t");
+    vial_bp *bp = vial_bp_new("tbl");
+    assert_int_equal(vial_route_table(bp, routes), VIAL_EPATTERN);
+    assert_int_equal(vial_route_table(NULL, routes), VIAL_EINVAL);
+    assert_int_equal(bp->nroutes, 3);
+    assert_int_equal(vial_register(app, bp, ""), 0);
+    vial_bp *ok = vial_bp_new("ok");
+    static const vial_route_def good[] = { VIAL_ROUTE(VIAL_GET, "/a", ud_view, "a", &d, .ud = one),
+                                           VIAL_ROUTE(VIAL_POST, "/b/<int:id>", ud_view, NULL, NULL),
+                                           VIAL_ROUTE_END };
+    vial_app *app2 = vial_app_new("t2");
+    vial_config_set(app2, "access_log", "off");
+    vial_configure(app2, 0, NULL);
+    assert_int_equal(vial_route_table(ok, good), 0);
+    assert_int_equal(vial_register(app2, ok, "/t"), 0);
+    expect(app2, "GET", "/t/a", 200, "ok.a one documented");
+    expect(app2, "POST", "/t/b/7", 200, "ok./b/<int:id> - -");
+    vial_app_free(app2);
+    vial_app_free(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defer),
         cmocka_unit_test(test_worker_slots),
         cmocka_unit_test(test_registration_errors),
+        cmocka_unit_test(test_route_table),
     };
     return RUN_GROUP(tests);
 }

@@ -141,6 +141,7 @@ static void test_help(void **state)
                                "commands:\n"
                                "  run          serve HTTP (the default)\n"
                                "  routes       print the route table\n"
+                               "  openapi      print the OpenAPI 3.1 document of the routes\n"
                                "  help         this text\n"
                                "  greet        say hello\n\n"
                                "configuration (flag --key, env VIAL_KEY or KEY, file vial.ini):\n";
