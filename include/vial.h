@@ -1234,7 +1234,7 @@ VIAL_API int vial_csrf_protect(vial_bp *bp);
 
 /*
  * Keyset pagination for lists ordered by a unique tuple of keys — (time,
- * id), (id), (name, id): a page is `?limit=N`, the next one
+ * id), (id), (name, id), (tempo, id): a page is `?limit=N`, the next one
  * `?limit=N&after=CURSOR`, where the cursor holds the keys of the last row
  * shown.  Cursors are opaque to clients (base64url of a compact encoding)
  * and checked when they come back: a tampered or truncated one is a 400 in
@@ -1263,7 +1263,8 @@ VIAL_API int vial_csrf_protect(vial_bp *bp);
 #define VIAL_PAGE_MAX_KEYS 4
 /* A route's pagination, declared once (a static). */
 typedef struct vial_page_spec {
-    vial_type keys[VIAL_PAGE_MAX_KEYS]; /* VIAL_T_INT or VIAL_T_TEXT, in ORDER BY order */
+    vial_type keys[VIAL_PAGE_MAX_KEYS]; /* VIAL_T_INT, VIAL_T_DOUBLE (not NaN) or VIAL_T_TEXT,
+                                           in ORDER BY order */
     size_t nkeys;                       /* 1..VIAL_PAGE_MAX_KEYS */
     int64_t default_limit;              /* without ?limit; 0: none (the list is not paged) */
     int64_t max_limit;                  /* ?limit is accepted from 1 to this */
@@ -1274,7 +1275,7 @@ typedef struct vial_page {
     int64_t limit;                       /* rows on this page; 0: no limit */
     int has_after;                       /* 1 when a cursor was given */
     vial_val after[VIAL_PAGE_MAX_KEYS];  /* continue after these keys; without a
-                                            cursor the smallest: INT64_MIN, "" */
+                                            cursor the smallest: INT64_MIN, -inf, "" */
 } vial_page;
 /* Fills `page` from `limit` and `after` strings (NULL: absent).  Returns 0;
  * VIAL_EPARSE for a bad limit or cursor with the 400 message in *why
