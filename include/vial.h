@@ -954,6 +954,16 @@ VIAL_API vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vi
                                           size_t nargs);
 /* Runs several ;-separated statements without parameters (DDL, scripts). */
 VIAL_API int vial_db_script(vial_db *db, const char *sql);
+/*
+ * Gives this connection what loading a lot of rows needs (on = 1), or the
+ * usual again (on = 0): on SQLite a 256 MiB page cache instead of 16, so a
+ * transaction of a million rows keeps its pages until it commits, and
+ * helper threads for the sorts of CREATE INDEX; on PostgreSQL the
+ * session's maintenance_work_mem (512MB) and work_mem (64MB).  For import
+ * commands on their own connection (vial_db_open), not for a worker's.
+ * Returns 0 or VIAL_E*.
+ */
+VIAL_API int vial_db_bulk_mode(vial_db *db, int on);
 /* The rowid of the last INSERT on this connection (SQLite); on PostgreSQL
  * use INSERT ... RETURNING id. */
 VIAL_API int64_t vial_db_last_id(vial_db *db);
