@@ -23,17 +23,9 @@
 /* The logged-in account as a template object, or NULL (none, or deleted). */
 static json_t *current_user(vial_req *req)
 {
-    json_t *s = vial_session(req);
-    json_t *uid = s ? json_object_get(s, "uid") : NULL;
-    if (!json_is_integer(uid))
-        return NULL;
     users_account a;
-    int rc = users_get(req, (int64_t)json_integer_value(uid), &a);
-    if (rc) {
-        if (rc == VIAL_ENOENT)
-            json_object_del(s, "uid"); /* the account is gone: so is the login */
+    if (!users_session_uid(req, &a))
         return NULL;
-    }
     return json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role",
                      a.role, "created_at", a.created_at);
 }
@@ -86,11 +78,8 @@ static int login_page(vial_req *req)
 
 static int log_in(vial_req *req, int64_t uid)
 {
-    json_t *s = vial_session(req);
-    if (!s)
+    if (users_session_login(req, uid)) /* a new session for a new login: no fixation */
         return vial_db_unavailable(req);
-    vial_session_rotate(req); /* a new session for a new login: no fixation */
-    json_object_set_new(s, "uid", json_integer((json_int_t)uid));
     return see_other(req, "dashboard.explorer");
 }
 

@@ -1,0 +1,157 @@
+/*
+ * music.c — the music catalogue blueprint: the Spotify 1.2M songs file as
+ * artists, albums and songs, searched, sampled and summarised, and users'
+ * playlists of them.
+ *
+ *   GET    /api/songs                     filters, search (q), sort, keyset pages
+ *   GET    /api/songs/random              n songs drawn uniformly from those matching
+ *   GET    /api/songs/<id>, /api/albums/<id>, /api/artists/<id>
+ *   GET    /api/stats/years               per year: songs and the mean of each feature
+ *   GET    /api/stats/histogram           one feature's histogram for the filters
+ *   POST   /api/playlists                 {"name", "public"} → 201
+ *   GET    /api/playlists/<id>            public ones, or the owner's
+ *   PATCH  /api/playlists/<id>            {"name"?, "public"?}
+ *   DELETE /api/playlists/<id>
+ *   POST   /api/playlists/<id>/songs      {"song_id", "position"?}
+ *   PATCH  /api/playlists/<id>/songs/<p>  {"position"}: move a song
+ *   DELETE /api/playlists/<id>/songs/<p>
+ *   GET    /api/users/<id>/playlists      public ones; all of them for the owner
+ *   vial-server import-songs PATH|-       (import.c)
+ *
+ * Song, album and artist ids are the file's (Spotify's); playlists and
+ * users are numbered here.  Writes take a bearer token or API key, or the
+ * browser session of the dashboard with its CSRF token; a write without any
+ * credentials is a 401 before the CSRF check could make it a 403.  This
+ * file holds the features, the hooks and the route table; the rest is in
+ * the files music_impl.h lists.
+ */
+#include "music_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "users/users.h"
+
+/* Widths: fine enough that a histogram of 100 bins over a tenth of a
+ * feature's range still has whole cells per bin; coarse enough that a year
+ * holds about a thousand cells per feature.  Ranges: what the importer
+ * accepts, generous around the file's (tempo 0..249, loudness -60..+7). */
+const music_feature music_features[MUSIC_NFEATURES] = {
+    [F_DANCEABILITY] = { "danceability", 0.001, 1000, 0, 1, false },
+    [F_ENERGY] = { "energy", 0.001, 1000, 0, 1, false },
+    [F_SPEECHINESS] = { "speechiness", 0.001, 1000, 0, 1, false },
+    [F_ACOUSTICNESS] = { "acousticness", 0.001, 1000, 0, 1, false },
+    [F_INSTRUMENTALNESS] = { "instrumentalness", 0.001, 1000, 0, 1, false },
+    [F_LIVENESS] = { "liveness", 0.001, 1000, 0, 1, false },
+    [F_VALENCE] = { "valence", 0.001, 1000, 0, 1, false },
+    [F_TEMPO] = { "tempo", 0.5, 2, 0, 1000, false },
+    [F_LOUDNESS] = { "loudness", 0.1, 10, -100, 100, false },
+    [F_DURATION] = { "duration_ms", 1000, 0, 0, 1e9, true },
+};
+
+const char *const *music_feature_names(void)
+{
+    static const char *const names[MUSIC_NFEATURES + 1] = {
+        "danceability", "energy", "speechiness", "acousticness", "instrumentalness",
+        "liveness", "valence", "tempo", "loudness", "duration_ms", NULL,
+    };
+    return names;
+}
+
+int music_feature_find(const char *name, size_t n)
+{
+    for (int f = 0; f < MUSIC_NFEATURES; f++)
+        if (strlen(music_features[f].name) == n && !memcmp(music_features[f].name, name, n))
+            return f;
+    return -1;
+}
+
+double music_edge(int f, int64_t k)
+{
+    const music_feature *m = &music_features[f];
+    return m->per ? (double)k / m->per : (double)k * m->width;
+}
+
+int64_t music_cell(int f, double v)
+{
+    /* v / width can round across an edge (0.3 / 0.001 is 299.99999999999994
+     * while 300 * 0.001 is 0.3): settle it against the edges as reported. */
+    int64_t k = (int64_t)floor(v / music_features[f].width);
+    while (music_edge(f, k) > v)
+        k--;
+    while (music_edge(f, k + 1) <= v)
+        k++;
+    return k;
+}
+
+/* ------------------------------------------------------------------ who is calling */
+
+int64_t music_caller(vial_req *req)
+{
+    const vial_identity *id = vial_auth(req);
+    if (id)
+        return id->user_id;
+    if (vial_auth_error(req))
+        return 0; /* credentials were sent and refused: not the session's */
+    return users_session_uid(req, NULL);
+}
+
+/* Writes need someone: without a token, a key or a session login they are
+ * a 401 here, before the CSRF hook would call them forgeries. */
+static int need_credentials(vial_req *req)
+{
+    const char *m = vial_method(req);
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
+        return 0;
+    if (vial_header(req, "authorization") || vial_header(req, "x-api-key"))
+        return 0; /* checked (and refused, if bad) by the view */
+    if (users_session_uid(req, NULL))
+        return 0;
+    vial_abort(req, 401, "log in, or send a bearer token or an API key");
+    vial_set_header(req, "WWW-Authenticate", "Bearer");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ registration */
+
+int music_register(vial_app *app)
+{
+    int rc = vial_db_migrations(app, "music", "apps/music/migrations");
+    if (!rc)
+        rc = vial_command(app, "import-songs", music_import_command,
+                          "import-songs [--strict] [--progress S] [--commit-rows N] [--timings] PATH|-: load a "
+                          "tracks_features.csv (Spotify 1.2M songs) into the catalogue");
+    if (rc)
+        return rc;
+    vial_bp *bp = vial_bp_new("music");
+    if (!bp)
+        return VIAL_ENOMEM;
+    static const struct {
+        unsigned method;
+        const char *pattern, *endpoint;
+        vial_handler fn;
+    } routes[] = {
+        { VIAL_GET, "/songs", "list_songs", list_songs },
+        { VIAL_GET, "/songs/random", "random_songs", random_songs },
+        { VIAL_GET, "/songs/<id>", "get_song", get_song },
+        { VIAL_GET, "/albums/<id>", "get_album", get_album },
+        { VIAL_GET, "/artists/<id>", "get_artist", get_artist },
+        { VIAL_GET, "/stats/years", "year_stats", year_stats },
+        { VIAL_GET, "/stats/histogram", "histogram", histogram },
+        { VIAL_POST, "/playlists", "create_playlist", create_playlist },
+        { VIAL_GET, "/playlists/<int:id>", "get_playlist", get_playlist },
+        { VIAL_PATCH, "/playlists/<int:id>", "update_playlist", update_playlist },
+        { VIAL_DELETE, "/playlists/<int:id>", "delete_playlist", delete_playlist },
+        { VIAL_POST, "/playlists/<int:id>/songs", "add_playlist_song", add_playlist_song },
+        { VIAL_PATCH, "/playlists/<int:id>/songs/<int:position>", "move_playlist_song", move_playlist_song },
+        { VIAL_DELETE, "/playlists/<int:id>/songs/<int:position>", "remove_playlist_song",
+          remove_playlist_song },
+        { VIAL_GET, "/users/<int:id>/playlists", "user_playlists", user_playlists },
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        rc |= vial_route(bp, routes[i].method, routes[i].pattern, routes[i].fn, routes[i].endpoint);
+    rc |= vial_bp_before(bp, need_credentials);
+    rc |= vial_csrf_protect(bp);
+    rc |= vial_register(app, bp, "/api");
+    return rc ? VIAL_EINVAL : 0;
+}
