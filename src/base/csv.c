@@ -254,6 +254,13 @@ int vial_csv_next(vial_csv *c)
         if (b == '"') {
             size_t begin = i++;
             for (;;) {
+                /* The bytes already in the buffer are scanned in place. */
+                const char *p = c->buf + c->start;
+                size_t lim = c->end - c->start < c->max_record ? c->end - c->start : c->max_record;
+                while (i < lim && p[i] != '"' && p[i] != '\r') {
+                    breaks += p[i] == '\n';
+                    i++;
+                }
                 b = at(c, i);
                 if (b < -1)
                     goto failed;
@@ -283,7 +290,12 @@ int vial_csv_next(vial_csv *c)
             while (b >= 0 && b != sep && b != '\n' && b != '\r') {
                 if (b == '"')
                     return refuse(c, "quote inside an unquoted field", col, i, breaks);
-                b = at(c, ++i);
+                const char *p = c->buf + c->start;
+                size_t lim = c->end - c->start < c->max_record ? c->end - c->start : c->max_record;
+                i++;
+                while (i < lim && p[i] != sep && p[i] != '\n' && p[i] != '\r' && p[i] != '"')
+                    i++;
+                b = at(c, i);
             }
             if (b < -1)
                 goto failed;
