@@ -1668,12 +1668,20 @@ static int drop_repeats(imp *im)
 
 static int build_indexes(imp *im)
 {
+    /* Under a savepoint: on PostgreSQL a failed statement would end the
+     * transaction, and a repeated track id fails this one. */
+    if (vial_db_exec(im->db, "SAVEPOINT music_unique", VIAL_NOARGS) < 0)
+        return db_fail(im, "indexing track ids");
     if (vial_db_exec_dynamic(im->db, deferred_create[0], VIAL_NOARGS) < 0) {
         if (vial_db_errcode(im->db) != VIAL_EUNIQUE)
+            return db_fail(im, "indexing track ids");
+        if (vial_db_exec(im->db, "ROLLBACK TO SAVEPOINT music_unique", VIAL_NOARGS) < 0)
             return db_fail(im, "indexing track ids");
         if (drop_repeats(im))
             return -1;
     }
+    if (vial_db_exec(im->db, "RELEASE SAVEPOINT music_unique", VIAL_NOARGS) < 0)
+        return db_fail(im, "indexing track ids");
     for (size_t i = 1; i < sizeof deferred_create / sizeof deferred_create[0]; i++)
         if (vial_db_exec_dynamic(im->db, deferred_create[i], VIAL_NOARGS) < 0)
             return db_fail(im, "building an index");
@@ -1746,10 +1754,12 @@ static void fmt_count(int64_t v, char *out, size_t cap)
     out[o] = '\0';
 }
 
-static void progress(imp *im)
+/* A line (or the bar, redrawn in place on a terminal) every `every`
+ * seconds, the bar at most four times a second; `force`: now. */
+static void progress(imp *im, bool force)
 {
     double t = now_s(), el = t - im->t0;
-    if (t - im->last_progress < (im->tty ? 0.25 : im->every))
+    if (!force && t - im->last_progress < (im->tty && im->every > 0.25 ? 0.25 : im->every))
         return;
     im->last_progress = t;
     double rate = el > 0 ? (double)im->done / el : 0;
@@ -1882,7 +1892,7 @@ static int write_rows(imp *im)
         give(rd, ch, false);
         if (rc)
             return -1;
-        progress(im);
+        progress(im, last && im->tty);
         if (last)
             break;
         if (!im->bulk && !im->strict && im->rows_in_tx >= im->commit_rows && (commit(im) || begin(im)))

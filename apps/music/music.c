@@ -86,12 +86,17 @@ int64_t music_cell(int f, double v)
 
 /* ------------------------------------------------------------------ who is calling */
 
+bool music_sent_credentials(vial_req *req)
+{
+    return vial_header(req, "authorization") || vial_header(req, "x-api-key");
+}
+
 int64_t music_caller(vial_req *req)
 {
     const vial_identity *id = vial_auth(req);
     if (id)
         return id->user_id;
-    if (vial_auth_error(req))
+    if (music_sent_credentials(req))
         return 0; /* credentials were sent and refused: not the session's */
     return users_session_uid(req, NULL);
 }
@@ -103,7 +108,7 @@ static int need_credentials(vial_req *req)
     const char *m = vial_method(req);
     if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
         return 0;
-    if (vial_header(req, "authorization") || vial_header(req, "x-api-key"))
+    if (music_sent_credentials(req))
         return 0; /* checked (and refused, if bad) by the view */
     if (users_session_uid(req, NULL))
         return 0;

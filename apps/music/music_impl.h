@@ -123,8 +123,11 @@ int64_t music_songs_query(vial_req *req, vial_db *db, const char *sql, const via
                           size_t nargs, size_t max, music_song **out);
 
 /* The caller's account: a bearer token or API key, else the browser
- * session's login; 0 when there is none (music.c). */
+ * session's login; 0 when there is none, or credentials were sent and
+ * refused (music.c). */
 int64_t music_caller(vial_req *req);
+/* Whether the request carries a bearer token or an API key (valid or not). */
+bool music_sent_credentials(vial_req *req);
 
 /* The views, named as their endpoints. */
 int list_songs(vial_req *req);

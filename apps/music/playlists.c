@@ -80,9 +80,10 @@ static void read_playlist(vial_req *req, vial_rows *r, playlist *p)
 /* Credentials that were sent and refused are a 401 on every route. */
 static int refused(vial_req *req)
 {
-    if (!vial_auth_error(req))
+    if (!music_sent_credentials(req) || vial_auth(req))
         return 0;
-    vial_abortf(req, 401, "%s", vial_auth_error(req));
+    const char *why = vial_auth_error(req);
+    vial_abort(req, 401, why ? why : "the credentials were refused");
     vial_set_header(req, "WWW-Authenticate", "Bearer");
     return 1;
 }
