@@ -1079,7 +1079,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     budget = 1u << 20;
     stream_aborted = false;
     fconn *c = calloc(1, sizeof *c);
-    if (!c || !(c->s = vial__h1_new(&app->lim.h1, &fuzz_handler, worker, worker->pool, "test"))) {
+    if (!c || !(c->s = vial__h1_new(&app->lim.h1, &fuzz_handler, worker, worker->pool, "127.0.0.1"))) {
         free(c);
         vial_test_free(r);
         return 0;

@@ -421,6 +421,105 @@ PAGE = {
 }
 
 
+# ---------------------------------------------------------------- WebSocket
+# ws_frame seeds: a control byte (bit 0: permessage-deflate, bits 1-2: the
+# message limit 64/1000/70000/1M, bits 3-7: split seed), then client frames.
+
+def wsf(b0, payload=b"", mask=True, lenform=0, key=b"\x37\xfa\x21\x3d"):
+    """A client frame; lenform 2/8 forces a length form."""
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if lenform == 8 or (lenform == 0 and n > 0xFFFF):
+        head = bytes([b0, m | 127]) + struct.pack("!Q", n)
+    elif lenform == 2 or (lenform == 0 and n > 125):
+        head = bytes([b0, m | 126]) + struct.pack("!H", n)
+    else:
+        head = bytes([b0, m | n])
+    if not mask:
+        return head + payload
+    return head + key + bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+
+
+def _deflate(data):
+    import zlib
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
+
+
+def _ws_frame_seeds():
+    import zlib
+    text = lambda t: wsf(0x81, t.encode() if isinstance(t, str) else t)
+    close = lambda code, reason=b"": wsf(0x88, struct.pack("!H", code) + reason)
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = bomb.compress(b"\0" * (4 << 20)) + bomb.flush(zlib.Z_SYNC_FLUSH)
+    seeds = {
+        "echo": (0x06, text("Hello") + wsf(0x82, b"\x00\x01\xff") + close(1000, b"bye")),
+        "lengths": (0x04, text("a" * 125) + text("b" * 126) + wsf(0x82, b"c" * 65536)),
+        "fragments": (0x02, wsf(0x01, b"fra") + wsf(0x89, b"p") + wsf(0x00, b"") + wsf(0x80, b"gment")),
+        "control": (0x02, wsf(0x89, b"") + wsf(0x8a, b"pong") + wsf(0x89, b"x" * 125)),
+        "utf8": (0x02, wsf(0x01, "κό".encode()[:3]) + wsf(0x80, "κόσμε".encode()[3:])),
+        "utf8-bad": (0x02, text(b"\xce\xba\xed\xa0\x80")),
+        "close-empty": (0x02, wsf(0x88, b"")),
+        "close-bad-code": (0x02, close(1005)),
+        "close-one-byte": (0x02, wsf(0x88, b"\x03")),
+        "close-bad-reason": (0x02, close(1000, b"\xff")),
+        "unmasked": (0x02, wsf(0x81, b"x", mask=False)),
+        "rsv": (0x02, wsf(0xf1, b"x")),
+        "opcode": (0x02, wsf(0x83, b"")),
+        "nonminimal": (0x02, wsf(0x81, b"x", lenform=2) + wsf(0x82, b"y", lenform=8)),
+        "too-big": (0x00, wsf(0x82, b"z" * 65)),
+        "too-big-fragments": (0x00, wsf(0x02, b"z" * 40) + wsf(0x80, b"z" * 40)),
+        "deflate": (0x07, wsf(0xc1, _deflate(b"Hello, compressed world " * 10)) + wsf(0x81, b"plain")),
+        "deflate-fragments": (0x07, wsf(0x41, _deflate(b"abc" * 500)[:20]) +
+                              wsf(0x80, _deflate(b"abc" * 500)[20:])),
+        "deflate-bomb": (0x03, wsf(0xc2, bomb[:-4])),
+        "deflate-corrupt": (0x07, wsf(0xc1, b"\xff\xff\xff")),
+        "deflate-rsv1-continuation": (0x07, wsf(0x41, b"\x02\x00") + wsf(0xc0, b"\x00")),
+    }
+    return {k: bytes([c]) + v for k, (c, v) in seeds.items()}
+
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def _ws_handshake_seeds():
+    def hs(target="/ws", *extra, version="13", method="GET", http="HTTP/1.1", key=KEY):
+        h = ["Host: localhost", "Upgrade: websocket", "Connection: Upgrade"]
+        if key is not None:
+            h.append("Sec-WebSocket-Key: " + key)
+        if version is not None:
+            h.append("Sec-WebSocket-Version: " + version)
+        return r(method, target, *h, *extra, version=http, host=False)
+    return {
+        "ok": hs(),
+        "ok-frames": hs() + wsf(0x81, b"hello") + wsf(0x89, b"p") + wsf(0x88, struct.pack("!H", 1000)),
+        "ok-close-cmd": hs() + wsf(0x81, b"close") + wsf(0x88, struct.pack("!H", 1000)),
+        "protocols": hs("/ws", "Sec-WebSocket-Protocol: superchat, chat"),
+        "deflate": hs("/ws", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; "
+                      "server_max_window_bits=10") + wsf(0xc1, _deflate(b"squeeze " * 40)),
+        "deflate-offers": hs("/ws", "Sec-WebSocket-Extensions: x-foo; a=\"b,c\", permessage-deflate; "
+                             "server_max_window_bits=8, permessage-deflate; server_no_context_takeover"),
+        "auth-ok": hs("/auth", "X-Token: t") + wsf(0x81, b"hi"),
+        "auth-refused": hs("/auth"),
+        "origin-same": hs("/ws", "Origin: http://localhost"),
+        "origin-foreign": hs("/ws", "Origin: https://evil.example"),
+        "origin-any": hs("/any", "Origin: https://evil.example"),
+        "plain-get": r("GET", "/ws"),
+        "version-8": hs(version="8"),
+        "no-version": hs(version=None),
+        "no-key": hs(key=None),
+        "bad-key": hs(key="not base64 at all!!!!!=="),
+        "http10": hs(http="HTTP/1.0"),
+        "post": hs(method="POST"),
+        "head": hs(method="HEAD"),
+        "no-connection": r("GET", "/ws", "Host: localhost", "Upgrade: websocket", "Sec-WebSocket-Key: " + KEY,
+                           "Sec-WebSocket-Version: 13", host=False),
+        "violation": hs() + wsf(0x81, b"x", mask=False),
+        "hello-pipelined": r("GET", "/hello") + hs(),
+    }
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -447,6 +546,8 @@ def main():
     write("config", CONFIG)
     write("schema", SCHEMA)
     write("page", PAGE)
+    write("ws_frame", _ws_frame_seeds())
+    write("ws_handshake", _ws_handshake_seeds())
 
 
 if __name__ == "__main__":

@@ -331,15 +331,24 @@ VIAL_API json_t *vial_body_json(vial_req *req);
  * column 2: ...").  Arena. */
 VIAL_API const char *vial_body_json_error(vial_req *req);
 
-/* The client's address: the peer ("127.0.0.1", "::1"; test client "test"),
- * or — when the peer is one of the trusted_proxies — the last address in
- * X-Forwarded-For that is not a trusted proxy.  Arena. */
+/* The client's address: the peer ("127.0.0.1", "::1"; the in-process test
+ * client is 127.0.0.1), or — when the peer is one of the trusted_proxies —
+ * the last address in X-Forwarded-For that is not a trusted proxy (or
+ * X-Real-IP when there is no X-Forwarded-For).  Arena. */
 VIAL_API const char *vial_client_addr(vial_req *req);
 /* "https" when a trusted proxy says so (X-Forwarded-Proto), else "http".
  * Static. */
 VIAL_API const char *vial_scheme(vial_req *req);
-/* This request's id: the client's X-Request-Id if it looks sane, otherwise
- * generated.  Sent back in X-Request-Id and written in the access log.
+/* The path the app is mounted at behind a proxy ("" at the root, else like
+ * "/MusicGroup", no trailing slash): the X-Forwarded-Prefix a trusted proxy
+ * sent, else the url_prefix setting.  A request whose path starts with it
+ * is routed without it (so a proxy may strip it or not), and vial_url_for,
+ * redirects to absolute paths, pagination Link headers and the default
+ * cookie path put it back.  Arena or Static. */
+VIAL_API const char *vial_script_root(vial_req *req);
+/* This request's id: the X-Request-Id a trusted proxy sent, if it looks
+ * sane, otherwise generated (a client that is not a trusted proxy cannot
+ * set it).  Sent back in X-Request-Id and written in the access log.
  * Owned by the request (valid until the response is finished, like Arena). */
 VIAL_API const char *vial_request_id(vial_req *req);
 /* The worker thread's index, 0..workers-1 (the test client is worker 0). */
@@ -489,6 +498,206 @@ VIAL_API uint64_t vial_stream_id(vial_req *req);
  * Returns 0, VIAL_ESTATE when the app is not serving, VIAL_ENOMEM. */
 VIAL_API int vial_stream_wake(vial_app *app, uint64_t id);
 
+/* ------------------------------------------------------------------ topics (pub/sub) */
+
+/*
+ * vial_publish() delivers a message to every subscriber of `topic` (an SSE
+ * stream that called vial_sse_subscribe()) in this process, each on the
+ * worker that owns it, and — when the app uses the kv store
+ * (vial_kv_init(), which vial_auth_init() calls) with REDIS_URL set — to
+ * every subscriber of every instance sharing that Redis (channel
+ * "<pubsub_prefix><topic>").  Any thread.  Messages of one publisher arrive
+ * in the order published; `topic` and `data` are Borrowed (copied before
+ * it returns).  With nobody subscribed in the process and no Redis, a
+ * publish costs a couple of atomic loads.  While Redis is unreachable the
+ * message still reaches this instance's subscribers; what the others
+ * missed is counted in the log, and the connection comes back by itself.
+ * Returns 0, VIAL_EINVAL, VIAL_ENOMEM, or VIAL_ETOOBIG when 64 MiB already
+ * wait to be sent to Redis (delivered here all the same).
+ */
+VIAL_API int vial_publish(vial_app *app, const char *topic, const void *data, size_t len);
+/* 1 when a publish on `topic` may reach someone (a subscriber in this
+ * process, or Redis is configured, so other instances may listen), else 0:
+ * lets a publisher skip building a message nobody would read.  Any thread. */
+VIAL_API int vial_publish_wanted(vial_app *app, const char *topic);
+
+/* ------------------------------------------------------------------ Server-Sent Events */
+
+/*
+ * A text/event-stream response that stays open and sends events as they
+ * happen:
+ *     vial_sse *s = vial_sse_begin(req, &(vial_sse_opts){ .replay = missed });
+ *     if (!s) return VIAL_ENOMEM;
+ *     return vial_sse_subscribe(s, "news");   // each message: "data: ...\n\n"
+ * It waits without spinning (a VIAL_STREAM_WAIT stream), ends at once when
+ * the client leaves (subscriptions go with it), sends ": keep-alive" when
+ * nothing was sent for sse_heartbeat (checked on the server's 5 s tick), and
+ * closes a client that stops reading once sse_max_queue bytes of events
+ * wait for it.  Every vial_sse_* call is made on the stream's worker: in the
+ * view, or in the stream's callbacks; from elsewhere, publish to a topic.
+ */
+typedef struct vial_sse vial_sse;
+/* Turns one published message into events with vial_sse_send() (none is
+ * fine: a filter).  Runs on the stream's worker, outside any view: do not
+ * take request arena memory per message (it lives as long as the stream).
+ * `topic` and `data` (NUL-terminated) are Borrowed for the call.  A
+ * negative return closes the stream. */
+typedef int (*vial_sse_format_fn)(vial_sse *s, const char *topic, const char *data, size_t len,
+                                  void *ud);
+/* Sends what a client resuming after event `last_id` (its Last-Event-ID
+ * header, Borrowed for the call) missed; called once, inside
+ * vial_sse_begin().  A negative return closes the stream. */
+typedef int (*vial_sse_replay_fn)(vial_sse *s, const char *last_id, void *ud);
+typedef struct vial_sse_opts {
+    const char *const *topics; /* NULL-terminated, Borrowed (copied): subscribed before the
+                                  replay runs, so nothing published meanwhile is missed */
+    int64_t retry_ms;          /* "retry:" sent first; 0: the sse_retry setting (default: none) */
+    int64_t heartbeat_ms;      /* 0: sse_heartbeat (15 s); < 0: no heartbeat */
+    size_t max_queue;          /* bytes; 0: sse_max_queue (8M) */
+    vial_sse_replay_fn replay; /* NULL: Last-Event-ID is ignored */
+    vial_sse_format_fn format; /* NULL: each message is one event, its data the message */
+    void *ud;                  /* Borrowed: given to the callbacks; must live as long as the
+                                  stream (request arena memory does) */
+} vial_sse_opts;
+/* Answers the request with a 200 text/event-stream (Cache-Control:
+ * no-cache) and runs the replay.  `opts` may be NULL; it is Borrowed (read
+ * during the call).  Returns the stream, Arena (valid until the stream
+ * ends, which is when the request's deferred functions run), or NULL when
+ * out of memory or the request already has a response. */
+VIAL_API vial_sse *vial_sse_begin(vial_req *req, const vial_sse_opts *opts);
+/* Queues one event: "event:" when `event` is not NULL, "id:" when `id` is
+ * not NULL (neither may hold CR or LF: VIAL_EINVAL), and one "data:" line
+ * per line of `data` (split at CRLF, LF or CR).  All Borrowed (copied).
+ * VIAL_ECLOSED once the client has gone. */
+VIAL_API int vial_sse_send(vial_sse *s, const char *event, const char *id, const char *data, size_t len);
+/* Queues a comment line ": text" (no CR or LF; Borrowed): clients ignore it. */
+VIAL_API int vial_sse_comment(vial_sse *s, const char *text);
+/* Subscribes the stream to `topic` (Borrowed: copied) until it ends. */
+VIAL_API int vial_sse_subscribe(vial_sse *s, const char *topic);
+/* Ends the stream once what is queued has gone out (the final chunk). */
+VIAL_API int vial_sse_end(vial_sse *s);
+/* The stream's request: Borrowed (Arena-lived, as the stream). */
+VIAL_API vial_req *vial_sse_req(vial_sse *s);
+/* ------------------------------------------------------------------ WebSocket */
+
+/*
+ * WebSocket endpoints (RFC 6455, permessage-deflate of RFC 7692):
+ *
+ *     static void echo(vial_ws *ws, const char *data, size_t len, int binary)
+ *     {
+ *         vial_ws_send(ws, data, len, binary);
+ *     }
+ *     static const vial_ws_handlers echo_ws = { .message = echo };
+ *     vial_websocket(app, "/echo", &echo_ws);
+ *
+ * A WebSocket route answers GET.  The blueprint's before-hooks run first
+ * (vial_auth_guard refuses as it would for a view), then the handshake is
+ * checked: anything but a WebSocket upgrade is refused before the 101 in
+ * the common error shape — 426 with "Upgrade: websocket" for plain HTTP,
+ * 426 with "Sec-WebSocket-Version: 13" for another version, 400 for a
+ * malformed handshake, 403 for a browser page of a foreign origin (the
+ * Origin's host:port must be the request's Host, or listed in
+ * ws_allowed_origins; a request without Origin is not a browser's and
+ * passes).  Then `upgrade` may refuse like a view.  Subprotocols: the
+ * server takes the first of opts->protocols the client offers (none if it
+ * offers none of them).  Compression is negotiated when the client offers
+ * it (ws_compression).
+ *
+ * Handlers run on the connection's worker thread, one call at a time per
+ * connection, like views; they must not block it.  A vial_ws is valid
+ * from open() until close() returns; keep its id (vial_ws_id), not the
+ * pointer, to reach it later or from another thread (vial_ws_send_to).
+ *
+ * Settings: ws_max_message (1M: larger messages, after inflating, close
+ * the connection with 1009 before they are read), ws_max_queue (4M: a
+ * send that would queue more for a client that does not read closes it
+ * with 1008), ws_ping_interval (25s: ping a client silent that long; 0
+ * never), ws_pong_timeout (10s: close with 1011 a client silent that long
+ * after a ping; also how long a close waits for the client's),
+ * ws_idle_timeout (0: close with 1001 after that long without a message),
+ * ws_allowed_origins ("": same origin only; "*": any),
+ * ws_compression (on), ws_compression_takeover (off: no compression
+ * context is kept between messages, so an idle connection holds no zlib
+ * state), ws_compression_threshold (1K: shorter messages go uncompressed).
+ * On SIGTERM every client gets a close with 1001 and shutdown_timeout to
+ * answer it.
+ */
+typedef struct vial_ws vial_ws; /* one WebSocket connection */
+
+typedef struct vial_ws_handlers {
+    /* Optional.  Before the 101, like a view: answer (vial_abort,
+     * vial_auth_require ...) to refuse; return 0 without answering to
+     * accept, setting *ud to the connection's user data.  Once it accepts,
+     * close() is owed and comes exactly once, even if the switch then
+     * fails.  A non-zero return fails the request (500): free what you
+     * made. */
+    int (*upgrade)(vial_req *req, void **ud);
+    /* Optional: the 101 is out; sending is possible from here on. */
+    void (*open)(vial_ws *ws);
+    /* Required: a complete message.  `data` is Borrowed for the call (the
+     * connection's buffer), NUL-terminated after `len` bytes; text
+     * (binary == 0) is valid UTF-8. */
+    void (*message)(vial_ws *ws, const char *data, size_t len, int binary);
+    /* Optional: a message on a topic the connection subscribed to (pub/sub:
+     * vial_ws_subscribe, to come); `topic` and `data` are Borrowed for the
+     * call.  Without it such messages are sent to the client as text. */
+    void (*event)(vial_ws *ws, const char *topic, const char *data, size_t len);
+    /* Optional: the last call — the close code the client sent (1005: none),
+     * the one the server failed the connection with (1002, 1007, 1008,
+     * 1009, 1011 ...), or 1006 when the connection ended without a close
+     * frame; `reason` Borrowed for the call.  Free the user data here. */
+    void (*close)(vial_ws *ws, int code, const char *reason);
+} vial_ws_handlers;
+
+typedef struct vial_ws_opts {
+    const char *endpoint;            /* name for vial_url_for() (copied); NULL: the pattern */
+    const char *const *protocols;    /* subprotocols, preferred first, NULL-terminated (copied) */
+    int any_origin;                  /* 1: no Origin check (an API meant for any site) */
+} vial_ws_opts;
+
+/* Adds a WebSocket endpoint at `pattern` (typed parameters as vial_route;
+ * vial_param() works in `upgrade`).  `h` is copied; its functions must
+ * outlive the app.  `opts` Borrowed for the call (NULL: none). */
+VIAL_API int vial_ws_route(vial_bp *bp, const char *pattern, const vial_ws_handlers *h,
+                           const vial_ws_opts *opts);
+#define vial_websocket(x, pattern, handlers) vial_ws_route(VIAL_BP(x), (pattern), (handlers), NULL)
+
+/*
+ * Sending, on the connection's worker (in a handler).  The bytes are
+ * copied into the connection's output queue; text must be valid UTF-8
+ * (VIAL_EINVAL otherwise).  0, VIAL_ESTATE before open(), VIAL_ECLOSED
+ * once the connection is closing — including when this send would pass
+ * ws_max_queue, which closes it with 1008 — or VIAL_ENOMEM.
+ */
+VIAL_API int vial_ws_send(vial_ws *ws, const void *data, size_t len, int binary);
+VIAL_API int vial_ws_send_text(vial_ws *ws, const char *text);
+/* A ping with up to 125 bytes of payload (the pong is not reported). */
+VIAL_API int vial_ws_ping(vial_ws *ws, const void *data, size_t len);
+/* Starts the close handshake: `code` 1000, 1001 ... or 3000-4999 (0: no
+ * code), `reason` up to 123 bytes of UTF-8 (NULL: none; Borrowed).  Messages
+ * that arrive afterwards are dropped; close() comes with the client's
+ * answer (or 1006 when it does not answer within ws_pong_timeout). */
+VIAL_API int vial_ws_close(vial_ws *ws, int code, const char *reason);
+/* The user data (what `upgrade` set, or vial_ws_set_ud).  Borrowed: the
+ * pointer as given. */
+VIAL_API void *vial_ws_ud(vial_ws *ws);
+VIAL_API void vial_ws_set_ud(vial_ws *ws, void *ud);
+/* The subprotocol agreed, or NULL.  Static for the app's life (the
+ * route's copy). */
+VIAL_API const char *vial_ws_protocol(vial_ws *ws);
+/* The app.  Borrowed. */
+VIAL_API vial_app *vial_ws_app(vial_ws *ws);
+/* The connection's id for vial_ws_send_to(): the worker in the top 10
+ * bits, the connection below (as vial_stream_id); 0 where there is no
+ * server (the in-process test client). */
+VIAL_API uint64_t vial_ws_id(vial_ws *ws);
+/* Sends a message to the WebSocket `id` from any thread: `data` is copied,
+ * then framed (and compressed) on the connection's worker.  0 once queued
+ * for that worker (nothing happens if the connection has gone meanwhile),
+ * VIAL_ESTATE when the app is not serving, VIAL_EINVAL (text not UTF-8, no
+ * such worker), VIAL_ENOMEM. */
+VIAL_API int vial_ws_send_to(vial_app *app, uint64_t id, const void *data, size_t len, int binary);
+
 /* ------------------------------------------------------------------ JSON writer */
 
 /*
@@ -518,6 +727,10 @@ VIAL_API vial_jw *vial_jw_buffer(vial_req *req);
  * error.  Borrowed from the writer: valid until it writes more or the
  * response is finished. */
 VIAL_API const char *vial_jw_text(vial_jw *w, size_t *len);
+/* Empties a vial_jw_buffer() writer so it writes a new value, keeping its
+ * memory: one writer for many small documents (a row each).  The text
+ * vial_jw_text() returned before is gone.  VIAL_EINVAL for other writers. */
+VIAL_API int vial_jw_clear(vial_jw *w);
 /* Inside a stream callback: a writer whose output goes into the next chunk.
  * Nesting state persists across calls for the life of the stream.  Arena. */
 VIAL_API vial_jw *vial_stream_jw(vial_req *req);
@@ -1593,6 +1806,72 @@ VIAL_API vial_time vial_time_now(void);
  * Returns the length. */
 VIAL_API size_t vial_time_format(vial_time t, char *out);
 
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * Prometheus metrics.  Every app keeps, per route pattern as registered
+ * (never the raw path), http_requests_total{method,route,code} and
+ * http_request_duration_seconds{route}, plus requests in flight, open
+ * connections, bytes in and out, process_* and vial_build_info, and serves
+ * them at metrics_path (GET /metrics, text format 0.0.4) to loopback and the
+ * metrics_allow networks (403 to anyone else).  Values are kept per worker
+ * without locks and summed when scraped.  Settings: metrics (on),
+ * metrics_path, metrics_allow.
+ *
+ * An app adds its own: declare before vial_run() (names [a-zA-Z_:]
+ * [a-zA-Z0-9_:]*, counters ending in _total, units in the name: _seconds,
+ * _bytes), then record from views.  A recording with `req` goes to the
+ * request's worker without a lock; with req == NULL (a command, a
+ * background thread) to a shared slot under a lock.
+ */
+typedef struct vial_metric vial_metric;
+/* A counter, gauge or histogram with the label names `labels`
+ * (NULL-terminated, or NULL), Owned by the app (never freed by the
+ * caller); NULL on a bad or duplicate name (also remembered: vial_run()
+ * refuses to start).  Histogram `bounds` are ascending upper bounds (NULL:
+ * latency buckets from 0.5 ms to 10 s). */
+VIAL_API vial_metric *vial_counter(vial_app *app, const char *name, const char *help,
+                                   const char *const *labels);
+/* A gauge: see vial_counter (Owned by the app). */
+VIAL_API vial_metric *vial_gauge(vial_app *app, const char *name, const char *help,
+                                 const char *const *labels);
+/* A histogram: see vial_counter (Owned by the app). */
+VIAL_API vial_metric *vial_histogram(vial_app *app, const char *name, const char *help,
+                                     const char *const *labels, const double *bounds,
+                                     size_t nbounds);
+/* Adds `v` to a counter (v >= 0) or gauge (any sign), or observes `v` in a
+ * histogram, for the label values `values` (one per label, in order;
+ * NULL without labels).  With labels each call finds its series under a
+ * short lock; a hot path keeps vial_metric_series() instead. */
+VIAL_API int vial_metric_add(vial_app *app, vial_req *req, vial_metric *m, const char *const *values,
+                             double v);
+/* The series of `values`, made on first use: a handle (>= 0) to record
+ * with vial_metric_add_series() without any lock, or a VIAL_E* code. */
+VIAL_API int64_t vial_metric_series(vial_app *app, vial_metric *m, const char *const *values);
+VIAL_API int vial_metric_add_series(vial_app *app, vial_req *req, vial_metric *m, int64_t series,
+                                    double v);
+
+/* ------------------------------------------------------------------ health */
+
+/*
+ * Probes.  GET /healthz answers 200 {"status":"ok"} while the process
+ * serves; GET /readyz 200 {"status":"ready","checks":{...}} when every
+ * readiness check passes, else 503 with the common error shape, the failing
+ * check's reason, "status" ("unavailable" or "draining") and "checks".
+ * Settings: health_checks (on), healthz_path, readyz_path.  The database
+ * module adds the check "database", the kv module "redis" (when redis_url
+ * is set).
+ *
+ * A check runs on the probe's worker thread: 0 when what it checks
+ * answers, else a VIAL_E* code and a short reason written to `why` (NUL-
+ * terminated, at most `whylen` bytes).  It must answer quickly (a
+ * connection timeout, not a retry loop).
+ */
+typedef int (*vial_ready_fn)(vial_req *req, void *ud, char *why, size_t whylen);
+/* Adds a readiness check named `name` (copied) before vial_run();
+ * VIAL_EEXIST for a name already added.  `ud` is borrowed. */
+VIAL_API int vial_ready_check(vial_app *app, const char *name, vial_ready_fn fn, void *ud);
+
 /* ------------------------------------------------------------------ logging */
 
 enum { VIAL_LOG_DEBUG = 0, VIAL_LOG_INFO, VIAL_LOG_WARN, VIAL_LOG_ERROR };
@@ -1615,8 +1894,10 @@ VIAL_API VIAL_NODISCARD vial_test_resp *vial_test(vial_app *app, const char *met
                                                   const char *target, const char *headers,
                                                   const void *body, size_t body_len);
 /* Feeds raw bytes as if read from one connection (pipelining included);
- * everything the server wrote is in vial_test_output().  Owned by the
- * caller, as vial_test(). */
+ * everything the server wrote is in vial_test_output().  A 101 switches
+ * protocols as a server connection does (a WebSocket handshake followed by
+ * frames runs them through the WebSocket); the response's body is then
+ * what the new protocol wrote.  Owned by the caller, as vial_test(). */
 VIAL_API VIAL_NODISCARD vial_test_resp *vial_test_raw(vial_app *app, const void *bytes,
                                                       size_t len);
 VIAL_API int vial_test_status(const vial_test_resp *r);

@@ -7,9 +7,10 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-dev libinih-dev
-            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev)
+            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
-           python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap)
+           python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
+           prometheus)  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
 bench_pkgs=(wrk nginx procps util-linux)
 
 want=("${build_pkgs[@]}")

@@ -5,8 +5,11 @@
  * type).
  *
  * The pages are server-rendered templates and work without JavaScript; only
- * the chart needs it (static/js/explorer.js fetches /explorer/stats and
- * draws with Chart.js, which `make` copies from npm into static/vendor/).
+ * the chart and the live mode need it (static/js/explorer.js fetches
+ * /explorer/stats and draws with Chart.js, which `make` copies from npm
+ * into static/vendor/; its live mode reads /explorer/live, the logs' live
+ * tail as Server-Sent Events, and puts each new log at the top of the
+ * table).
  * Accounts and log queries come from the users and logs blueprints
  * (users_create, users_authenticate, logs_page, logs_stats), so the rules
  * — password policy, login backoff, validation — are the API's own.
@@ -194,6 +197,17 @@ static int stats(vial_req *req)
     return vial_json_take(req, 200, out);
 }
 
+/* The explorer's live mode (static/js/explorer.js): the logs' live tail
+ * for the logged-in user, with the page's user and type filters. */
+static int live(vial_req *req)
+{
+    json_t *u = current_user(req);
+    if (!u)
+        return vial_abort(req, 401, "log in first");
+    json_decref(u);
+    return logs_live(req, arg(req, "user"), arg(req, "type"));
+}
+
 /* The pages live in the dashboard's own folder (the dashboard_templates
  * setting), searched after the app's templates_dir, so a deployment can
  * override a page without touching these.  Pages without their templates
@@ -237,6 +251,7 @@ int dashboard_register(vial_app *app)
     rc |= vial_get(bp, "/me", me);
     rc |= vial_get(bp, "/explorer", explorer);
     rc |= vial_get(bp, "/explorer/stats", stats);
+    rc |= vial_get(bp, "/explorer/live", live);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */
     rc |= vial_register(app, bp, "");

@@ -446,6 +446,39 @@ static vial_val opt_text(text t)
 
 static int store(vial_req *req, row *rows, size_t n);
 
+/* ------------------------------------------------------------------ the live tail */
+
+/* What the live tail gets of a stored batch (stream.c publishes it once
+ * the response is known to be a 201, i.e. after COMMIT). */
+typedef struct tail_batch {
+    vial_req *req;
+    row *rows;
+    size_t n;
+    int64_t first;
+} tail_batch;
+
+static void stored_fields(size_t i, logs_fields *f, void *ud)
+{
+    const row *r = &((tail_batch *)ud)->rows[i];
+    *f = (logs_fields){ .id = ((tail_batch *)ud)->first + (int64_t)i,
+                        .user = { r->user.p, r->user.n },
+                        .session = { r->session.p, r->session.n },
+                        .type = { r->type.p, r->type.n },
+                        .viewed = { r->viewed.p, r->viewed.n },
+                        .from = { r->from.p, r->from.n },
+                        .to = { r->to.p, r->to.n },
+                        .extra = { r->extra.p, r->extra.n },
+                        .t = r->t, .has_time = true,
+                        .has_lx = r->has_lx, .lx = r->lx,
+                        .has_ly = r->has_ly, .ly = r->ly };
+}
+
+static void publish_stored(void *arg)
+{
+    tail_batch *st = arg;
+    logs_publish(st->req, st->n, st->first, stored_fields, st);
+}
+
 int post_logs(vial_req *req)
 {
     if (logs_guarded(req, true))
@@ -527,6 +560,17 @@ static int store(vial_req *req, row *rows, size_t n)
     int64_t stored = b ? vial_batch_finish(b, &first, &last) : rc;
     if (rc < 0 || stored < 0)
         return vial_db_abort(req, db);
+    /* The live tail: only when someone anywhere may listen, so an ingest
+     * nobody watches formats nothing more. */
+    if (stored > 0 && vial_publish_wanted(vial_app_of(req), LOGS_TOPIC)) {
+        tail_batch *st = vial_alloc(req, sizeof *st);
+        if (st) {
+            *st = (tail_batch){ req, rows, n, first };
+            if (vial_defer(req, publish_stored, st))
+                vial_req_log(req, VIAL_LOG_WARN, "out of memory: logs %" PRId64 "..%" PRId64
+                             " are not sent to live tails", first, last);
+        }
+    }
     /* 201 only after COMMIT: vial_db_tx commits before this is sent. */
     vial_jw *w = vial_jw_begin(req, 201);
     vial_jw_object(w);

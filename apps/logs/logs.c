@@ -4,12 +4,14 @@
  *
  *   POST   /logs                       one log file object, or an array of them
  *   GET    /logs, /logs/<int:id>
+ *   GET    /logs/stream [?user=&type=]     the live tail (Server-Sent Events)
  *   GET    /user/<u>[/log_type/<t>][/time_range/<start>/<end>]
  *   GET    /log_type/<t>[/time_range/<start>/<end>], /time_range/<start>/<end>
  *   DELETE /logs/<int:id>, /user/<u>, /log_type/<t>, /time_range/<start>/<end>
  *
  * This file holds the settings and the route table; the ingest is
- * ingest.c, the reads and deletes query.c, the row as shown rows.c.
+ * ingest.c, the reads and deletes query.c, the row as shown rows.c, the live tail
+ * stream.c.
  */
 #include "logs_impl.h"
 
@@ -88,6 +90,7 @@ int logs_register(vial_app *app)
         { VIAL_POST, "/logs", "post_logs", post_logs, 0 },
         { VIAL_GET, "/logs", "all_logs", list_logs, 0 },
         { VIAL_GET, "/logs/<int:id>", "get_log", get_log, 0 },
+        { VIAL_GET, "/logs/stream", "stream_logs", logs_stream, 0 },
         { VIAL_GET, "/user/<userId>", "by_user", list_logs, F_USER },
         { VIAL_GET, "/user/<userId>/log_type/<type>", "by_user_type", list_logs, F_USER | F_TYPE },
         { VIAL_GET, "/user/<userId>/time_range/<start>/<end>", "by_user_range", list_logs,

@@ -24,4 +24,10 @@ int logs_page(vial_req *req, const char *user, const char *type, const char *sta
 int logs_stats(vial_req *req, const char *user, const char *type, const char *start, const char *end,
                json_t **out, const char **why);
 
+/* For the dashboard's live mode: answers with the live tail of
+ * GET /logs/stream (Server-Sent Events, one "log" event per stored log,
+ * Last-Event-ID resumes) for optional filters (NULL or "": any), without
+ * the logs_protect check: the caller decides who may watch. */
+int logs_live(vial_req *req, const char *user, const char *type);
+
 #endif

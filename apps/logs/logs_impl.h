@@ -7,6 +7,7 @@
  *   ingest.c   POST /logs: the body walk, validation, storing
  *   query.c    lists, one log, deletes, the dashboard's page and stats
  *   rows.c     a stored row as the API shows it
+ *   stream.c   GET /logs/stream: the live tail, and what the ingest publishes for it
  */
 #ifndef VIAL_APPS_LOGS_IMPL_H
 #define VIAL_APPS_LOGS_IMPL_H
@@ -49,8 +50,39 @@ int delete_logs(vial_req *req);
 #define LOGS_COL_ID 0
 #define LOGS_COL_TIME 3
 
-/* Writes the current row of LOGS_SELECT as the API's flat object, with
- * "extra" when `extra` (keep mode) (rows.c). */
+/* A text field of a log: NULL `p` is null. */
+typedef struct logs_span {
+    const char *p;
+    size_t n;
+} logs_span;
+
+/* One log's fields, from a row of LOGS_SELECT or from what an ingest
+ * stored. */
+typedef struct logs_fields {
+    int64_t id;
+    logs_span user, session, type, viewed, from, to;
+    logs_span extra; /* JSON text (keep mode) */
+    vial_time t;
+    bool has_time, has_lx, has_ly;
+    int64_t lx, ly;
+} logs_fields;
+
+/* Writes a log as the API's flat object, with "extra" when `extra` (keep
+ * mode) (rows.c): the one writer every route's rows go through. */
+void logs_write_fields(vial_jw *w, const logs_fields *f, bool extra);
+/* The same for the current row of LOGS_SELECT. */
 void logs_write_row(vial_jw *w, vial_rows *r, bool extra);
+
+/* The live tail (stream.c).  The topic an ingest publishes its stored logs
+ * on, once per batch, after COMMIT; nothing is built when nobody anywhere
+ * may listen (vial_publish_wanted). */
+#define LOGS_TOPIC "logs"
+/* GET /logs/stream: text/event-stream, one "log" event per stored log. */
+int logs_stream(vial_req *req);
+/* Publishes the `n` logs an ingest stored (ids first_id..), when its
+ * response is a 201 (the transaction committed): call from a vial_defer of
+ * that request.  `fields(i, &f, ud)` fills log i. */
+void logs_publish(vial_req *req, size_t n, int64_t first_id,
+                  void (*fields)(size_t i, logs_fields *f, void *ud), void *ud);
 
 #endif

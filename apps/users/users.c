@@ -24,7 +24,6 @@
 
 #include <ctype.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +34,10 @@
 
 #define MAX_PASSWORD 1024  /* argon2 cost is per byte too: bound it */
 
-static atomic_llong login_failures;
+/* vial_failed_logins_total{reason}: wrong credentials, or refused while
+ * an account or address waits out its backoff. */
+static vial_metric *failed_logins;
+static int64_t failed_credentials, failed_backoff;
 static char dummy_hash[VIAL_PASSWORD_HASH_MAX];
 
 /* Limits, from the settings (see users_register). */
@@ -65,11 +67,6 @@ static int parse_limit(vial_app *app, const char *key, vial_limit *l)
     l->per_minute = pm;
     l->burst = burst;
     return 0;
-}
-
-long long users_login_failures(void)
-{
-    return atomic_load(&login_failures);
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -338,6 +335,7 @@ int users_authenticate(vial_req *req, const char *username, const char *password
     int64_t wait = wu > wi ? wu : wi;
     if (wait > 0) {
         *retry_after_s = wait;
+        vial_metric_add_series(vial_app_of(req), req, failed_logins, failed_backoff, 1);
         return 429;
     }
     vial_db *db = vial_db_get(req);
@@ -354,7 +352,7 @@ int users_authenticate(vial_req *req, const char *username, const char *password
     /* Unknown names are checked against a dummy hash: same work, same time. */
     bool ok = strlen(password) <= MAX_PASSWORD && vial_password_verify(hash, password) == 1 && found == 1;
     if (!ok) {
-        atomic_fetch_add(&login_failures, 1);
+        vial_metric_add_series(vial_app_of(req), req, failed_logins, failed_credentials, 1);
         vial_backoff_fail(req, &user_backoff, lower);
         vial_backoff_fail(req, &ip_backoff, addr);
         return 401;
@@ -806,6 +804,15 @@ int users_register(vial_app *app)
                                 "failed logins per address (within a day) before a doubling wait");
     if (!rc)
         rc = vial_on_start(app, users_start);
+    static const char *const reason[] = { "reason", NULL };
+    if (!rc && !(failed_logins = vial_counter(app, "vial_failed_logins_total",
+                                              "Logins refused: wrong credentials, or during a backoff",
+                                              reason)))
+        rc = VIAL_EINVAL;
+    if (!rc) {
+        failed_credentials = vial_metric_series(app, failed_logins, (const char *[]){ "credentials" });
+        failed_backoff = vial_metric_series(app, failed_logins, (const char *[]){ "backoff" });
+    }
     if (!rc)
         rc = vial_command(app, "createuser", cmd_createuser,
                           "createuser [--admin] NAME: add an account (password from the terminal or stdin)");

@@ -44,7 +44,5 @@ int users_get(vial_req *req, int64_t uid, users_account *out);
  */
 int users_session_login(vial_req *req, int64_t uid);
 int64_t users_session_uid(vial_req *req, users_account *out);
-/* Failed logins since start (for metrics). */
-long long users_login_failures(void);
 
 #endif

@@ -146,6 +146,20 @@ int vial__parse_query(vial__arena *a, const char *q, size_t n, vial__arg **out, 
 /* The value of cookie `name` in a Cookie header, or {NULL, 0}. */
 vial__str vial__cookie_find(const char *h, size_t n, const char *name);
 
+/* ------------------------------------------------------------------ address lists (net.c) */
+
+/* "127.0.0.1/8, 10.0.0.0/8, ::1" — addresses and CIDR ranges, IPv4 and IPv6. */
+typedef struct vial__netlist vial__netlist;
+/* Parses a comma- or space-separated list (empty: an empty list).  0, or
+ * VIAL_EPARSE with the offending item in `why`, or VIAL_ENOMEM. */
+int vial__netlist_parse(const char *text, vial__netlist **out, char *why, size_t whylen);
+/* True when `n` bytes of the address string `addr` fall in one of the
+ * ranges (an IPv4-mapped IPv6 address counts as IPv4). */
+bool vial__netlist_match(const vial__netlist *l, const char *addr, size_t n);
+/* True for 127.0.0.0/8 and ::1. */
+bool vial__netlist_loopback(const char *addr);
+void vial__netlist_free(vial__netlist *l);
+
 /* ------------------------------------------------------------------ output queue (outq.c) */
 
 /*

@@ -117,6 +117,16 @@ vial_time vial_time_now(void)
     return (vial_time){ (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, 0 };
 }
 
+/* `v` (0 <= v < 10^width) as exactly `width` decimal digits. */
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 size_t vial_time_format(vial_time t, char *out)
 {
     int64_t local_us = t.us + (int64_t)t.offset_s * 1000000;
@@ -133,6 +143,37 @@ size_t vial_time_format(vial_time t, char *out)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
+    int32_t o = t.offset_s < 0 ? -t.offset_s : t.offset_s;
+    if (y >= 0 && y <= 9999 && o < 100 * 3600) {
+        /* Digits by hand: snprintf was most of the cost of writing a log
+         * row (the lists, the live tail's rows of a 10,000-action ingest). */
+        char *p = out;
+        p = put_digits(p, (int)y, 4);
+        *p++ = '-';
+        p = put_digits(p, m, 2);
+        *p++ = '-';
+        p = put_digits(p, d, 2);
+        *p++ = 'T';
+        p = put_digits(p, (int)(rem / 3600), 2);
+        *p++ = ':';
+        p = put_digits(p, (int)(rem / 60 % 60), 2);
+        *p++ = ':';
+        p = put_digits(p, (int)(rem % 60), 2);
+        if (us) {
+            *p++ = '.';
+            p = put_digits(p, (int)us, 6);
+        }
+        if (t.offset_s == 0) {
+            *p++ = 'Z';
+        } else {
+            *p++ = t.offset_s < 0 ? '-' : '+';
+            p = put_digits(p, (int)(o / 3600), 2);
+            *p++ = ':';
+            p = put_digits(p, (int)(o / 60 % 60), 2);
+        }
+        *p = '\0';
+        return (size_t)(p - out);
+    }
     int n = snprintf(out, 33, "%04d-%02d-%02dT%02d:%02d:%02d", (int)(y % 10000), m, d,
                      (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
     if (us)
@@ -141,7 +182,6 @@ size_t vial_time_format(vial_time t, char *out)
         out[n++] = 'Z';
         out[n] = '\0';
     } else {
-        int32_t o = t.offset_s < 0 ? -t.offset_s : t.offset_s;
         n += snprintf(out + n, 33 - (size_t)n, "%c%02d:%02d", t.offset_s < 0 ? '-' : '+',
                       (int)(o / 3600), (int)(o / 60 % 60));
     }

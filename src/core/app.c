@@ -30,6 +30,8 @@ static const struct {
     { "debug", "off", "debug mode: detailed errors, no caching", VIAL__CFG_BUILTIN },
     { "log_level", "info", "debug, info, warn or error", BARE },
     { "access_log", "on", "one log line per request", VIAL__CFG_BUILTIN },
+    { "log_format", "text", "text, or json: one JSON object per line", BARE },
+    { "log_file", "", "append the log to this file (reopened on SIGUSR1) instead of stderr", BARE },
     { "max_body", "10M", "largest request body accepted (413 above)", VIAL__CFG_BUILTIN },
     { "max_upload", "100M", "largest multipart/form-data body (streamed to a temporary file)", VIAL__CFG_BUILTIN },
     { "upload_dir", "/tmp", "where multipart bodies are spooled (unlinked files)", VIAL__CFG_BUILTIN },
@@ -41,10 +43,39 @@ static const struct {
     { "idle_timeout", "60s", "keep-alive connections idle longer are closed", VIAL__CFG_BUILTIN },
     { "write_timeout", "30s", "longest stall while the client reads a response", VIAL__CFG_BUILTIN },
     { "shutdown_timeout", "10s", "time in-flight requests get on SIGTERM/SIGINT", VIAL__CFG_BUILTIN },
+    { "drain_delay", "0s", "on SIGTERM/SIGINT, serve on this long with /readyz answering 503 (so load "
+      "balancers stop sending) before draining", VIAL__CFG_BUILTIN },
     { "max_pending_output", "4M", "stop reading a connection while this much is unsent", VIAL__CFG_BUILTIN },
     { "backlog", "1024", "listen(2) backlog per worker", VIAL__CFG_BUILTIN },
-    { "trusted_proxies", "", "comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed", VIAL__CFG_BUILTIN },
+    { "processes", "0", "run this many server processes under a supervisor that replaces any that "
+      "dies (0: one process, no supervisor); more than 1 needs redis_url for shared state", BARE },
+    { "reload_timeout", "60s", "how long a new generation may take to listen on SIGHUP before the "
+      "old one serves on", VIAL__CFG_BUILTIN },
+    { "hang_timeout", "60s", "with processes: a worker whose loop stops turning this long is "
+      "aborted and its process replaced (0: never)", VIAL__CFG_BUILTIN },
+    { "pid_file", "", "write the serving process's pid here (the supervisor's with processes)",
+      VIAL__CFG_BUILTIN },
+    { "trusted_proxies", "",
+      "proxy addresses and CIDR ranges (127.0.0.1/8, 10.0.0.0/8, ::1) whose X-Forwarded-For, "
+      "X-Real-IP, X-Forwarded-Proto, X-Forwarded-Prefix and X-Request-Id are believed", VIAL__CFG_BUILTIN },
     { "security_headers", "on", "add nosniff, Referrer-Policy, and for HTML CSP and X-Frame-Options", VIAL__CFG_BUILTIN },
+    { "url_prefix", "", "the path the app is mounted at behind a proxy (e.g. /MusicGroup): routed "
+      "with or without it, put back in url_for, redirects, Link headers and cookie paths",
+      VIAL__CFG_BUILTIN },
+    { "metrics", "on", "keep request, connection and process metrics and serve them at metrics_path",
+      VIAL__CFG_BUILTIN },
+    { "metrics_path", "/metrics", "where the Prometheus metrics are served", VIAL__CFG_BUILTIN },
+    { "metrics_port", "0", "serve metrics_path, healthz_path and readyz_path on this port (to anyone "
+      "who reaches it) instead of metrics on the main port; with processes, process i uses "
+      "metrics_port + i (0: none)", VIAL__CFG_BUILTIN },
+    { "metrics_allow", "",
+      "networks besides loopback that may read the metrics (addresses and CIDR ranges)",
+      VIAL__CFG_BUILTIN },
+    { "health_checks", "on", "serve healthz_path (the process serves) and readyz_path (its database "
+      "and Redis answer, and it is not draining)", VIAL__CFG_BUILTIN },
+    { "healthz_path", "/healthz", "the liveness probe", VIAL__CFG_BUILTIN },
+    { "readyz_path", "/readyz", "the readiness probe (503 with the reason when not ready)",
+      VIAL__CFG_BUILTIN },
     { "content_security_policy",
       "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
       "base-uri 'self'; form-action 'self'",
@@ -110,7 +141,7 @@ vial_app *vial_app_new(const char *name)
         }
     }
     app->dirty = true;
-    if (vial__app_apply_config(app)) {
+    if (vial__metrics_init(app) || vial__app_apply_config(app)) {
         vial_app_free(app);
         return NULL;
     }
@@ -180,6 +211,10 @@ void vial_app_free(vial_app *app)
     }
     compiled_free(app);
     bp_clear(&app->root);
+    vial__metrics_fini(app);
+    vial__checks_free(app);
+    free(app->url_prefix);
+    free(app->route_dur);
     vial__config_free(app->cfg);
     free(app->cmds);
     free(app->slots);
@@ -499,6 +534,7 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
         r->methods = d->methods;
         r->fn = d->fn;
         r->ud = d->ud;
+        r->idx = app->nall_routes;
         r->bp = bp;
         r->order = d->order;
         const char *why = NULL;
@@ -527,10 +563,57 @@ static int compile_bp(vial_app *app, vial_bp *bp, const char *prefix, const char
     return 0;
 }
 
+/* True when a compiled route answers GET at `path` itself (the same
+ * pattern, prefixes included). */
+static bool routed_get(const vial_app *app, const char *path)
+{
+    vial__route probe = { 0 };
+    const char *why = NULL;
+    if (vial__pattern_parse(path, &probe.segs, &probe.nsegs, &probe.nparams, &why))
+        return false;
+    bool found = false;
+    for (size_t i = 0; !found && i < app->nall_routes; i++)
+        found = (app->all_routes[i]->methods & VIAL_GET) && same_shape(app->all_routes[i], &probe);
+    vial__segs_free(probe.segs, probe.nsegs);
+    return found;
+}
+
+/* A route core serves (metrics, probes) is a route of the app's like any
+ * other (listed by `routes`); an app that answers GET at the same path
+ * keeps its own.  True when the route was added. */
+static bool builtin_route(vial_app *app, const char *path, vial_handler fn, const char *endpoint)
+{
+    if (!path || !*path || routed_get(app, path))
+        return false;
+    return vial_route_add(&app->root, VIAL_GET, path, fn, &(vial_route_opts){ .endpoint = endpoint }) == 0;
+}
+
+static int compile_routes(vial_app *app);
+
 int vial__app_compile(vial_app *app)
 {
-    if (!app->dirty && app->router)
-        return app->error ? VIAL_EINVAL : 0;
+    if (app->dirty || !app->router) {
+        int rc = compile_routes(app);
+        if (rc)
+            return rc;
+    } else if (app->error) {
+        return VIAL_EINVAL;
+    }
+    bool added = false;
+    if (app->metrics_on && !app->metrics_route && app->lim.loop.admin_port == 0) {
+        app->metrics_route = true;
+        added |= builtin_route(app, vial_config(app, "metrics_path"), vial__metrics_view, "metrics");
+    }
+    if (!app->health_route && vial_config_bool(app, "health_checks", 1)) {
+        app->health_route = true;
+        added |= builtin_route(app, vial_config(app, "healthz_path"), vial__healthz_view, "healthz");
+        added |= builtin_route(app, vial_config(app, "readyz_path"), vial__readyz_view, "readyz");
+    }
+    return added ? compile_routes(app) : 0;
+}
+
+static int compile_routes(vial_app *app)
+{
     const char *e = first_error(&app->root);
     if (e) {
         free(app->error);
@@ -549,6 +632,8 @@ int vial__app_compile(vial_app *app)
         compiled_free(app);
         return rc;
     }
+    if ((rc = vial__metrics_routes(app)))
+        return rc;
     app->dirty = false;
     return 0;
 }
@@ -557,35 +642,22 @@ int vial__app_compile(vial_app *app)
 
 static void free_trusted(vial_app *app)
 {
-    for (char **t = app->trusted; t && *t; t++)
-        free(*t);
-    free(app->trusted);
+    vial__netlist_free(app->trusted);
     app->trusted = NULL;
 }
 
 static int parse_trusted(vial_app *app)
 {
-    free_trusted(app);
-    const char *v = vial_config(app, "trusted_proxies");
-    if (!v || !*v)
-        return 0;
-    size_t n = 1;
-    for (const char *p = v; *p; p++)
-        n += *p == ',';
-    app->trusted = calloc(n + 1, sizeof *app->trusted);
-    if (!app->trusted)
-        return VIAL_ENOMEM;
-    size_t k = 0;
-    for (const char *p = v; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        if (e > p && !(app->trusted[k++] = strndup(p, (size_t)(e - p))))
-            return VIAL_ENOMEM;
-        p = e;
+    char why[200];
+    vial__netlist *l = NULL;
+    int rc = vial__netlist_parse(vial_config(app, "trusted_proxies"), &l, why, sizeof why);
+    if (rc) {
+        if (rc == VIAL_EPARSE)
+            vial_log(VIAL_LOG_ERROR, "config trusted_proxies: %s", why);
+        return VIAL_EINVAL;
     }
+    free_trusted(app);
+    app->trusted = l;
     return 0;
 }
 
@@ -610,6 +682,9 @@ int vial__app_apply_config(vial_app *app)
         { "idle_timeout", true, &lc->idle_timeout_ms, 1 },
         { "write_timeout", true, &lc->write_timeout_ms, 1 },
         { "shutdown_timeout", true, &lc->shutdown_timeout_ms, 0 },
+        { "reload_timeout", true, &lc->reload_timeout_ms, 1 },
+        { "drain_delay", true, &lc->drain_delay_ms, 0 },
+        { "hang_timeout", true, &lc->hang_timeout_ms, 0 },
         { "max_pending_output", false, &max_pending, 4096 },
     };
     for (size_t i = 0; i < VIAL__ARRAY_LEN(items); i++) {
@@ -648,6 +723,21 @@ int vial__app_apply_config(vial_app *app)
         return VIAL_EINVAL;
     }
     vial__log_level = level;
+    const char *lf = vial_config(app, "log_format");
+    if (!lf || (strcmp(lf, "text") && strcmp(lf, "json"))) {
+        vial_log(VIAL_LOG_ERROR, "config log_format: '%s' is not text or json", lf ? lf : "");
+        return VIAL_EINVAL;
+    }
+    vial__log_json = !strcmp(lf, "json");
+    const char *file = vial_config(app, "log_file");
+    const char *now = vial__log_file();
+    if (file && *file && !(now && !strcmp(now, file))) {
+        int e = vial__log_open(file);
+        if (e) {
+            vial_log(VIAL_LOG_ERROR, "config log_file: cannot open '%s': %s", file, strerror(-e));
+            return VIAL_EINVAL;
+        }
+    }
     app->debug = vial_config_bool(app, "debug", 0);
     app->access_log = vial_config_bool(app, "access_log", 1);
     app->security_headers = vial_config_bool(app, "security_headers", 1);
@@ -656,6 +746,14 @@ int vial__app_apply_config(vial_app *app)
     lc->port = vial_config_int(app, "port", -1);
     lc->workers = vial_config_int(app, "workers", -1);
     lc->backlog = (int)vial_config_int(app, "backlog", 1024);
+    lc->pid_file = vial_config(app, "pid_file");
+    lc->admin_port = vial_config_int(app, "metrics_port", -1);
+    if (lc->admin_port < 0 || lc->admin_port > 65535) {
+        vial_log(VIAL_LOG_ERROR, "config metrics_port: '%s' is not a port number (0: none)",
+                 vial_config(app, "metrics_port"));
+        return VIAL_EINVAL;
+    }
+
     lc->debug = app->debug;
     const char *csp = vial_config(app, "content_security_policy");
     if (csp && strpbrk(csp, "\r\n")) {
@@ -664,6 +762,20 @@ int vial__app_apply_config(vial_app *app)
     }
     free(app->csp);
     app->csp = csp && *csp ? strdup(csp) : NULL;
+    const char *up = vial_config(app, "url_prefix");
+    size_t upn = up ? strlen(up) : 0;
+    while (upn > 0 && up[upn - 1] == '/')
+        upn--;
+    if (upn && (up[0] != '/' || strpbrk(up, " \t\r\n\"<>?#;,"))) {
+        vial_log(VIAL_LOG_ERROR, "config url_prefix: '%s' is not an absolute path like /MusicGroup", up);
+        return VIAL_EINVAL;
+    }
+    free(app->url_prefix);
+    app->url_prefix = strndup(up ? up : "", upn);
+    if (!app->url_prefix)
+        return VIAL_ENOMEM;
+    if (vial__metrics_configure(app))
+        return VIAL_EINVAL;
     return parse_trusted(app);
 }
 

@@ -90,6 +90,52 @@ static void usage(vial_app *app, const char *prog, FILE *out)
     vial__config_help(app->cfg, out);
 }
 
+/*
+ * `run`: serve, or (processes >= 1) supervise processes that serve.  A
+ * reload and a supervisor start the binary again with the same arguments:
+ * the path of the binary as it was at start (/proc/self/exe), so a new
+ * binary installed over it is what a reload runs.
+ */
+static int run(vial_app *app, int argc, char **argv)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char **args = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *args);
+    if (!args)
+        return 1;
+    for (int i = 0; i < argc; i++)
+        args[i] = argv[i];
+    vial__loop_cfg *lc = &app->lim.loop;
+    if (n > 0 && argc > 0) {
+        exe[n] = '\0';
+        lc->exe = exe;
+        lc->argv = args;
+    }
+    int64_t nproc = vial_config_int(app, "processes", -1);
+    int status;
+    if (nproc < 0 || nproc > 256) {
+        vial_log(VIAL_LOG_ERROR, "config processes: '%s' is not 0..256", vial_config(app, "processes"));
+        status = 1;
+    } else if (nproc > 0 && !vial__supervised_env()) {
+        /* The modules' shared state (rate limits, pub/sub) is per process
+         * without Redis: more than one process would quietly split it. */
+        const char *redis = vial_config(app, "redis_url");
+        if (nproc > 1 && redis && !*redis) {
+            vial_log(VIAL_LOG_ERROR, "processes = %" PRId64 " needs redis_url: rate limits and pub/sub "
+                                     "would otherwise be per process", nproc);
+            status = 1;
+        } else {
+            status = vial__supervise(lc, (int)nproc, (int)vial_config_int(app, "workers", 0));
+        }
+    } else {
+        status = vial__run_start_hooks(app) ? 1 : vial__serve(app);
+    }
+    lc->exe = NULL;
+    lc->argv = NULL;
+    free(args);
+    return status;
+}
+
 int vial_run(vial_app *app, int argc, char **argv)
 {
     if (!app)
@@ -127,7 +173,7 @@ int vial_run(vial_app *app, int argc, char **argv)
             print_routes(app, stdout);
             status = 0;
         } else {
-            status = vial__run_start_hooks(app) ? 1 : vial__serve(app);
+            status = run(app, argc, argv);
         }
     } else {
         const vial__cmd *c = NULL;

@@ -67,6 +67,7 @@ typedef struct vial__route {
     size_t nsegs;
     size_t nparams;
     size_t order; /* registration order, for `routes` */
+    size_t idx;   /* position in the app's compiled routes (metrics) */
 } vial__route;
 
 typedef struct vial__router vial__router;
@@ -190,10 +191,20 @@ struct vial_app {
     _Atomic(vial__ext *) exts; /* modules may add theirs while workers read */
     vial__limits lim;
     bool debug, access_log;
-    char **trusted; /* trusted_proxies, parsed at start (NULL-terminated) */
+    vial__netlist *trusted; /* trusted_proxies, parsed with the configuration */
     bool security_headers;
     char *csp;      /* content_security_policy */
-    vial__server *server;             /* while serving (src/loop) */
+    char *url_prefix; /* normalized: "" or "/x" (no trailing slash) */
+    vial__server *server;             /* while serving (src/loop; see vial__server_hold) */
+    bool served;                      /* a vial_run() served and stopped */
+    /* metrics (metrics.c) */
+    struct appmetrics *metrics;
+    bool metrics_on, metrics_route;
+    /* readiness checks (health.c) */
+    struct vial__check *checks;
+    size_t nchecks;
+    bool health_route;
+    int64_t *route_dur; /* the duration histogram's series per compiled route, + unmatched */
 };
 
 /* Runs the vial_on_start() hooks (vial_run does, the test client on first
@@ -222,6 +233,13 @@ typedef struct vial__worker {
     uint32_t id_prefix;
     vial_req *spare;     /* finished requests kept for reuse */
     size_t nspare;
+    /* http_requests_total series by (route, method, code), so a request
+     * finds its series without the registry's lock (metrics.c) */
+    struct {
+        uint64_t key;
+        int64_t series;
+    } mcache[512];
+    uint64_t mcache_gen; /* the route compilation the cache was filled under */
 } vial__worker;
 
 vial__worker *vial__worker_new(vial_app *app, int id, vial__pool *pool);
@@ -233,6 +251,29 @@ int vial__serve(vial_app *app);
 /* The in-process test client's worker (testclient.c), made on first use,
  * freed with the app; NULL when out of memory. */
 vial__worker *vial__test_worker(vial_app *app);
+
+/* ------------------------------------------------------------------ probes (health.c) */
+
+typedef struct vial__check vial__check;
+/* A request on the admin port: metrics_path, healthz_path, readyz_path,
+ * else 404 (the app's routes are not served there). */
+void vial__admin_dispatch(vial_req *req);
+int vial__healthz_view(vial_req *req); /* GET healthz_path */
+int vial__readyz_view(vial_req *req);  /* GET readyz_path */
+void vial__checks_free(vial_app *app);
+
+/* ------------------------------------------------------------------ metrics (metrics.c) */
+
+int vial__metrics_init(vial_app *app);
+void vial__metrics_fini(vial_app *app);
+/* Reads metrics, metrics_allow; hands the loop what it records. */
+int vial__metrics_configure(vial_app *app);
+/* Makes the per-route series once the routes are compiled. */
+int vial__metrics_routes(vial_app *app);
+void vial__metrics_begin(vial_req *req); /* an exchange begins (in flight) */
+void vial__metrics_done(vial_req *req);  /* its response is queued (count, duration) */
+void vial__metrics_end(vial_req *req);   /* it is freed */
+int vial__metrics_view(vial_req *req);   /* GET /metrics */
 
 /* ------------------------------------------------------------------ the request */
 
@@ -287,10 +328,16 @@ struct vial_req {
     vial__local *locals;       /* vial_set_local(), vial__req_ext() */
     vial__defer *defers;
     uint64_t t0_ns;
+    bool proxy_known, from_proxy; /* the peer is a trusted proxy (computed once) */
+    bool admin;                   /* arrived on the admin port (metrics_port) */
+    const char *script_root;      /* vial_script_root(), once known */
     bool reqid_set;
     uint8_t reqid_len;
     char reqid[VIAL__REQID_MAX]; /* last: not cleared between requests */
 };
+
+/* `path` is the script root or under it (never true at the root). */
+bool vial__under_root(vial_req *req, const char *path, size_t n);
 
 static inline vial_req *vial__req_of(vial__msg *m)
 {

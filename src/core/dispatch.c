@@ -123,6 +123,15 @@ void vial__app_dispatch(vial_req *req)
 {
     vial_app *app = req->app;
     vial__match m;
+    /* Behind a proxy at a prefix that did not strip it: route without it. */
+    if (vial__under_root(req, req->m.path_raw.p, req->m.path_raw.n)) {
+        size_t rn = strlen(vial_script_root(req));
+        if (req->m.path_raw.n == rn)
+            req->m.path_raw = (vial__str){ "/", 1 };
+        else
+            req->m.path_raw = (vial__str){ req->m.path_raw.p + rn, req->m.path_raw.n - rn };
+        req->path_dec = NULL;
+    }
     if (req->m.path_raw.n == 1 && req->m.path_raw.p[0] == '*') {
         /* OPTIONS * asks about the server as a whole. */
         memset(&m, 0, sizeof m);
@@ -163,11 +172,14 @@ void vial__app_dispatch(vial_req *req)
             vial_abortf(req, 405, "%s is not allowed here", req->m.method);
             allow_header(req, m.allowed);
         } else if (m.redirect_slash) {
+            /* The root explicitly: a path under it that repeats it
+             * (/a/a/x at root /a) must not look already rooted. */
+            const char *root = vial_script_root(req);
             const char *loc = req->m.query_raw.n
-                                  ? vial_sprintf(req, "%.*s/?%.*s", (int)req->m.path_raw.n,
+                                  ? vial_sprintf(req, "%s%.*s/?%.*s", root, (int)req->m.path_raw.n,
                                                  req->m.path_raw.p, (int)req->m.query_raw.n,
                                                  req->m.query_raw.p)
-                                  : vial_sprintf(req, "%.*s/", (int)req->m.path_raw.n, req->m.path_raw.p);
+                                  : vial_sprintf(req, "%s%.*s/", root, (int)req->m.path_raw.n, req->m.path_raw.p);
             if (!loc || vial_redirect(req, 308, loc))
                 fail_500(req, "redirect failed", VIAL_ENOMEM);
         } else {
@@ -242,7 +254,9 @@ const char *vial__url_for_kv(vial_req *req, const char *endpoint, const char **k
     if (!r)
         return NULL;
     vial__buf b = { 0 };
-    int rc = vial__url_build(r, kv, nkv, &b);
+    int rc = vial__buf_puts(&b, vial_script_root(req));
+    if (!rc)
+        rc = vial__url_build(r, kv, nkv, &b);
     const char *out = rc ? NULL : vial__arena_strndup(&req->m.arena, b.p ? b.p : "", b.n);
     vial__buf_free(&b);
     return out;

@@ -260,23 +260,35 @@ const char *vial_body(vial_req *req, size_t *len)
 
 static bool trusted(const vial_app *app, const char *addr, size_t n)
 {
-    for (char **t = app->trusted; t && *t; t++)
-        if (strlen(*t) == n && !memcmp(*t, addr, n))
-            return true;
-    return false;
+    return vial__netlist_match(app->trusted, addr, n);
+}
+
+/* Whether the peer is one of our proxies: then, and only then, what it
+ * says about the client (its address, scheme, request id) is believed. */
+static bool from_proxy(vial_req *req)
+{
+    if (!req->proxy_known) {
+        req->proxy_known = true;
+        req->from_proxy = req->app->trusted && req->m.client &&
+                          trusted(req->app, req->m.client, strlen(req->m.client));
+    }
+    return req->from_proxy;
 }
 
 const char *vial_client_addr(vial_req *req)
 {
     if (!req)
         return NULL;
-    if (!req->app->trusted || !req->m.client || !trusted(req->app, req->m.client, strlen(req->m.client)))
+    if (!from_proxy(req))
         return req->m.client;
     /* Walk X-Forwarded-For from the right: the first hop that is not one of
      * our proxies is the client; anything further left is client-supplied. */
     const char *xff = vial_header(req, "x-forwarded-for");
-    if (!xff)
-        return req->m.client;
+    if (!xff) {
+        /* nginx's other convention: one address, set by the proxy. */
+        const char *real = vial_header(req, "x-real-ip");
+        return real && *real && !strpbrk(real, " ,") ? real : req->m.client;
+    }
     const char *end = xff + strlen(xff);
     while (end > xff) {
         const char *start = end;
@@ -296,12 +308,64 @@ const char *vial_client_addr(vial_req *req)
 
 const char *vial_scheme(vial_req *req)
 {
-    if (req && req->app->trusted && req->m.client && trusted(req->app, req->m.client, strlen(req->m.client))) {
+    if (req && from_proxy(req)) {
         const char *p = vial_header(req, "x-forwarded-proto");
         if (p && !strncasecmp(p, "https", 5))
             return "https";
     }
     return "http";
+}
+
+/* A prefix a proxy may give: an absolute path of safe characters, no
+ * empty, "." or ".." segments (it goes into Location and Set-Cookie). */
+static bool prefix_ok(const char *p, size_t n)
+{
+    if (!n || p[0] != '/' || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|};,?#", c))
+            return false;
+        if (c == '/') {
+            size_t k = i + 1;
+            while (k < n && p[k] != '/')
+                k++;
+            size_t seg = k - i - 1;
+            if ((seg == 0 && k < n) || (seg == 1 && p[i + 1] == '.') ||
+                (seg == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+                return false;
+        }
+    }
+    return true;
+}
+
+const char *vial_script_root(vial_req *req)
+{
+    if (!req)
+        return "";
+    if (req->script_root)
+        return req->script_root;
+    req->script_root = req->app->url_prefix ? req->app->url_prefix : "";
+    const char *h = from_proxy(req) ? vial_header(req, "x-forwarded-prefix") : NULL;
+    if (h) {
+        size_t n = strlen(h);
+        while (n > 1 && h[n - 1] == '/')
+            n--;
+        if (n == 1 && h[0] == '/')
+            req->script_root = "";
+        else if (prefix_ok(h, n))
+            req->script_root = vial_strndup(req, h, n);
+    }
+    if (!req->script_root)
+        req->script_root = "";
+    return req->script_root;
+}
+
+bool vial__under_root(vial_req *req, const char *path, size_t n)
+{
+    const char *root = vial_script_root(req);
+    size_t rn = strlen(root);
+    return rn && n >= rn && !memcmp(path, root, rn) && (n == rn || path[rn] == '/');
 }
 
 const char *vial_request_id(vial_req *req)
@@ -310,7 +374,9 @@ const char *vial_request_id(vial_req *req)
         return NULL;
     if (req->reqid_set)
         return req->reqid;
-    if (req->m.reqid_hdr && req->m.reqid_hdr <= req->m.nhdrs) {
+    /* A client could otherwise plant an id to confuse the logs of someone
+     * else's requests: only our proxies' ids are carried on. */
+    if (req->m.reqid_hdr && req->m.reqid_hdr <= req->m.nhdrs && from_proxy(req)) {
         const vial__hdr *h = &req->m.hdrs[req->m.reqid_hdr - 1];
         if (vial__reqid_ok(h->value.p, h->value.n) && h->value.n < sizeof req->reqid) {
             memcpy(req->reqid, h->value.p, h->value.n);

@@ -193,6 +193,16 @@ vial_jw *vial_jw_buffer(vial_req *req)
     return vial_defer(req, jw_buffer_release, &x->b) ? NULL : &x->w;
 }
 
+int vial_jw_clear(vial_jw *w)
+{
+    /* Only a buffer writer: its buffer sits right behind it (jw_buffer). */
+    if (!w || w->out != &((jw_buffer *)(void *)w)->b)
+        return VIAL_EINVAL;
+    w->out->n = 0;
+    vial__jw_init(w, w->out);
+    return 0;
+}
+
 const char *vial_jw_text(vial_jw *w, size_t *len)
 {
     if (len)
@@ -246,6 +256,14 @@ int vial_redirect(vial_req *req, int status, const char *location)
     if (!location || !header_text_ok(location) ||
         !(status == 301 || status == 302 || status == 303 || status == 307 || status == 308))
         return VIAL_EINVAL;
+    /* An absolute path of the app's goes under the prefix it is mounted
+     * at (url_for's already are). */
+    if (location[0] == '/' && location[1] != '/' && *vial_script_root(req) &&
+        !vial__under_root(req, location, strlen(location))) {
+        location = vial_sprintf(req, "%s%s", vial_script_root(req), location);
+        if (!location)
+            return VIAL_ENOMEM;
+    }
     int rc = begin(req, status, "text/plain; charset=utf-8");
     if (rc)
         return rc;
@@ -375,7 +393,8 @@ int vial_set_cookie(vial_req *req, const char *name, const char *value, const vi
         (o->path && !attr_ok(o->path)) || (o->domain && !attr_ok(o->domain)))
         return VIAL_EINVAL;
     vial__buf b = { 0 };
-    int rc = vial__buf_printf(&b, "%s=%s; Path=%s", name, value, o->path ? o->path : "/");
+    const char *root = vial_script_root(req);
+    int rc = vial__buf_printf(&b, "%s=%s; Path=%s", name, value, o->path ? o->path : *root ? root : "/");
     if (!rc && o->domain)
         rc = vial__buf_printf(&b, "; Domain=%s", o->domain);
     if (!rc && o->max_age != 0) {
@@ -440,10 +459,11 @@ int vial_stream_wake(vial_app *app, uint64_t id)
 {
     if (!app || !id)
         return VIAL_EINVAL;
-    if (!app->server)
-        return VIAL_ESTATE;
     _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "ids travel as pointers");
-    return vial__post(app->server, (int)(id >> 54), wake_on_worker, (void *)(uintptr_t)id);
+    vial__server *srv = vial__server_hold(&app->server);
+    int rc = srv ? vial__post(srv, (int)(id >> 54), wake_on_worker, (void *)(uintptr_t)id) : VIAL_ESTATE;
+    vial__server_release();
+    return rc;
 }
 
 int vial_write(vial_req *req, const void *data, size_t len)

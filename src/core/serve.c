@@ -88,8 +88,10 @@ static vial__msg *msg_new(void *ud)
     req->m.body_fd = -1;
     req->app = w->app;
     req->w = w;
-    if (w->app->access_log) /* the only reader of t0 */
+    if (w->app->access_log || w->app->metrics_on) /* the readers of t0 */
         req->t0_ns = vial__now_ns();
+    if (w->app->metrics_on)
+        vial__metrics_begin(req);
     return &req->m;
 }
 
@@ -97,6 +99,8 @@ static void msg_free(void *ud, vial__msg *m)
 {
     vial__worker *w = ud;
     vial_req *req = vial__req_of(m);
+    if (req->app->metrics_on)
+        vial__metrics_end(req);
     if (m->file_fd >= 0) /* a file response that never went out */
         close(m->file_fd);
     m->file_fd = -1;
@@ -171,12 +175,36 @@ static void finish_response(vial_req *req)
         add_xh(m, STR("X-Frame-Options"), STR("DENY"));
 }
 
+/* What a crash report names (proc.c): the request on this thread. */
+static void serving(vial_req *req, vial__serving *s)
+{
+    s->reqid = vial_request_id(req);
+    s->method = req->m.method ? req->m.method : "-";
+    s->target = req->m.target.p;
+    s->target_len = req->m.target.n;
+    vial__proc_serving(s);
+}
+
 static void on_request(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
     vial__app_dispatch(req);
     finish_response(req);
+    vial__proc_serving(NULL);
+}
+
+static void on_admin_request(void *ud, vial__msg *m)
+{
+    VIAL__UNUSED(ud);
+    vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
+    vial__admin_dispatch(req);
+    finish_response(req);
+    vial__proc_serving(NULL);
 }
 
 static void on_error(void *ud, vial__msg *m, int status, const char *why)
@@ -191,7 +219,10 @@ static int on_stream(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    vial__serving s;
+    serving(req, &s);
     int r = req->stream_fn(req, req->stream_ud);
+    vial__proc_serving(NULL);
     if (r >= 0 && req->jw && req->jw->err)
         r = req->jw->err;
     if (r < 0)
@@ -203,6 +234,8 @@ static void on_done(void *ud, vial__msg *m)
 {
     VIAL__UNUSED(ud);
     vial_req *req = vial__req_of(m);
+    if (req->app->metrics_on && !req->admin) /* scrapes are not the app's traffic */
+        vial__metrics_done(req);
     if (!req->app->access_log)
         return;
     vial__access a = {
@@ -219,6 +252,7 @@ static void on_done(void *ud, vial__msg *m)
 }
 
 const vial__handler vial__core_handler = { msg_new, msg_free, on_request, on_error, on_stream, on_done };
+static const vial__handler admin_handler = { msg_new, msg_free, on_admin_request, on_error, on_stream, on_done };
 
 /* ------------------------------------------------------------------ serving */
 
@@ -233,10 +267,10 @@ static void worker_stop(void *ud, void *ws)
     vial__worker_free(ws);
 }
 
-static const vial__proto *accept_conn(void *ws, const char *client, void **pud)
+static const vial__proto *accept_conn(void *ws, const char *client, bool admin, void **pud)
 {
     vial__worker *w = ws;
-    *pud = vial__h1_new(&w->app->lim.h1, &vial__core_handler, w, w->pool, client);
+    *pud = vial__h1_new(&w->app->lim.h1, admin ? &admin_handler : &vial__core_handler, w, w->pool, client);
     return *pud ? &vial__h1_proto : NULL;
 }
 
@@ -254,5 +288,7 @@ int vial__serve(vial_app *app)
         vial_log(VIAL_LOG_ERROR, "config workers: '%s' is not 0..1024", vial_config(app, "workers"));
         return 1;
     }
-    return vial__loop_serve(&app->lim.loop, &loop_ops, app, &app->server);
+    int rc = vial__loop_serve(&app->lim.loop, &loop_ops, app, &app->server);
+    app->served = true;
+    return rc;
 }

@@ -18,6 +18,11 @@ struct vial_test_resp {
     /* the transport's side */
     vial__outq q;
     int phase;
+    /* a protocol switch (a 101) waiting for the end of the read */
+    const vial__proto *next;
+    void *next_ud;
+    char *rest;
+    size_t rest_n;
 };
 
 static void t_want_write(void *ud)
@@ -53,11 +58,50 @@ static void t_phase(void *ud, int phase)
     r->phase = phase;
 }
 
-/* No upgrade (a 101 closes) and no stop signal: a memory transport has
- * neither. */
+/* A 101: once the read that brought the request is processed, the
+ * connection speaks `proto` (run() switches), as a server connection does
+ * once the 101 is written; so a WebSocket runs in process too. */
+static int t_upgrade(void *ud, const vial__proto *proto, void *pud, const char *rest, size_t n)
+{
+    vial_test_resp *r = ud;
+    if (r->next || (n && !(r->rest = malloc(n)))) {
+        proto->close(pud);
+        return VIAL_ENOMEM;
+    }
+    if (n)
+        memcpy(r->rest, rest, n);
+    r->rest_n = n;
+    r->next = proto;
+    r->next_ud = pud;
+    t_want_write(r); /* the 101 goes out first */
+    return 0;
+}
+
+/* No stop signal and no connection id: a memory transport has neither. */
 static const vial__transport test_transport = { .want_write = t_want_write,
                                                 .want_close = t_want_close,
-                                                .phase = t_phase };
+                                                .phase = t_phase,
+                                                .upgrade = t_upgrade };
+
+/* After a 101: the old protocol goes, the new one takes the connection
+ * and the bytes that came after the request. */
+static void switch_proto(vial_test_resp *r, const vial__proto **p, void **s)
+{
+    (*p)->close(*s);
+    *p = r->next;
+    *s = r->next_ud;
+    r->next = NULL;
+    r->next_ud = NULL;
+    (*p)->attach(*s, &test_transport, r, &r->q);
+    char *rest = r->rest;
+    size_t n = r->rest_n;
+    r->rest = NULL;
+    r->rest_n = 0;
+    if (n && !r->closed)
+        (*p)->received(*s, rest, n);
+    free(rest);
+    t_want_write(r);
+}
 
 static const char *find_crlf2(const char *p, size_t n)
 {
@@ -67,7 +111,8 @@ static const char *find_crlf2(const char *p, size_t n)
     return NULL;
 }
 
-/* Finds the first final (non-1xx) response and decodes its body. */
+/* Finds the first final response (101 included) and decodes its body;
+ * after a 101 the body is everything the new protocol wrote. */
 static void parse_first(vial_test_resp *r, bool head)
 {
     const char *p = r->out.p, *end = r->out.p + r->out.n;
@@ -77,7 +122,7 @@ static void parse_first(vial_test_resp *r, bool head)
             return;
         int status = atoi(p + 9);
         const char *next = he + 4;
-        if (status >= 100 && status < 200) {
+        if (status >= 100 && status < 200 && status != 101) {
             p = next;
             continue;
         }
@@ -189,7 +234,7 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
     if (!r)
         return NULL;
     const vial__proto *p = &vial__h1_proto;
-    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
+    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "127.0.0.1");
     if (!s) {
         free(r);
         return NULL;
@@ -222,8 +267,12 @@ static vial_test_resp *run(vial_app *app, const char *bytes, size_t len, bool he
             p->drained(s);
             t_want_write(r);
         }
+        if (r->next)
+            switch_proto(r, &p, &s);
     }
     t_want_write(r);
+    if (r->next) /* a 101 on the last read: switch, then the connection ends */
+        switch_proto(r, &p, &s);
     p->close(s);
     vial__outq_free(&r->q);
     vial__buf_nul(&r->out);

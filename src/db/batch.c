@@ -170,8 +170,11 @@ static int write_with_ids(vial_batch *b, vial__bulk *bk)
     int rc = own ? vial_db_begin(db) : 0;
     if (!rc)
         rc = db->ops->reserve_ids(db, b->seq, (int64_t)b->nrows, &bk->first_id);
-    if (!rc)
+    if (!rc) {
+        uint64_t t0 = vial__now_ns();
         rc = db->ops->bulk(db, bk);
+        vial__db_count(db, t0, rc);
+    }
     if (own) {
         if (rc)
             rollback_keeping_error(db);
@@ -196,7 +199,13 @@ int64_t vial_batch_finish(vial_batch *b, int64_t *first_id, int64_t *last_id)
                       .returning = b->seq ? NULL : b->id_col };
     int64_t rc = b->err;
     if (!rc && b->nrows > 0 && !(rc = vial__db_connect(db))) {
-        rc = b->seq ? write_with_ids(b, &bk) : db->ops->bulk(db, &bk);
+        if (b->seq) {
+            rc = write_with_ids(b, &bk);
+        } else {
+            uint64_t t0 = vial__now_ns();
+            rc = db->ops->bulk(db, &bk);
+            vial__db_count(db, t0, (int)rc);
+        }
         if (!rc)
             rc = (int64_t)b->nrows;
     }

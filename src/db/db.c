@@ -12,6 +12,7 @@
 #include "db_impl.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,8 +21,10 @@
 
 typedef struct dbmod {
     vial__dburl url;
+    pthread_mutex_t mu;   /* the first vial_db_open may run on several threads at once */
     bool parsed;
     int slot;
+    vial__dbmx mx;
 } dbmod;
 
 static const char ext_key = 0;
@@ -35,6 +38,7 @@ static void mod_free(void *p)
 {
     dbmod *m = p;
     vial__dburl_free(&m->url);
+    pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
@@ -77,15 +81,26 @@ int vial__dburl_parse(const char *url, vial__dburl *out, char *why, size_t whyle
 
 static int parse_url(vial_app *app, dbmod *m)
 {
-    if (m->parsed)
+    pthread_mutex_lock(&m->mu);
+    if (m->parsed) {
+        pthread_mutex_unlock(&m->mu);
         return 0;
+    }
     char why[160];
     const char *url = vial_config(app, "database_url");
     if (vial__dburl_parse(url, &m->url, why, sizeof why)) {
+        pthread_mutex_unlock(&m->mu);
         vial_log(VIAL_LOG_ERROR, "database_url '%s': %s", url ? url : "", why);
         return VIAL_EINVAL;
     }
     m->parsed = true;
+    /* Every series carries the backend, so one dashboard compares them. */
+    const char *backend[] = { m->url.backend == VIAL__DB_PG ? "postgresql" : "sqlite", NULL };
+    m->mx.s_queries = vial_metric_series(app, m->mx.queries, backend);
+    m->mx.s_duration = vial_metric_series(app, m->mx.duration, backend);
+    m->mx.s_waits = vial_metric_series(app, m->mx.waits, backend);
+    m->mx.s_errors = vial_metric_series(app, m->mx.errors, backend);
+    pthread_mutex_unlock(&m->mu);
     return 0;
 }
 
@@ -101,6 +116,7 @@ static vial_db *db_new(vial_app *app)
         return NULL;
     db->app = app;
     db->ops = m->url.backend == VIAL__DB_PG ? &vial__pg_ops : &vial__sqlite_ops;
+    db->mx = &m->mx;
     return db;
 }
 
@@ -287,6 +303,39 @@ void vial__db_track(vial_db *db, vial_rows *r)
     db->open = r;
 }
 
+/* ------------------------------------------------------------------ metrics */
+
+/* Series of a metric declared when metrics are off are negative:
+ * vial_metric_add_series() refuses them, costing a comparison. */
+void vial__db_count(vial_db *db, uint64_t t0_ns, int rc)
+{
+    const vial__dbmx *x = db->mx;
+    vial_metric_add_series(db->app, db->req, x->queries, x->s_queries, 1);
+    vial_metric_add_series(db->app, db->req, x->duration, x->s_duration,
+                           (double)(vial__now_ns() - t0_ns) / 1e9);
+    if (rc < 0)
+        vial_metric_add_series(db->app, db->req, x->errors, x->s_errors, 1);
+}
+
+void vial__db_waited(vial_db *db)
+{
+    vial_metric_add_series(db->app, db->req, db->mx->waits, db->mx->s_waits, 1);
+}
+
+/* Every statement goes through here: a statement with rows is timed until
+ * they are closed (SQLite does its work while they are read). */
+static int run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
+               bool once)
+{
+    uint64_t t0 = vial__now_ns();
+    int rc = db->ops->run(db, sql, args, nargs, rows, once);
+    if (rows && *rows && rc >= 0)
+        (*rows)->t0_ns = t0;
+    else
+        vial__db_count(db, t0, rc);
+    return rc;
+}
+
 static int check_args(vial_db *db, const vial_val *args, size_t nargs)
 {
     if (nargs && !args)
@@ -307,7 +356,7 @@ int vial_db_exec_dynamic(vial_db *db, const char *sql, const vial_val *args, siz
     if (rc)
         return rc;
     db->err = 0;
-    return db->ops->run(db, sql, args, nargs, NULL, false);
+    return run(db, sql, args, nargs, NULL, false);
 }
 
 int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t nargs,
@@ -319,7 +368,7 @@ int vial__db_run_once(vial_db *db, const char *sql, const vial_val *args, size_t
     if (rc)
         return rc;
     db->err = 0;
-    return db->ops->run(db, sql, args, nargs, rows, true);
+    return run(db, sql, args, nargs, rows, true);
 }
 
 vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *args, size_t nargs)
@@ -330,7 +379,7 @@ vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vial_val *a
         return NULL;
     db->err = 0;
     vial_rows *r = NULL;
-    if (db->ops->run(db, sql, args, nargs, &r, false) < 0)
+    if (run(db, sql, args, nargs, &r, false) < 0)
         return NULL;
     return r;
 }
@@ -627,7 +676,11 @@ void vial_rows_close(vial_rows *r)
     *r->prev_open = r->next_open;
     if (r->next_open)
         r->next_open->prev_open = r->prev_open;
-    r->db->ops->rows_free(r);
+    vial_db *db = r->db;
+    uint64_t t0 = r->t0_ns;
+    db->ops->rows_free(r);
+    if (t0)
+        vial__db_count(db, t0, 0);
 }
 
 /* ------------------------------------------------------------------ statement cache */
@@ -716,6 +769,27 @@ void vial__cache_clear(vial__stmt_cache **cp, void (*fin)(void *stmt))
 
 /* ------------------------------------------------------------------ setup */
 
+/* /readyz: the worker's own connection answers SELECT 1. */
+static int ready(vial_req *req, void *ud, char *why, size_t whylen)
+{
+    dbmod *m = ud;
+    vial_db *db = vial_worker_get(req, m->slot);
+    if (!db) {
+        snprintf(why, whylen, "no connection");
+        return VIAL_EDBDOWN;
+    }
+    vial_rows *r = NULL;
+    int rc = vial__db_connect(db);
+    if (!rc)
+        rc = run(db, "SELECT 1", NULL, 0, &r, false);
+    if (!rc && vial_rows_next(r) != 1)
+        rc = db->err ? db->err : VIAL_EDB;
+    vial_rows_close(r);
+    if (rc)
+        snprintf(why, whylen, "%s", *db->errmsg ? db->errmsg : vial_strerror(rc));
+    return rc < 0 ? rc : 0;
+}
+
 static int on_start(vial_app *app)
 {
     dbmod *m = mod_of(app);
@@ -775,6 +849,7 @@ int vial_db_init(vial_app *app)
     dbmod *m = calloc(1, sizeof *m);
     if (!m)
         return VIAL_ENOMEM;
+    pthread_mutex_init(&m->mu, NULL);
     int rc = vial__config_define_env(app, "database_url", "sqlite:///data/vial.db",
                                 "sqlite:///path, sqlite://:memory: or postgresql://user:pass@host/db");
     if (!rc)
@@ -795,12 +870,22 @@ int vial_db_init(vial_app *app)
     if (!rc)
         rc = vial__app_ext_set(app, &ext_key, m, mod_free);
     if (rc) {
+        pthread_mutex_destroy(&m->mu);
         free(m);
         return rc;
     }
+    static const char *const backend[] = { "backend", NULL };
+    m->mx.queries = vial_counter(app, "vial_db_queries_total", "SQL statements run", backend);
+    m->mx.duration = vial_histogram(app, "vial_db_query_duration_seconds",
+                                    "SQL statement time, until its rows were closed", backend, NULL, 0);
+    m->mx.waits = vial_counter(app, "vial_db_pool_waits_total",
+                               "statements that waited for a connection or the writer lock", backend);
+    m->mx.errors = vial_counter(app, "vial_db_errors_total", "SQL statements that failed", backend);
     m->slot = vial_worker_slot(app, slot_init, slot_fini, NULL);
     if (m->slot < 0)
         return m->slot;
+    if ((rc = vial_ready_check(app, "database", ready, m)))
+        return rc;
     if ((rc = vial_on_start(app, on_start)))
         return rc;
     return vial_command(app, "migrate", cmd_migrate, "apply pending database migrations");

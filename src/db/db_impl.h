@@ -36,7 +36,14 @@ struct vial_db {
     vial_rows *open;   /* rows not yet closed (closed at request end) */
     vial_req *req;     /* the request currently using the connection */
     bool standalone;   /* from vial_db_open() */
+    const struct vial__dbmx *mx; /* the module's metrics series for this backend */
 };
+
+/* The module's metrics, their series made for the configured backend. */
+typedef struct vial__dbmx {
+    vial_metric *queries, *duration, *waits, *errors;
+    int64_t s_queries, s_duration, s_waits, s_errors;
+} vial__dbmx;
 
 /* Rows: backend data behind a common header. */
 struct vial_rows {
@@ -44,6 +51,7 @@ struct vial_rows {
     vial_rows *next_open, **prev_open;
     size_t ncols;
     void *impl;
+    uint64_t t0_ns; /* when its statement started: a query lasts until its rows close */
 };
 
 /* A batch as vial_batch_finish() hands it to the backend. */
@@ -113,6 +121,10 @@ extern const vial__dbops vial__pg_ops;
 
 /* Records an error on `db`; returns `code`. */
 int vial__db_fail(vial_db *db, int code, const char *fmt, ...) VIAL_PRINTF(3, 4);
+/* Counts a statement of `db` that began at t0_ns (rc < 0: it failed). */
+void vial__db_count(vial_db *db, uint64_t t0_ns, int rc);
+/* A statement of `db` waited for a connection or the writer lock. */
+void vial__db_waited(vial_db *db);
 /* Links new rows into the connection's open list. */
 void vial__db_track(vial_db *db, vial_rows *r);
 int vial__dburl_parse(const char *url, vial__dburl *out, char *why, size_t whylen);

@@ -267,6 +267,11 @@ static int writer_lock(vial_db *db)
     sconn *c = db->shared;
     if (!c || c->locked)
         return 0;
+    if (pthread_mutex_trylock(&c->file->write_mu) == 0) {
+        c->locked = true;
+        return 0;
+    }
+    vial__db_waited(db);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += BUSY_TIMEOUT_MS / 1000;

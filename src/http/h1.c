@@ -1058,6 +1058,14 @@ static bool h1_drain(void *ud)
 {
     h1 *s = ud;
     s->draining = true;
+    /* A stream that waits for events (SSE, a live tail) has no end of its
+     * own: the server stopping is its end, not the shutdown timeout.  It
+     * ends cleanly, with the final chunk, so its client reconnects
+     * (elsewhere) instead of seeing a truncated body. */
+    if (s->parked && s->msg && !s->dead) {
+        s->msg->stream_done = true;
+        vial__h1_wake(s);
+    }
     return s->phase == VIAL__PH_IDLE && !s->rlen && !s->msg;
 }
 

@@ -166,14 +166,18 @@ static void mem_del(memstore *m, const char *key)
 
 /* ------------------------------------------------------------------ module state */
 
-typedef struct kvmod {
+typedef struct kvmod kvmod;
+struct kvmod {
     bool redis;
     char host[256];
     int port, dbnum;
     char password[256];
     int slot;
     memstore mem;
-} kvmod;
+    vial_app *app;
+    vial_metric *errors; /* vial_redis_errors_total */
+    int64_t errors_s;
+};
 
 static const char ext_key = 0;
 
@@ -194,6 +198,8 @@ typedef struct rconn {
     redisContext *c;
     uint64_t retry_at;
     char script_sha[41];
+    kvmod *k;       /* NULL on a connection being set up */
+    vial_req *req;  /* the request using it now (metrics go to its worker) */
 } rconn;
 
 static void *rconn_init(vial_app *app, int worker, void *ud)
@@ -282,6 +288,8 @@ static redisReply *rcall(rconn *r, int argc, const char **argv, const size_t *le
     if (!r->c)
         return NULL;
     redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    if (r->k && (!rep || rep->type == REDIS_REPLY_ERROR))
+        vial_metric_add_series(r->k->app, r->req, r->k->errors, r->k->errors_s, 1);
     if (!rep) {
         /* The connection broke: drop it, come back later. */
         redisFree(r->c);
@@ -302,14 +310,41 @@ static rconn *redis_of(vial_req *req, kvmod *k)
     rconn *r = vial_worker_get(req, k->slot);
     if (!r)
         return NULL;
+    r->k = k;
+    r->req = req;
     if (!r->c && now_ms() >= r->retry_at) {
         r->c = rconnect(k);
         if (!r->c) {
+            vial_metric_add_series(k->app, req, k->errors, k->errors_s, 1);
             r->retry_at = now_ms() + 1000;
             vial_req_log(req, VIAL_LOG_WARN, "redis %s:%d unreachable", k->host, k->port);
         }
     }
     return r->c ? r : NULL;
+}
+
+/* /readyz, when Redis is configured: the worker's connection answers PING. */
+static int kv_ready(vial_req *req, void *ud, char *why, size_t whylen)
+{
+    kvmod *k = ud;
+    rconn *r = redis_of(req, k);
+    if (!r) {
+        snprintf(why, whylen, "redis %s:%d unreachable", k->host, k->port);
+        return VIAL_EDBDOWN;
+    }
+    const char *argv[] = { "PING" };
+    redisReply *rep = rcall(r, 1, argv, NULL);
+    int rc = 0;
+    if (!rep) {
+        snprintf(why, whylen, "redis %s:%d: connection lost", k->host, k->port);
+        rc = VIAL_EDBDOWN;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "redis: %s", rep->str);
+        rc = VIAL_EDB;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
 }
 
 static int kv_start(vial_app *app)
@@ -323,6 +358,9 @@ static int kv_start(vial_app *app)
         vial_log(VIAL_LOG_ERROR, "redis_url '%s': expected redis://[:password@]host[:port][/db]", url);
         return VIAL_EINVAL;
     }
+    int rc = vial_ready_check(app, "redis", kv_ready, k);
+    if (rc && rc != VIAL_EEXIST) /* EEXIST: started before (the test client) */
+        return rc;
     redisContext *c = rconnect(k);
     if (!c)
         vial_log(VIAL_LOG_WARN, "redis %s:%d is not reachable yet; shared limits and sessions will "
@@ -354,6 +392,10 @@ int vial_kv_init(vial_app *app)
     k->slot = vial_worker_slot(app, rconn_init, rconn_fini, NULL);
     if (k->slot < 0)
         return k->slot;
+    k->app = app;
+    k->errors = vial_counter(app, "vial_redis_errors_total",
+                             "Redis commands and connections that failed", NULL);
+    k->errors_s = vial_metric_series(app, k->errors, NULL);
     return vial_on_start(app, kv_start);
 }
 
@@ -605,6 +647,28 @@ int vial_kv_take(vial_req *req, const char *key, double per_minute, double burst
     }
     pthread_mutex_unlock(&k->mem.mu);
     return rc;
+}
+
+int vial__kv_redis_addr(vial_app *app, vial__redis_addr *out)
+{
+    if (!mod_of(app))
+        return 0;
+    const char *url = vial_config(app, "redis_url");
+    if (!url || !*url)
+        return 0;
+    kvmod *tmp = calloc(1, sizeof *tmp); /* parse_redis_url's target; its store stays unused */
+    if (!tmp)
+        return VIAL_ENOMEM;
+    int rc = parse_redis_url(url, tmp);
+    if (!rc) {
+        memset(out, 0, sizeof *out);
+        memcpy(out->host, tmp->host, sizeof out->host);
+        memcpy(out->password, tmp->password, sizeof out->password);
+        out->port = tmp->port;
+        out->db = tmp->dbnum;
+    }
+    free(tmp);
+    return rc ? rc : 1;
 }
 
 const char *vial_kv_backend(vial_app *app)

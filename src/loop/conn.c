@@ -42,6 +42,14 @@
 
 _Thread_local vial__wctx *vial__current_wctx;
 
+/* A sample for the app's metrics, on this worker's cells (no lock). */
+static inline void metric(vial__conn *c, vial__mfamily *f, int64_t series, double v)
+{
+    const vial__loop_cfg *cfg = c->wc->srv->cfg;
+    if (cfg->metrics)
+        vial__metrics_add(cfg->metrics, c->wc->id, f, series, v);
+}
+
 static size_t max_pending(const vial__conn *c)
 {
     return c->wc->srv->cfg->max_pending_output;
@@ -91,7 +99,7 @@ static int wanted_list(const vial__conn *c)
     if (c->writing)
         return VIAL__TL_WRITE;
     switch (c->phase) {
-    case VIAL__PH_IDLE: return VIAL__TL_IDLE;
+    case VIAL__PH_IDLE: return c->wc->stopping ? VIAL__TL_DRAIN : VIAL__TL_IDLE;
     case VIAL__PH_HEADERS: return VIAL__TL_HEADERS;
     case VIAL__PH_BODY: return VIAL__TL_BODY;
     case VIAL__PH_WRITE: return VIAL__TL_WRITE;
@@ -132,6 +140,7 @@ static void on_close(uv_handle_t *h)
     wc->gens[c->slot]++;
     wc->free_slots[wc->nfree++] = c->slot;
     wc->nconns--;
+    metric(c, wc->srv->cfg->m_conns, wc->srv->cfg->m_conns_s, -1);
     free(c);
     if (wc->stopping && wc->nconns == 0)
         uv_async_send(&wc->wake); /* let the worker finish stopping */
@@ -244,6 +253,7 @@ static void on_write(uv_write_t *r, int status)
     for (size_t i = 0; i < n; i++)
         sent += iov[i].iov_len;
     vial__outq_consume(&c->inflight, sent);
+    metric(c, c->wc->srv->cfg->m_bytes_out, c->wc->srv->cfg->m_bytes_out_s, (double)sent);
     pump(c);
 }
 
@@ -292,6 +302,7 @@ static int send_now(vial__conn *c, vial__outq *q)
             ssize_t n = sendfile(sock, fd, &o, len < (1u << 20) ? len : (1u << 20));
             if (n > 0) {
                 vial__outq_consume(q, (size_t)n);
+                metric(c, c->wc->srv->cfg->m_bytes_out, c->wc->srv->cfg->m_bytes_out_s, (double)n);
                 continue;
             }
             if (n < 0 && errno == EINTR)
@@ -315,6 +326,7 @@ static int send_now(vial__conn *c, vial__outq *q)
             return -1;
         }
         vial__outq_consume(q, (size_t)w);
+        metric(c, c->wc->srv->cfg->m_bytes_out, c->wc->srv->cfg->m_bytes_out_s, (double)w);
     }
     return 1;
 }
@@ -577,6 +589,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->closed)
         return;
     if (nread > 0) {
+        metric(c, c->wc->srv->cfg->m_bytes_in, c->wc->srv->cfg->m_bytes_in_s, (double)nread);
         if (c->phase == VIAL__PH_BODY)
             tlist_add(c->wc, c, VIAL__TL_BODY); /* body timeout is per read */
         c->in_pump = true; /* batch: the protocol's writes wait for the end */
@@ -663,7 +676,7 @@ static void format_peer(vial__conn *c)
         uv_ip6_name((struct sockaddr_in6 *)&ss, c->client, sizeof c->client);
 }
 
-void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server, bool admin)
 {
     vial__conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -686,7 +699,7 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
         return;
     }
     format_peer(c);
-    c->proto = wc->srv->ops->accept(wc->wstate, c->client, &c->proto_ud);
+    c->proto = wc->srv->ops->accept(wc->wstate, c->client, admin, &c->proto_ud);
     if (!c->proto) {
         wc->slots[c->slot] = NULL;
         wc->free_slots[wc->nfree++] = c->slot;
@@ -695,6 +708,7 @@ void vial__conn_accept(vial__wctx *wc, uv_stream_t *server)
         return;
     }
     wc->nconns++;
+    metric(c, wc->srv->cfg->m_conns, wc->srv->cfg->m_conns_s, 1);
     uv_tcp_nodelay(&c->tcp, 1);
     c->proto->attach(c->proto_ud, &conn_transport, c, &c->out);
     if (wc->stopping)
@@ -742,8 +756,12 @@ void vial__conn_drain(vial__conn *c)
     if (c->closed)
         return;
     bool idle = c->proto->drain ? c->proto->drain(c->proto_ud) : true;
-    if (idle && !c->writing && !c->out.bytes && !c->inflight.bytes)
-        hard_close(c);
+    if (idle && !c->writing && !c->out.bytes && !c->inflight.bytes) {
+        if (c->proto->drain && c->phase == VIAL__PH_IDLE)
+            rearm(c); /* VIAL__TL_DRAIN: a last request may be on its way */
+        else
+            hard_close(c);
+    }
 }
 
 void *vial__conn_proto(vial__conn *c, const vial__proto *p)

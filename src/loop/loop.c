@@ -17,8 +17,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -46,6 +48,21 @@ int vial__post(vial__server *srv, int worker, void (*fn)(void *), void *arg)
     return 0;
 }
 
+/* Readers: threads posting from outside the workers; the writer: a server
+ * about to free what they post into. */
+static pthread_rwlock_t hold_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+vial__server *vial__server_hold(vial__server *const *where)
+{
+    pthread_rwlock_rdlock(&hold_lock);
+    return *where;
+}
+
+void vial__server_release(void)
+{
+    pthread_rwlock_unlock(&hold_lock);
+}
+
 static void run_inbox(vial__wctx *wc)
 {
     uv_mutex_lock(&wc->inbox_mu);
@@ -59,6 +76,12 @@ static void run_inbox(vial__wctx *wc)
         free(p);
         p = next;
     }
+}
+
+bool vial__server_stopping(const vial__server *srv)
+{
+    return srv && (atomic_load_explicit(&srv->stop, memory_order_relaxed) != 0 ||
+                   atomic_load_explicit(&srv->leaving, memory_order_relaxed));
 }
 
 int vial__server_workers(const vial__server *srv)
@@ -95,8 +118,11 @@ static void begin_stop(vial__wctx *wc)
     if (!wc->stopping) {
         wc->stopping = true;
         wc->stop_deadline = uv_now(&wc->loop) + wc->srv->cfg->shutdown_timeout_ms;
-        if (!uv_is_closing((uv_handle_t *)&wc->listener))
-            uv_close((uv_handle_t *)&wc->listener, NULL);
+        for (int i = 0; i < wc->nlisteners_open; i++)
+            if (!uv_is_closing((uv_handle_t *)&wc->listeners[i]))
+                uv_close((uv_handle_t *)&wc->listeners[i], NULL);
+        if (wc->admin_open && !uv_is_closing((uv_handle_t *)&wc->admin))
+            uv_close((uv_handle_t *)&wc->admin, NULL);
         for (uint32_t i = 0; i < wc->nslots; i++)
             if (wc->slots[i])
                 vial__conn_drain(wc->slots[i]);
@@ -120,6 +146,7 @@ static void on_sweep(uv_timer_t *t)
 {
     vial__wctx *wc = t->data;
     uint64_t now = uv_now(&wc->loop);
+    vial__sb_beat(wc->id);
     for (int l = 0; l < VIAL__TL_COUNT; l++) {
         vial__conn *c;
         while ((c = wc->lists[l].head) && c->deadline <= now)
@@ -160,13 +187,14 @@ static void on_connection(uv_stream_t *server, int status)
         }
         return;
     }
-    vial__conn_accept(wc, server);
+    vial__conn_accept(wc, server, (uv_tcp_t *)server == &wc->admin);
 }
 
 static void worker_main(void *arg)
 {
     vial__wctx *wc = arg;
     vial__current_wctx = wc;
+    vial__sb_beat(wc->id);
     vial__log_set_batched(true);
     uv_run(&wc->loop, UV_RUN_DEFAULT);
     vial__log_thread_end();
@@ -187,12 +215,11 @@ static uint64_t sweep_interval(const vial__loop_cfg *l)
     return m < 50 ? 50 : m > 1000 ? 1000 : m;
 }
 
-static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
+static int worker_init(vial__wctx *wc, vial__server *srv, int id, const int *fds, int nfds, int admin_fd)
 {
     const vial__loop_cfg *cfg = srv->cfg;
     wc->srv = srv;
     wc->id = id;
-    wc->listen_fd = fd;
     wc->pool.max = 1024; /* 8 MiB of free blocks per worker at most */
     wc->wstate = srv->ops->worker_start(srv->ud, id, &wc->pool);
     if (!wc->wstate)
@@ -208,16 +235,34 @@ static int worker_init(vial__wctx *wc, vial__server *srv, int id, int fd)
     wc->lists[VIAL__TL_WRITE].timeout_ms = cfg->write_timeout_ms;
     wc->lists[VIAL__TL_LINGER].timeout_ms = VIAL__LINGER_MS;
     wc->lists[VIAL__TL_TICK].timeout_ms = cfg->tick_ms ? cfg->tick_ms : 5000;
+    wc->lists[VIAL__TL_DRAIN].timeout_ms = VIAL__DRAIN_IDLE_MS;
     int rc;
     if ((rc = uv_mutex_init(&wc->inbox_mu)) || (rc = uv_loop_init(&wc->loop)))
         return VIAL_ESYS;
-    uv_tcp_init(&wc->loop, &wc->listener);
-    wc->listener.data = wc;
-    if ((rc = uv_tcp_open(&wc->listener, fd)) ||
-        (rc = uv_listen((uv_stream_t *)&wc->listener, cfg->backlog > 0 ? cfg->backlog : 1024,
-                        on_connection))) {
-        vial_log(VIAL_LOG_ERROR, "worker %d: listen: %s", id, uv_strerror(rc));
-        return VIAL_ESYS;
+    wc->listeners = calloc((size_t)nfds, sizeof *wc->listeners);
+    if (!wc->listeners)
+        return VIAL_ENOMEM;
+    wc->nlisteners = nfds;
+    for (int i = 0; i < nfds; i++) {
+        uv_tcp_init(&wc->loop, &wc->listeners[i]);
+        wc->listeners[i].data = wc;
+        wc->nlisteners_open++;
+        if ((rc = uv_tcp_open(&wc->listeners[i], fds[i])) ||
+            (rc = uv_listen((uv_stream_t *)&wc->listeners[i], cfg->backlog > 0 ? cfg->backlog : 1024,
+                            on_connection))) {
+            vial_log(VIAL_LOG_ERROR, "worker %d: listen: %s", id, uv_strerror(rc));
+            return VIAL_ESYS;
+        }
+    }
+    if (admin_fd >= 0) {
+        uv_tcp_init(&wc->loop, &wc->admin);
+        wc->admin.data = wc;
+        wc->admin_open = true;
+        if ((rc = uv_tcp_open(&wc->admin, admin_fd)) ||
+            (rc = uv_listen((uv_stream_t *)&wc->admin, 128, on_connection))) {
+            vial_log(VIAL_LOG_ERROR, "admin port: listen: %s", uv_strerror(rc));
+            return VIAL_ESYS;
+        }
     }
     uv_async_init(&wc->loop, &wc->wake, on_wake);
     wc->wake.data = wc;
@@ -245,6 +290,7 @@ static void worker_fini(vial__wctx *wc)
         free(wc->scratch);
         free(wc->gens);
         free(wc->free_slots);
+        free(wc->listeners);
         wc->srv->ops->worker_stop(wc->srv->ud, wc->wstate);
         vial__pool_drain(&wc->pool);
         wc->started = false;
@@ -260,6 +306,8 @@ static void worker_undo(vial__wctx *wc)
     wc->started = false;
     free(wc->scratch);
     wc->scratch = NULL;
+    free(wc->listeners);
+    wc->listeners = NULL;
     vial__pool_drain(&wc->pool);
 }
 
@@ -367,19 +415,251 @@ static int open_listeners(const vial__loop_cfg *cfg, int n, int *fds, int *port_
     return 0;
 }
 
+/*
+ * Which sockets each worker accepts on.  Bound here, there is one per
+ * worker; handed over (a reload, a supervisor, systemd) there are as many
+ * as the giver had: with more sockets than workers a worker takes several
+ * (every socket must be accepted from, or its queue would wait forever),
+ * with fewer, workers share them.  Workers get duplicates: libuv closes
+ * what it is given, and the originals must stay open for a reload.
+ */
+static int assign_listeners(const int *lfds, int nl, int w, int nw, int *out, int *nout)
+{
+    int n = 0;
+    if (nl >= nw) {
+        for (int j = w; j < nl; j += nw)
+            out[n++] = lfds[j];
+    } else {
+        out[n++] = lfds[w % nl];
+    }
+    for (int i = 0; i < n; i++) {
+        int d = fcntl(out[i], F_DUPFD_CLOEXEC, 3);
+        if (d < 0) {
+            while (i-- > 0)
+                close(out[i]);
+            return VIAL_ESYS;
+        }
+        out[i] = d;
+    }
+    *nout = n;
+    return 0;
+}
+
+/* The admin port: this process's own socket (a supervised process i takes
+ * admin_port + i), SO_REUSEPORT so a reload's two generations can both
+ * hold it while they overlap. */
+static int open_admin(const vial__loop_cfg *cfg, int *fd, int *port)
+{
+    int p = (int)cfg->admin_port;
+    const char *slot = getenv("VIAL_SUPERVISED");
+    if (slot)
+        p += atoi(slot);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (p > 65535 || resolve(cfg->host, p, &ss, &len))
+        return VIAL_EINVAL;
+    int e = bind_one(&ss, len, true, fd);
+    if (!e && listen(*fd, 128) < 0)
+        e = -errno;
+    if (e) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        vial_log(VIAL_LOG_ERROR, "cannot listen on the admin port %s:%d: %s", cfg->host, p, strerror(-e));
+        return VIAL_ESYS;
+    }
+    *port = p;
+    return 0;
+}
+
+/* The address of a listening socket, for the log line. */
+static void sock_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (!getsockname(fd, (struct sockaddr *)&ss, &len)) {
+        if (ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, cap, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+int vial__listen_sockets(const vial__loop_cfg *cfg, int nw, int **fds, bool *inherited)
+{
+    int n = vial__proc_inherited(fds);
+    *inherited = n > 0;
+    if (n != 0)
+        return n;
+    *fds = calloc((size_t)nw, sizeof **fds);
+    if (!*fds)
+        return VIAL_ENOMEM;
+    int port;
+    if (open_listeners(cfg, nw, *fds, &port)) {
+        free(*fds);
+        *fds = NULL;
+        return VIAL_ESYS;
+    }
+    /* Listening from here, not from the workers' uv_listen(): a process we
+     * hand them to (a reload, a supervisor's) takes listening sockets. */
+    for (int i = 0; i < nw; i++) {
+        if (listen((*fds)[i], cfg->backlog > 0 ? cfg->backlog : 1024) < 0) {
+            vial_log(VIAL_LOG_ERROR, "listen: %s", strerror(errno));
+            for (int j = 0; j < nw; j++)
+                close((*fds)[j]);
+            free(*fds);
+            *fds = NULL;
+            return VIAL_ESYS;
+        }
+    }
+    return nw;
+}
+
 /* ------------------------------------------------------------------ signals */
+
+static void wake_all(vial__server *srv)
+{
+    for (int i = 0; i < srv->nworkers; i++)
+        uv_async_send(&srv->workers[i].wake);
+}
+
+static void on_leave(uv_timer_t *t)
+{
+    vial__server *srv = t->data;
+    vial_log(VIAL_LOG_INFO, "drain_delay over: finishing in-flight requests");
+    if (atomic_load(&srv->stop) == 0)
+        atomic_store(&srv->stop, 1);
+    wake_all(srv);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     vial__server *srv = h->data;
+    /* drain_delay: say we are leaving (/readyz 503) and serve on a while,
+     * so a load balancer stops sending before the listeners close. */
+    if (srv->cfg->drain_delay_ms && !atomic_load(&srv->leaving) && atomic_load(&srv->stop) == 0) {
+        atomic_store(&srv->leaving, true);
+        vial__notify("STOPPING=1");
+        vial_log(VIAL_LOG_INFO, "%s: serving %" PRIu64 " ms more (drain_delay), then finishing in-flight "
+                                "requests (again to start now)",
+                 signum == SIGINT ? "SIGINT" : "SIGTERM", srv->cfg->drain_delay_ms);
+        uv_timer_start(&srv->leave_timer, on_leave, srv->cfg->drain_delay_ms, 0);
+        return;
+    }
+    uv_timer_stop(&srv->leave_timer);
     int prev = atomic_fetch_add(&srv->stop, 1);
-    if (prev == 0)
+    if (prev == 0) {
+        vial__notify("STOPPING=1");
         vial_log(VIAL_LOG_INFO, "%s: finishing in-flight requests (again to force)",
                  signum == SIGINT ? "SIGINT" : "SIGTERM");
-    else
+    } else {
         vial_log(VIAL_LOG_INFO, "stopping now");
-    for (int i = 0; i < srv->nworkers; i++)
-        uv_async_send(&srv->workers[i].wake);
+    }
+    wake_all(srv);
+}
+
+static void on_usr1(uv_signal_t *h, int signum)
+{
+    VIAL__UNUSED(h);
+    VIAL__UNUSED(signum);
+    int e = vial__log_reopen();
+    if (e)
+        vial_log(VIAL_LOG_ERROR, "SIGUSR1: cannot reopen the log file %s: %s", vial__log_file(),
+                 strerror(-e));
+    else if (vial__log_file())
+        vial_log(VIAL_LOG_INFO, "SIGUSR1: log file reopened");
+}
+
+/* --- reload: a new generation takes the sockets, this one drains */
+
+static void reload_ready(vial__gen *g, void *ud)
+{
+    vial__server *srv = ud;
+    uv_timer_stop(&srv->reload_timer);
+    long pid = vial__gen_pid(g);
+    vial__gen_forget(g);
+    srv->next = NULL;
+    /* systemd follows the new process from here (NotifyAccess=all). */
+    vial__notify("MAINPID=%ld\nREADY=1\nSTATUS=reloaded: pid %ld serves", pid, pid);
+    vial_log(VIAL_LOG_INFO, "reload: pid %ld serves; pid %ld finishes its requests", pid, (long)getpid());
+    if (atomic_load(&srv->stop) == 0)
+        atomic_store(&srv->stop, 1);
+    wake_all(srv);
+}
+
+static void reload_exit(vial__gen *g, void *ud)
+{
+    vial__server *srv = ud;
+    int64_t status;
+    int signo;
+    vial__gen_exited(g, &status, &signo);
+    uv_timer_stop(&srv->reload_timer);
+    vial__gen_forget(g);
+    srv->next = NULL;
+    if (signo)
+        vial_log(VIAL_LOG_ERROR, "reload failed: the new generation died of signal %d (%s); this one serves on",
+                 signo, strsignal(signo));
+    else
+        vial_log(VIAL_LOG_ERROR, "reload failed: the new generation exited with status %d before it listened; "
+                                 "this one serves on",
+                 (int)status);
+    vial__notify("READY=1\nSTATUS=reload failed; serving with the previous generation");
+}
+
+static void reload_timeout(uv_timer_t *t)
+{
+    vial__server *srv = t->data;
+    if (!srv->next)
+        return;
+    vial_log(VIAL_LOG_ERROR, "reload: the new generation (pid %ld) did not listen within %" PRIu64
+                             " ms: stopping it",
+             vial__gen_pid(srv->next), srv->cfg->reload_timeout_ms);
+    vial__gen_kill(srv->next, SIGKILL); /* reload_exit follows */
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    VIAL__UNUSED(signum);
+    vial__server *srv = h->data;
+    if (vial__supervised_env()) {
+        vial_log(VIAL_LOG_WARN, "SIGHUP: this process is supervised; send it to the supervisor");
+        return;
+    }
+    if (srv->next || atomic_load(&srv->stop)) {
+        vial_log(VIAL_LOG_WARN, "SIGHUP: a reload or a stop is already under way");
+        return;
+    }
+    if (!srv->cfg->exe || !srv->cfg->argv) {
+        vial_log(VIAL_LOG_WARN, "SIGHUP: no binary to reload from");
+        return;
+    }
+    vial__notify("RELOADING=1\nSTATUS=reloading");
+    vial_log(VIAL_LOG_INFO, "SIGHUP: starting a new generation of %s", srv->cfg->exe);
+    srv->next = vial__gen_spawn(srv->main_loop, srv->cfg, srv->lfds, srv->nlfds, -1, 0, reload_ready,
+                                reload_exit, srv);
+    if (!srv->next) {
+        vial__notify("READY=1\nSTATUS=reload failed; serving with the previous generation");
+        return;
+    }
+    uint64_t to = srv->cfg->reload_timeout_ms ? srv->cfg->reload_timeout_ms : 60000;
+    uv_timer_start(&srv->reload_timer, reload_timeout, to, 0);
+}
+
+/* --- systemd's watchdog: pinged while every worker's loop turns */
+
+static void on_watchdog(uv_timer_t *t)
+{
+    vial__server *srv = t->data;
+    uint64_t usec = vial__watchdog_usec();
+    if (usec && vial__sb_fresh(usec / 1000, srv->nworkers))
+        vial__notify("WATCHDOG=1");
 }
 
 static void raise_fd_limit(void)
@@ -412,36 +692,60 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
     raise_fd_limit();
 
     vial__server srv = { .cfg = cfg, .ops = ops, .ud = ud, .nworkers = 0 };
-    int *fds = calloc((size_t)nw, sizeof *fds);
-    srv.workers = calloc((size_t)nw, sizeof *srv.workers);
-    int port = 0, status = 1, started = 0;
-    if (!fds || !srv.workers || open_listeners(cfg, (int)nw, fds, &port)) {
-        free(fds);
-        free(srv.workers);
+    bool inherited = false;
+    srv.nlfds = vial__listen_sockets(cfg, (int)nw, &srv.lfds, &inherited);
+    if (srv.nlfds <= 0)
         return 1;
+    int status = 1, started = 0, inited = 0, admin_fd = -1, admin_port = 0;
+    if (cfg->admin_port > 0 && open_admin(cfg, &admin_fd, &admin_port))
+        goto out_fds;
+    srv.workers = calloc((size_t)nw, sizeof *srv.workers);
+    int *mine = calloc((size_t)srv.nlfds + 1, sizeof *mine);
+    if (!srv.workers || !mine || vial__sb_attach((int)nw)) {
+        free(mine);
+        goto out_fds;
     }
+    vial__proc_crash_handlers();
 
     uv_loop_t main_loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1, sighup;
     uv_async_t done;
     uv_loop_init(&main_loop);
+    srv.main_loop = &main_loop;
     uv_signal_init(&main_loop, &sigint);
     uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigusr1);
+    uv_signal_init(&main_loop, &sighup);
     uv_async_init(&main_loop, &done, on_done);
-    sigint.data = sigterm.data = &srv;
+    uv_timer_init(&main_loop, &srv.reload_timer);
+    uv_timer_init(&main_loop, &srv.watchdog);
+    uv_timer_init(&main_loop, &srv.leave_timer);
+    srv.leave_timer.data = &srv;
+    sigint.data = sigterm.data = sighup.data = &srv;
+    srv.reload_timer.data = srv.watchdog.data = &srv;
     srv.done = &done;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigusr1, on_usr1, SIGUSR1);
+    uv_signal_start(&sighup, on_hup, SIGHUP);
     if (srv_out)
         *srv_out = &srv;
 
-    int inited = 0;
     for (; inited < nw; inited++) {
-        if (worker_init(&srv.workers[inited], &srv, inited, fds[inited])) {
+        int nmine = 0;
+        if (assign_listeners(srv.lfds, srv.nlfds, inited, (int)nw, mine, &nmine)) {
+            vial_log(VIAL_LOG_ERROR, "worker %d: cannot duplicate a listening socket: %s", inited,
+                     strerror(errno));
+            break;
+        }
+        if (worker_init(&srv.workers[inited], &srv, inited, mine, nmine, inited == 0 ? admin_fd : -1)) {
+            for (int i = srv.workers[inited].nlisteners_open; i < nmine; i++)
+                close(mine[i]); /* the ones libuv never took */
             worker_undo(&srv.workers[inited]);
             break;
         }
     }
+    free(mine);
     srv.nworkers = inited;
     if (inited == nw) {
         for (; started < nw; started++) {
@@ -452,11 +756,17 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
         }
     }
     if (started == nw) {
-        const char *host = cfg->host;
-        bool v6 = strchr(host, ':') != NULL;
-        vial_log(VIAL_LOG_INFO, "%s: listening on http://%s%s%s:%d (%d worker%s%s)", cfg->name,
-                 v6 ? "[" : "", host, v6 ? "]" : "", port, (int)nw, nw == 1 ? "" : "s",
-                 cfg->debug ? ", debug" : "");
+        char where[128];
+        sock_name(srv.lfds[0], where, sizeof where);
+        vial_log(VIAL_LOG_INFO, "%s: listening on %s (pid %ld, %d worker%s%s%s)", cfg->name, where,
+                 (long)getpid(), (int)nw, nw == 1 ? "" : "s", cfg->debug ? ", debug" : "",
+                 inherited ? ", sockets handed over" : "");
+        if (admin_fd >= 0)
+            vial_log(VIAL_LOG_INFO, "%s: admin port (metrics, probes) %d", cfg->name, admin_port);
+        vial__proc_ready(cfg, "serving");
+        uint64_t usec = vial__watchdog_usec();
+        if (usec)
+            uv_timer_start(&srv.watchdog, on_watchdog, usec / 2000, usec / 2000 ? usec / 2000 : 1);
         status = 0;
     } else {
         atomic_store(&srv.stop, 2);
@@ -469,27 +779,41 @@ int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void 
         uv_run(&main_loop, UV_RUN_ONCE);
     for (int i = 0; i < started; i++)
         uv_thread_join(&srv.workers[i].thread);
-    for (int i = 0; i < (int)nw; i++) {
-        if (i < inited) {
-            if (i >= started) { /* initialized, never run: close its handles */
-                uv_walk(&srv.workers[i].loop, close_walk, NULL);
-                uv_run(&srv.workers[i].loop, UV_RUN_DEFAULT);
-            }
-            worker_fini(&srv.workers[i]);
-        } else {
-            close(fds[i]);
+    /* No thread may post into what goes next. */
+    pthread_rwlock_wrlock(&hold_lock);
+    if (srv_out)
+        *srv_out = NULL;
+    pthread_rwlock_unlock(&hold_lock);
+    for (int i = 0; i < inited; i++) {
+        if (i >= started) { /* initialized, never run: close its handles */
+            uv_walk(&srv.workers[i].loop, close_walk, NULL);
+            uv_run(&srv.workers[i].loop, UV_RUN_DEFAULT);
         }
+        worker_fini(&srv.workers[i]);
+    }
+    if (srv.next) { /* a reload still starting: it may not outlive us half-made */
+        vial__gen_kill(srv.next, SIGKILL);
+        vial__gen_forget(srv.next);
+        srv.next = NULL;
     }
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigusr1, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     uv_close((uv_handle_t *)&done, NULL);
+    uv_close((uv_handle_t *)&srv.reload_timer, NULL);
+    uv_close((uv_handle_t *)&srv.watchdog, NULL);
+    uv_close((uv_handle_t *)&srv.leave_timer, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
-    if (srv_out)
-        *srv_out = NULL;
-    if (status == 0)
+    if (status == 0) {
+        vial__pid_file_remove(cfg->pid_file);
         vial_log(VIAL_LOG_INFO, "%s: stopped", cfg->name);
-    free(fds);
+    }
+out_fds:
+    for (int i = 0; i < srv.nlfds; i++)
+        close(srv.lfds[i]);
+    free(srv.lfds);
     free(srv.workers);
     return status;
 }

@@ -111,13 +111,30 @@ typedef struct vial__loop_cfg {
     const char *name; /* for the log: "<name>: listening on ..." */
     const char *host;
     int64_t port;     /* 0: any free port */
+    /* A second, admin port (metrics, probes) on host, 0: none.  Bound by
+     * each process itself with SO_REUSEPORT (a reload's generations
+     * overlap on it); under a supervisor process i takes admin_port + i. */
+    int64_t admin_port;
     int64_t workers;  /* 0: one per core */
     int backlog;
     bool debug;       /* shown in the listening line */
     uint64_t idle_timeout_ms, header_timeout_ms, body_timeout_ms, write_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    uint64_t drain_delay_ms; /* a stop serves on this long, announced, before it drains */
     uint64_t tick_ms;  /* how often long-lived protocols are called back (0: 5 s) */
     size_t max_pending_output;
+    /* The process: the binary and arguments a reload or a supervisor
+     * starts again (argv NULL-terminated), the pid file, how long a new
+     * generation may take to listen, and (supervisor) how long a worker
+     * may go without its loop turning before it is aborted (0: never). */
+    const char *exe;
+    char **argv;
+    const char *pid_file;
+    uint64_t reload_timeout_ms, hang_timeout_ms;
+    /* What the loop records (NULL: nothing): open connections, bytes in/out. */
+    vial__metrics *metrics;
+    vial__mfamily *m_conns, *m_bytes_in, *m_bytes_out;
+    int64_t m_conns_s, m_bytes_in_s, m_bytes_out_s;
 } vial__loop_cfg;
 
 /* What runs on top of the loop, called on each worker's thread. */
@@ -130,9 +147,10 @@ typedef struct vial__loop_ops {
     /* After its last connection closed. */
     void (*worker_stop)(void *ud, void *wstate);
     /* A new connection from `client` (an address string that lives as long
-     * as the connection): the protocol that speaks first, and its state in
-     * *pud; NULL refuses it (closed at once). */
-    const vial__proto *(*accept)(void *wstate, const char *client, void **pud);
+     * as the connection), on the main port or (`admin`) the admin port: the
+     * protocol that speaks first, and its state in *pud; NULL refuses it
+     * (closed at once). */
+    const vial__proto *(*accept)(void *wstate, const char *client, bool admin, void **pud);
     /* Once per loop turn, before the loop waits (optional). */
     void (*turn)(void *wstate);
 } vial__loop_ops;
@@ -142,6 +160,35 @@ typedef struct vial__loop_ops {
  * exit status: 0 clean stop, 1 start-up failure (logged). */
 int vial__loop_serve(const vial__loop_cfg *cfg, const vial__loop_ops *ops, void *ud,
                      vial__server **srv);
+/* True once the server drains (a stop or a reload began); any thread. */
+bool vial__server_stopping(const vial__server *srv);
+
+/* ------------------------------------------------------------------ the process (proc.c, supervise.c) */
+
+/*
+ * Signals of a server: SIGTERM/SIGINT drain and stop (again: at once),
+ * SIGHUP reloads (a new generation from the binary on disk takes the
+ * listening sockets; this one drains once it listens), SIGUSR1 reopens the
+ * log file.  Under systemd it notifies READY, RELOADING, STOPPING and
+ * WATCHDOG, and takes its sockets from socket activation.
+ */
+
+/* What a worker thread is serving, for the crash report (the strings must
+ * live until the next call); NULL: nothing. */
+typedef struct vial__serving {
+    const char *reqid, *method, *target;
+    size_t target_len;
+} vial__serving;
+void vial__proc_serving(const vial__serving *s);
+/* An sd_notify() state (NOTIFY_SOCKET set), e.g. "READY=1". */
+void vial__notify(const char *fmt, ...) VIAL_PRINTF(1, 2);
+/* Runs `nproc` server processes from cfg->exe and cfg->argv on sockets
+ * it owns; replaces one that dies, reloads them all on SIGHUP, forwards
+ * SIGTERM/SIGINT/SIGUSR1.  `workers` is each process's thread count.
+ * Returns the exit status. */
+int vial__supervise(const vial__loop_cfg *cfg, int nproc, int workers);
+/* True in a process a supervisor started (VIAL_SUPERVISED). */
+bool vial__supervised_env(void);
 
 /* ------------------------------------------------------------------ connections (conn.c) */
 
@@ -160,6 +207,9 @@ vial__conn *vial__conn_find(uint64_t id);
 int vial__conn_send(vial__conn *c, const void *data, size_t len);
 /* Closes after writing what is queued (lingering close). */
 void vial__conn_close(vial__conn *c);
+/* Closes now, dropping what is queued (a client that stopped reading while
+ * a stream's events pile up); the protocol's close() follows. */
+void vial__conn_abort(vial__conn *c);
 /* The state of the protocol speaking on `c` when that protocol is `p`
  * (vial__h1_proto, a WebSocket's), else NULL: how a cross-thread post that
  * found a connection by id reaches the protocol object behind it. */
@@ -170,6 +220,12 @@ void *vial__conn_proto(vial__conn *c, const vial__proto *p);
 /* Runs `fn(arg)` on worker `worker`'s thread soon.  Safe from any thread.
  * Returns VIAL_ENOMEM (nothing queued) or VIAL_EINVAL (no such worker). */
 int vial__post(vial__server *srv, int worker, void (*fn)(void *arg), void *arg);
+/* For a thread that is not a worker: the server *where points to, held
+ * (it cannot finish stopping, and its workers' inboxes stay valid) until
+ * vial__server_release(); NULL when none serves (release all the same).
+ * The loop clears *where under the same lock before it tears down. */
+vial__server *vial__server_hold(vial__server *const *where);
+void vial__server_release(void);
 /* The number of workers serving. */
 int vial__server_workers(const vial__server *srv);
 

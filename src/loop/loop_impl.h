@@ -29,7 +29,11 @@ typedef struct vial__tlist {
 } vial__tlist;
 
 enum { VIAL__TL_IDLE, VIAL__TL_HEADERS, VIAL__TL_BODY, VIAL__TL_WRITE, VIAL__TL_LINGER,
-       VIAL__TL_TICK, VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+       VIAL__TL_TICK, VIAL__TL_DRAIN, VIAL__TL_COUNT, VIAL__TL_NONE = -1 };
+/* Draining, an idle keep-alive connection stays this long: a request the
+ * client sent as we stopped is still answered (Connection: close) instead
+ * of meeting a closed socket, which a proxy could not retry safely. */
+#define VIAL__DRAIN_IDLE_MS 200
 
 typedef struct vial__postmsg {
     void (*fn)(void *arg);
@@ -44,7 +48,10 @@ typedef struct vial__wctx {
     struct vial__server *srv;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_tcp_t listener;
+    uv_tcp_t *listeners;    /* one or more: see assign_listeners() */
+    int nlisteners, nlisteners_open;
+    uv_tcp_t admin;         /* worker 0: the admin port's listener */
+    bool admin_open;
     uv_async_t wake;
     uv_timer_t sweep;
     uv_prepare_t prep;
@@ -52,7 +59,6 @@ typedef struct vial__wctx {
     /* Connections whose output waits for the end of this loop turn (see
      * conn.c, "Deferred writes"), in the order they were served. */
     vial__conn *flush_head, *flush_tail;
-    int listen_fd;
     /* Reads land here when a connection holds no buffer (idle keep-alive,
      * EOF, upgraded protocols), so 10,000 closing clients cost no memory. */
     char *scratch;
@@ -78,9 +84,72 @@ struct vial__server {
     int nworkers;
     vial__wctx *workers;
     atomic_int stop;     /* 0 run, 1 drain, 2 force */
+    atomic_bool leaving; /* a stop is announced (drain_delay): /readyz says so, serving goes on */
     atomic_int finished; /* workers whose loop has returned */
     uv_async_t *done;    /* wakes the main thread when one does */
+    /* The listening sockets as bound or inherited: never given to libuv
+     * (workers get duplicates), so they outlive the workers' listeners and
+     * a reload can hand them on. */
+    int *lfds, nlfds;
+    uv_loop_t *main_loop;
+    struct vial__gen *next; /* a reload's new generation, until it serves or fails */
+    uv_timer_t reload_timer, watchdog, leave_timer;
 };
+
+/* ------------------------------------------------------------------ proc.c (the process) */
+
+/* The listening sockets: handed over, or bound (one per worker, nw):
+ * their count and the descriptors in *fds (malloc'd); <= 0 on failure
+ * (logged). */
+int vial__listen_sockets(const vial__loop_cfg *cfg, int nw, int **fds, bool *inherited);
+/* The heartbeat of worker `worker`'s loop (every sweep). */
+void vial__sb_beat(int worker);
+/* The scoreboard: the supervisor's (VIAL_SCOREBOARD_FD) or our own. */
+int vial__sb_attach(int nworkers);
+/* Every worker's loop turned within `max_age_ms`. */
+bool vial__sb_fresh(uint64_t max_age_ms, int nworkers);
+/* A fatal signal on a worker thread logs the request it was serving. */
+void vial__proc_crash_handlers(void);
+/* Listening: writes pid_file, tells our starter (a generation before us
+ * or a supervisor, through VIAL_READY_FD) or systemd. */
+void vial__proc_ready(const vial__loop_cfg *cfg, const char *status);
+void vial__pid_file_remove(const char *path);
+/* The sockets handed to us (VIAL_LISTEN_FDS, or systemd's LISTEN_FDS):
+ * their count with the descriptors in *fds (malloc'd), 0 for none, < 0 on
+ * a bad hand-over (logged). */
+int vial__proc_inherited(int **fds);
+/* systemd's watchdog interval for us, 0 when it watches nothing. */
+uint64_t vial__watchdog_usec(void);
+/* True in a process a supervisor started (it reloads us, not SIGHUP). */
+bool vial__proc_supervised(void);
+
+/* A generation: a process of the binary started with the listening
+ * sockets.  `on_ready` when it listens, `on_exit` when it exits (also
+ * after on_ready); both on the loop's thread.  `supervised_slot` >= 0
+ * gives it a shared scoreboard of `sb_cells` cells and leaves systemd to
+ * the supervisor.  NULL when it cannot be started (logged).  The handle
+ * lives until the process exited and vial__gen_forget() was called. */
+typedef struct vial__gen vial__gen;
+typedef void (*vial__gen_cb)(vial__gen *g, void *ud);
+vial__gen *vial__gen_spawn(uv_loop_t *loop, const vial__loop_cfg *cfg, const int *fds, int nfds,
+                           int supervised_slot, uint32_t sb_cells, vial__gen_cb on_ready,
+                           vial__gen_cb on_exit, void *ud);
+long vial__gen_pid(const vial__gen *g);
+bool vial__gen_is_ready(const vial__gen *g);
+bool vial__gen_exited(const vial__gen *g, int64_t *status, int *signo);
+void vial__gen_kill(vial__gen *g, int signo);
+/* Other callbacks from now on. */
+void vial__gen_retarget(vial__gen *g, vial__gen_cb on_ready, vial__gen_cb on_exit, void *ud);
+/* No more callbacks; frees the handle once the process has exited (the
+ * process itself runs on). */
+void vial__gen_forget(vial__gen *g);
+/* The requests its scoreboard shows in progress (the crashed one marked),
+ * as text in out; its length. */
+size_t vial__gen_describe(const vial__gen *g, char *out, size_t cap);
+/* A worker whose loop has not turned for max_age_ms (its thread id in
+ * *tid), or -1. */
+int vial__gen_hung(const vial__gen *g, uint64_t max_age_ms, long *tid);
+void vial__gen_signal_thread(vial__gen *g, long tid, int signo);
 
 struct vial__conn {
     uv_tcp_t tcp; /* first: the handle's address is the conn's */
@@ -111,10 +180,8 @@ struct vial__conn {
 };
 
 /* conn.c */
-void vial__conn_accept(vial__wctx *wc, uv_stream_t *server);
+void vial__conn_accept(vial__wctx *wc, uv_stream_t *server, bool admin);
 void vial__conn_expire(vial__conn *c);
-/* Closes at once (reset), whatever the connection was doing. */
-void vial__conn_abort(vial__conn *c);
 /* Stop mode: idle connections close now, busy ones finish their request. */
 void vial__conn_drain(vial__conn *c);
 void vial__tlist_remove(vial__wctx *wc, vial__conn *c);

@@ -13,8 +13,16 @@
 
 /* Lines below this level are dropped (set from the log_level setting). */
 extern int vial__log_level;
+/* Lines are JSON objects (log_format = json), else text. */
+extern bool vial__log_json;
 /* One diagnostic line to stderr, tagged with `reqid` when not NULL. */
 void vial__vlog(int level, const char *reqid, const char *fmt, va_list ap);
+/* Opens `path` for appending onto stderr (NULL or "": leaves stderr as it
+ * is); 0 or -errno.  vial__log_reopen() opens the same path again (after
+ * logrotate moved the file: SIGUSR1); vial__log_file() is the path or NULL. */
+int vial__log_open(const char *path);
+int vial__log_reopen(void);
+const char *vial__log_file(void);
 
 /* ------------------------------------------------------------------ access log (log.c) */
 
@@ -54,5 +62,37 @@ size_t vial__reqid_make(char *out, uint32_t prefix, uint64_t counter);
 /* 32 bits from the system's random source (a fallback mix of pid and time
  * when it cannot be read): per-worker id prefixes, generator seeds. */
 uint32_t vial__random_u32(void);
+
+/* ------------------------------------------------------------------ metrics (metrics.c) */
+
+/* Worker slots (the last one is shared by every other thread, under a lock). */
+#define VIAL__METRICS_SLOTS 1025
+enum { VIAL__M_COUNTER, VIAL__M_GAUGE, VIAL__M_HISTOGRAM };
+typedef struct vial__metrics vial__metrics;
+typedef struct vial__mfamily vial__mfamily;
+typedef double (*vial__mread_fn)(void *ud);
+
+vial__metrics *vial__metrics_new(void);
+void vial__metrics_free(vial__metrics *m);
+/* Declares a metric: `labels` NULL-terminated (or NULL), `bounds` the
+ * histogram's ascending upper bounds (NULL: latency buckets from 0.5 ms to
+ * 10 s).  NULL with *why on a bad name, a duplicate or out of memory. */
+vial__mfamily *vial__metrics_family(vial__metrics *m, int type, const char *name, const char *help,
+                                    const char *const *labels, const double *bounds, size_t nbounds,
+                                    const char **why);
+/* A metric without labels whose value is read at scrape time (process
+ * metrics, open connections). */
+int vial__metrics_reader(vial__mfamily *f, vial__mread_fn read, void *ud);
+/* The series for `values` (one per label, in order), made on first use
+ * (under a lock): a handle to record with, >= 0, or a VIAL_E* code.  Keep
+ * it: recording with it takes no lock. */
+int64_t vial__metrics_series(vial__metrics *m, vial__mfamily *f, const char *const *values);
+/* Adds `v` to a counter or gauge series, or observes `v` in a histogram's,
+ * in worker `slot`'s cells (the calling thread must be that worker; any
+ * other slot number records in the shared slot under the lock). */
+void vial__metrics_add(vial__metrics *m, int slot, const vial__mfamily *f, int64_t series, double v);
+/* Appends the exposition (text format 0.0.4) of every metric with a
+ * series to `out`, NUL-terminated. */
+int vial__metrics_write(vial__metrics *m, vial__buf *out);
 
 #endif /* VIAL_OPS_H */

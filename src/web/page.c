@@ -237,11 +237,13 @@ const char *vial_page_url(vial_req *req, int64_t limit, const char *cursor)
     if (!req || !cursor)
         return NULL;
     const vial__str *path = &req->m.path_raw, *query = &req->m.query_raw;
-    size_t cn = strlen(cursor);
-    char *url = vial_alloc(req, 3 * (path->n + query->n + cn) + 48);
+    const char *root = vial_script_root(req); /* routing took it off the path */
+    size_t cn = strlen(cursor), rn = strlen(root);
+    char *url = vial_alloc(req, 3 * (path->n + query->n + cn) + rn + 48);
     if (!url)
         return NULL;
-    char *o = copy_uri(url, path->p, path->n);
+    memcpy(url, root, rn);
+    char *o = copy_uri(url + rn, path->p, path->n);
     char sep = '?';
     for (size_t i = 0; i < query->n;) {
         const char *a = query->p + i, *amp = memchr(a, '&', query->n - i);

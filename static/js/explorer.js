@@ -49,3 +49,91 @@
       canvas.dataset.error = String(e.message || e);
     });
 })();
+
+// Live mode: the button streams new logs matching the page's user and type
+// filters (/explorer/live: Server-Sent Events, one "log" event per stored
+// log) and puts each at the top of the table.  EventSource reconnects by
+// itself and sends the last id it saw, so nothing stored meanwhile is
+// missed.  Text goes in with textContent only: log fields are user input.
+(function () {
+  'use strict';
+  var button = document.getElementById('live');
+  var status = document.getElementById('live-status');
+  var table = document.getElementById('logs');
+  if (!button || !table || typeof EventSource === 'undefined') return;
+  var body = table.tBodies[0];
+  var source = null;
+  button.hidden = false;
+
+  function say(state, text) {
+    status.textContent = text;
+    button.dataset.state = state;
+  }
+
+  function cell(tr, text, cls) {
+    var td = document.createElement('td');
+    if (cls) {
+      var span = document.createElement(cls === 'tag' ? 'span' : cls);
+      if (cls === 'tag') span.className = 'tag';
+      span.textContent = text;
+      td.appendChild(span);
+    } else {
+      td.textContent = text;
+    }
+    tr.appendChild(td);
+  }
+
+  function details(r) {
+    var parts = [];
+    if (r.locationX !== null) parts.push('x=' + r.locationX + ', y=' + r.locationY);
+    if (r.viewedId) parts.push('viewed ' + r.viewedId);
+    if (r.pageFrom || r.pageTo) parts.push((r.pageFrom || '') + ' \u2192 ' + (r.pageTo || ''));
+    return parts.join(' ');
+  }
+
+  function add(r) {
+    var empty = body.querySelector('td.empty');
+    if (empty) empty.parentNode.remove();
+    var tr = document.createElement('tr');
+    tr.className = 'live';
+    tr.dataset.id = String(r.id);
+    cell(tr, String(r.id));
+    cell(tr, r.time, 'time');
+    cell(tr, r.userId);
+    cell(tr, r.sessionId);
+    cell(tr, r.log_type, 'tag');
+    cell(tr, details(r));
+    body.insertBefore(tr, body.firstChild);
+  }
+
+  function start() {
+    source = new EventSource(button.dataset.live);
+    say('connecting', 'live: connecting\u2026');
+    source.onopen = function () { say('open', 'live: new logs appear at the top'); };
+    source.onerror = function () {
+      if (source && source.readyState === EventSource.CLOSED) stop('live: stopped (the server refused)');
+      else say('reconnecting', 'live: reconnecting\u2026');
+    };
+    source.addEventListener('log', function (e) {
+      try {
+        add(JSON.parse(e.data));
+      } catch (err) {
+        say('error', 'live: unreadable event');
+      }
+    });
+    button.setAttribute('aria-pressed', 'true');
+  }
+
+  function stop(text) {
+    if (source) source.close();
+    source = null;
+    button.setAttribute('aria-pressed', 'false');
+    say('off', text || '');
+  }
+
+  button.addEventListener('click', function () {
+    if (source) stop();
+    else start();
+  });
+  window.addEventListener('pagehide', function () { if (source) source.close(); });
+})();

@@ -125,37 +125,66 @@ def test_request_id_on_protocol_errors(server):
     assert r.status == 400 and GENERATED_ID.match(r.header("x-request-id"))
 
 
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """A vial-testapp that believes its loopback peer is a proxy."""
+    from conftest import _start
+    d = tmp_path_factory.mktemp("proxied")
+    srv = _start("vial-testapp", ["--workers", "1", "--trusted-proxies", "127.0.0.0/8"], None, d, d, None)
+    yield srv
+    problems = srv.problems()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
 @pytest.mark.parametrize("rid", ["abc-123_x.Y", "a" * 23, "0"])
-def test_sane_request_id_is_echoed(server, rid):
-    r = server.get("/echo", headers={"X-Request-Id": rid})
+def test_sane_request_id_from_a_proxy_is_echoed(proxied, rid):
+    r = proxied.get("/echo", headers={"X-Request-Id": rid})
     assert r.header("x-request-id") == rid
     assert r.json()["request_id"] == rid
 
 
-@pytest.mark.parametrize("rid", ["550e8400-e29b-41d4-a716-446655440000", "b" * 64])
-def test_long_sane_request_id_is_echoed(server, rid):
-    r = server.get("/echo", headers={"X-Request-Id": rid})
-    assert r.header("x-request-id") == rid
-
-
-@pytest.mark.parametrize("rid", ["has space", "a" * 65, "semi;colon", "quote\"", "caf\xe9", "a/b", "<x>"])
-def test_insane_request_id_is_replaced(server, rid):
+@pytest.mark.parametrize("rid", ["abc-123_x.Y", "550e8400-e29b-41d4-a716-446655440000"])
+def test_request_id_from_a_client_is_not_believed(server, rid):
+    # Only a trusted proxy may name the request: a client could otherwise
+    # make its requests' log lines pass for someone else's.
     r = server.get("/echo", headers={"X-Request-Id": rid})
     got = r.header("x-request-id")
     assert got != rid and GENERATED_ID.match(got), got
     assert r.json()["request_id"] == got
 
 
-def test_empty_request_id_is_replaced(server):
-    r = server.get("/echo", headers={"X-Request-Id": ""})
+@pytest.mark.parametrize("rid", ["550e8400-e29b-41d4-a716-446655440000", "b" * 64])
+def test_long_sane_request_id_is_echoed(proxied, rid):
+    r = proxied.get("/echo", headers={"X-Request-Id": rid})
+    assert r.header("x-request-id") == rid
+
+
+@pytest.mark.parametrize("rid", ["has space", "a" * 65, "semi;colon", "quote\"", "caf\xe9", "a/b", "<x>"])
+def test_insane_request_id_is_replaced(proxied, rid):
+    r = proxied.get("/echo", headers={"X-Request-Id": rid})
+    got = r.header("x-request-id")
+    assert got != rid and GENERATED_ID.match(got), got
+    assert r.json()["request_id"] == got
+
+
+def test_empty_request_id_is_replaced(proxied):
+    r = proxied.get("/echo", headers={"X-Request-Id": ""})
     assert GENERATED_ID.match(r.header("x-request-id"))
 
 
-def test_request_id_in_error_log_line(server):
-    r = server.get("/fail", headers={"X-Request-Id": "fail-trace-1"})
+def test_client_address_from_a_proxy(proxied):
+    assert proxied.get("/echo", headers={"X-Forwarded-For": "203.0.113.7"}).json()["client"] == "203.0.113.7"
+    assert proxied.get("/echo", headers={"X-Real-IP": "203.0.113.8"}).json()["client"] == "203.0.113.8"
+    # a range: anything in 127.0.0.0/8 is ours, so the hop before it is the client
+    assert proxied.get("/echo", headers={"X-Forwarded-For": "203.0.113.9, 127.0.0.5"}).json()["client"] == "203.0.113.9"
+
+
+def test_request_id_in_error_log_line(proxied):
+    r = proxied.get("/fail", headers={"X-Request-Id": "fail-trace-1"})
     assert r.status == 500
-    m = server.wait_log(r"ERROR +\[fail-trace-1\] .*handler failed")
-    assert m, server.log()[-2000:]
-    r = server.get("/noresp", headers={"X-Request-Id": "noresp-trace-1"})
+    m = proxied.wait_log(r"ERROR +\[fail-trace-1\] .*handler failed")
+    assert m, proxied.log()[-2000:]
+    r = proxied.get("/noresp", headers={"X-Request-Id": "noresp-trace-1"})
     assert r.status == 500
-    assert server.wait_log(r"ERROR +\[noresp-trace-1\] .*without a response")
+    assert proxied.wait_log(r"ERROR +\[noresp-trace-1\] .*without a response")

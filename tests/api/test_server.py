@@ -394,7 +394,7 @@ ACCESS = re.compile(r'^\S+Z ACCESS 127\.0\.0\.1 "GET /echo\?x=1&y=%20" 200 (\d+)
 
 
 def test_access_log_line(start_server):
-    srv = start_server("--workers", "1")
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1")
     r = srv.get("/echo?x=1&y=%20", headers={"X-Request-Id": "access-id-1"})
     m = srv.wait_log(ACCESS)
     assert m, srv.log()[-2000:]
@@ -411,7 +411,7 @@ def test_access_log_line(start_server):
 
 
 def test_access_log_escapes_hostile_targets(start_server):
-    srv = start_server("--workers", "1")
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1")
     srv.get('/echo?q="quoted"\\', headers={"X-Request-Id": "esc-1"})
     m = srv.wait_log(r"^.*esc-1$")
     assert m and '\\x22quoted\\x22\\x5c' in m.group(0), m and m.group(0)
@@ -426,7 +426,7 @@ def test_access_log_off(start_server, tmp_path, how):
         env = {"VIAL_ACCESS_LOG": "off"}
     else:
         (tmp_path / "vial.ini").write_text("access_log = off\n")
-    srv = start_server("--workers", "1", *args, env=env)
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1", *args, env=env)
     for _ in range(3):
         assert srv.get("/textf").status == 200
     srv.get("/fail", headers={"X-Request-Id": "still-logged"})
@@ -437,7 +437,8 @@ def test_access_log_off(start_server, tmp_path, how):
 
 def test_log_level_filters_diagnostics(start_server):
     port = free_port()
-    srv = start_server("--workers", "1", "--log-level", "error", "--port", port, port=port)
+    srv = start_server("--workers", "1", "--log-level", "error", "--port", port,
+                       "--trusted-proxies", "127.0.0.1", port=port)
     srv.get("/log?m=warned", headers={"X-Request-Id": "lvl-1"})
     srv.get("/fail", headers={"X-Request-Id": "lvl-2"})
     assert srv.wait_log(r"\[lvl-2\]")
@@ -447,8 +448,9 @@ def test_log_level_filters_diagnostics(start_server):
 
 
 def test_app_log_line_with_request_id(server):
-    server.get("/log?m=hello%20log", headers={"X-Request-Id": "applog-1"})
-    assert server.wait_log(r"WARN +\[applog-1\] testapp log: hello log$")
+    r = server.get("/log?m=hello%20log")
+    rid = r.header("x-request-id")
+    assert server.wait_log(r"WARN +\[" + re.escape(rid) + r"\] testapp log: hello log$")
 
 
 # ---------------------------------------------------------------------------- concurrency
@@ -525,3 +527,63 @@ def test_no_leak_at_exit(tmp_path):
         rc = srv.stop()
     assert sanitizer_report(srv.log()) is None, sanitizer_report(srv.log())
     assert rc == 0
+
+
+# ---------------------------------------------------------------------------- mounted under a prefix
+# Behind `location /MusicGroup/ { proxy_pass http://vial; }` (nginx keeps the
+# prefix) or `proxy_pass http://vial/;` (nginx strips it): routed either way,
+# and every URL the app makes points back under the prefix.
+
+
+def test_url_prefix_routes_with_or_without_it_and_urls_point_under_it(start_server):
+    srv = start_server("--workers", "1", "--url-prefix", "/MusicGroup/")
+    for path in ("/MusicGroup/urlfor", "/urlfor"):
+        u = srv.get(path).json()
+        assert u["echo"] == "/MusicGroup/echo" and u["api_item"] == "/MusicGroup/api/items/5?q=1", u
+        assert u["user"] == "/MusicGroup/user/a%2Fb%20c" and u["int_bad"] is None, u
+    assert srv.get("/MusicGroup/echo?x=1").json()["args"] == {"x": ["1"]}
+    assert srv.get("/MusicGroup").status == 404  # the root itself is "/", which testapp does not route
+    assert srv.get("/MusicGroupies/echo").status == 404  # a prefix of a segment is not the prefix
+    # redirects: absolute paths of the app go under it, others are left alone
+    for to, want in (("/x", "/MusicGroup/x"), ("/MusicGroup/x", "/MusicGroup/x"), ("/", "/MusicGroup/"),
+                     ("https://example.com/x", "https://example.com/x"), ("//example.com/x", "//example.com/x"),
+                     ("rel", "rel")):
+        r = srv.get("/MusicGroup/redirect?to=" + to.replace("/", "%2F").replace(":", "%3A"))
+        assert r.status == 302 and r.header("location") == want, (to, r.status, r.header("location"))
+    # the trailing-slash redirect keeps the prefix, also when the path repeats it
+    r = srv.get("/MusicGroup/slash?a=1")
+    assert r.status == 308 and r.header("location") == "/MusicGroup/slash/?a=1"
+    r = srv.get("/slash")
+    assert r.status == 308 and r.header("location") == "/MusicGroup/slash/"
+    # cookies without a path of their own belong to the prefix
+    cookies = [v for k, v in srv.get("/MusicGroup/cookies/set").headers if k.lower() == "set-cookie"]
+    plain = [c for c in cookies if c.startswith("plain=1;")]
+    assert plain and "Path=/MusicGroup" in plain[0].split("; "), cookies
+    assert any(c.startswith("opts=abc; Path=/api;") for c in cookies), cookies
+
+
+def test_x_forwarded_prefix_only_from_a_trusted_proxy(start_server):
+    srv = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1")
+    assert srv.get("/urlfor").json()["echo"] == "/echo"
+    u = srv.get("/urlfor", headers={"X-Forwarded-Prefix": "/shop/"}).json()
+    assert u["echo"] == "/shop/echo", u
+    r = srv.get("/shop/redirect?to=%2Fx", headers={"X-Forwarded-Prefix": "/shop"})
+    assert r.status == 302 and r.header("location") == "/shop/x"
+    # a prefix that could break out of Location or Set-Cookie is ignored
+    for bad in ("shop", "/a/../b", "/a//b", "/a b", "/a;b", "/a?b", "/./a"):
+        assert srv.get("/urlfor", headers={"X-Forwarded-Prefix": bad}).json()["echo"] == "/echo", bad
+    # the setting is the default a proxy's header overrides, "/" meaning the root
+    srv2 = start_server("--workers", "1", "--trusted-proxies", "127.0.0.1", "--url-prefix", "/MusicGroup")
+    assert srv2.get("/urlfor", headers={"X-Forwarded-Prefix": "/"}).json()["echo"] == "/echo"
+    assert srv2.get("/urlfor").json()["echo"] == "/MusicGroup/echo"
+    # not from a client that is not a trusted proxy
+    srv3 = start_server("--workers", "1")
+    assert srv3.get("/urlfor", headers={"X-Forwarded-Prefix": "/evil"}).json()["echo"] == "/echo"
+    r = srv3.get("/redirect?to=%2Fx", headers={"X-Forwarded-Prefix": "/evil"})
+    assert r.header("location") == "/x"
+
+
+@pytest.mark.parametrize("bad", ["MusicGroup", "/a b", "/a?b", "/a#b"])
+def test_bad_url_prefix_is_a_startup_error(bad):
+    r = run_cli(["run", "--port", "0", "--url-prefix", bad])
+    assert r.returncode != 0 and "url_prefix" in r.stderr, (r.returncode, r.stderr)

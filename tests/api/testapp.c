@@ -17,10 +17,20 @@
  *   /cookies/set /redirect /nocontent /headers/set /status/<code> /bin ...
  *   /urlfor          vial_url_for results as JSON
  *   /stream?n=N      chunked text, N numbered lines;  /stream_json?n=N
+ *   /sse?topic=T     Server-Sent Events of topics (replays after a numeric
+ *                    Last-Event-ID); POST /publish?topic=T; /sse_state
  *   /slow?ms=N       sleeps N ms (graceful shutdown tests)
  *   /config?key=K    vial_config() values
  *   /upload          multipart form: fields and uploads as JSON, each upload
  *                    saved under testapp.upload_dir when that is set
+ *   /ws/echo         WebSocket echo; text commands: "id" (vial_ws_id), "close-me"
+ *                    (closes 4000), "protocol", "whoami", "flood N SIZE"
+ *                    (N binary messages at once), "bad-text" (sends invalid UTF-8)
+ *   /ws/chat         the same with subprotocols chat.v2, chat.v1
+ *   /ws/auth         the same, refused (401) without a bearer token or X-API-Key
+ *   /ws/broadcast    POST ?ids=1,2 with a text body: vial_ws_send_to each id from
+ *                    another thread; {"sent": N}
+ * Every WebSocket's close is logged: "ws closed <id> <code> <reason>".
  */
 #include <vial.h>
 
@@ -775,6 +785,78 @@ static int waits(vial_req *req)
     return vial_textf(req, 200, "ended=%d calls=%d", atomic_load(&waits_ended), atomic_load(&wait_calls));
 }
 
+/* ------------------------------------------------------------------ Server-Sent Events, topics */
+
+/* GET /sse?topic=T (repeatable): an SSE stream subscribed to the topics,
+ * each message one event.  With Last-Event-ID N (a number) it first
+ * replays events "replayed" N+1..N+3.  /sse_state tells how many streams
+ * are open and ended, and whether a publish on ?topic= would reach anyone
+ * (vial_publish_wanted).  POST /publish?topic=T publishes the body. */
+static atomic_int sse_open, sse_ended;
+
+static void sse_gone(void *arg)
+{
+    (void)arg;
+    atomic_fetch_sub(&sse_open, 1);
+    atomic_fetch_add(&sse_ended, 1);
+}
+
+static int sse_replay(vial_sse *s, const char *last, void *ud)
+{
+    (void)ud;
+    char *end;
+    long long n = strtoll(last, &end, 10);
+    if (*end)
+        return 0;
+    for (long long i = n + 1; i <= n + 3; i++) {
+        char id[24], data[40];
+        snprintf(id, sizeof id, "%lld", i);
+        snprintf(data, sizeof data, "missed %lld", i);
+        int rc = vial_sse_send(s, "replayed", id, data, strlen(data));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int sse_view(vial_req *req)
+{
+    const char *topics[9];
+    size_t n = vial_args(req, "topic", topics, 8);
+    topics[n < 8 ? n : 8] = NULL;
+    if (vial_defer(req, sse_gone, NULL))
+        return VIAL_ENOMEM;
+    atomic_fetch_add(&sse_open, 1);
+    vial_sse *s = vial_sse_begin(req, &(vial_sse_opts){ .topics = topics, .replay = sse_replay });
+    if (!s)
+        return VIAL_ENOMEM;
+    const char *hello = vial_arg(req, "hello");
+    return hello ? vial_sse_send(s, "hello", NULL, hello, strlen(hello)) : 0;
+}
+
+static int sse_state(vial_req *req)
+{
+    const char *t = vial_arg(req, "topic");
+    return vial_textf(req, 200, "open=%d ended=%d wanted=%d", atomic_load(&sse_open), atomic_load(&sse_ended),
+                      t ? vial_publish_wanted(vial_app_of(req), t) : -1);
+}
+
+static int publish_view(vial_req *req)
+{
+    const char *t = vial_arg(req, "topic");
+    size_t n;
+    const char *body = vial_body(req, &n);
+    long long times = arg_ll(req, "times", 1);
+    if (!t)
+        return vial_abort(req, 400, "topic?");
+    for (long long i = 0; i < times; i++) {
+        int rc = vial_publish(vial_app_of(req), t, body, n);
+        if (rc)
+            return vial_abortf(req, 500, "publish: %s", vial_strerror(rc));
+    }
+    return vial_no_content(req);
+}
+
 /* ------------------------------------------------------------------ misc */
 
 static int slow(vial_req *req)
@@ -788,6 +870,20 @@ static int slow(vial_req *req)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     return vial_textf(req, 200, "slept %lld ms", ms);
+}
+
+/* A handler that crashes the process (testapp.crashes = on only): the
+ * crash isolation tests' segfault and abort. */
+static int die(vial_req *req)
+{
+    if (!vial_config_bool(vial_app_of(req), "testapp.crashes", 0))
+        return vial_abort(req, 403, "testapp.crashes is off");
+    const char *how = vial_arg(req, "how");
+    vial_req_log(req, VIAL_LOG_WARN, "die: %s", how ? how : "segv");
+    if (how && !strcmp(how, "abort"))
+        abort();
+    volatile int *volatile p = NULL;
+    return *p;
 }
 
 static int config_view(vial_req *req)
@@ -873,6 +969,137 @@ static int upload(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* ------------------------------------------------------------------ WebSocket */
+
+static void ws_message(vial_ws *ws, const char *data, size_t len, int binary)
+{
+    if (!binary) {
+        unsigned long n, size;
+        if (!strcmp(data, "id")) {
+            char b[32];
+            snprintf(b, sizeof b, "%" PRIu64, vial_ws_id(ws));
+            vial_ws_send_text(ws, b);
+            return;
+        }
+        if (!strcmp(data, "close-me")) {
+            vial_ws_close(ws, 4000, "as you wish");
+            return;
+        }
+        if (!strcmp(data, "protocol")) {
+            const char *p = vial_ws_protocol(ws);
+            vial_ws_send_text(ws, p ? p : "");
+            return;
+        }
+        if (!strcmp(data, "whoami")) {
+            const char *who = vial_ws_ud(ws);
+            vial_ws_send_text(ws, who ? who : "anonymous");
+            return;
+        }
+        if (!strcmp(data, "bad-text")) {
+            int rc = vial_ws_send(ws, "\xff", 1, 0);
+            vial_ws_send_text(ws, vial_strerror(rc));
+            return;
+        }
+        if (sscanf(data, "flood %lu %lu", &n, &size) == 2 && size <= (16ul << 20)) {
+            char *buf = malloc(size ? size : 1);
+            if (!buf)
+                return;
+            memset(buf, 'f', size);
+            unsigned long i = 0;
+            int rc = 0;
+            for (; i < n && !(rc = vial_ws_send(ws, buf, size, 1)); i++) {
+            }
+            free(buf);
+            vial_log(VIAL_LOG_INFO, "ws flood: %lu of %lu sent (%s)", i, n, vial_strerror(rc));
+            return;
+        }
+    }
+    vial_ws_send(ws, data, len, binary);
+}
+
+static void ws_close_cb(vial_ws *ws, int code, const char *reason)
+{
+    vial_log(VIAL_LOG_INFO, "ws closed %" PRIu64 " %d %s", vial_ws_id(ws), code, reason);
+    free(vial_ws_ud(ws));
+}
+
+static int ws_auth_upgrade(vial_req *req, void **ud)
+{
+    if (vial_auth_require(req, NULL))
+        return 0; /* 401 answered: refused before the 101 */
+    const vial_identity *id = vial_auth(req);
+    *ud = strdup(id->subject);
+    return *ud ? 0 : VIAL_ENOMEM;
+}
+
+static const vial_ws_handlers ws_echo_h = { .message = ws_message, .close = ws_close_cb };
+static const vial_ws_handlers ws_auth_h = { .upgrade = ws_auth_upgrade, .message = ws_message,
+                                            .close = ws_close_cb };
+
+typedef struct broadcast {
+    vial_app *app;
+    const char *ids, *body;
+    size_t len;
+    int sent;
+} broadcast;
+
+static void *broadcast_thread(void *arg)
+{
+    broadcast *b = arg;
+    for (const char *p = b->ids; *p;) {
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        if (vial_ws_send_to(b->app, id, b->body, b->len, 0) == 0)
+            b->sent++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* Sends the body to every id from a thread of its own: any thread may. */
+static int ws_broadcast(vial_req *req)
+{
+    broadcast b = { vial_app_of(req), vial_arg(req, "ids"), NULL, 0, 0 };
+    b.body = vial_body(req, &b.len);
+    if (!b.ids)
+        return vial_abort(req, 400, "ids required");
+    pthread_t th;
+    if (pthread_create(&th, NULL, broadcast_thread, &b))
+        return vial_abort(req, 503, "cannot start a thread");
+    pthread_join(th, NULL);
+    json_t *j = json_pack("{si}", "sent", b.sent);
+    return vial_json_take(req, 200, j);
+}
+
+static int from_token(vial_req *req, json_t *claims, vial_identity *id)
+{
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    if (!sub)
+        return VIAL_ENOENT;
+    id->user_id = 1;
+    id->subject = vial_strdup(req, sub);
+    id->role = "user";
+    id->via = "token";
+    return id->subject ? 0 : VIAL_ENOMEM;
+}
+
+static int from_api_key(vial_req *req, const char *key, vial_identity *id)
+{
+    (void)req;
+    if (strcmp(key, "testapp-key"))
+        return VIAL_ENOENT;
+    id->user_id = 2;
+    id->subject = "key:1";
+    id->role = "user";
+    id->via = "api_key";
+    id->key_id = 1;
+    return 0;
+}
+
+static const vial_auth_ops auth_ops = { from_token, from_api_key };
+
 static int cmd_echo_args(vial_app *app, int argc, char **argv)
 {
     printf("port=%s\n", vial_config(app, "port"));
@@ -902,6 +1129,7 @@ int main(int argc, char **argv)
     const unsigned all = VIAL_GET | VIAL_POST | VIAL_PUT | VIAL_DELETE | VIAL_PATCH;
     bad |= check(vial_config_define(app, "testapp.greeting", "hello", "greeting shown by echo-args"),
                  "define");
+    bad |= check(vial_config_define(app, "testapp.crashes", "off", "GET /die crashes the process"), "define");
     bad |= check(vial_config_define(app, "testapp.upload_dir", "", "where /upload saves uploads (empty: nowhere)"),
                  "define");
     bad |= check(vial_route(vial_app_bp(app), all, "/echo", echo, "echo"), "/echo");
@@ -946,11 +1174,26 @@ int main(int argc, char **argv)
     bad |= check(vial_get(app, "/wait", wait_stream), "wait");
     bad |= check(vial_post(app, "/wake", wake), "wake");
     bad |= check(vial_get(app, "/waits", waits), "waits");
+    bad |= check(vial_get(app, "/sse", sse_view), "sse");
+    bad |= check(vial_get(app, "/sse_state", sse_state), "sse_state");
+    bad |= check(vial_post(app, "/publish", publish_view), "publish");
     bad |= check(vial_get(app, "/stream_json", stream_json), "stream_json");
     bad |= check(vial_get(app, "/slow", slow), "slow");
     bad |= check(vial_get(app, "/config", config_view), "config");
+    bad |= check(vial_get(app, "/die", die), "die");
     bad |= check(vial_get(app, "/log", log_view), "log");
     bad |= check(vial_post(app, "/upload", upload), "upload");
+    /* WebSocket: tokens signed with a fixed test key (the tests mint them) */
+    bad |= check(vial_auth_init(app, &auth_ops), "auth");
+    bad |= check(vial_config_default(app, "secret_key", "testapp-secret-key-for-the-api-tests-0123"),
+                 "secret");
+    bad |= check(vial_websocket(app, "/ws/echo", &ws_echo_h), "/ws/echo");
+    static const char *const chat_protocols[] = { "chat.v2", "chat.v1", NULL };
+    bad |= check(vial_ws_route(vial_app_bp(app), "/ws/chat", &ws_echo_h,
+                               &(vial_ws_opts){ .protocols = chat_protocols, .endpoint = "ws_chat" }),
+                 "/ws/chat");
+    bad |= check(vial_websocket(app, "/ws/auth", &ws_auth_h), "/ws/auth");
+    bad |= check(vial_post(app, "/ws/broadcast", ws_broadcast), "/ws/broadcast");
 
     bad |= check(vial_before_request(app, app_before), "app before");
     bad |= check(vial_after_request(app, app_after), "app after");

@@ -83,7 +83,7 @@ static vial_app *new_app(const char *redis_url)
     vial_config_set(app, "access_log", "off");
     vial_config_set(app, "log_level", "error");
     vial_config_set(app, "secret_key", SECRET);
-    vial_config_set(app, "trusted_proxies", "test"); /* X-Forwarded-For says who calls */
+    vial_config_set(app, "trusted_proxies", "127.0.0.1"); /* X-Forwarded-For says who calls */
     if (redis_url)
         vial_config_set(app, "redis_url", redis_url);
     assert_int_equal(vial_configure(app, 0, NULL), 0);

@@ -94,6 +94,51 @@ static void test_now(void **state)
     assert_true(back.us == t.us && back.offset_s == 0);
 }
 
+/* The digits written by hand are what printf writes: the old formatting,
+ * over instants from year 0 to 9999 and every offset form. */
+static void test_format_matches_printf(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t us = (int64_t)(x % 315537897600000000ull) - 62135596800000000ll; /* 0001..9999 */
+        if (i % 3 == 0)
+            us -= us % 1000000; /* whole seconds too */
+        int32_t off = i % 5 == 0 ? 0 : (int32_t)((int64_t)(x >> 40) % (24 * 3600)) / 60 * 60;
+        vial_time t = { us, off };
+        char got[40], want[64];
+        size_t n = vial_time_format(t, got);
+        /* the reference: printf, as the function did before */
+        int64_t local = us + (int64_t)off * 1000000, secs = local / 1000000, frac = local % 1000000;
+        if (frac < 0)
+            frac += 1000000, secs--;
+        int64_t days = secs / 86400, rem = secs % 86400;
+        if (rem < 0)
+            rem += 86400, days--;
+        vial_time day = { days * 86400000000ll, 0 };
+        char ymd[40];
+        vial_time_format(day, ymd); /* its date part only: checked against printf below */
+        int yy, mm, dd;
+        assert_int_equal(sscanf(ymd, "%d-%d-%d", &yy, &mm, &dd), 3);
+        int k = snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d", yy, mm, dd, (int)(rem / 3600),
+                         (int)(rem / 60 % 60), (int)(rem % 60));
+        if (frac)
+            k += snprintf(want + k, sizeof want - (size_t)k, ".%06d", (int)frac);
+        if (!off)
+            snprintf(want + k, sizeof want - (size_t)k, "Z");
+        else
+            snprintf(want + k, sizeof want - (size_t)k, "%c%02d:%02d", off < 0 ? '-' : '+', abs(off) / 3600,
+                     abs(off) / 60 % 60);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+        /* and it reads back as the same instant and offset */
+        vial_time back;
+        assert_int_equal(vial_time_parse(got, n, INT32_MIN, &back), 0);
+        assert_true(back.us == us && back.offset_s == off);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_instants),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_now),
+        cmocka_unit_test(test_format_matches_printf),
     };
     return RUN_GROUP(tests);
 }

@@ -202,8 +202,11 @@ static void test_routes_table(void **state)
                         "--------------------------------  -----------------  ----------------------------\n"
                         "view                              GET                /\n"
                         "api.patch_a_rather_long_endpoint  PATCH              /api/longer/<name>\n"
+                        "healthz                           GET                /healthz\n"
                         "item_write                        POST, PUT, DELETE  /items/<int:id>\n"
-                        "view                              GET                /items/<int:id>\n");
+                        "view                              GET                /items/<int:id>\n"
+                        "metrics                           GET                /metrics\n"
+                        "readyz                            GET                /readyz\n");
     assert_int_equal(starts, 0); /* listing routes opens nothing */
     vial_app_free(app);
 }
@@ -212,6 +215,9 @@ static void test_routes_of_an_empty_app(void **state)
 {
     (void)state;
     vial_app *app = new_app();
+    vial_config_set(app, "metrics", "off"); /* else its routes are /metrics, */
+    vial_config_set(app, "health_checks", "off"); /* /healthz and /readyz */
+    assert_int_equal(vial_configure(app, 0, NULL), 0);
     ran r;
     RUN(app, &r, "t", "routes");
     assert_int_equal(r.status, 0);

@@ -278,14 +278,15 @@ static void test_client_addr_untrusted_peer(void **state)
     vial_app *app = new_app();
     vial_get(app, "/ip", h_client);
     /* no trusted proxies: the headers are anyone's to forge */
-    check(app, "/ip", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n", "test|http");
+    check(app, "/ip", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n", "127.0.0.1|http");
     vial_app_free(app);
     /* trusted proxies, but the peer is not one of them */
     app = new_app();
     vial_config_set(app, "trusted_proxies", "10.0.0.1");
     assert_int_equal(vial_configure(app, 0, NULL), 0);
     vial_get(app, "/ip", h_client);
-    check(app, "/ip", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n", "test|http");
+    check(app, "/ip", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n", "127.0.0.1|http");
+    check(app, "/ip", "X-Real-IP: 1.2.3.4\r\n", "127.0.0.1|http");
     vial_app_free(app);
 }
 
@@ -293,8 +294,8 @@ static void test_client_addr_through_trusted_proxies(void **state)
 {
     (void)state;
     vial_app *app = new_app();
-    /* the test client's peer is "test" */
-    vial_config_set(app, "trusted_proxies", " test ,10.0.0.2,,10.0.0.3");
+    /* the test client's peer is 127.0.0.1 */
+    vial_config_set(app, "trusted_proxies", " 127.0.0.0/8 ,10.0.0.2,,10.0.0.3");
     assert_int_equal(vial_configure(app, 0, NULL), 0);
     vial_get(app, "/ip", h_client);
     check(app, "/ip", "X-Forwarded-For: 1.2.3.4\r\n", "1.2.3.4|http");
@@ -304,16 +305,20 @@ static void test_client_addr_through_trusted_proxies(void **state)
     /* empty members are skipped */
     check(app, "/ip", "X-Forwarded-For: , 1.2.3.4, ,\r\n", "1.2.3.4|http");
     /* every hop one of ours: the peer */
-    check(app, "/ip", "X-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n", "test|http");
-    check(app, "/ip", "X-Forwarded-For: ,\r\n", "test|http");
-    check(app, "/ip", NULL, "test|http");
+    check(app, "/ip", "X-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n", "127.0.0.1|http");
+    check(app, "/ip", "X-Forwarded-For: ,\r\n", "127.0.0.1|http");
+    check(app, "/ip", NULL, "127.0.0.1|http");
+    /* without X-Forwarded-For, a trusted proxy's X-Real-IP (nginx) */
+    check(app, "/ip", "X-Real-IP: 8.8.4.4\r\n", "8.8.4.4|http");
+    check(app, "/ip", "X-Real-IP: 8.8.4.4\r\nX-Forwarded-For: 1.2.3.4\r\n", "1.2.3.4|http");
+    check(app, "/ip", "X-Real-IP: 8.8.4.4, 1.1.1.1\r\n", "127.0.0.1|http");
     /* two X-Forwarded-For headers read as one list */
     check(app, "/ip", "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 5.5.5.5, 10.0.0.2\r\n",
           "5.5.5.5|http");
     /* the scheme a trusted proxy reports */
-    check(app, "/ip", "X-Forwarded-Proto: https\r\n", "test|https");
-    check(app, "/ip", "X-Forwarded-Proto: HTTPS\r\n", "test|https");
-    check(app, "/ip", "X-Forwarded-Proto: http\r\n", "test|http");
+    check(app, "/ip", "X-Forwarded-Proto: https\r\n", "127.0.0.1|https");
+    check(app, "/ip", "X-Forwarded-Proto: HTTPS\r\n", "127.0.0.1|https");
+    check(app, "/ip", "X-Forwarded-Proto: http\r\n", "127.0.0.1|http");
     vial_app_free(app);
 }
 
@@ -333,6 +338,12 @@ static void test_request_id_from_client_accepted(void **state)
     (void)state;
     vial_app *app = new_app();
     vial_get(app, "/id", h_reqid);
+    /* From a client that is not a trusted proxy, an id is not believed. */
+    vial_test_resp *plain = req(app, "GET", "/id", "X-Request-Id: trace-42_a.B\r\n", NULL);
+    assert_string_not_equal(vial_test_body(plain, NULL), "trace-42_a.B");
+    vial_test_free(plain);
+    vial_config_set(app, "trusted_proxies", "127.0.0.1");
+    assert_int_equal(vial_configure(app, 0, NULL), 0);
     vial_test_resp *r = req(app, "GET", "/id", "X-Request-Id: trace-42_a.B\r\n", NULL);
     assert_string_equal(vial_test_body(r, NULL), "trace-42_a.B");
     assert_string_equal(vial_test_header(r, "X-Request-Id"), "trace-42_a.B");
@@ -396,6 +407,8 @@ static void test_req_log_is_tagged(void **state)
 {
     (void)state;
     vial_app *app = new_app();
+    vial_config_set(app, "trusted_proxies", "127.0.0.1"); /* so its X-Request-Id is believed */
+    assert_int_equal(vial_configure(app, 0, NULL), 0);
     vial_get(app, "/log", h_log);
     int p[2];
     assert_int_equal(pipe2(p, O_NONBLOCK), 0);

@@ -298,7 +298,7 @@ static void feed_split(vial_app *app, const char *req, size_t len, size_t first,
 {
     const vial__proto *p = &vial__h1_proto;
     vial__worker *w = vial__test_worker(app);
-    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "test");
+    void *s = vial__h1_new(&app->lim.h1, &vial__core_handler, w, w->pool, "127.0.0.1");
     assert_non_null(s);
     split_out o = { .out = out };
     o.q.coal.pool = w->pool;

@@ -119,7 +119,7 @@ static void l_close(void *ud)
 static const vial__proto line_proto = { .attach = l_attach, .received = l_received,
                                         .drain = l_drain, .close = l_close };
 
-static const vial__proto *w_accept(void *ws, const char *client, void **pud)
+static const vial__proto *w_accept(void *ws, const char *client, bool admin, void **pud)
 {
     wstate *w = ws;
     if (strcmp(client, "127.0.0.1"))
