@@ -801,6 +801,8 @@ typedef struct imp {
 
     bool in_tx;
     int64_t rows_in_tx, done, commit_rows;
+    vial_app *app;
+    int64_t counted;          /* new + updated songs already added to the metric */
 
     int64_t new_songs, changed, same, dropped, new_artists, new_albums, renamed_artists, renamed_albums;
     double t0, last_progress;
@@ -1737,6 +1739,12 @@ static int commit(imp *im)
         return db_fail(im, "committing");
     charge(&im->tm, P_COMMIT);
     im->in_tx = false;
+    /* Only what a commit made durable counts: an interrupted import's
+     * rolled-back rows never reach vial_songs_imported_total. */
+    int64_t stored = im->new_songs + im->changed;
+    if (stored > im->counted)
+        vial_metric_add(im->app, NULL, music_songs_imported, NULL, (double)(stored - im->counted));
+    im->counted = stored;
     return 0;
 }
 
@@ -1997,6 +2005,7 @@ int music_import_command(vial_app *app, int argc, char **argv)
     struct stat st;
     if (!fstat(fd, &st) && S_ISREG(st.st_mode))
         im->size = (uint64_t)st.st_size;
+    im->app = app;
     im->strict = strict;
     im->timings = timings;
     im->commit_rows = commit_rows;

@@ -119,6 +119,8 @@ static int need_credentials(vial_req *req)
 
 /* ------------------------------------------------------------------ registration */
 
+vial_metric *music_songs_imported;
+
 int music_register(vial_app *app)
 {
     int rc = vial_db_migrations(app, "music", "apps/music/migrations");
@@ -126,6 +128,10 @@ int music_register(vial_app *app)
         rc = vial_command(app, "import-songs", music_import_command,
                           "import-songs [--strict] [--progress S] [--commit-rows N] [--timings] PATH|-: load a "
                           "tracks_features.csv (Spotify 1.2M songs) into the catalogue");
+    if (!rc && !(music_songs_imported = vial_counter(app, "vial_songs_imported_total",
+                                                     "Songs the importer stored new or updated (committed)",
+                                                     NULL)))
+        rc = VIAL_EINVAL;
     if (rc)
         return rc;
     vial_bp *bp = vial_bp_new("music");
@@ -136,21 +142,59 @@ int music_register(vial_app *app)
         const char *pattern, *endpoint;
         vial_handler fn;
     } routes[] = {
+        /* GET /api/songs: query q (search words, ranked), artist_id, album_id,
+         * year_min, year_max, explicit=true|false, <feature>_min/_max,
+         * sort=[-](name|year|<feature>) (default rank with q, else name),
+         * limit 1..1000 (50), after (cursor).  200: array of Song; Link
+         * rel="next" while more match.  400 names the bad parameter. */
         { VIAL_GET, "/songs", "list_songs", list_songs },
+        /* GET /api/songs/random: n 1..1000 (10) plus every filter of
+         * /api/songs (not sort, limit, after).  200: array of at most n
+         * distinct Song, uniform over the matches.  400 as /api/songs. */
         { VIAL_GET, "/songs/random", "random_songs", random_songs },
+        /* GET /api/songs/{id} (Spotify track id).  200: Song; 404. */
         { VIAL_GET, "/songs/<id>", "get_song", get_song },
+        /* GET /api/albums/{id}.  200: {"id","name","artists":[{"id",
+         * "name"}] (in order of first credit),"year","release_date",
+         * "tracks":[Song] in disc/track order}; 404. */
         { VIAL_GET, "/albums/<id>", "get_album", get_album },
+        /* GET /api/artists/{id}.  200: {"id","name","albums":[{"id","name",
+         * "year","song_count"}] (by year),"song_count"}; 404. */
         { VIAL_GET, "/artists/<id>", "get_artist", get_artist },
+        /* GET /api/stats/years.  200: [{"year","songs","<feature>":mean,
+         * ...}] ascending, unknown years left out. */
         { VIAL_GET, "/stats/years", "year_stats", year_stats },
+        /* GET /api/stats/histogram: feature (required), bins 1..100 (20)
+         * plus every filter of /api/songs.  200: {"feature","songs",
+         * "bins":[{"lo","hi","count"}]}; 400 names the bad parameter. */
         { VIAL_GET, "/stats/histogram", "histogram", histogram },
+        /* POST /api/playlists {"name" (1..200 chars), "public"? (false)}:
+         * 201 Playlist + Location; 400; 401 without credentials; 403 a
+         * session without its CSRF token. */
         { VIAL_POST, "/playlists", "create_playlist", create_playlist },
+        /* GET /api/playlists/{id}: 200 Playlist {"id","name","public",
+         * "owner":{"id","username"},"created_at","song_count","songs":[Song
+         * + "position"]}; 404 absent or another's private one. */
         { VIAL_GET, "/playlists/<int:id>", "get_playlist", get_playlist },
+        /* PATCH /api/playlists/{id} {"name"?, "public"?} (one at least):
+         * 200 Playlist; 400; 401; 403 another's; 404. */
         { VIAL_PATCH, "/playlists/<int:id>", "update_playlist", update_playlist },
+        /* DELETE /api/playlists/{id}: 204; 401; 403 another's; 404. */
         { VIAL_DELETE, "/playlists/<int:id>", "delete_playlist", delete_playlist },
+        /* POST /api/playlists/{id}/songs {"song_id", "position"? 1..n+1
+         * (the end)}: 201 Playlist; 400 no such song or position; 401;
+         * 403; 404. */
         { VIAL_POST, "/playlists/<int:id>/songs", "add_playlist_song", add_playlist_song },
+        /* PATCH /api/playlists/{id}/songs/{position} {"position"}: moves
+         * the song; 200 Playlist; 400; 401; 403; 404. */
         { VIAL_PATCH, "/playlists/<int:id>/songs/<int:position>", "move_playlist_song", move_playlist_song },
+        /* DELETE /api/playlists/{id}/songs/{position}: 204, the later
+         * positions close up; 401; 403; 404. */
         { VIAL_DELETE, "/playlists/<int:id>/songs/<int:position>", "remove_playlist_song",
           remove_playlist_song },
+        /* GET /api/users/{id}/playlists: limit, after (keyset).  200: array
+         * of Playlist without "songs" (public ones; all for the owner);
+         * 404 no such user. */
         { VIAL_GET, "/users/<int:id>/playlists", "user_playlists", user_playlists },
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -129,6 +129,10 @@ int64_t music_caller(vial_req *req);
 /* Whether the request carries a bearer token or an API key (valid or not). */
 bool music_sent_credentials(vial_req *req);
 
+/* vial_songs_imported_total: songs the importer committed, new or
+ * updated (music.c declares it, import.c adds). */
+extern vial_metric *music_songs_imported;
+
 /* The views, named as their endpoints. */
 int list_songs(vial_req *req);
 int get_song(vial_req *req);
