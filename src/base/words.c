@@ -242,6 +242,13 @@ size_t vial_fold_words(const char *s, size_t n, char *out)
             cp = greek_cyr_fold(cp);
         if (ascii && !*ascii)
             ascii = NULL; /* a Latin letter without an ASCII form: itself */
+        /* A fold can land on a separator (U+0374 Greek numeral sign is
+         * canonically U+02B9, a modifier letter): judged as its folded form,
+         * so folding the output again changes nothing. */
+        if (!ascii && (what = kind(cp)) != KEEP) {
+            gap |= what == SEP;
+            continue;
+        }
         if (ascii && !strcmp(ascii, "-")) {
             gap = true;
             continue;
