@@ -2,7 +2,8 @@
  * dashboard.c — the pages of vial-server: log in, register, log out (a
  * session cookie), the account page, and the logs explorer (filters by
  * user, type and time range, a paged table, a chart of events over time by
- * type).
+ * type), and the music catalogue's page (/music: search, random songs,
+ * charts, playlists — static/js/music.js over the music blueprint's API).
  *
  * The pages are server-rendered templates and work without JavaScript; only
  * the chart and the live mode need it (static/js/explorer.js fetches
@@ -197,6 +198,15 @@ static int stats(vial_req *req)
     return vial_json_take(req, 200, out);
 }
 
+/* The music catalogue's page: a client of the music blueprint's JSON API
+ * (static/js/music.js).  Open to everyone, like the API's reads; the
+ * playlists part shows for a logged-in user, whose session and CSRF token
+ * the page's requests carry. */
+static int music(vial_req *req)
+{
+    return page(req, 200, "music.html", current_user(req), NULL);
+}
+
 /* The explorer's live mode (static/js/explorer.js): the logs' live tail
  * for the logged-in user, with the page's user and type filters. */
 static int live(vial_req *req)
@@ -252,6 +262,7 @@ int dashboard_register(vial_app *app)
     rc |= vial_get(bp, "/explorer", explorer);
     rc |= vial_get(bp, "/explorer/stats", stats);
     rc |= vial_get(bp, "/explorer/live", live);
+    rc |= vial_get(bp, "/music", music);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */
     rc |= vial_register(app, bp, "");
