@@ -1172,8 +1172,10 @@ VIAL_API int vial_db_script(vial_db *db, const char *sql);
  * usual again (on = 0): on SQLite a 256 MiB page cache instead of 16, so a
  * transaction of a million rows keeps its pages until it commits, and
  * helper threads for the sorts of CREATE INDEX; on PostgreSQL the
- * session's maintenance_work_mem (512MB) and work_mem (64MB).  For import
- * commands on their own connection (vial_db_open), not for a worker's.
+ * session's maintenance_work_mem (512MB) and work_mem (64MB), and no
+ * statement_timeout (db_timeout is for requests; a load's statement may
+ * take minutes).  For import commands on their own connection
+ * (vial_db_open), not for a worker's.
  * Returns 0 or VIAL_E*.
  */
 VIAL_API int vial_db_bulk_mode(vial_db *db, int on);

@@ -1839,6 +1839,11 @@ static int64_t count_one(imp *im, const char *sql)
 /* Everything before the rows: the catalogue as it is, the transaction. */
 static int prepare(imp *im)
 {
+    /* The import's own connection: a load's cache and sort memory, and no
+     * request timeout on its statements (a million search documents in one
+     * INSERT on PostgreSQL outlast db_timeout). */
+    if (vial_db_bulk_mode(im->db, 1))
+        return db_fail(im, "preparing the connection for a load");
     int64_t songs = count_one(im, "SELECT count(*) FROM (SELECT 1 FROM songs LIMIT 1) t");
     int64_t artists = count_one(im, "SELECT count(*) FROM (SELECT 1 FROM artists LIMIT 1) t");
     int64_t albums = count_one(im, "SELECT count(*) FROM (SELECT 1 FROM albums LIMIT 1) t");

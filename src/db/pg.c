@@ -175,12 +175,14 @@ static int p_script(vial_db *db, const char *sql)
 }
 
 /* A bulk load (vial_db_bulk_mode): memory for the index builds and sorts
- * of this session, as a loading script would SET it; RESET gives back the
- * server's settings. */
+ * of this session, as a loading script would SET it, and no statement
+ * timeout: db_timeout guards requests, while one statement of a load (a
+ * million search documents, an index) may rightly take minutes.  RESET
+ * gives back the session's settings (db_timeout is a connection option). */
 static int p_bulk_mode(vial_db *db, bool on)
 {
-    return p_script(db, on ? "SET maintenance_work_mem = '512MB'; SET work_mem = '64MB'"
-                           : "RESET maintenance_work_mem; RESET work_mem");
+    return p_script(db, on ? "SET maintenance_work_mem = '512MB'; SET work_mem = '64MB'; SET statement_timeout = 0"
+                           : "RESET maintenance_work_mem; RESET work_mem; RESET statement_timeout");
 }
 
 /* ------------------------------------------------------------------ statements */

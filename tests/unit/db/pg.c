@@ -110,13 +110,19 @@ static void test_bulk_mode(void **state)
     SKIP_IF_NO_PG(b);
     vial_db *db = vial_db_open(b->app);
     int64_t before = db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'");
+    int64_t timeout = db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'");
+    assert_true(timeout > 0); /* db_timeout */
     assert_int_equal(vial_db_bulk_mode(db, 1), 0);
+    /* a load's long statements are not cut off by the requests' timeout */
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"), 0);
     assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"),
                      512 * 1024);
     assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'work_mem'"), 64 * 1024);
     assert_int_equal(vial_db_bulk_mode(db, 0), 0);
     assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"),
                      before);
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"),
+                     timeout);
     vial_db_close(db);
 }
 
