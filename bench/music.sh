@@ -99,7 +99,7 @@ if [[ ! -s $FILE ]]; then
   log "generating $ROWS rows into $FILE"
   $PY "$REPO/scripts/gen-songs.py" "$ROWS" --seed 1 -o "$FILE.tmp" && mv "$FILE.tmp" "$FILE" || { log "generation failed"; exit 1; }
 fi
-MB=$(( $(stat -c %s "$FILE") / 1048576 ))
+MB=$(( $(stat -L -c %s "$FILE") / 1048576 ))
 
 import_vial() {  # DATABASE_URL LOG
   (cd "$OUT" && env -i PATH="$PATH" HOME="$OUT" SECRET_KEY="$SECRET" "$BIN" import-songs --progress 10 "$FILE" \
@@ -160,7 +160,7 @@ declare -A P50 P99 RPS
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }'; }
 run_wrk() {  # KEY URL PATHS SECONDS
   local f="$OUT/wrk-$1.txt"
-  wrk -t1 -c1 -d"$4"s --latency -s "$HERE/logs/query.lua" "$2" -- "$3" 7 >"$f" 2>&1
+  wrk -t1 -c1 -d"$4"s --timeout 60s --latency -s "$HERE/logs/query.lua" "$2" -- "$3" 7 >"$f" 2>&1
   P50[$1]=$(awk '$1 == "50%" { print $2 }' "$f" | to_ms)
   P99[$1]=$(awk '$1 == "99%" { print $2 }' "$f" | to_ms)
   RPS[$1]=$(awk '/^Requests\/sec/ { printf "%.1f", $2 }' "$f")
