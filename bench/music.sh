@@ -156,14 +156,27 @@ fi
 
 # ------------------------------------------------------------------ queries
 
-declare -A P50 P99 RPS
+declare -A P50 P99 RPS CPU
+HZ=$(getconf CLK_TCK)
+# CPU time (clock ticks) of a server and its children: the cost of a request
+# whatever else runs on the machine (latencies on a shared machine are not).
+tree_ticks() {
+  local p t=0 v
+  for p in "$1" $(pgrep -P "$1"); do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) && t=$((t + v))
+  done
+  echo "$t"
+}
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }'; }
-run_wrk() {  # KEY URL PATHS SECONDS
-  local f="$OUT/wrk-$1.txt"
+run_wrk() {  # KEY URL PATHS SECONDS SERVER-PID
+  local f="$OUT/wrk-$1.txt" t0
+  t0=$(tree_ticks "$5")
   wrk -t1 -c1 -d"$4"s --timeout 60s --latency -s "$HERE/logs/query.lua" "$2" -- "$3" 7 >"$f" 2>&1
   P50[$1]=$(awk '$1 == "50%" { print $2 }' "$f" | to_ms)
   P99[$1]=$(awk '$1 == "99%" { print $2 }' "$f" | to_ms)
   RPS[$1]=$(awk '/^Requests\/sec/ { printf "%.1f", $2 }' "$f")
+  CPU[$1]=$(awk -v t="$(( $(tree_ticks "$5") - t0 ))" -v hz="$HZ" -v n="$(awk '/ requests in /{ print $1 }' "$f")" \
+    'BEGIN { if (n > 0) printf "%.3f", t * 1000 / hz / n; else print "-" }')
   local bad
   bad=$(awk '/Non-2xx/ { print $NF }' "$f")
   [[ -n $bad ]] && log "  $1: $bad non-2xx responses (see $f)"
@@ -196,8 +209,8 @@ if [[ " $PHASES " == *" query "* && -s $OUT/vial.db ]]; then
   log "query: vial-server on SQLite (port $port)"
   if start_vial "sqlite:///$OUT/vial.db" "$port" "$OUT/vial-sqlite.log"; then
     for q in $QUERIES; do
-      run_wrk "vial-sqlite-$q" "http://127.0.0.1:$port" "$OUT/paths-$q.txt" "$DURATION"
-      log "  $q: p50 ${P50[vial-sqlite-$q]} ms, p99 ${P99[vial-sqlite-$q]} ms, ${RPS[vial-sqlite-$q]} req/s"
+      run_wrk "vial-sqlite-$q" "http://127.0.0.1:$port" "$OUT/paths-$q.txt" "$DURATION" "$VPID"
+      log "  $q: p50 ${P50[vial-sqlite-$q]} ms, p99 ${P99[vial-sqlite-$q]} ms, ${RPS[vial-sqlite-$q]} req/s, ${CPU[vial-sqlite-$q]} ms CPU/req"
     done
     kill -TERM "$VPID"; wait "$VPID" 2>/dev/null
   else
@@ -211,8 +224,8 @@ if [[ " $PHASES " == *" query "* && -s $OUT/vial.db ]]; then
   PIDS+=("$FPID")
   if wait_port "$fport" "$FPID"; then
     for q in $QUERIES; do
-      run_wrk "flask-$q" "http://127.0.0.1:$fport" "$OUT/paths-$q.txt" "$FLASK_DURATION"
-      log "  $q: p50 ${P50[flask-$q]} ms, p99 ${P99[flask-$q]} ms, ${RPS[flask-$q]} req/s"
+      run_wrk "flask-$q" "http://127.0.0.1:$fport" "$OUT/paths-$q.txt" "$FLASK_DURATION" "$FPID"
+      log "  $q: p50 ${P50[flask-$q]} ms, p99 ${P99[flask-$q]} ms, ${RPS[flask-$q]} req/s, ${CPU[flask-$q]} ms CPU/req"
     done
     kill -TERM "$FPID"; wait "$FPID" 2>/dev/null
   else
@@ -223,8 +236,8 @@ if [[ " $PHASES " == *" query "* && -s $OUT/vial.db ]]; then
     log "query: vial-server on PostgreSQL (port $port)"
     if start_vial "$PGURL_DB" "$port" "$OUT/vial-pg.log"; then
       for q in $QUERIES; do
-        run_wrk "vial-pg-$q" "http://127.0.0.1:$port" "$OUT/paths-$q.txt" "$DURATION"
-        log "  $q: p50 ${P50[vial-pg-$q]} ms, p99 ${P99[vial-pg-$q]} ms, ${RPS[vial-pg-$q]} req/s"
+        run_wrk "vial-pg-$q" "http://127.0.0.1:$port" "$OUT/paths-$q.txt" "$DURATION" "$VPID"
+        log "  $q: p50 ${P50[vial-pg-$q]} ms, p99 ${P99[vial-pg-$q]} ms, ${RPS[vial-pg-$q]} req/s (server CPU only, not PostgreSQL's)"
       done
       kill -TERM "$VPID"; wait "$VPID" 2>/dev/null
     fi
@@ -253,7 +266,9 @@ if [[ " $PHASES " == *" import "* ]]; then
 fi
 if [[ " $PHASES " == *" query "* ]]; then
   echo
-  printf '%-12s | %9s %9s %9s | %9s %9s %9s | %8s | %s\n' query "vial p50" "p99 ms" "req/s" "flask p50" "p99 ms" "req/s" "ratio" budgets
+  echo "(p50/p99 ms from wrk -c1; cpu: the server's CPU ms per request, which contention does not inflate)"
+  printf '%-12s | %9s %9s %9s %7s | %9s %9s %9s %7s | %8s %8s | %s\n' query "vial p50" "p99 ms" "req/s" "cpu" \
+    "flask p50" "p99 ms" "req/s" "cpu" "x rps" "x cpu" budgets
   for q in $QUERIES; do
     vr=${RPS[vial-sqlite-$q]:-}; fr=${RPS[flask-$q]:-}; r=$(ratio "$vr" "$fr")
     b="x>=20 $(verdict "$(awk -v r="$r" 'BEGIN { print (r != "-" && r >= 20) }')")"
@@ -261,8 +276,9 @@ if [[ " $PHASES " == *" query "* ]]; then
       random|random_year) b="$b; p99<=2ms $(verdict "$(awk -v p="${P99[vial-sqlite-$q]:-99}" 'BEGIN { print (p <= 2) }')")" ;;
       years) b="$b; p99<=5ms $(verdict "$(awk -v p="${P99[vial-sqlite-$q]:-99}" 'BEGIN { print (p <= 5) }')")" ;;
     esac
-    printf '%-12s | %9s %9s %9s | %9s %9s %9s | %8s | %s\n' "$q" "${P50[vial-sqlite-$q]:--}" "${P99[vial-sqlite-$q]:--}" \
-      "${vr:--}" "${P50[flask-$q]:--}" "${P99[flask-$q]:--}" "${fr:--}" "$r" "$b"
+    printf '%-12s | %9s %9s %9s %7s | %9s %9s %9s %7s | %8s %8s | %s\n' "$q" "${P50[vial-sqlite-$q]:--}" \
+      "${P99[vial-sqlite-$q]:--}" "${vr:--}" "${CPU[vial-sqlite-$q]:--}" "${P50[flask-$q]:--}" "${P99[flask-$q]:--}" \
+      "${fr:--}" "${CPU[flask-$q]:--}" "$r" "$(ratio "${CPU[flask-$q]:-}" "${CPU[vial-sqlite-$q]:-}")" "$b"
   done
   if [[ -n ${RPS[vial-pg-by_id]:-} ]]; then
     echo

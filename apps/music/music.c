@@ -84,6 +84,16 @@ int64_t music_cell(int f, double v)
     return k;
 }
 
+void *music_grow(vial_req *req, void *items, size_t *cap, size_t n, size_t size)
+{
+    if (!items || n < *cap)
+        return items;
+    void *bigger = vial_realloc(req, items, *cap * size, 2 * *cap * size);
+    if (bigger)
+        *cap *= 2;
+    return bigger;
+}
+
 /* ------------------------------------------------------------------ who is calling */
 
 bool music_sent_credentials(vial_req *req)
@@ -132,6 +142,9 @@ int music_register(vial_app *app)
                                                      "Songs the importer stored new or updated (committed)",
                                                      NULL)))
         rc = VIAL_EINVAL;
+    /* its one series made now: a scrape shows 0 before any import */
+    if (!rc && vial_metric_series(app, music_songs_imported, NULL) < 0)
+        rc = VIAL_ENOMEM;
     if (rc)
         return rc;
     vial_bp *bp = vial_bp_new("music");

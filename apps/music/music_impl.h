@@ -133,6 +133,11 @@ bool music_sent_credentials(vial_req *req);
  * updated (music.c declares it, import.c adds). */
 extern vial_metric *music_songs_imported;
 
+/* An arena array of `size`-byte items about to take item `n`: the same
+ * array while n < *cap, else one of twice the room (*cap doubled), or NULL
+ * when out of memory (music.c). */
+void *music_grow(vial_req *req, void *items, size_t *cap, size_t n, size_t size);
+
 /* The views, named as their endpoints. */
 int list_songs(vial_req *req);
 int get_song(vial_req *req);

@@ -247,13 +247,9 @@ int64_t music_songs_query(vial_req *req, vial_db *db, const char *sql, const via
     music_song *songs = vial_alloc(req, cap * sizeof *songs);
     int rc = songs ? 0 : VIAL_ENOMEM;
     while (!rc && n < max && (rc = vial_rows_next(r)) > 0) {
-        if (n == cap) {
-            music_song *s2 = vial_realloc(req, songs, cap * sizeof *songs, 2 * cap * sizeof *songs);
-            if (!s2) {
-                rc = VIAL_ENOMEM;
-                break;
-            }
-            songs = s2, cap *= 2;
+        if (!(songs = music_grow(req, songs, &cap, n, sizeof *songs))) {
+            rc = VIAL_ENOMEM;
+            break;
         }
         rc = music_song_read(req, r, &songs[n++]);
     }
@@ -673,13 +669,9 @@ static int sample_probed(vial_req *req, vial_db *db, const music_filter *f, uint
     int rc = ys ? 0 : VIAL_ENOMEM;
     while (!rc && (rc = vial_rows_next(r)) > 0) {
         rc = 0;
-        if (ny == ycap) {
-            year_slots *y2 = vial_realloc(req, ys, ycap * sizeof *ys, 2 * ycap * sizeof *ys);
-            if (!y2) {
-                rc = VIAL_ENOMEM;
-                break;
-            }
-            ys = y2, ycap *= 2;
+        if (!(ys = music_grow(req, ys, &ycap, ny, sizeof *ys))) {
+            rc = VIAL_ENOMEM;
+            break;
         }
         ys[ny].year = vial_rows_int(r, 0);
         ys[ny].slots = vial_rows_int(r, 1);

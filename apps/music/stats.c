@@ -102,13 +102,9 @@ static int64_t cells_from_years(vial_req *req, vial_db *db, int feature, const m
     int rc = c ? 0 : VIAL_ENOMEM;
     while (!rc && (rc = vial_rows_next(r)) > 0) {
         rc = 0;
-        if (n == cap) {
-            cell *c2 = vial_realloc(req, c, cap * sizeof *c, 2 * cap * sizeof *c);
-            if (!c2) {
-                rc = VIAL_ENOMEM;
-                break;
-            }
-            c = c2, cap *= 2;
+        if (!(c = music_grow(req, c, &cap, n, sizeof *c))) {
+            rc = VIAL_ENOMEM;
+            break;
         }
         c[n].k = vial_rows_int(r, 0);
         c[n].songs = vial_rows_int(r, 1);

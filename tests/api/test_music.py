@@ -200,6 +200,15 @@ def test_first_import_summary(env):
     assert c["rejected"] == c["updated"] == c["unchanged"] == c["replaced"] == 0
 
 
+def test_the_import_counter_is_declared(env):
+    # vial_songs_imported_total is added by the importing process (its own
+    # metrics); the server declares it, so a scrape knows its type and help
+    r = env.get("/metrics")
+    assert r.status_code == 200, r.text[:300]
+    assert "# TYPE vial_songs_imported_total counter" in r.text
+    assert re.search(r"^vial_songs_imported_total 0$", r.text, re.M), r.text[:2000]
+
+
 def test_every_song_as_the_file_says(env):
     for s in list(env.model.songs.values())[::7]:
         got = env.ok(f"/api/songs/{s.id}")
