@@ -927,6 +927,7 @@ VIAL_API ptrdiff_t vial_hex_decode(const char *s, size_t n, void *out, size_t ca
  *     vial_csv_free(c);
  */
 typedef struct vial_csv vial_csv;
+/* A reader's options (zeroed, or NULL where one is taken: the defaults). */
 typedef struct vial_csv_opts {
     char sep;          /* the field separator; 0: ',' (not '"', CR or LF) */
     size_t max_record; /* the longest record, in bytes; 0: 1 MiB */
