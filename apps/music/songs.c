@@ -25,6 +25,7 @@
 
 #define MAX_LIMIT 1000
 #define MAX_N 1000
+#define PROBE_BATCH 256 /* places per statement of a random sample */
 
 /* ------------------------------------------------------------------ reading songs */
 
@@ -685,54 +686,88 @@ static int sample_probed(vial_req *req, vial_db *db, const music_filter *f, uint
     if (total == 0)
         return 1; /* no song in these years */
 
-    /* One place per probe, with the other filters: a song or nothing. */
-    music_sql_reset(q);
-    music_sql_add(q, "SELECT " MUSIC_SONG_COLS);
-    q->args[0] = VIAL_NULL;
-    q->args[1] = VIAL_NULL;
-    q->nargs = 2;
-    music_filter rest = *f;
-    rest.has_year_min = rest.has_year_max = false; /* the places are those years' already */
-    music_sql_from_where(q, &rest, "s.year = $1 AND s.year_pos = $2");
-    if (q->overflow)
-        return VIAL_ENOMEM;
-    /* Places tried (kept or not) are not probed twice.  A budget that a
-     * filter matching a good share of the songs never reaches. */
+    /* Places are drawn in rounds of at most PROBE_BATCH, each round one
+     * statement ("(year, year_pos) IN (VALUES ...)" with the other filters):
+     * a place is a song or nothing, and a round never draws more places than
+     * songs are still wanted, so every song it finds is kept.  Places tried
+     * (kept or not) are not drawn twice.  A budget that a filter matching a
+     * good share of the songs never reaches. */
     size_t budget = 20 * want + 200, tried_n = 0, draws = 0;
     uint64_t *tried = vial_alloc(req, budget * sizeof *tried);
-    if (!tried)
+    int64_t *pairs = vial_alloc(req, 2 * PROBE_BATCH * sizeof *pairs);
+    if (!tried || !pairs)
         return VIAL_ENOMEM;
+    music_filter rest = *f;
+    rest.has_year_min = rest.has_year_max = false; /* the places are those years' already */
     while (*got < want) {
-        if (tried_n == budget || ++draws > 4 * budget)
-            return 0;
-        uint64_t place = below(rs, total);
-        bool seen = false;
-        for (size_t i = 0; i < tried_n && !seen; i++)
-            seen = tried[i] == place;
-        if (seen)
-            continue;
-        tried[tried_n++] = place;
-        size_t lo = 0, hi = ny;
-        while (hi - lo > 1) {
-            size_t mid = (lo + hi) / 2;
-            if ((uint64_t)ys[mid].from <= place)
-                lo = mid;
-            else
-                hi = mid;
+        size_t need = want - *got, np = 0;
+        if (need > PROBE_BATCH)
+            need = PROBE_BATCH;
+        while (np < need) {
+            if (tried_n == budget || ++draws > 4 * budget)
+                return 0;
+            uint64_t place = below(rs, total);
+            bool seen = false;
+            for (size_t i = 0; i < tried_n && !seen; i++)
+                seen = tried[i] == place;
+            if (seen)
+                continue;
+            tried[tried_n++] = place;
+            size_t lo = 0, hi = ny;
+            while (hi - lo > 1) {
+                size_t mid = (lo + hi) / 2;
+                if ((uint64_t)ys[mid].from <= place)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            pairs[2 * np] = ys[lo].year;
+            pairs[2 * np + 1] = (int64_t)(place - (uint64_t)ys[lo].from) + 1;
+            np++;
         }
-        q->args[0] = VIAL_INT(ys[lo].year);
-        q->args[1] = VIAL_INT((int64_t)(place - (uint64_t)ys[lo].from) + 1);
+        /* padded to a few sizes (the last pair again), so that the
+         * statements repeat and stay prepared */
+        size_t pad = np <= 8 ? 8 : np <= 32 ? 32 : np <= 128 ? 128 : PROBE_BATCH;
+        music_sql_reset(q);
+        music_sql_add(q, "SELECT " MUSIC_SONG_COLS);
+        q->nargs = 2 * pad;
+        for (size_t i = 0; i < 2 * pad; i++)
+            q->args[i] = VIAL_INT(pairs[i < 2 * np ? i : 2 * (np - 1) + (i & 1)]);
+        /* The places as a table joined to the (year, year_pos) index: the
+         * planners of both backends loop over the few places and look each
+         * up ("(s.year, s.year_pos) IN (VALUES ...)" made SQLite scan the
+         * table).  The first row's casts type the VALUES columns on
+         * PostgreSQL; a VALUES list's columns are column1, column2 on both. */
+        char *where = vial_alloc(req, pad * 24 + 256);
+        if (!where)
+            return VIAL_ENOMEM;
+        size_t o = (size_t)sprintf(where, "s.id IN (SELECT s2.id FROM (VALUES ");
+        for (size_t i = 0; i < pad; i++)
+            o += (size_t)sprintf(where + o, i ? ", ($%zu, $%zu)" : "(CAST($%zu AS BIGINT), CAST($%zu AS BIGINT))",
+                                 2 * i + 1, 2 * i + 2);
+        sprintf(where + o, ") p JOIN songs s2 ON s2.year = p.column1 AND s2.year_pos = p.column2)");
+        music_sql_from_where(q, &rest, where);
+        if (q->overflow)
+            return VIAL_ENOMEM;
         r = vial_db_query_dynamic(db, q->text, q->args, q->nargs);
         if (!r)
             return vial_db_errcode(db);
-        rc = vial_rows_next(r);
-        if (rc > 0)
-            rc = music_song_read(req, r, &out[*got]) ? VIAL_ENOMEM : 1;
+        while (*got < want && (rc = vial_rows_next(r)) > 0)
+            if (music_song_read(req, r, &out[(*got)++])) {
+                rc = VIAL_ENOMEM;
+                break;
+            }
         vial_rows_close(r);
         if (rc < 0)
             return rc;
-        if (rc > 0)
-            (*got)++;
+    }
+    /* the statement gave each round's songs in index order: shuffled, the
+     * answer is in a random order too */
+    for (size_t i = *got; i > 1; i--) {
+        size_t j = (size_t)below(rs, i);
+        music_song t = out[i - 1];
+        out[i - 1] = out[j];
+        out[j] = t;
     }
     return 1;
 }
