@@ -531,6 +531,39 @@ ARGS = {
     "utf8": "n=1&s=%C3%A9%C3%A9",
     "hex": "r=0x1&n= 1",
     "zeros": "n=0000000000000000000005&r=-0",
+
+# csv_fuzz: byte 0 = read schedule seed (bit 7: max_record 64), then the file.
+_TRACKS_HEADER = ("id,name,album,album_id,artists,artist_ids,track_number,disc_number,explicit,danceability,"
+                  "energy,key,loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,"
+                  "duration_ms,time_signature,year,release_date\n")
+_TRACK = ("7lmeHLHBe4nmXzuXc0HDjk,Testify,The Battle Of Los Angeles,2eia0myWFgoHuttJytCxgX,"
+          "\"['Rage Against The Machine']\",['2d0hyoQ5ynDBnkvAbJKORj'],1,1,False,0.47,0.978,7,-5.399,1,0.0727,"
+          "0.0261,1.09e-05,0.356,0.503,117.906,210133,4.0,1999,1999-11-02\n")
+CSV = {
+    "tracks": "\x00" + _TRACKS_HEADER + _TRACK,
+    "tracks-crlf-bom": "\x05\ufeff" + (_TRACKS_HEADER + _TRACK).replace("\n", "\r\n"),
+    "quirks": "\x07" + _TRACKS_HEADER + 'x,"Two\nLines","A ""B"", C","[""Screamin\' Jay Hawkins"", \'AC\\\\DC\']",'
+              "['a', 'b'],1,1,True,0.5,0.5,0,4.5,0,0,0,0,0,0,0.0,1000,0.0,0,0000\n",
+    "errors": "\x11" + 'a,b"c,d\n"open,e\n"x"y,z\n,,\n\n\r\n"",""\n"unterminated',
+    "small-max": "\x83" + "short,line\n" + "x" * 100 + ",long\nafter,it\n",
+    "empty": "\x00",
+}
+
+# pylist_fuzz: byte 0 = the item limit, then the literal.
+PYLIST = {
+    "one": "\x10['Rage Against The Machine']",
+    "two": "\x10['Crosby, Stills, Nash & Young', 'Earth, Wind & Fire']",
+    "apostrophe": "\x10[\"Screamin' Jay Hawkins\"]",
+    "escapes": "\x10['Rock \\'n\\' Roll \"Legends\"', 'AC\\\\DC', 'tab\\there', '\\xc9t\\u00e9 \\U0001F3B8', '\\101']",
+    "utf8": "\x10['Beyonc\u00e9', '\u6771\u4eac\u306e\u591c', '\u041f\u0440\u0438\u0432\u0435\u0442']",
+    "concat-trailing": "\x10[ 'a' \"b\" , 'c', ]",
+    "empty": "\x10[]",
+    "too-many": "\x01['a', 'b']",
+    "broken": "\x10['Unclosed",
+    "numbers": "\x10[1, 2]",
+    "prefix": "\x10[r'a', b'b', " + "'" * 3 + "c" + "'" * 3 + "]",
+    "surrogate": "\x10['\\ud800']",
+    "words": "\x10AC/DC \u00c9T\u00c9 Stra\u00dfe \u0395\u039b\u03a0\u038a\u0394\u0391 \uff21 \U0001F3B8 x\u0301",
 }
 
 
@@ -563,6 +596,8 @@ def main():
     write("args", ARGS)
     write("ws_frame", _ws_frame_seeds())
     write("ws_handshake", _ws_handshake_seeds())
+    write("csv", CSV)
+    write("pylist", PYLIST)
 
 
 if __name__ == "__main__":

@@ -931,6 +931,117 @@ VIAL_API size_t vial_hex_encode(const void *data, size_t n, char *out);
  * character, or VIAL_ETOOBIG for too little room. */
 VIAL_API ptrdiff_t vial_hex_decode(const char *s, size_t n, void *out, size_t cap);
 
+/* ------------------------------------------------------------------ CSV, list literals, search words */
+
+/*
+ * A streaming RFC 4180 reader: records come one at a time from a file
+ * descriptor or a read callback, in memory bounded by the largest record,
+ * so a file of any size (or a pipe) is read the same way.  Fields are
+ * separated by commas (or opts->sep), records by CRLF, LF or CR; a field
+ * may be quoted with '"', and inside quotes separators, line breaks and
+ * doubled quotes ("") are data.  A UTF-8 byte order mark at the very start
+ * is skipped; blank lines are no records.  Bytes are handed over as they
+ * are (check UTF-8 yourself, vial_utf8_valid).
+ *
+ * A malformed record does not stop the reader: vial_csv_next() returns
+ * VIAL_EPARSE (or VIAL_ETOOBIG past max_record), vial_csv_line() and
+ * vial_csv_error() say where and why, and the next call goes on with the
+ * line after it (after the line it started on when a quote never closed,
+ * so one stray quote costs one line rather than the rest of the file).
+ *
+ *     vial_csv *c = vial_csv_fd(fd, NULL);
+ *     int rc;
+ *     while ((rc = vial_csv_next(c)) != 0) {
+ *         if (rc == VIAL_EPARSE || rc == VIAL_ETOOBIG) {
+ *             fprintf(stderr, "line %" PRId64 ", column %zu: %s\n", vial_csv_line(c),
+ *                     vial_csv_error_column(c), vial_csv_error(c));
+ *             continue;
+ *         }
+ *         if (rc < 0)
+ *             break;                              // VIAL_EIO, VIAL_ENOMEM
+ *         size_t len;
+ *         const char *name = vial_csv_field(c, 1, &len);
+ *     }
+ *     vial_csv_free(c);
+ */
+typedef struct vial_csv vial_csv;
+/* A reader's options (zeroed, or NULL where one is taken: the defaults). */
+typedef struct vial_csv_opts {
+    char sep;          /* the field separator; 0: ',' (not '"', CR or LF) */
+    size_t max_record; /* the longest record, in bytes; 0: 1 MiB */
+} vial_csv_opts;
+/* Reads from `fd` (which stays open: the caller closes it).  Owned by the
+ * caller: free it with vial_csv_free().  NULL when out of memory, for a
+ * negative fd or a bad separator.  `opts` is borrowed for the call (NULL:
+ * defaults). */
+VIAL_API VIAL_NODISCARD vial_csv *vial_csv_fd(int fd, const vial_csv_opts *opts);
+/* Reads through `read(ud, buf, cap)`, which returns the number of bytes it
+ * put in `buf` (at most `cap`), 0 at the end of the input, or a negative
+ * number on an error. */
+typedef ptrdiff_t (*vial_csv_read_fn)(void *ud, char *buf, size_t cap);
+/* The same over a callback (`ud` is borrowed and must outlive the reader).
+ * Owned by the caller: free it with vial_csv_free(). */
+VIAL_API VIAL_NODISCARD vial_csv *vial_csv_new(vial_csv_read_fn read, void *ud,
+                                               const vial_csv_opts *opts);
+/* Moves to the next record: 1 when one is current, 0 at the end of the
+ * input, VIAL_EPARSE for a malformed record and VIAL_ETOOBIG for one longer
+ * than max_record (both skipped: call again to go on), VIAL_EIO when a read
+ * failed, VIAL_ENOMEM. */
+VIAL_API int vial_csv_next(vial_csv *c);
+/* The number of fields of the current record (0 when none is current). */
+VIAL_API size_t vial_csv_count(const vial_csv *c);
+/* Field `i` (from 0) of the current record, decoded (no quotes, "" as ")
+ * and NUL-terminated; `len` (may be NULL) gets its length, which counts
+ * NUL bytes the data may hold.  NULL past the last field.  Borrowed from
+ * the reader: valid until the next vial_csv_next(). */
+VIAL_API const char *vial_csv_field(const vial_csv *c, size_t i, size_t *len);
+/* The line the current or refused record starts on (from 1; line breaks
+ * inside quoted fields count). */
+VIAL_API int64_t vial_csv_line(const vial_csv *c);
+/* Bytes of the input consumed so far (the records read, with their line
+ * ends): progress against a file's size. */
+VIAL_API uint64_t vial_csv_offset(const vial_csv *c);
+/* Why the last record was refused ("quote inside an unquoted field"), or
+ * NULL after a good one.  Static. */
+VIAL_API const char *vial_csv_error(const vial_csv *c);
+/* The field (from 1) where the refused record went wrong; 0 after a good one. */
+VIAL_API size_t vial_csv_error_column(const vial_csv *c);
+/* Frees the reader (NULL is a no-op); the fd is not closed. */
+VIAL_API void vial_csv_free(vial_csv *c);
+
+/*
+ * A Python list literal of strings, as str(list) and pandas write a list
+ * column: ['A', "B's", 'tab\there'].  The grammar is Python's for a list of
+ * string literals: either quote; the escapes \\ \' \" \a \b \f \n \r \t \v,
+ * octal \ooo, \xhh, \uXXXX, \UXXXXXXXX and line continuations; an unknown
+ * escape kept as written, as Python does; adjacent literals concatenated;
+ * whitespace and a trailing comma.  Refused (VIAL_EPARSE): anything else —
+ * other values, prefixes (r'', b''), triple quotes, \N{...} — and strings
+ * UTF-8 cannot hold (invalid bytes, a lone surrogate, NUL).
+ *
+ * The items are decoded into `out`, which needs n + 1 bytes (an item never
+ * takes more room than its literal), each NUL-terminated; `items[i]` (may
+ * be NULL) points at the i-th in `out`, `lens[i]` (may be NULL) gets its
+ * length.  Returns the number of items (0 for []), VIAL_ETOOBIG for more
+ * than `max`, or VIAL_EPARSE with a Static reason in *why and the byte
+ * offset where it went wrong in *at (both may be NULL).
+ */
+VIAL_API int vial_pylist_parse(const char *s, size_t n, char *out, const char **items, size_t *lens,
+                               size_t max, const char **why, size_t *at);
+
+/*
+ * Search words: writes `s` (n bytes) into `out` (n + 1 bytes: the result is
+ * never longer) as the words a search should match, lower-case, Latin
+ * letters without their diacritics (é e, ß ss, ø o, fullwidth Ａ a), Greek
+ * and Cyrillic lower-cased (Greek without accents, ё as е), separated by
+ * single spaces with none at either end.  A word is a run of letters and
+ * digits: ASCII ones and every other code point but punctuation, symbols,
+ * spaces and emoji; combining accents and zero-width characters vanish;
+ * invalid UTF-8 separates.  "AC/DC" gives "ac dc", "Beyoncé" "beyonce".
+ * Returns the length written (the NUL not counted).
+ */
+VIAL_API size_t vial_fold_words(const char *s, size_t n, char *out);
+
 /* ------------------------------------------------------------------ configuration */
 
 /*
@@ -1121,6 +1232,18 @@ VIAL_API vial_rows *vial_db_query_dynamic(vial_db *db, const char *sql, const vi
                                           size_t nargs);
 /* Runs several ;-separated statements without parameters (DDL, scripts). */
 VIAL_API int vial_db_script(vial_db *db, const char *sql);
+/*
+ * Gives this connection what loading a lot of rows needs (on = 1), or the
+ * usual again (on = 0): on SQLite a 256 MiB page cache instead of 16, so a
+ * transaction of a million rows keeps its pages until it commits, and
+ * helper threads for the sorts of CREATE INDEX; on PostgreSQL the
+ * session's maintenance_work_mem (512MB) and work_mem (64MB), and no
+ * statement_timeout (db_timeout is for requests; a load's statement may
+ * take minutes).  For import commands on their own connection
+ * (vial_db_open), not for a worker's.
+ * Returns 0 or VIAL_E*.
+ */
+VIAL_API int vial_db_bulk_mode(vial_db *db, int on);
 /* The rowid of the last INSERT on this connection (SQLite); on PostgreSQL
  * use INSERT ... RETURNING id. */
 VIAL_API int64_t vial_db_last_id(vial_db *db);
@@ -1578,7 +1701,7 @@ VIAL_API int vial_csrf_protect(vial_bp *bp);
 
 /*
  * Keyset pagination for lists ordered by a unique tuple of keys — (time,
- * id), (id), (name, id): a page is `?limit=N`, the next one
+ * id), (id), (name, id), (tempo, id): a page is `?limit=N`, the next one
  * `?limit=N&after=CURSOR`, where the cursor holds the keys of the last row
  * shown.  Cursors are opaque to clients (base64url of a compact encoding)
  * and checked when they come back: a tampered or truncated one is a 400 in
@@ -1607,7 +1730,8 @@ VIAL_API int vial_csrf_protect(vial_bp *bp);
 #define VIAL_PAGE_MAX_KEYS 4
 /* A route's pagination, declared once (a static). */
 typedef struct vial_page_spec {
-    vial_type keys[VIAL_PAGE_MAX_KEYS]; /* VIAL_T_INT or VIAL_T_TEXT, in ORDER BY order */
+    vial_type keys[VIAL_PAGE_MAX_KEYS]; /* VIAL_T_INT, VIAL_T_DOUBLE (not NaN) or VIAL_T_TEXT,
+                                           in ORDER BY order */
     size_t nkeys;                       /* 1..VIAL_PAGE_MAX_KEYS */
     int64_t default_limit;              /* without ?limit; 0: none (the list is not paged) */
     int64_t max_limit;                  /* ?limit is accepted from 1 to this */
@@ -1618,7 +1742,7 @@ typedef struct vial_page {
     int64_t limit;                       /* rows on this page; 0: no limit */
     int has_after;                       /* 1 when a cursor was given */
     vial_val after[VIAL_PAGE_MAX_KEYS];  /* continue after these keys; without a
-                                            cursor the smallest: INT64_MIN, "" */
+                                            cursor the smallest: INT64_MIN, -inf, "" */
 } vial_page;
 /* Fills `page` from `limit` and `after` strings (NULL: absent).  Returns 0;
  * VIAL_EPARSE for a bad limit or cursor with the 400 message in *why

@@ -2,7 +2,8 @@
  * dashboard.c — the pages of vial-server: log in, register, log out (a
  * session cookie), the account page, and the logs explorer (filters by
  * user, type and time range, a paged table, a chart of events over time by
- * type).
+ * type), and the music catalogue's page (/music: search, random songs,
+ * charts, playlists — static/js/music.js over the music blueprint's API).
  *
  * The pages are server-rendered templates and work without JavaScript; only
  * the chart and the live mode need it (static/js/explorer.js fetches
@@ -122,11 +123,8 @@ static int login_page(vial_req *req)
 
 static int log_in(vial_req *req, int64_t uid)
 {
-    json_t *s = vial_session(req);
-    if (!s)
+    if (users_session_login(req, uid)) /* a new session for a new login: no fixation */
         return vial_db_unavailable(req);
-    vial_session_rotate(req); /* a new session for a new login: no fixation */
-    json_object_set_new(s, "uid", json_integer((json_int_t)uid));
     return see_other(req, "dashboard.explorer");
 }
 
@@ -239,6 +237,15 @@ static int stats(vial_req *req)
     if (st)
         return vial_abort(req, st, why);
     return vial_json_take(req, 200, out);
+}
+
+/* The music catalogue's page: a client of the music blueprint's JSON API
+ * (static/js/music.js).  Open to everyone, like the API's reads; the
+ * playlists part shows for a logged-in user, whose session and CSRF token
+ * the page's requests carry. */
+static int music(vial_req *req)
+{
+    return page(req, 200, "music.html", current_user(req), NULL);
 }
 
 /* The explorer's live mode (static/js/explorer.js): the logs' live tail
@@ -404,6 +411,14 @@ static const vial_doc live_doc = {
     .security = "session",
 };
 
+static const vial_doc music_doc = {
+    .summary = "Music catalogue page",
+    .description = "Search with filters, random songs, features by year, a histogram and a scatter, and the "
+                   "signed-in user's playlists: a client of the music blueprint's JSON API under /api (static/js/music.js).",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the page"), R_END },
+    .security = "",
+};
+
 int dashboard_register(vial_app *app)
 {
     int rc = vial_session_init(app);
@@ -428,6 +443,7 @@ int dashboard_register(vial_app *app)
         VIAL_ROUTE(VIAL_GET, "/explorer", explorer, "explorer", &explorer_doc),
         VIAL_ROUTE(VIAL_GET, "/explorer/stats", stats, "stats", &stats_doc),
         VIAL_ROUTE(VIAL_GET, "/explorer/live", live, "live", &live_doc),
+        VIAL_ROUTE(VIAL_GET, "/music", music, "music", &music_doc),
         VIAL_ROUTE_END,
     };
     rc |= vial_route_table(bp, routes);

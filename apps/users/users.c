@@ -818,6 +818,33 @@ static int delete_key(vial_req *req)
     return vial_no_content(req);
 }
 
+/* ------------------------------------------------------------------ browser sessions */
+
+/* The session member holding the logged-in account's id. */
+#define SESSION_UID "uid"
+
+int users_session_login(vial_req *req, int64_t uid)
+{
+    json_t *s = vial_session(req);
+    if (!s)
+        return VIAL_EDBDOWN;
+    vial_session_rotate(req);
+    return json_object_set_new(s, SESSION_UID, json_integer((json_int_t)uid)) ? VIAL_ENOMEM : 0;
+}
+
+int64_t users_session_uid(vial_req *req, users_account *out)
+{
+    json_t *s = vial_session(req);
+    json_t *uid = s ? json_object_get(s, SESSION_UID) : NULL;
+    if (!json_is_integer(uid))
+        return 0;
+    users_account a;
+    int rc = users_get(req, (int64_t)json_integer_value(uid), out ? out : &a);
+    if (rc == VIAL_ENOENT)
+        json_object_del(s, SESSION_UID); /* the account is gone: so is the login */
+    return rc ? 0 : (out ? out : &a)->id;
+}
+
 /* ------------------------------------------------------------------ CLI: createuser */
 
 static int cmd_createuser(vial_app *app, int argc, char **argv)

@@ -34,5 +34,15 @@ typedef struct users_account {
 /* The account `uid`: 0 and *out filled, VIAL_ENOENT when there is no such
  * account, another VIAL_E* when the database failed. */
 int users_get(vial_req *req, int64_t uid, users_account *out);
+/*
+ * The browser session's login (the dashboard's pages, and the JSON routes
+ * they call): users_session_login() records account `uid` in the session
+ * (after rotating it: no fixation); users_session_uid() is that account's
+ * id (and, with `out`, the account), or 0 when the session has none or the
+ * account is gone (the login is then dropped).  A database failure reads
+ * as 0.
+ */
+int users_session_login(vial_req *req, int64_t uid);
+int64_t users_session_uid(vial_req *req, users_account *out);
 
 #endif

@@ -417,6 +417,17 @@ int vial_db_script(vial_db *db, const char *sql)
     return db->ops->script(db, sql);
 }
 
+int vial_db_bulk_mode(vial_db *db, int on)
+{
+    if (!db)
+        return VIAL_EINVAL;
+    int rc = vial__db_connect(db);
+    if (rc)
+        return rc;
+    db->err = 0;
+    return db->ops->bulk_mode(db, on != 0);
+}
+
 int64_t vial_db_last_id(vial_db *db)
 {
     return db && db->impl ? db->ops->last_id(db) : 0;

@@ -93,6 +93,9 @@ struct vial__dbops {
      * no later reservation hands them out again (PostgreSQL: not even if
      * it rolls back). */
     int (*reserve_ids)(vial_db *db, const char *seq, int64_t n, int64_t *first);
+    /* vial_db_bulk_mode(): resources for loading a lot on this connection
+     * (on), or the usual ones again (off). */
+    int (*bulk_mode)(vial_db *db, bool on);
     /* Inside the transaction a migration runs in: waits until no other
      * process is migrating the database.  NULL: beginning the transaction
      * already did (SQLite takes the write lock at BEGIN IMMEDIATE). */

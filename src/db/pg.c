@@ -174,6 +174,17 @@ static int p_script(vial_db *db, const char *sql)
     return rc;
 }
 
+/* A bulk load (vial_db_bulk_mode): memory for the index builds and sorts
+ * of this session, as a loading script would SET it, and no statement
+ * timeout: db_timeout guards requests, while one statement of a load (a
+ * million search documents, an index) may rightly take minutes.  RESET
+ * gives back the session's settings (db_timeout is a connection option). */
+static int p_bulk_mode(vial_db *db, bool on)
+{
+    return p_script(db, on ? "SET maintenance_work_mem = '512MB'; SET work_mem = '64MB'; SET statement_timeout = 0"
+                           : "RESET maintenance_work_mem; RESET work_mem; RESET statement_timeout");
+}
+
 /* ------------------------------------------------------------------ statements */
 
 static int p_run(vial_db *db, const char *sql, const vial_val *args, size_t nargs, vial_rows **rows,
@@ -644,6 +655,7 @@ const vial__dbops vial__pg_ops = {
     .run = p_run,
     .bulk = p_bulk,
     .reserve_ids = p_reserve_ids,
+    .bulk_mode = p_bulk_mode,
     .lock_migrations = p_lock_migrations,
     .migrations = p_migrations,
     .last_id = p_last_id,

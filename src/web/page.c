@@ -1,13 +1,16 @@
 /*
  * page.c — keyset pagination: ?limit=N&after=CURSOR in, a page of rows and
  * `Link: <...>; rel="next"` out, for any list ordered by a unique tuple of
- * integer and text keys ((time, id), (id), (name, id)).
+ * integer, floating-point and text keys ((time, id), (id), (name, id),
+ * (tempo, id)).
  *
  * Keyset rather than OFFSET: a page is one indexed range scan however deep
  * the client has paged, and rows arriving meanwhile neither repeat nor
  * vanish.  The cursor is the last row's keys, so it must survive a round
  * trip through a client: it is opaque (base64url of 8 big-endian bytes per
- * integer, a LEB128 length and the bytes per text) and decoded strictly,
+ * integer, the 8 bytes of the IEEE 754 value per double — exact, so the
+ * next page starts right after the row whatever its digits — a LEB128
+ * length and the bytes per text) and decoded strictly,
  * so a tampered or truncated one is a 400 rather than a query at some
  * position nobody handed out.  A position is all it encodes, so it needs no
  * signature: any well-formed cursor is a place a client could have reached.
@@ -20,6 +23,7 @@
  */
 #include "web.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* Raw cursor bytes: room for text keys of a couple of kilobytes, and still
@@ -34,7 +38,7 @@ static bool spec_ok(const vial_page_spec *s)
         s->default_limit < 0 || s->default_limit > s->max_limit)
         return false;
     for (size_t k = 0; k < s->nkeys; k++)
-        if (s->keys[k] != VIAL_T_INT && s->keys[k] != VIAL_T_TEXT)
+        if (s->keys[k] != VIAL_T_INT && s->keys[k] != VIAL_T_DOUBLE && s->keys[k] != VIAL_T_TEXT)
             return false;
     return true;
 }
@@ -56,10 +60,15 @@ const char *vial_page_cursor(vial_req *req, const vial_page *page, const vial_va
     for (size_t k = 0; k < s->nkeys; k++) {
         if (keys[k].type != s->keys[k])
             return NULL;
-        if (s->keys[k] == VIAL_T_INT) {
+        if (s->keys[k] == VIAL_T_INT || s->keys[k] == VIAL_T_DOUBLE) {
             if (n + 8 > sizeof raw)
                 return NULL;
             uint64_t v = (uint64_t)keys[k].u.i;
+            if (s->keys[k] == VIAL_T_DOUBLE) {
+                if (isnan(keys[k].u.d))
+                    return NULL; /* no row sorts at NaN */
+                memcpy(&v, &keys[k].u.d, 8);
+            }
             for (int i = 0; i < 8; i++)
                 raw[n++] = (unsigned char)(v >> (56 - 8 * i));
             continue;
@@ -93,13 +102,21 @@ static int decode(vial_req *req, const vial_page_spec *s, const char *after, via
         return VIAL_EPARSE;
     size_t at = 0, n = (size_t)len;
     for (size_t k = 0; k < s->nkeys; k++) {
-        if (s->keys[k] == VIAL_T_INT) {
+        if (s->keys[k] == VIAL_T_INT || s->keys[k] == VIAL_T_DOUBLE) {
             if (n - at < 8)
                 return VIAL_EPARSE;
             uint64_t v = 0;
             for (int i = 0; i < 8; i++)
                 v = v << 8 | raw[at++];
-            page->after[k] = VIAL_INT((int64_t)v);
+            if (s->keys[k] == VIAL_T_INT) {
+                page->after[k] = VIAL_INT((int64_t)v);
+                continue;
+            }
+            double d;
+            memcpy(&d, &v, 8);
+            if (isnan(d))
+                return VIAL_EPARSE;
+            page->after[k] = VIAL_DOUBLE(d);
             continue;
         }
         if (at >= n)
@@ -140,7 +157,9 @@ int vial_page_parse(vial_req *req, const vial_page_spec *spec, const char *limit
     /* Without a cursor: the smallest keys, so `(a, b) > ($1, $2)` matches
      * every row and one SQL text serves the first page and the rest. */
     for (size_t k = 0; k < spec->nkeys; k++)
-        page->after[k] = spec->keys[k] == VIAL_T_INT ? VIAL_INT(INT64_MIN) : VIAL_TEXTN("", 0);
+        page->after[k] = spec->keys[k] == VIAL_T_INT      ? VIAL_INT(INT64_MIN)
+                         : spec->keys[k] == VIAL_T_DOUBLE ? VIAL_DOUBLE(-INFINITY)
+                                                          : VIAL_TEXTN("", 0);
     if (limit) {
         char *end;
         long long v = strtoll(limit, &end, 10);

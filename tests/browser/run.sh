@@ -7,8 +7,9 @@
 # Installs what is missing (Debian chromium as root, `npm ci` here, the
 # Chart.js copy in static/vendor), builds nothing: it runs
 # ${VIAL_BUILD_DIR:-<repo>/build}/vial-server on a free loopback port with a
-# fresh SQLite database in a temporary directory, runs dashboard.test.js with
-# node's test runner, writes JUnit XML to $REPORT when set, and leaves a
+# fresh SQLite database in a temporary directory (with a generated music
+# catalogue imported), runs dashboard.test.js and music.test.js with node's
+# test runner, writes JUnit XML to $REPORT when set, and leaves a
 # screenshot of the explorer in ${ARTIFACTS:-<repo>/build/artifacts}/.
 # Every process it starts is stopped by PID; exits non-zero on failure.
 # Bounded: node gets SUITE_TIMEOUT seconds (default 120; the whole run stays under 140).
@@ -107,6 +108,26 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 SECRET=$(head -c 48 /dev/urandom | base64 -w0)
+# The music page's catalogue: 3,000 generated songs, and one whose name,
+# album and artist are markup (shown as text, never run).
+/usr/bin/python3 - "$ROOT/scripts/gen-songs.py" "$WORK/songs.csv" <<'PY' || setup_failed "cannot generate songs"
+import csv, importlib.util, sys
+spec = importlib.util.spec_from_file_location("gen", sys.argv[1])
+gen = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gen)
+rows = list(gen.rows(3000, 7))
+evil = rows[0][:]
+evil[0], evil[1] = "EvilEvilEvilEvilEvil01", 'evilsong <img id="evil" src=x onerror="window.__xss = 1">'
+evil[2], evil[3] = "<script>window.__xss = 2</script>", "EvilAlbumEvilAlbum0001"
+evil[4], evil[5] = str(['<b id="bold">bold</b>']), str(["EvilArtistEvilArtist01"])
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(gen.HEADER)
+    w.writerows(rows + [evil])
+PY
+(cd "$WORK" && env -i PATH="$PATH" HOME="$WORK" SECRET_KEY="$SECRET" "$BIN" import-songs --progress 0 "$WORK/songs.csv" \
+   --database-url "sqlite:///$WORK/vial.db" --migrations-root "$ROOT" --log-level warn >"$WORK/import.out" 2>&1) ||
+  { cat "$WORK/import.out" >&2; setup_failed "import-songs failed"; }
 # A clean environment: nothing the caller exported (DATABASE_URL, PORT, VIAL_*)
 # reaches the server; the cwd is the temp dir, so no stray vial.ini is read.
 san=()
@@ -139,16 +160,28 @@ if [[ -n ${REPORT:-} ]]; then
   reporters+=(--test-reporter=junit --test-reporter-destination="$REPORT")
 fi
 start=$(date +%s%N)
-# node runs the files itself (no child process per file: docs.test.js is
-# loaded first with --require, so one process and one report hold both);
+# node runs the files itself (no child process per file; docs.test.js is
+# loaded with --require into the dashboard's run, so one report holds both);
 # "$WORK/" on its command line marks it as ours for the cleanup.
-VIAL_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" ARTIFACTS="$ARTIFACTS" TMPDIR="$WORK/tmp" \
-  timeout -k 5 "$SUITE_TIMEOUT" node "${reporters[@]}" --require "$HERE/docs.test.js" \
-  "$HERE/dashboard.test.js" "$WORK/" &
-NODE_PID=$!
-wait "$NODE_PID"
-rc=$?
-NODE_PID=
+# One node per file, in order (the music page's after the dashboard's);
+# with REPORT, the second writes <REPORT without .xml>-music.xml.
+rc=0
+for suite in dashboard music; do
+  r=("${reporters[@]}")
+  require=()
+  [[ $suite == dashboard ]] && require=(--require "$HERE/docs.test.js")
+  if [[ -n ${REPORT:-} && $suite != dashboard ]]; then
+    r=(--test-reporter=spec --test-reporter-destination=stdout
+       --test-reporter=junit --test-reporter-destination="${REPORT%.xml}-$suite.xml")
+  fi
+  VIAL_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" ARTIFACTS="$ARTIFACTS" TMPDIR="$WORK/tmp" \
+    timeout -k 5 "$SUITE_TIMEOUT" node "${r[@]}" "${require[@]}" "$HERE/$suite.test.js" "$WORK/" &
+  NODE_PID=$!
+  wait "$NODE_PID"
+  src=$?
+  NODE_PID=
+  ((src != 0)) && rc=$src
+done
 ms=$((($(date +%s%N) - start) / 1000000))
 say "node exited $rc after $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
 if ((rc == 124 || rc == 137)); then

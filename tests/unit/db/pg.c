@@ -1,8 +1,8 @@
 /* Unit tests for src/db/pg.c beyond what db.c, batch.c and migrate.c cover
  * on both backends: reconnecting after a server restart, the db module's
  * own vial_reserve_ids() (blocks, refusals, and the advisory lock it holds
- * only during a reservation, released on every way out), and the migration
- * lock.  They need VIAL_TEST_PG_URL (and VIAL_TEST_PG_DIR for the restart). */
+ * only during a reservation, released on every way out), the migration
+ * lock, and the bulk-load mode (the session's sort memory, and back).  They need VIAL_TEST_PG_URL (and VIAL_TEST_PG_DIR for the restart). */
 #include "dbtest.h"
 
 static int h_count(vial_req *req)
@@ -104,6 +104,28 @@ static void test_migration_lock(void **state)
     vial_db_close(db);
 }
 
+static void test_bulk_mode(void **state)
+{
+    backend *b = *state;
+    SKIP_IF_NO_PG(b);
+    vial_db *db = vial_db_open(b->app);
+    int64_t before = db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'");
+    int64_t timeout = db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'");
+    assert_true(timeout > 0); /* db_timeout */
+    assert_int_equal(vial_db_bulk_mode(db, 1), 0);
+    /* a load's long statements are not cut off by the requests' timeout */
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"), 0);
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"),
+                     512 * 1024);
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'work_mem'"), 64 * 1024);
+    assert_int_equal(vial_db_bulk_mode(db, 0), 0);
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"),
+                     before);
+    assert_int_equal(db_int(db, "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"),
+                     timeout);
+    vial_db_close(db);
+}
+
 #define PG_ONLY(t) cmocka_unit_test_prestate_setup_teardown(t, db_setup, db_teardown, &pg_b)
 
 int main(void)
@@ -112,6 +134,7 @@ int main(void)
         PG_ONLY(test_reconnect),
         PG_ONLY(test_reserve),
         PG_ONLY(test_migration_lock),
+        PG_ONLY(test_bulk_mode),
     };
     return RUN_GROUP(tests);
 }

@@ -2,7 +2,8 @@
  * cover on both backends: the id block of vial_batch_ids() — only its first
  * row carries an id and SQLite numbers the rest, so the check of the last
  * row must fail loudly when anything puts the ids out of step — the
- * vial_sequences reservation, and the backend's own migration set. */
+ * vial_sequences reservation, the backend's own migration set, and the
+ * bulk-load mode (a bigger page cache and sort threads, and back). */
 #include "dbtest.h"
 
 static void db_routes(vial_app *app)
@@ -101,6 +102,26 @@ static void test_reserve(void **state)
     vial_db_close(db);
 }
 
+static void test_bulk_mode(void **state)
+{
+    backend *b = *state;
+    vial_db *db = vial_db_open(b->app);
+    assert_int_equal(db_int(db, "PRAGMA cache_size"), -16384);
+    assert_int_equal(vial_db_bulk_mode(db, 1), 0);
+    assert_int_equal(db_int(db, "PRAGMA cache_size"), -262144);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(db_int(db, "PRAGMA threads"), cores > 1 ? (cores - 1 < 3 ? cores - 1 : 3) : 0);
+    /* it works inside a transaction too, and the connection still writes */
+    assert_int_equal(vial_db_begin(db), 0);
+    assert_int_equal(vial_db_exec(db, "INSERT INTO owners (name) VALUES ('x')", VIAL_NOARGS), 1);
+    assert_int_equal(vial_db_bulk_mode(db, 0), 0);
+    assert_int_equal(vial_db_commit(db), 0);
+    assert_int_equal(db_int(db, "PRAGMA cache_size"), -16384);
+    assert_int_equal(db_int(db, "PRAGMA threads"), 0);
+    assert_int_equal(vial_db_bulk_mode(NULL, 1), VIAL_EINVAL);
+    vial_db_close(db);
+}
+
 #define SQLITE_ONLY(t) cmocka_unit_test_prestate_setup_teardown(t, db_setup, db_teardown, &sqlite_b)
 
 int main(void)
@@ -109,6 +130,7 @@ int main(void)
         SQLITE_ONLY(test_row_above_block),
         SQLITE_ONLY(test_id_not_rowid),
         SQLITE_ONLY(test_reserve),
+        SQLITE_ONLY(test_bulk_mode),
     };
     return RUN_GROUP(tests);
 }

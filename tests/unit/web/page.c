@@ -1,8 +1,9 @@
-/* Unit tests for src/web/page.c: cursors out and back in (integer and text
- * keys), tampered and truncated cursors, limits, and the next Link keeping
- * the request's other query arguments. */
+/* Unit tests for src/web/page.c: cursors out and back in (integer, double
+ * and text keys), tampered and truncated cursors, limits, and the next
+ * Link keeping the request's other query arguments. */
 #include "unit.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,7 +11,9 @@ static const vial_page_spec by_time = {
     .keys = { VIAL_T_INT, VIAL_T_INT }, .nkeys = 2, .default_limit = 0, .max_limit = 10000 };
 static const vial_page_spec by_name = {
     .keys = { VIAL_T_TEXT, VIAL_T_INT }, .nkeys = 2, .default_limit = 3, .max_limit = 50 };
-static const vial_page_spec bad_spec = { .keys = { VIAL_T_DOUBLE }, .nkeys = 1, .max_limit = 5 };
+static const vial_page_spec by_tempo = {
+    .keys = { VIAL_T_DOUBLE, VIAL_T_INT }, .nkeys = 2, .default_limit = 5, .max_limit = 50 };
+static const vial_page_spec bad_spec = { .keys = { VIAL_T_BLOB }, .nkeys = 1, .max_limit = 5 };
 
 /* What /enc encodes (set by the test before the request). */
 static const vial_page_spec *enc_spec;
@@ -32,6 +35,9 @@ static int echo(vial_req *req, const vial_page *pg)
         const vial_val *v = &pg->after[k];
         if (v->type == VIAL_T_INT)
             n += snprintf(out + n, sizeof out - (size_t)n, " %" PRId64, v->u.i);
+        else if (v->type == VIAL_T_DOUBLE)
+            n += snprintf(out + n, sizeof out - (size_t)n, " %.17g%s", v->u.d,
+                          v->u.d == 0 && signbit(v->u.d) ? "(neg)" : "");
         else
             n += snprintf(out + n, sizeof out - (size_t)n, " [%.*s]", (int)v->u.s.n, v->u.s.p);
     }
@@ -50,6 +56,14 @@ static int h_name(vial_req *req)
 {
     vial_page pg;
     if (vial_page_args(req, &by_name, &pg))
+        return 0;
+    return echo(req, &pg);
+}
+
+static int h_tempo(vial_req *req)
+{
+    vial_page pg;
+    if (vial_page_args(req, &by_tempo, &pg))
         return 0;
     return echo(req, &pg);
 }
@@ -106,6 +120,7 @@ static vial_app *make(void)
     vial_get(app, "/enc", h_enc);
     vial_get(app, "/time", h_time);
     vial_get(app, "/name", h_name);
+    vial_get(app, "/tempo", h_tempo);
     vial_get(app, "/bad", h_bad_spec);
     vial_get(app, "/items/<path:rest>", h_items);
     vial_get(app, "/url/<path:rest>", h_url);
@@ -160,6 +175,52 @@ static void test_roundtrip_integers(void **state)
     free(got);
     got = body_of(app, "/name?limit=50", 200);
     assert_string_equal(got, "limit=50 has=0 [] -9223372036854775808");
+    free(got);
+    vial_app_free(app);
+}
+
+static void test_roundtrip_doubles(void **state)
+{
+    (void)state;
+    vial_app *app = make();
+    /* exact: every bit of the value comes back */
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(117.906), VIAL_INT(3), "limit=5 has=1 117.90600000000001 3");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(0.1 + 0.2), VIAL_INT(1),
+              "limit=5 has=1 0.30000000000000004 1");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(-60.0), VIAL_INT(-1), "limit=5 has=1 -60 -1");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(3.48e-06), VIAL_INT(0), "limit=5 has=1 3.4800000000000001e-06 0");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(-0.0), VIAL_INT(0), "limit=5 has=1 -0(neg) 0");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(INFINITY), VIAL_INT(0), "limit=5 has=1 inf 0");
+    roundtrip(app, "/tempo", &by_tempo, VIAL_DOUBLE(4.9e-324), VIAL_INT(0), "limit=5 has=1 4.9406564584124654e-324 0");
+    /* without a cursor: -inf, below every value */
+    char *got = body_of(app, "/tempo", 200);
+    assert_string_equal(got, "limit=5 has=0 -inf -9223372036854775808");
+    free(got);
+    /* no cursor for NaN (no row sorts there), nor for an int where a double goes */
+    enc_spec = &by_tempo;
+    enc_keys[0] = VIAL_DOUBLE(NAN);
+    enc_keys[1] = VIAL_INT(1);
+    free(body_of(app, "/enc", 422));
+    enc_keys[0] = VIAL_INT(1);
+    free(body_of(app, "/enc", 422));
+    /* and a planted NaN is refused like any other tampering */
+    unsigned char raw[16];
+    uint64_t bits;
+    double nan = NAN;
+    memcpy(&bits, &nan, 8);
+    for (int i = 0; i < 8; i++)
+        raw[i] = (unsigned char)(bits >> (56 - 8 * i));
+    memset(raw + 8, 0, 8);
+    char c[40], target[100];
+    vial_b64url_encode(raw, 16, c);
+    snprintf(target, sizeof target, "/tempo?after=%s", c);
+    free(body_of(app, target, 400));
+    memset(raw, 0, 8);
+    raw[0] = 0x40; /* 2.0: fine */
+    vial_b64url_encode(raw, 16, c);
+    snprintf(target, sizeof target, "/tempo?after=%s", c);
+    got = body_of(app, target, 200);
+    assert_string_equal(got, "limit=5 has=1 2 0");
     free(got);
     vial_app_free(app);
 }
@@ -368,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_integers),
+        cmocka_unit_test(test_roundtrip_doubles),
         cmocka_unit_test(test_roundtrip_text),
         cmocka_unit_test(test_tampered_cursors),
         cmocka_unit_test(test_limits),
