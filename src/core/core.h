@@ -274,6 +274,11 @@ void vial__metrics_begin(vial_req *req); /* an exchange begins (in flight) */
 void vial__metrics_done(vial_req *req);  /* its response is queued (count, duration) */
 void vial__metrics_end(vial_req *req);   /* it is freed */
 int vial__metrics_view(vial_req *req);   /* GET /metrics */
+/* Records like vial_metric_add_series(), into worker `worker`'s slot
+ * without a lock: for code running on that worker's thread outside any
+ * request (a WebSocket's frames, a pub/sub delivery).  Nothing when
+ * metrics are off or `m` is NULL. */
+void vial__metric_add_on(vial_app *app, int worker, vial_metric *m, int64_t series, double v);
 
 /* ------------------------------------------------------------------ the request */
 

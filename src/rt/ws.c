@@ -62,6 +62,10 @@ typedef struct ws_cfg {
 typedef struct ws_app {
     int slot; /* the per-worker state (vial_worker_slot) */
     ws_cfg cfg;
+    /* vial_ws_connections, vial_ws_messages_total{direction}: recorded on
+     * the connection's worker into its own slot (no lock, no atomic RMW) */
+    vial_metric *m_conns, *m_msgs;
+    int64_t s_conns, s_in, s_out;
 } ws_app;
 
 static const char app_key = 0, route_key = 0;
@@ -228,6 +232,13 @@ static int declare(vial_app *app)
         return rc < 0 ? rc : VIAL_ENOMEM;
     }
     wa->slot = rc;
+    static const char *const dir[] = { "direction", NULL };
+    wa->m_conns = vial_gauge(app, "vial_ws_connections", "Open WebSocket connections.", NULL);
+    wa->m_msgs = vial_counter(app, "vial_ws_messages_total",
+                              "WebSocket data messages, received (in) and sent (out).", dir);
+    wa->s_conns = vial_metric_series(app, wa->m_conns, NULL);
+    wa->s_in = vial_metric_series(app, wa->m_msgs, (const char *const[]){ "in", NULL });
+    wa->s_out = vial_metric_series(app, wa->m_msgs, (const char *const[]){ "out", NULL });
     return vial_on_start(app, ws_start);
 }
 
@@ -265,6 +276,14 @@ static bool is_token(const char *s)
 
 /* ------------------------------------------------------------------ the connection */
 
+/* One topic a WebSocket is subscribed to: the subscription and its name
+ * (pubsub.c keeps the name too, but vial__sub is opaque: unsubscribing by
+ * name needs our own copy). */
+typedef struct ws_topic {
+    vial__sub *sub;
+    char *name;
+} ws_topic;
+
 struct vial_ws {
     const vial__transport *tp;
     void *tp_ud;
@@ -272,6 +291,7 @@ struct vial_ws {
     vial_app *app;
     const ws_route *route;
     const ws_cfg *cfg;
+    const ws_app *wa;
     ws_worker *w;
     void *ud;
     const char *protocol;   /* the route's copy, or NULL */
@@ -283,6 +303,8 @@ struct vial_ws {
     vial__wsz *inf, *def;   /* this connection's, or lent by the worker for a message */
     bool inf_lent;
     size_t inflight;        /* unsent bytes the connection holds outside `out` */
+    struct ws_topic *topics; /* pub/sub subscriptions (vial_ws_subscribe), malloc'd */
+    size_t ntopics, captopics;
     uint64_t last_rx, last_msg, ping_at, close_at; /* monotonic ms */
     bool attached, awaiting_pong, close_sent, close_rcvd, notified, failed;
 };
@@ -397,6 +419,7 @@ static vial__wsz *worker_deflater(ws_worker *w, int bits)
 
 static int send_message(vial_ws *ws, unsigned op, const void *data, size_t len)
 {
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_msgs, ws->wa->s_out, 1);
     if (!ws->deflate || len < ws->cfg->deflate_min)
         return put_frame(ws, op, data, len, false);
     ws_worker *w = ws->w;
@@ -430,6 +453,7 @@ static int on_message(void *ud, int op, char *data, size_t len)
     if (ws->close_sent || ws->notified)
         return 0; /* the server is closing: read on only for the client's close */
     ws->last_msg = now_ms();
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_msgs, ws->wa->s_in, 1);
     ws->route->h.message(ws, data, len, op == VIAL__WS_BINARY);
     return 0;
 }
@@ -493,6 +517,7 @@ static void ws_attach(void *ud, const vial__transport *tp, void *tp_ud, vial__ou
     ws->tp_ud = tp_ud;
     ws->out = out;
     ws->attached = true;
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_conns, ws->wa->s_conns, 1);
     uint64_t cid = tp->id ? tp->id(tp_ud) : 0;
     ws->id = cid ? (uint64_t)ws->worker << ID_CONN_BITS | cid : 0;
     ws->last_rx = ws->last_msg = now_ms();
@@ -587,8 +612,24 @@ static bool ws_wants_read(void *ud, size_t unsent)
     return unsent < ws->app->lim.loop.max_pending_output && !ws->close_rcvd && !ws->failed;
 }
 
+static void drop_topics(vial_ws *ws)
+{
+    for (size_t i = 0; i < ws->ntopics; i++) {
+        vial__unsubscribe(ws->topics[i].sub);
+        free(ws->topics[i].name);
+    }
+    free(ws->topics);
+    ws->topics = NULL;
+    ws->ntopics = ws->captopics = 0;
+}
+
 static void ws_free(vial_ws *ws)
 {
+    /* Before the struct goes: a delivery running now (this worker) sees the
+     * subscription marked and skips it; later ones never find it. */
+    drop_topics(ws);
+    if (ws->attached)
+        vial__metric_add_on(ws->app, ws->worker, ws->wa->m_conns, ws->wa->s_conns, -1);
     vial__wsr_free(&ws->rd);
     if (ws->inf) {
         if (ws->inf_lent && ws->w->ninflaters < SPARE_INFLATERS) {
@@ -798,6 +839,7 @@ static int ws_view(vial_req *req)
     ws->app = vial_app_of(req);
     ws->route = rt;
     ws->cfg = c;
+    ws->wa = wa;
     ws->w = w;
     ws->worker = req->w->id;
     if (rt->h.upgrade) {
@@ -1021,4 +1063,50 @@ void vial__ws_deliver(void *target, const char *topic, const char *data, size_t 
         ws->route->h.event(ws, topic, data, len);
     else
         vial_ws_send(ws, data, len, 0);
+}
+
+/* ------------------------------------------------------------------ topics */
+
+int vial_ws_subscribe(vial_ws *ws, const char *topic)
+{
+    int rc = usable(ws);
+    if (rc)
+        return rc;
+    if (!topic || !*topic)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < ws->ntopics; i++)
+        if (!strcmp(ws->topics[i].name, topic))
+            return 0; /* once is enough: a message is delivered once */
+    if (ws->ntopics == ws->captopics) {
+        size_t cap = ws->captopics ? ws->captopics * 2 : 4;
+        ws_topic *v = realloc(ws->topics, cap * sizeof *v);
+        if (!v)
+            return VIAL_ENOMEM;
+        ws->topics = v;
+        ws->captopics = cap;
+    }
+    char *name = strdup(topic);
+    if (!name)
+        return VIAL_ENOMEM;
+    vial__sub *sub = vial__subscribe(ws->app, ws->worker, topic, vial__ws_deliver, ws);
+    if (!sub) {
+        free(name);
+        return VIAL_ENOMEM;
+    }
+    ws->topics[ws->ntopics++] = (ws_topic){ sub, name };
+    return 0;
+}
+
+int vial_ws_unsubscribe(vial_ws *ws, const char *topic)
+{
+    if (!ws || !topic)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < ws->ntopics; i++)
+        if (!strcmp(ws->topics[i].name, topic)) {
+            vial__unsubscribe(ws->topics[i].sub);
+            free(ws->topics[i].name);
+            ws->topics[i] = ws->topics[--ws->ntopics];
+            return 0;
+        }
+    return VIAL_ENOENT;
 }
