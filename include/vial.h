@@ -713,6 +713,18 @@ VIAL_API int vial_ws_send_to(vial_app *app, uint64_t id, const void *data, size_
  */
 VIAL_API int vial_ws_subscribe(vial_ws *ws, const char *topic);
 VIAL_API int vial_ws_unsubscribe(vial_ws *ws, const char *topic);
+/*
+ * A request context for the handler call in progress (open, message,
+ * event, close), as a view has one: vial_alloc() and the other Arena
+ * calls, vial_db_get() (the worker's connection; a vial_db_tx commits when
+ * the handler returns), vial_kv_*(), vial_publish().  It has no headers,
+ * method GET, the client's address as vial_client_ip() sees the peer; what
+ * is written into its response goes nowhere.  Arena: valid until the
+ * handler returns (then its rows are closed, an open transaction rolled
+ * back, its memory freed); made on first use, the same for the whole
+ * call.  NULL outside a handler or when out of memory.
+ */
+VIAL_API vial_req *vial_ws_request(vial_ws *ws);
 
 /* ------------------------------------------------------------------ JSON writer */
 

@@ -304,6 +304,10 @@ struct vial_ws {
     bool inf_lent;
     size_t inflight;        /* unsent bytes the connection holds outside `out` */
     struct ws_topic *topics; /* pub/sub subscriptions (vial_ws_subscribe), malloc'd */
+    vial__worker *cw;       /* core's worker state (request contexts) */
+    char *client;           /* the peer's address, for request contexts (malloc'd) */
+    vial_req *ctx;          /* vial_ws_request() of the handler call in progress */
+    int depth;              /* handler calls in progress (one may start another: a close) */
     size_t ntopics, captopics;
     uint64_t last_rx, last_msg, ping_at, close_at; /* monotonic ms */
     bool attached, awaiting_pong, close_sent, close_rcvd, notified, failed;
@@ -316,14 +320,33 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Around every handler call: the request context (vial_ws_request) lives
+ * until the outermost call returns. */
+static void enter(vial_ws *ws)
+{
+    ws->depth++;
+}
+
+static void leave(vial_ws *ws)
+{
+    if (--ws->depth == 0 && ws->ctx) {
+        vial_req *r = ws->ctx;
+        ws->ctx = NULL;
+        vial__req_context_end(r);
+    }
+}
+
 /* The route's close handler, once: the last call for this connection. */
 static void notify_close(vial_ws *ws, unsigned code, const char *reason)
 {
     if (ws->notified)
         return;
     ws->notified = true;
-    if (ws->route->h.close)
+    if (ws->route->h.close) {
+        enter(ws);
         ws->route->h.close(ws, (int)code, reason ? reason : "");
+        leave(ws);
+    }
 }
 
 static size_t queued(const vial_ws *ws)
@@ -454,7 +477,9 @@ static int on_message(void *ud, int op, char *data, size_t len)
         return 0; /* the server is closing: read on only for the client's close */
     ws->last_msg = now_ms();
     vial__metric_add_on(ws->app, ws->worker, ws->wa->m_msgs, ws->wa->s_in, 1);
+    enter(ws);
     ws->route->h.message(ws, data, len, op == VIAL__WS_BINARY);
+    leave(ws);
     return 0;
 }
 
@@ -522,8 +547,11 @@ static void ws_attach(void *ud, const vial__transport *tp, void *tp_ud, vial__ou
     ws->id = cid ? (uint64_t)ws->worker << ID_CONN_BITS | cid : 0;
     ws->last_rx = ws->last_msg = now_ms();
     tp->phase(tp_ud, VIAL__PH_OPEN);
-    if (ws->route->h.open)
+    if (ws->route->h.open) {
+        enter(ws);
         ws->route->h.open(ws);
+        leave(ws);
+    }
     if (tp->stopping && tp->stopping(tp_ud))
         send_close(ws, VIAL__WS_C_AWAY, "server shutting down");
 }
@@ -640,6 +668,7 @@ static void ws_free(vial_ws *ws)
         }
     }
     vial__wsz_free(ws->def);
+    free(ws->client);
     free(ws);
 }
 
@@ -840,12 +869,18 @@ static int ws_view(vial_req *req)
     ws->route = rt;
     ws->cfg = c;
     ws->wa = wa;
+    ws->cw = req->w;
+    if (req->m.client && !(ws->client = strdup(req->m.client))) {
+        free(ws);
+        return vial_abort(req, 503, "out of memory");
+    }
     ws->w = w;
     ws->worker = req->w->id;
     if (rt->h.upgrade) {
         /* The app's own checks, like a view: answering refuses. */
         int rc = rt->h.upgrade(req, &ws->ud);
         if (rc || vial_responded(req)) {
+            free(ws->client);
             free(ws);
             /* `return vial_auth_require(req, ...)` refuses too (it returns 1
              * once it has answered): the answer stands, not a 500. */
@@ -1059,9 +1094,11 @@ void vial__ws_deliver(void *target, const char *topic, const char *data, size_t 
     vial_ws *ws = target;
     if (usable(ws))
         return;
-    if (ws->route->h.event)
+    if (ws->route->h.event) {
+        enter(ws);
         ws->route->h.event(ws, topic, data, len);
-    else
+        leave(ws);
+    } else
         vial_ws_send(ws, data, len, 0);
 }
 
@@ -1109,4 +1146,13 @@ int vial_ws_unsubscribe(vial_ws *ws, const char *topic)
             return 0;
         }
     return VIAL_ENOENT;
+}
+
+vial_req *vial_ws_request(vial_ws *ws)
+{
+    if (!ws || !ws->depth || !ws->cw)
+        return NULL;
+    if (!ws->ctx)
+        ws->ctx = vial__req_context(ws->cw, ws->client);
+    return ws->ctx;
 }

@@ -75,6 +75,17 @@ static void on_message(vial_ws *ws, const char *data, size_t len, int binary)
         assert_int_equal(vial_publish(vial_ws_app(ws), topic, colon + 1, strlen(colon + 1)), 0);
         return;
     }
+    if (!binary && !strcmp(data, "ctx")) {
+        /* a request context for this call: arena memory, the same object
+         * for the whole call */
+        vial_req *r = vial_ws_request(ws);
+        assert_non_null(r);
+        assert_ptr_equal(vial_ws_request(ws), r);
+        assert_ptr_equal(vial_app_of(r), app);
+        char *p = vial_strdup(r, "context ok");
+        vial_ws_send_text(ws, p);
+        return;
+    }
     if (!binary && !strcmp(data, "ud")) {
         vial_ws_send_text(ws, vial_ws_ud(ws) ? (const char *)vial_ws_ud(ws) : "(null)");
         return;
@@ -541,8 +552,10 @@ static void test_subscribe(void **state)
     cframe(&f, 0x81, "unsub:news", 10);
     cframe(&f, 0x81, "pub:news:unheard", 16);
     cframe(&f, 0x81, "pub:sport:again", 15);
+    cframe(&f, 0x81, "ctx", 3);
+    cframe(&f, 0x81, "ctx", 3);
     cframe(&f, 0x88, "\x03\xe8", 2);
-    converse("/echo", "", &f, "1:hello|1:goal|1:unsubscribed|1:not subscribed|1:again|8:1000|");
+    converse("/echo", "", &f, "1:hello|1:goal|1:unsubscribed|1:not subscribed|1:again|1:context ok|1:context ok|8:1000|");
     /* the connection is gone: its subscriptions too */
     assert_int_equal(vial_publish_wanted(app, "sport"), 0);
     assert_int_equal(vial_ws_subscribe(NULL, "x"), VIAL_EINVAL);
