@@ -3,11 +3,12 @@
  *
  * Composes the application's blueprints on the database module (SQLite by
  * default, PostgreSQL by DATABASE_URL): the Log REST API (apps/logs), users
- * and tokens (apps/users), the dashboard pages (apps/dashboard), static
- * files, and a JSON health check.
+ * and tokens (apps/users), the dashboard pages (apps/dashboard), the chat
+ * (apps/chat), static files, and a JSON health check.
  */
 #include <vial.h>
 
+#include "chat/chat.h"
 #include "dashboard/dashboard.h"
 #include "logs/logs.h"
 #include "users/users.h"
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
         return 1;
     if (vial_db_init(app))
         return 1;
-    if (logs_register(app) || users_register(app) || dashboard_register(app) ||
+    if (logs_register(app) || users_register(app) || dashboard_register(app) || chat_register(app) ||
         vial_static(app, "/static", NULL))
         return 1;
     vial_get(app, "/health", health);

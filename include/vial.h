@@ -880,6 +880,10 @@ VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
 /* 1 when the n bytes are valid UTF-8 (no overlongs, no surrogates, nothing
  * above U+10FFFF), else 0. */
 VIAL_API int vial_utf8_valid(const char *s, size_t n);
+/* The number of characters (Unicode code points) of n bytes of UTF-8, as a
+ * length limit counts them ("1..2000 characters"); VIAL_EINVAL when the
+ * bytes are not valid UTF-8 (as vial_utf8_valid). */
+VIAL_API int64_t vial_utf8_count(const char *s, size_t n);
 /* The length of the base64url (RFC 4648 section 5, unpadded) form of n bytes. */
 #define VIAL_B64URL_LEN(n) (((n) * 4 + 2) / 3)
 /* Writes the base64url of n bytes into `out` (VIAL_B64URL_LEN(n) + 1 bytes,
