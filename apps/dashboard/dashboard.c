@@ -208,6 +208,15 @@ static int stats(vial_req *req)
     return vial_json_take(req, 200, out);
 }
 
+/* The chat (apps/chat): the page only; static/js/chat.js speaks the
+ * WebSocket protocol of /ws/chat.  A logged-in user chats under their
+ * username (the WebSocket handshake carries the session cookie); anyone
+ * else picks a display name on the page. */
+static int chat_page(vial_req *req)
+{
+    return page(req, 200, "chat.html", current_user(req), NULL);
+}
+
 /* The explorer's live mode (static/js/explorer.js): the logs' live tail
  * for the logged-in user, with the page's user and type filters. */
 static int live(vial_req *req)
@@ -263,6 +272,7 @@ int dashboard_register(vial_app *app)
     rc |= vial_get(bp, "/explorer", explorer);
     rc |= vial_get(bp, "/explorer/stats", stats);
     rc |= vial_get(bp, "/explorer/live", live);
+    rc |= vial_get(bp, "/chat", chat_page);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */
     rc |= vial_register(app, bp, "");

@@ -7,18 +7,19 @@
 # Installs what is missing (Debian chromium as root, `npm ci` here, the
 # Chart.js copy in static/vendor), builds nothing: it runs
 # ${VIAL_BUILD_DIR:-<repo>/build}/vial-server on a free loopback port with a
-# fresh SQLite database in a temporary directory, runs dashboard.test.js with
+# fresh SQLite database in a temporary directory, runs dashboard.test.js and
+# chat.test.js with
 # node's test runner, writes JUnit XML to $REPORT when set, and leaves a
 # screenshot of the explorer in ${ARTIFACTS:-<repo>/build/artifacts}/.
 # Every process it starts is stopped by PID; exits non-zero on failure.
-# Bounded: node gets SUITE_TIMEOUT seconds (default 75; the whole run stays under 90).
+# Bounded: node gets SUITE_TIMEOUT seconds (default 100: both suites take about 60 s; the whole run stays under 120).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "${VIAL_BUILD_DIR:-$ROOT/build}" 2>/dev/null && pwd) || BUILD=${VIAL_BUILD_DIR:-$ROOT/build}
 ARTIFACTS=${ARTIFACTS:-$ROOT/build/artifacts}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-SUITE_TIMEOUT=${SUITE_TIMEOUT:-75}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-100}
 BIN=$BUILD/vial-server
 
 say() { printf 'browser: %s\n' "$*" >&2; }
@@ -137,10 +138,12 @@ if [[ -n ${REPORT:-} ]]; then
   reporters+=(--test-reporter=junit --test-reporter-destination="$REPORT")
 fi
 start=$(date +%s%N)
-# node runs the file itself (no child process per file); "$WORK/" on its
-# command line marks it as ours for the cleanup.
+# node runs the file itself (no child process per file), and chat.test.js
+# loaded into the same process (--require): one node, both suites; "$WORK/"
+# on its command line marks it as ours for the cleanup.
 VIAL_URL="http://127.0.0.1:$PORT" CHROMIUM="$CHROMIUM" ARTIFACTS="$ARTIFACTS" TMPDIR="$WORK/tmp" \
-  timeout -k 5 "$SUITE_TIMEOUT" node "${reporters[@]}" "$HERE/dashboard.test.js" "$WORK/" &
+  timeout -k 5 "$SUITE_TIMEOUT" node "${reporters[@]}" --require "$HERE/chat.test.js" "$HERE/dashboard.test.js" \
+  "$WORK/" &
 NODE_PID=$!
 wait "$NODE_PID"
 rc=$?
