@@ -718,7 +718,7 @@ VIAL_API int vial_ws_unsubscribe(vial_ws *ws, const char *topic);
  * event, close), as a view has one: vial_alloc() and the other Arena
  * calls, vial_db_get() (the worker's connection; a vial_db_tx commits when
  * the handler returns), vial_kv_*(), vial_publish().  It has no headers,
- * method GET, the client's address as vial_client_ip() sees the peer; what
+ * method GET, the peer's address (vial_client_addr); what
  * is written into its response goes nowhere.  Arena: valid until the
  * handler returns (then its rows are closed, an open transaction rolled
  * back, its memory freed); made on first use, the same for the whole
