@@ -28,6 +28,7 @@
 
 typedef struct member {
     char *channel;
+    int64_t id;   /* the channel's row (channels are never deleted) */
     int64_t last; /* the newest id sent to this client (history): older live copies are skipped */
 } member;
 
@@ -124,35 +125,42 @@ static void hello(vial_ws *ws, conn *c, const chat_cmd *cmd)
             return;
         }
         name = c->user;
-    } else {
-        if (!name) {
-            send_error(ws, "bad_request", "missing \"name\": an anonymous client chooses one", cmd->ref);
-            return;
-        }
-        int rc = chat_name_claim(req, name);
-        if (rc == VIAL_EEXIST) {
-            send_error(ws, "name_taken", "that name is in use: choose another", cmd->ref);
-            return;
-        }
+    } else if (!name) {
+        send_error(ws, "bad_request", "missing \"name\": an anonymous client chooses one", cmd->ref);
+        return;
+    }
+    char *mine = strdup(name);
+    if (!mine) {
+        send_error(ws, "unavailable", "out of memory", cmd->ref);
+        return;
+    }
+    if (!c->user) {
+        int rc = chat_name_claim(req, mine);
         if (rc) {
-            send_unavailable(ws, rc, cmd->ref);
+            free(mine);
+            if (rc == VIAL_EEXIST)
+                send_error(ws, "name_taken", "that name is in use: choose another", cmd->ref);
+            else
+                send_unavailable(ws, rc, cmd->ref);
             return;
         }
         c->holds_name = true;
         c->refreshed_ns = now_ns();
     }
-    if (!(c->name = strdup(name))) {
-        send_error(ws, "unavailable", "out of memory", cmd->ref);
-        return;
-    }
     /* Subscribed before the list is read: a channel created meanwhile is
      * in the list, or announced after it. */
     int rc = vial_ws_subscribe(ws, CHAT_TOPIC);
     json_t *list = rc ? NULL : chat_channels(req, false, &rc);
-    if (!list) {
+    if (!list) { /* no hello after all: the client may say it again */
+        vial_ws_unsubscribe(ws, CHAT_TOPIC);
+        if (c->holds_name)
+            chat_name_release(req, mine);
+        c->holds_name = false;
+        free(mine);
         send_unavailable(ws, rc, cmd->ref);
         return;
     }
+    c->name = mine;
     send_obj(ws, json_pack("{s:s,s:s,s:o}", "type", "welcome", "name", c->name, "channels", list), cmd->ref);
 }
 
@@ -217,7 +225,7 @@ static void join(vial_ws *ws, conn *c, const chat_cmd *cmd)
             return;
         }
         m = &c->m[c->nm++];
-        *m = (member){ .channel = name, .last = 0 };
+        *m = (member){ .channel = name, .id = id, .last = 0 };
     }
     int64_t last;
     json_t *msgs = chat_messages(req, id, cmd->channel, INT64_MIN, CHAT_HISTORY, &last, &rc);
@@ -252,7 +260,8 @@ static void message(vial_ws *ws, conn *c, const chat_cmd *cmd)
     vial_req *req = vial_ws_request(ws);
     int64_t id;
     int rc;
-    if (!find_member(c, cmd->channel)) {
+    member *mb = find_member(c, cmd->channel);
+    if (!mb) {
         rc = req ? chat_channel_find(req, cmd->channel, &id) : VIAL_ENOMEM;
         if (rc == 0)
             send_error(ws, "not_joined", "join the channel before sending to it", cmd->ref);
@@ -262,10 +271,8 @@ static void message(vial_ws *ws, conn *c, const chat_cmd *cmd)
             send_unavailable(ws, rc, cmd->ref);
         return;
     }
-    rc = chat_channel_find(req, cmd->channel, &id);
     chat_msg msg;
-    if (!rc)
-        rc = chat_message_add(req, id, cmd->channel, c->name, cmd->text, &msg);
+    rc = req ? chat_message_add(req, mb->id, cmd->channel, c->name, cmd->text, &msg) : VIAL_ENOMEM;
     if (rc) {
         send_unavailable(ws, rc, cmd->ref);
         return;
