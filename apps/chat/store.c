@@ -46,6 +46,53 @@ int chat_channel_find(vial_req *req, const char *name, int64_t *id)
     return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
 }
 
+/* Every row of `r` made into a JSON value by `fn`, as an array (a new
+ * reference), `r` closed; NULL with *rc on failure. */
+static json_t *collect(vial_rows *r, json_t *(*fn)(vial_rows *r, void *ud), void *ud, int *rc)
+{
+    json_t *a = json_array();
+    int k = 0;
+    while (a && (k = vial_rows_next(r)) == 1) {
+        if (json_array_append_new(a, fn(r, ud))) { /* a NULL value fails too */
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    *rc = !a ? VIAL_ENOMEM : k < 0 ? k : 0;
+    vial_rows_close(r);
+    if (*rc) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+static json_t *channel_name(vial_rows *r, void *ud)
+{
+    (void)ud;
+    return json_string(vial_rows_text(r, 0));
+}
+
+static json_t *channel_with_count(vial_rows *r, void *ud)
+{
+    (void)ud;
+    return json_pack("{s:s,s:I}", "name", vial_rows_text(r, 0), "messages", (json_int_t)vial_rows_int(r, 1));
+}
+
+typedef struct message_row {
+    const char *channel;
+    int64_t *last;
+} message_row;
+
+static json_t *message_of(vial_rows *r, void *ud)
+{
+    message_row *mr = ud;
+    chat_msg m = { .id = vial_rows_int(r, 0), .channel = mr->channel, .name = vial_rows_text(r, 1),
+                   .text = vial_rows_text(r, 2), .time_us = vial_rows_int(r, 3) };
+    *mr->last = m.id;
+    return chat_message_json(&m);
+}
+
 json_t *chat_channels(vial_req *req, bool counts, int *rc)
 {
     vial_db *db = vial_db_get(req);
@@ -61,24 +108,7 @@ json_t *chat_channels(vial_req *req, bool counts, int *rc)
         *rc = vial_db_errcode(db);
         return NULL;
     }
-    json_t *a = json_array();
-    int k;
-    while (a && (k = vial_rows_next(r)) == 1) {
-        json_t *v = counts ? json_pack("{s:s,s:I}", "name", vial_rows_text(r, 0), "messages",
-                                       (json_int_t)vial_rows_int(r, 1))
-                           : json_string(vial_rows_text(r, 0));
-        if (json_array_append_new(a, v)) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    *rc = !a ? VIAL_ENOMEM : k < 0 ? k : 0;
-    vial_rows_close(r);
-    if (*rc) {
-        json_decref(a);
-        return NULL;
-    }
-    return a;
+    return collect(r, counts ? channel_with_count : channel_name, NULL, rc);
 }
 
 int chat_message_add(vial_req *req, int64_t channel_id, const char *channel, const char *name,
@@ -160,22 +190,6 @@ json_t *chat_messages(vial_req *req, int64_t channel_id, const char *channel, in
         *rc = vial_db_errcode(db);
         return NULL;
     }
-    json_t *a = json_array();
-    int k;
-    while (a && (k = vial_rows_next(r)) == 1) {
-        chat_msg m = { .id = vial_rows_int(r, 0), .channel = channel, .name = vial_rows_text(r, 1),
-                       .text = vial_rows_text(r, 2), .time_us = vial_rows_int(r, 3) };
-        *last = m.id;
-        if (json_array_append_new(a, chat_message_json(&m))) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    *rc = !a ? VIAL_ENOMEM : k < 0 ? k : 0;
-    vial_rows_close(r);
-    if (*rc) {
-        json_decref(a);
-        return NULL;
-    }
-    return a;
+    message_row mr = { channel, last };
+    return collect(r, message_of, &mr, rc);
 }

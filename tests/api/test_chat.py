@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -25,12 +24,11 @@ import urllib.parse
 import pytest
 import websockets
 
-from conftest import REPO
 from test_pubsub_sse import Sse
+from test_ws_pubsub import redis_url  # noqa: F401 (a fixture: a throwaway Redis)
 from users_support import (CHEAP_ARGON2, Client, Database, PgCluster, error, new_secret, pg_admin_url,
                            start_server, uname)
 
-REDIS_SH = REPO / "scripts" / "redis.sh"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -496,17 +494,6 @@ def test_an_account_name_is_its_owners(env):
 
 
 # ---------------------------------------------------------------------------- two instances, one Redis
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed (scripts/deps.sh)")
-    d = tmp_path / "redis"
-    url = subprocess.run(["bash", str(REDIS_SH), "start", str(d)], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    yield url
-    subprocess.run(["bash", str(REDIS_SH), "stop", str(d)], capture_output=True)
 
 
 def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
