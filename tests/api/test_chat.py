@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -303,6 +304,41 @@ def test_binary_frames_close_with_1003(env):
         assert ei.value.rcvd.code == 1003, ei.value
 
     run(go())
+
+
+def test_node_ws_client_chats_with_python(env):
+    """npm `ws` (compression on) and python websockets in one channel."""
+    from test_websocket import WS_CLIENT
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node/npm not installed")
+    if not (WS_CLIENT / "node_modules" / "ws").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=WS_CLIENT,
+                       capture_output=True, timeout=180, check=True)
+    ch = uname("node")
+    assert env.http.post("/api/chat/channels", json={"name": ch}).status_code == 201
+    nn = uname("nodey")
+
+    async def go():
+        py = await Chat.open(env.srv)
+        await py.hello(uname("py"))
+        await py.ask(type="join", channel=ch)
+        proc = await asyncio.create_subprocess_exec(node, str(WS_CLIENT / "chat.js"), str(env.srv.port), nn, ch,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        got = await py.recv(timeout=20)  # node's message
+        assert got["name"] == nn and got["text"].startswith("hello from node"), got
+        await py.ask(type="message", channel=ch, text="hello from python")
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err
+        await py.close()
+        return json.loads(out)
+
+    r = run(go())
+    assert r["extensions"].startswith("permessage-deflate"), r
+    assert r["welcome"]["name"] == nn and r["history"]["ref"] == "j"
+    assert r["sent"]["ref"] == "n1" and r["sent"]["text"] == "hello from node " + "\u00fc" * 600
+    assert r["received"]["text"] == "hello from python" and "ref" not in r["received"]
+    assert r["close"] == 1000
 
 
 # ---------------------------------------------------------------------------- HTTP API and SSE
