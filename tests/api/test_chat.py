@@ -10,7 +10,8 @@ WebSocket clients, SSE events with Last-Event-ID replay), names in use,
 auth (chat_anonymous off: credentials needed; an account's name is its
 own), a restart keeping channels and messages, the counter
 vial_chat_messages_total, both databases, and two instances sharing one
-Redis: what is sent on one reaches a client of the other.
+Redis: what is sent on one reaches a client of the other, also after
+Redis was restarted under them.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import urllib.parse
 import pytest
 import websockets
 
-from test_pubsub_sse import Sse
+from test_pubsub_sse import REDIS_SH, Sse
 from test_ws_pubsub import redis_url  # noqa: F401 (a fixture: a throwaway Redis)
 from users_support import (CHEAP_ARGON2, Client, Database, PgCluster, error, new_secret, pg_admin_url,
                            start_server, uname)
@@ -545,6 +546,16 @@ def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
             for n in ("a", "b")]
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     ch = uname("both")
+    async def numsub(n):
+        deadline = time.monotonic() + 8
+        while True:  # the instances SUBSCRIBEd in Redis
+            r = subprocess.run(["redis-cli", "-p", port, "pubsub", "numsub", f"vial:chat:{ch}"],
+                               capture_output=True, text=True)
+            if r.stdout.split()[-1:] == [str(n)]:
+                return
+            assert time.monotonic() < deadline, r.stdout
+            await asyncio.sleep(0.05)
+
     try:
         async def go():
             a, b = await Chat.open(srvs[0]), await Chat.open(srvs[1])
@@ -556,14 +567,7 @@ def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
             assert await b.recv() == {"type": "channel", "channel": ch}  # across instances
             await a.ask(type="join", channel=ch)
             await b.ask(type="join", channel=ch)
-            deadline = time.monotonic() + 5
-            while True:  # both instances SUBSCRIBEd in Redis
-                r = subprocess.run(["redis-cli", "-p", port, "pubsub", "numsub", f"vial:chat:{ch}"],
-                                   capture_output=True, text=True)
-                if r.stdout.split()[-1:] == ["2"]:
-                    break
-                assert time.monotonic() < deadline, r.stdout
-                await asyncio.sleep(0.05)
+            await numsub(2)
             sent = await a.ask(type="message", channel=ch, text="from A", ref="a1")
             got = await b.recv()
             assert got["text"] == "from A" and got["id"] == sent["id"], got
@@ -572,6 +576,19 @@ def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
             cb.close()
             assert (await a.recv())["id"] == posted["id"]
             assert (await b.recv())["id"] == posted["id"]
+            # Redis restarted: both instances reconnect by themselves, subscribe
+            # again, and messages cross again; the open connections never noticed.
+            rdir = tmp_path / "redis"
+            subprocess.run(["bash", str(REDIS_SH), "stop", str(rdir)], check=True, capture_output=True)
+            for s in srvs:
+                assert s.wait_log(r"pub/sub: lost the connection to Redis", timeout=5), s.log()[-2000:]
+            subprocess.run(["bash", str(REDIS_SH), "start", str(rdir), port], check=True, capture_output=True)
+            for s in srvs:
+                assert s.wait_log(r"pub/sub: reconnected to Redis", timeout=8), s.log()[-2000:]
+            await numsub(2)
+            sent = await a.ask(type="message", channel=ch, text="after the restart")
+            got = await b.recv()
+            assert got["text"] == "after the restart" and got["id"] == sent["id"], got
             await a.close()
             await b.close()
 
