@@ -1,7 +1,7 @@
 # vial — the two commands that matter:
 #   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
 #   make test   install what tests need, build, run every suite, print "N passed, N failed"
-# Also: make build | hello | bench | fuzz | install [PREFIX=/usr/local] | clean
+# Also: make build | hello | docs | bench | fuzz | install [PREFIX=/usr/local] | clean
 
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -9,7 +9,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps assets run hello test bench fuzz install clean
+.PHONY: all build deps assets run hello docs test bench fuzz install clean
 
 all: build
 
@@ -42,6 +42,16 @@ run: build
 # The DESIGN.md hello world (examples/hello.c) on 127.0.0.1:5000.
 hello: build
 	exec ./$(BUILD)/examples/hello
+
+# The API reference, from include/vial.h (Doxygen): $(BUILD)/docs/html/index.html.
+# Fails on any warning, such as a public symbol without documentation.
+docs:
+	@scripts/deps.sh docs
+	@mkdir -p $(BUILD)/docs
+	@VIAL_SOURCE_DIR=$(CURDIR) VIAL_DOCS_OUT=$(abspath $(BUILD))/docs \
+	  VIAL_VERSION=$$(sed -n 's/^#define VIAL_VERSION_STRING "\(.*\)"/\1/p' include/vial.h) \
+	  doxygen docs/Doxyfile
+	@echo "API reference: $(BUILD)/docs/html/index.html"
 
 test:
 	@scripts/test.sh

@@ -23,7 +23,5 @@ int main(int argc, char **argv)
     vial_app *app = vial_app_new("hello");
     vial_get(app, "/", index_page);
     vial_get(app, "/site/<int:Age>", site);
-    int rc = vial_run(app, argc, argv); /* --host --port --workers --debug */
-    vial_app_free(app);
-    return rc;
+    return vial_main(app, argc, argv); /* runs (--host --port --workers --debug), frees */
 }

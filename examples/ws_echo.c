@@ -12,7 +12,5 @@ int main(int argc, char **argv)
 {
     vial_app *app = vial_app_new("ws_echo");
     vial_websocket(app, "/echo", &echo_ws);
-    int rc = vial_run(app, argc, argv);
-    vial_app_free(app);
-    return rc;
+    return vial_main(app, argc, argv);
 }

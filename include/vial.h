@@ -32,6 +32,11 @@
  *  - Threads: handlers run on the worker thread that owns the connection.
  *    A vial_req is used by one thread only.  Registration calls (routes,
  *    hooks, config) are made before vial_run() and are not thread-safe.
+ *  - Documentation: the comment right above a declaration (no blank line
+ *    between) documents it, and the declarations after it up to the next
+ *    blank line; a comment after a field documents the field.  `make docs`
+ *    builds the API reference from these comments and fails (as `make test`
+ *    does) on a public name without one.
  */
 #ifndef VIAL_H
 #define VIAL_H
@@ -60,6 +65,7 @@ extern "C" {
 #define VIAL_PRINTF(f, a)
 #endif
 
+/* The version of the API this header declares. */
 #define VIAL_VERSION_MAJOR 0
 #define VIAL_VERSION_MINOR 1
 #define VIAL_VERSION_PATCH 0
@@ -159,6 +165,16 @@ VIAL_API void vial_app_free(vial_app *app);
  * a usage error.  Does not free the app.
  */
 VIAL_API int vial_run(vial_app *app, int argc, char **argv);
+/*
+ * What a main() returns: vial_run(), then vial_app_free().  Steals `app`,
+ * so the shortest program is also the one that frees what it made:
+ *     vial_app *app = vial_app_new("hello");
+ *     vial_get(app, "/", hello);
+ *     return vial_main(app, argc, argv);
+ * A NULL `app` (vial_app_new() out of memory; the registration calls in
+ * between accept NULL and do nothing) prints "out of memory" and returns 1.
+ */
+VIAL_API int vial_main(vial_app *app, int argc, char **argv);
 
 /*
  * Loads configuration (defaults < config file < environment < `argv` flags)
@@ -246,6 +262,8 @@ VIAL_API int vial_route_add(vial_bp *bp, unsigned methods, const char *pattern,
  * pointer given at registration). */
 VIAL_API void *vial_route_ud(vial_req *req);
 
+/* A route for one method on an app or a blueprint, its endpoint the
+ * handler's name: vial_get(app, "/", index) is the endpoint "index". */
 #define vial_get(x, pat, fn) vial_route(VIAL_BP(x), VIAL_GET, (pat), (fn), #fn)
 #define vial_post(x, pat, fn) vial_route(VIAL_BP(x), VIAL_POST, (pat), (fn), #fn)
 #define vial_put(x, pat, fn) vial_route(VIAL_BP(x), VIAL_PUT, (pat), (fn), #fn)
@@ -451,6 +469,7 @@ VIAL_API int vial_set_status(vial_req *req, int status);
 /* 1 once a response exists. */
 VIAL_API int vial_responded(vial_req *req);
 
+/* A cookie's SameSite attribute (DEFAULT: Lax). */
 enum vial_samesite { VIAL_SAMESITE_DEFAULT = 0, VIAL_SAMESITE_LAX, VIAL_SAMESITE_STRICT, VIAL_SAMESITE_NONE };
 /* Cookie attributes.  Zeroed means: Path=/, HttpOnly, SameSite=Lax,
  * session cookie, not Secure. */
@@ -460,7 +479,7 @@ typedef struct vial_cookie_opts {
     const char *domain;   /* NULL = host only */
     int secure;           /* 1 = Secure */
     int not_httponly;     /* 1 = readable by scripts */
-    enum vial_samesite samesite;
+    enum vial_samesite samesite; /* DEFAULT = Lax */
 } vial_cookie_opts;
 /* Adds a Set-Cookie header.  `opts` may be NULL.  Names must be tokens and
  * values cookie-octets (VIAL_EINVAL otherwise). */
@@ -549,6 +568,7 @@ typedef int (*vial_sse_format_fn)(vial_sse *s, const char *topic, const char *da
  * header, Borrowed for the call) missed; called once, inside
  * vial_sse_begin().  A negative return closes the stream. */
 typedef int (*vial_sse_replay_fn)(vial_sse *s, const char *last_id, void *ud);
+/* What vial_sse_begin() may be told; zeroed fields mean the settings. */
 typedef struct vial_sse_opts {
     const char *const *topics; /* NULL-terminated, Borrowed (copied): subscribed before the
                                   replay runs, so nothing published meanwhile is missed */
@@ -625,6 +645,7 @@ VIAL_API vial_req *vial_sse_req(vial_sse *s);
  */
 typedef struct vial_ws vial_ws; /* one WebSocket connection */
 
+/* The functions of a WebSocket endpoint: `message` is required. */
 typedef struct vial_ws_handlers {
     /* Optional.  Before the 101, like a view: answer (vial_abort,
      * vial_auth_require ...) to refuse; return 0 without answering to
@@ -650,6 +671,7 @@ typedef struct vial_ws_handlers {
     void (*close)(vial_ws *ws, int code, const char *reason);
 } vial_ws_handlers;
 
+/* What else a WebSocket route can say (vial_ws_route); zero: not set. */
 typedef struct vial_ws_opts {
     const char *endpoint;            /* name for vial_url_for() (copied); NULL: the pattern */
     const char *const *protocols;    /* subprotocols, preferred first, NULL-terminated (copied) */
@@ -763,6 +785,8 @@ VIAL_API int vial_jw_clear(vial_jw *w);
  * Nesting state persists across calls for the life of the stream.  Arena. */
 VIAL_API vial_jw *vial_stream_jw(vial_req *req);
 
+/* The tokens of the document, in order: each call writes one (with the comma
+ * it needs); vial_jw_key() only inside an object, before each value. */
 VIAL_API void vial_jw_object(vial_jw *w);
 VIAL_API void vial_jw_array(vial_jw *w);
 VIAL_API void vial_jw_end(vial_jw *w); /* closes the innermost object or array */
@@ -990,13 +1014,14 @@ VIAL_API const char *vial_app_command(vial_app *app);
 typedef struct vial_db vial_db;
 typedef struct vial_rows vial_rows;
 
+/* The type of a bound value or a column. */
 typedef enum vial_type { VIAL_T_NULL = 0, VIAL_T_INT, VIAL_T_DOUBLE, VIAL_T_TEXT, VIAL_T_BLOB,
                          VIAL_T_BOOL, VIAL_T_JSON } vial_type;
 
 /* A value to bind.  Text and blobs are borrowed for the duration of the
  * call that binds them. */
 typedef struct vial_val {
-    vial_type type;
+    vial_type type; /* says which member of `u` holds the value */
     union {
         int64_t i;
         double d;
@@ -1004,9 +1029,10 @@ typedef struct vial_val {
             const char *p;
             size_t n; /* (size_t)-1: NUL-terminated */
         } s;
-    } u;
+    } u; /* i: INT, BOOL; d: DOUBLE; s: TEXT, BLOB, JSON */
 } vial_val;
 
+/* Values to bind, by type: VIAL_INT(42), VIAL_TEXT(name), VIAL_NULL ... */
 #define VIAL_NULL ((vial_val){ .type = VIAL_T_NULL })
 #define VIAL_INT(v) ((vial_val){ .type = VIAL_T_INT, .u.i = (int64_t)(v) })
 #define VIAL_DOUBLE(v) ((vial_val){ .type = VIAL_T_DOUBLE, .u.d = (double)(v) })
@@ -1240,23 +1266,28 @@ VIAL_API void vial_rows_close(vial_rows *r);
  *         VIAL_FIELD_END };
  *     static const vial_schema action = { action_f, VIAL_SCHEMA_STRICT };
  */
+/* The JSON type a field must have (TIMESTAMP: an RFC 3339 string with an offset). */
 typedef enum vial_ftype { VIAL_F_ANY = 0, VIAL_F_STRING, VIAL_F_INT, VIAL_F_NUMBER, VIAL_F_BOOL,
                           VIAL_F_OBJECT, VIAL_F_ARRAY, VIAL_F_TIMESTAMP } vial_ftype;
+/* vial_field.flags. */
 enum {
     VIAL_REQUIRED = 1u << 0, /* absent → "required" */
     VIAL_NULLABLE = 1u << 1, /* null accepted (else "must not be null") */
     VIAL_NONEMPTY = 1u << 2, /* strings: at least one non-space character */
 };
+/* vial_schema.flags. */
 enum { VIAL_SCHEMA_STRICT = 1u << 0 /* unknown members are errors, else ignored */ };
 
 struct vial_schema;
+/* One member's rule (VIAL_FIELD() fills it); an array of them ends with VIAL_FIELD_END. */
 typedef struct vial_field {
     const char *name;   /* NULL ends a field list */
-    vial_ftype type;
-    unsigned flags;
+    vial_ftype type;    /* the JSON type required */
+    unsigned flags;     /* VIAL_REQUIRED, VIAL_NULLABLE, VIAL_NONEMPTY */
     /* INT/NUMBER: value bounds; STRING: length in characters; ARRAY: items.
      * Checked when min < max or either is non-zero (0/0: unbounded). */
-    double min, max;
+    double min;
+    double max; /* see min */
     const char *const *one_of;         /* STRING: allowed values, NULL-terminated */
     const struct vial_schema *schema;  /* OBJECT, or ARRAY of objects */
     const struct vial_field *items;    /* ARRAY of non-objects: the item rule */
@@ -1264,9 +1295,10 @@ typedef struct vial_field {
     const char *(*check)(json_t *value);
 } vial_field;
 
+/* An object's rules. */
 typedef struct vial_schema {
-    const vial_field *fields;
-    unsigned flags;
+    const vial_field *fields; /* ends with VIAL_FIELD_END */
+    unsigned flags;           /* VIAL_SCHEMA_STRICT */
 } vial_schema;
 
 /* A field with designated initializers (so -Wextra stays quiet); options
@@ -1314,9 +1346,11 @@ VIAL_API const char *vial_form_error(vial_req *req);
 /* A file part of a multipart body.  Strings are arena; `filename` is the
  * client's name reduced to its last path component ("" if none was sent). */
 typedef struct vial_upload {
-    const char *field, *filename, *content_type;
-    uint64_t size;
-    uint64_t offset; /* where its bytes start in the request body */
+    const char *field;        /* the form field's name */
+    const char *filename;     /* as sent, last path component only */
+    const char *content_type; /* as sent */
+    uint64_t size;            /* bytes */
+    uint64_t offset;          /* where its bytes start in the request body */
 } vial_upload;
 /* The first upload of `field`, or NULL.  Arena. */
 VIAL_API const vial_upload *vial_upload_get(vial_req *req, const char *field);
@@ -1405,7 +1439,7 @@ typedef struct vial_page_spec {
 } vial_page_spec;
 /* One request's page.  Text in `after` is Arena memory. */
 typedef struct vial_page {
-    const vial_page_spec *spec;
+    const vial_page_spec *spec;          /* the spec it was parsed with */
     int64_t limit;                       /* rows on this page; 0: no limit */
     int has_after;                       /* 1 when a cursor was given */
     vial_val after[VIAL_PAGE_MAX_KEYS];  /* continue after these keys; without a
@@ -1573,13 +1607,14 @@ VIAL_API int vial_jwt_verify(vial_app *app, const char *token, json_t **claims, 
  * revoked key stops working at once.  Strings point into the request arena.
  */
 typedef struct vial_identity {
-    int64_t user_id;
+    int64_t user_id;     /* the app's id of the user (also for an API key) */
     const char *subject; /* the token's "sub", or "key:<id>" */
     const char *role;    /* "admin", "user", or an app's own */
     const char *via;     /* "token" or "api_key" */
     int64_t key_id;      /* for "api_key" */
 } vial_identity;
 
+/* How the app turns credentials into an identity (vial_auth_init). */
 typedef struct vial_auth_ops {
     /* A token whose signature and expiry checked out: fill `id` from its
      * claims (borrowed) and the app's records.  Return 0, VIAL_ENOENT when
@@ -1649,10 +1684,10 @@ VIAL_API const char *vial_kv_backend(vial_app *app);
  * separates limits that count the same callers.
  */
 typedef struct vial_limit {
-    const char *name;
-    double per_minute;
-    double burst;
-    unsigned by;
+    const char *name;  /* "login": keeps its counts apart from other limits' */
+    double per_minute; /* sustained rate */
+    double burst;      /* requests allowed at once */
+    unsigned by;       /* VIAL_LIMIT_IP, VIAL_LIMIT_USER or both */
 } vial_limit;
 enum { VIAL_LIMIT_IP = 1u << 0, VIAL_LIMIT_USER = 1u << 1 };
 /* 0 within the limit; otherwise answers 429 and returns non-zero (like

@@ -3,14 +3,18 @@
 #   scripts/deps.sh build   compile libvial and vial-server
 #   scripts/deps.sh test    + what `make test` needs
 #   scripts/deps.sh bench   + load generator and peers
+#   scripts/deps.sh docs    + the API reference generator (make docs)
 # Checks each package with dpkg -s and installs only what is missing.
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-dev libinih-dev
-            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev)
+            libsqlite3-dev libpq-dev libsodium-dev libssl-dev libhiredis-dev zlib1g-dev
+            libsystemd-dev)  # sd-daemon.h for its constants; libsystemd itself is dlopen'd under systemd only
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
-           prometheus)  # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
+           doxygen)     # the API reference is built, warnings failing, by ctest api_reference
+docs_pkgs=(doxygen)
 bench_pkgs=(wrk nginx procps util-linux)
 
 want=("${build_pkgs[@]}")
@@ -19,7 +23,8 @@ for what in "$@"; do
     build) ;;
     test) want+=("${test_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown set '$what' (build, test, bench)" >&2; exit 2 ;;
+    docs) want+=("${docs_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, bench, docs)" >&2; exit 2 ;;
   esac
 done
 

@@ -455,6 +455,7 @@ typedef struct tail_batch {
     row *rows;
     size_t n;
     int64_t first;
+    bool publish;
 } tail_batch;
 
 static void stored_fields(size_t i, logs_fields *f, void *ud)
@@ -473,10 +474,15 @@ static void stored_fields(size_t i, logs_fields *f, void *ud)
                         .has_ly = r->has_ly, .ly = r->ly };
 }
 
-static void publish_stored(void *arg)
+/* Once the response is known: a 201 means COMMIT went through. */
+static void after_commit(void *arg)
 {
     tail_batch *st = arg;
-    logs_publish(st->req, st->n, st->first, stored_fields, st);
+    if (vial_resp_status(st->req) != 201)
+        return;
+    vial_metric_add(vial_app_of(st->req), st->req, logs_settings.ingested, NULL, (double)st->n);
+    if (st->publish)
+        logs_publish(st->req, st->n, st->first, stored_fields, st);
 }
 
 int post_logs(vial_req *req)
@@ -560,16 +566,18 @@ static int store(vial_req *req, row *rows, size_t n)
     int64_t stored = b ? vial_batch_finish(b, &first, &last) : rc;
     if (rc < 0 || stored < 0)
         return vial_db_abort(req, db);
-    /* The live tail: only when someone anywhere may listen, so an ingest
-     * nobody watches formats nothing more. */
-    if (stored > 0 && vial_publish_wanted(vial_app_of(req), LOGS_TOPIC)) {
+    /* Counted, and sent to the live tail — only when someone anywhere may
+     * listen, so an ingest nobody watches formats nothing more. */
+    if (stored > 0) {
         tail_batch *st = vial_alloc(req, sizeof *st);
         if (st) {
-            *st = (tail_batch){ req, rows, n, first };
-            if (vial_defer(req, publish_stored, st))
-                vial_req_log(req, VIAL_LOG_WARN, "out of memory: logs %" PRId64 "..%" PRId64
-                             " are not sent to live tails", first, last);
+            *st = (tail_batch){ req, rows, n, first, vial_publish_wanted(vial_app_of(req), LOGS_TOPIC) };
+            if (vial_defer(req, after_commit, st))
+                st = NULL;
         }
+        if (!st)
+            vial_req_log(req, VIAL_LOG_WARN, "out of memory: logs %" PRId64 "..%" PRId64
+                         " are neither counted nor sent to live tails", first, last);
     }
     /* 201 only after COMMIT: vial_db_tx commits before this is sent. */
     vial_jw *w = vial_jw_begin(req, 201);

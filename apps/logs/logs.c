@@ -73,6 +73,8 @@ int logs_register(vial_app *app)
         vial_config_define(app, "logs_default_offset", "",
                            "UTC offset assumed for times sent without one (e.g. Z); empty: refuse them") ||
         vial_on_start(app, logs_start) ||
+        !(logs_settings.ingested = vial_counter(app, "vial_logs_ingested_total",
+                                                "logs stored by POST /logs (counted after COMMIT)", NULL)) ||
         vial_db_migrations(app, "logs", "apps/logs/migrations"))
         return VIAL_EINVAL;
     vial_bp *bp = vial_bp_new("logs");

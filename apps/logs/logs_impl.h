@@ -24,6 +24,7 @@ typedef struct logs_cfg {
     bool keep_unknown;      /* logs_unknown_properties = keep */
     bool has_default_offset;
     int32_t default_offset; /* logs_default_offset */
+    vial_metric *ingested;  /* vial_logs_ingested_total */
 } logs_cfg;
 extern logs_cfg logs_settings;
 

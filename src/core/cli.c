@@ -195,6 +195,17 @@ int vial_run(vial_app *app, int argc, char **argv)
     return status;
 }
 
+int vial_main(vial_app *app, int argc, char **argv)
+{
+    if (!app) {
+        fprintf(stderr, "%s: out of memory\n", argc > 0 && argv ? argv[0] : "vial");
+        return 1;
+    }
+    int status = vial_run(app, argc, argv);
+    vial_app_free(app);
+    return status;
+}
+
 /* ------------------------------------------------------------------ prompts */
 
 int vial_prompt_password(const char *prompt, char *buf, size_t cap)

@@ -659,13 +659,16 @@ static int call_super(vial__trender *r, const vial__texpr *x)
     return render_block(r, b->c, b->k + 1);
 }
 
-/* The URL of a file under static/: static_url_path (default "/static")
- * + the path, percent-encoded with its slashes kept. */
+/* The URL of a file under static/: the script root (behind a proxy at a
+ * prefix), static_url_path (default "/static") + the path,
+ * percent-encoded with its slashes kept. */
 static int static_path(vial__trender *r, uint32_t pos, const char *p, size_t n, vial__tval *v)
 {
     vial__buf b = { 0 };
     const char *prefix = vial_config(r->app, "static_url_path");
-    int rc = vial__buf_puts(&b, prefix && *prefix ? prefix : "/static");
+    int rc = vial__buf_puts(&b, vial_script_root(r->req));
+    if (!rc)
+        rc = vial__buf_puts(&b, prefix && *prefix ? prefix : "/static");
     if (!rc && (!b.n || b.p[b.n - 1] != '/'))
         rc = vial__buf_add(&b, "/", 1);
     size_t skip = n && p[0] == '/';

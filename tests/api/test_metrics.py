@@ -200,6 +200,7 @@ def test_promtool_accepts_the_exposition(srv, conn):
         "vial_db_queries_total": "counter", "vial_db_query_duration_seconds": "histogram",
         "vial_db_pool_waits_total": "counter", "vial_db_errors_total": "counter",
         "vial_redis_errors_total": "counter", "vial_failed_logins_total": "counter",
+        "vial_logs_ingested_total": "counter",
     }
     for name, type_ in want.items():
         assert exp.type.get(name) == type_, (name, exp.type.get(name))
@@ -285,6 +286,18 @@ def test_db_queries_counted(srv, conn):
     assert after.get("vial_db_errors_total", backend="sqlite") == before.get("vial_db_errors_total", backend="sqlite")
     assert after.value("vial_db_pool_waits_total", backend="sqlite") is not None
     assert after.value("vial_redis_errors_total") == 0  # no Redis configured
+
+
+def test_logs_ingested(srv, conn):
+    before, _ = scrape(conn)
+    store_logs(conn, 7)
+    store_logs(conn, 1)
+    # refused batches store nothing and count nothing
+    r = conn.request("POST", "/logs", headers={"Content-Type": "application/json"},
+                     body='{"userId":"u","sessionId":"s","actions":[{"time":"yesterday","type":"A"}]}')
+    assert r.status == 400, r
+    after, _ = scrape(conn)
+    assert after.get("vial_logs_ingested_total") - before.get("vial_logs_ingested_total") == 8
 
 
 def test_failed_logins(srv, conn):

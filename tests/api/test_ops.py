@@ -406,6 +406,31 @@ def test_reload_finishes_in_flight_requests(daemons):
     assert get(d.port, "/textf")[0] == 200
 
 
+def test_reload_closes_websockets_with_1001_and_new_ones_reach_the_new_generation(daemons):
+    import asyncio
+    import websockets
+    d = daemons("--workers", "2").wait_ready()
+    u = f"ws://127.0.0.1:{d.port}/ws/echo"
+
+    async def go():
+        old = [await websockets.connect(u, ping_interval=None) for _ in range(3)]
+        for c in old:
+            await c.send("before")
+            assert await c.recv() == "before"
+        before = d.pid()
+        os.kill(before, signal.SIGHUP)
+        for c in old:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(c.recv(), 15)
+            assert c.close_code == 1001, c.close_code
+        assert await asyncio.get_running_loop().run_in_executor(
+            None, lambda: wait_until(lambda: d.pid() not in (None, before) and not alive(before), 15))
+        async with websockets.connect(u, ping_interval=None) as c:
+            await c.send("after")
+            assert await c.recv() == "after"
+    asyncio.run(asyncio.wait_for(go(), 40))
+
+
 def test_reload_reads_the_configuration_again(daemons, tmp_path):
     ini = tmp_path / "vial.ini"
     ini.write_text("[testapp]\ngreeting = one\n")

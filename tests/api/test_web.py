@@ -1460,3 +1460,66 @@ def test_upload_aborted_mid_body_leaks_nothing(uploader, upload_dirs):
     assert list(spool.iterdir()) == []
     total = len(os.listdir(f"/proc/{uploader.proc.pid}/fd"))
     assert total < 60, f"{total} descriptors open"
+
+
+# ============================================================================ under a URL prefix
+
+URL_ATTR_RE = re.compile(r'\b(?:href|src|action|data-live|data-stats)="([^"]*)"')
+
+
+def test_dashboard_under_a_prefix(fresh_servers, tmp_path):
+    """Mounted at /MusicGroup (nginx keeping the prefix): every link, form,
+    asset and script URL of the pages points under it, and works."""
+    srv = fresh_servers.vial_server(tmp_path / "prefix.db", "--url-prefix", "/MusicGroup")
+    name = register(srv)
+    acts = [{"userId": name, "sessionId": f"S{i}",
+             "actions": [{"time": f"2018-10-18T21:{i:02d}:00-06:00", "type": "CLICK",
+                          "properties": {"locationX": i, "locationY": i}}]} for i in range(55)]
+    r = requests.post(f"http://127.0.0.1:{srv.port}/MusicGroup/logs", json=acts, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    b = Browser(srv)
+    b.base += "/MusicGroup"
+    seen = set()
+
+    def check_page(path):
+        r = b.get(path)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        urls = URL_ATTR_RE.findall(r.text)
+        assert urls, path
+        for u in urls:
+            u = u.replace("&amp;", "&")
+            if u.startswith("data:") or u.startswith("#"):
+                continue
+            assert u.startswith("/MusicGroup/"), (path, u)
+            seen.add(u)
+        return r
+
+    check_page("/login")
+    check_page("/register")
+    tok = b.token("/login")
+    r = b.post("/login", data={"csrf_token": tok, "username": name, "password": PASSWORD})
+    assert r.status_code == 303 and r.headers["Location"] in ("/MusicGroup/explorer",
+                                                               f"http://127.0.0.1:{srv.port}/MusicGroup/explorer"), r.headers
+    _, attrs = session_set_cookie(r)
+    assert attrs.get("path") == "/MusicGroup", attrs
+    page = check_page("/explorer")
+    assert 'id="next"' in page.text, "55 logs make a second page"
+    check_page("/me")
+    # every URL found works: assets, the chart's stats, the next page, the live stream's handshake
+    for u in sorted(seen):
+        if "/logout" in u:
+            continue
+        vendor = u.split("?")[0].removeprefix("/MusicGroup/static/")
+        if u.startswith("/MusicGroup/static/vendor/") and not (pathlib.Path(STATIC) / vendor).exists():
+            continue  # npm's files are copied by `make build`'s assets step, not by every test run
+        stream = "/live" in u
+        r = b.s.get(f"http://127.0.0.1:{srv.port}{u}", timeout=HTTP_TIMEOUT, allow_redirects=False, stream=stream)
+        try:
+            assert r.status_code == 200 or (r.status_code == 303 and r.headers["Location"].startswith("/MusicGroup/")), \
+                (u, r.status_code, r.headers)
+        finally:
+            r.close()
+    # and the same app answers without the prefix (nginx stripping it), with URLs still under it
+    r = requests.get(f"http://127.0.0.1:{srv.port}/login", timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200 and 'action="/MusicGroup/login"' in r.text
+    b.close()

@@ -32,8 +32,9 @@ static void slurp(FILE *f, char *buf, size_t cap)
     fclose(f);
 }
 
-/* vial_run(app, argc, argv) with stdout and stderr captured. */
-static void run_cli(vial_app *app, ran *r, int argc, char **argv)
+/* vial_run(app, argc, argv) — or vial_main(), which also frees the app —
+ * with stdout and stderr captured. */
+static void run_cli_as(int use_main, vial_app *app, ran *r, int argc, char **argv)
 {
     fflush(stdout);
     fflush(stderr);
@@ -43,7 +44,7 @@ static void run_cli(vial_app *app, ran *r, int argc, char **argv)
     int so = dup(1), se = dup(2);
     dup2(fileno(o), 1);
     dup2(fileno(e), 2);
-    r->status = vial_run(app, argc, argv);
+    r->status = use_main ? vial_main(app, argc, argv) : vial_run(app, argc, argv);
     fflush(stdout);
     fflush(stderr);
     dup2(so, 1);
@@ -52,6 +53,11 @@ static void run_cli(vial_app *app, ran *r, int argc, char **argv)
     close(se);
     slurp(o, r->out, sizeof r->out);
     slurp(e, r->err, sizeof r->err);
+}
+
+static void run_cli(vial_app *app, ran *r, int argc, char **argv)
+{
+    run_cli_as(0, app, r, argc, argv);
 }
 
 #define RUN(app, r, ...)                                                       \
@@ -284,6 +290,44 @@ static void test_usage_errors_are_2(void **state)
     assert_int_equal(vial_run(NULL, 0, NULL), 1);
 }
 
+/* vial_main() is vial_run() followed by vial_app_free(): the exit status
+ * comes through, and the app is freed whatever it is (the ASan build's leak
+ * check sees it); a NULL app — vial_app_new() out of memory — is a 1 with
+ * a message, not a crash. */
+static void test_main_runs_then_frees(void **state)
+{
+    (void)state;
+    ran r;
+    vial_app *app = new_app();
+    vial_get(app, "/", view);
+    assert_int_equal(vial_command(app, "greet", greet, "say hello"), 0);
+    char *argv1[] = { "t", "greet", "fail", NULL };
+    run_cli_as(1, app, &r, 3, argv1);
+    assert_int_equal(r.status, 7);
+    assert_string_equal(greet_args, "fail|");
+
+    app = new_app();
+    vial_get(app, "/", view);
+    char *argv2[] = { "t", "routes", NULL };
+    run_cli_as(1, app, &r, 2, argv2);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\nview "));
+
+    app = new_app();
+    add_bad_route(app);
+    run_cli_as(1, app, &r, 2, argv2);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot start"));
+
+    /* What the 10-line hello does when vial_app_new() fails: every call
+     * takes the NULL and vial_main() reports it. */
+    app = NULL;
+    assert_int_equal(vial_get(app, "/", view), VIAL_EINVAL);
+    run_cli_as(1, app, &r, 2, argv2);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.err, "t: out of memory\n");
+}
+
 static void test_bad_routes_cannot_start(void **state)
 {
     (void)state;
@@ -492,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_routes_of_an_empty_app),
         cmocka_unit_test(test_routes_listing),
         cmocka_unit_test(test_usage_errors_are_2),
+        cmocka_unit_test(test_main_runs_then_frees),
         cmocka_unit_test(test_bad_routes_cannot_start),
         cmocka_unit_test(test_run_stops_when_a_start_hook_fails),
         cmocka_unit_test(test_custom_commands),
