@@ -2,7 +2,8 @@
 // beside dashboard.test.js: two browser contexts (two people, anonymous)
 // pick names, one creates a channel, both join it and see each other's
 // messages live; one reloads and sees the history; markup sent as a
-// message shows as text.  Every page is watched for console errors,
+// message shows as text; a user logged in on the dashboard chats under
+// their username (the handshake carries the session cookie).  Every page is watched for console errors,
 // failed requests and CSP violations.
 'use strict';
 
@@ -123,6 +124,48 @@ describe('the chat page', () => {
     await b.page.fill('#text', 'back again');
     await b.page.click('#send');
     await waitText(a.page, 'back again');
+  });
+
+  it('a logged-in user chats under their username, without picking a name', async () => {
+    const c = await person('cay');
+    const username = `cay_${tag}`;
+    await c.page.goto('/register');
+    await c.page.fill('#username', username);
+    await c.page.fill('#password', 'correct horse battery staple');
+    await c.page.fill('#password2', 'correct horse battery staple');
+    await Promise.all([c.page.waitForNavigation(), c.page.click('#register')]);
+    await c.page.goto('/chat');
+    await c.page.waitForSelector('#chat-main:not([hidden])');
+    assert.equal(await c.page.isHidden('#chat-login'), true);
+    await c.page.waitForFunction((n) => document.getElementById('chat-status').textContent.includes(n), username);
+    await c.page.click(`#channels button[data-channel="${ROOM}"]`);
+    await waitText(c.page, 'back again');
+    await c.page.fill('#text', 'signed in');
+    await c.page.click('#send');
+    await waitText(a.page, 'signed in');
+    const who = await a.page.$$eval('#messages .who', (e) => e.map((x) => x.textContent));
+    assert.equal(who[who.length - 1], username);
+  });
+
+  it('a dropped connection comes back by itself and fetches what was missed', async () => {
+    // The server drops ann for flooding (1008 past chat_burst = 50 frames
+    // at once); while she is away ben speaks; the page reconnects, says
+    // hello under the same name, joins again and shows what she missed.
+    await a.page.evaluate(() => {
+      const f = document.getElementById('send-form'), t = document.getElementById('text');
+      for (let i = 0; i < 60; i++) { t.value = `flood ${i}`; f.requestSubmit(); }
+    });
+    await a.page.waitForFunction(() => /Disconnected|Reconnecting/.test(document.getElementById('chat-status').textContent));
+    await b.page.fill('#text', 'while you were away');
+    await b.page.click('#send');
+    await a.page.waitForFunction((n) => document.getElementById('chat-status').textContent === `Connected as ${n}`, ANN);
+    await waitText(a.page, 'while you were away');
+    const ids = await a.page.$$eval('#messages li', (lis) => lis.map((li) => Number(li.dataset.id)));
+    assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'in id order');
+    assert.equal(new Set(ids).size, ids.length, 'nothing twice');
+    await a.page.fill('#text', 'back online');
+    await a.page.click('#send');
+    await waitText(b.page, 'back online');
   });
 
   it('nothing went wrong on the pages', () => {
