@@ -35,7 +35,14 @@
  *
  * Other threads reach a WebSocket only by id (vial_ws_send_to): a post to
  * its worker, which finds it with vial__conn_find(); framing and the
- * compressor stay on that worker.
+ * compressor stay on that worker.  Topics (vial_ws_subscribe) arrive the
+ * same way: pub/sub posts a message once per worker, and delivers it here
+ * to each subscribed connection (vial__ws_deliver).
+ *
+ * Handlers get a request context on demand (vial_ws_request): one of the
+ * worker's recycled requests (core's vial__req_context), ended when the
+ * outermost handler call returns, so the database and the kv store work
+ * in handlers as in views.
  */
 #include "rt.h"
 
