@@ -106,6 +106,14 @@ typedef struct ws_worker {
     int ninflaters;
     vial__wsz *deflaters[16]; /* by window bits */
     vial__buf zbuf;
+    /* A broadcast sends one message to many connections of the worker:
+     * without context takeover its compressed form is the same for every
+     * connection with the same window, so the last one is kept — `zsrc`
+     * the message, `zbuf` what it compressed to with `zbits` (0: nothing
+     * kept) — and a message equal to it (memcmp: far cheaper than deflate)
+     * is not compressed again. */
+    vial__buf zsrc;
+    int zbits;
 } ws_worker;
 
 static void *worker_init(vial_app *app, int worker, void *ud)
@@ -125,6 +133,7 @@ static void worker_fini(void *state, void *ud)
     for (int i = 0; i < 16; i++)
         vial__wsz_free(w->deflaters[i]);
     vial__buf_free(&w->zbuf);
+    vial__buf_free(&w->zsrc);
     free(w);
 }
 
@@ -453,23 +462,36 @@ static int send_message(vial_ws *ws, unsigned op, const void *data, size_t len)
     if (!ws->deflate || len < ws->cfg->deflate_min)
         return put_frame(ws, op, data, len, false);
     ws_worker *w = ws->w;
-    vial__wsz *z;
-    if (ws->dp.server_no_takeover)
-        z = worker_deflater(w, ws->dp.server_bits);
-    else
-        z = ws->def ? ws->def : (ws->def = vial__wsz_deflater(ws->dp.server_bits));
-    if (!z)
-        return VIAL_ENOMEM;
-    w->zbuf.n = 0;
-    int rc = vial__wsz_deflate(z, data, len, &w->zbuf);
-    if (ws->dp.server_no_takeover)
-        vial__wsz_reset(z);
-    if (!rc && w->zbuf.n >= len && ws->dp.server_no_takeover)
+    int rc = 0;
+    bool shared = ws->dp.server_no_takeover;
+    if (shared && w->zbits == ws->dp.server_bits && w->zsrc.n == len && !memcmp(w->zsrc.p, data, len)) {
+        /* compressed already, for another connection of this broadcast */
+    } else {
+        vial__wsz *z;
+        if (shared)
+            z = worker_deflater(w, ws->dp.server_bits);
+        else
+            z = ws->def ? ws->def : (ws->def = vial__wsz_deflater(ws->dp.server_bits));
+        if (!z)
+            return VIAL_ENOMEM;
+        w->zbits = 0;
+        w->zbuf.n = 0;
+        rc = vial__wsz_deflate(z, data, len, &w->zbuf);
+        if (shared) {
+            vial__wsz_reset(z);
+            w->zsrc.n = 0;
+            if (!rc && len <= BIG_FRAME && !vial__buf_append(&w->zsrc, data, len))
+                w->zbits = ws->dp.server_bits;
+        }
+    }
+    if (!rc && w->zbuf.n >= len && shared)
         rc = put_frame(ws, op, data, len, false); /* it would only grow: as it is (no context to keep in step) */
     else if (!rc)
         rc = put_frame(ws, op, w->zbuf.p, w->zbuf.n, true);
-    if (w->zbuf.cap > 4 * BIG_FRAME)
+    if (w->zbuf.cap > 4 * BIG_FRAME) {
         vial__buf_free(&w->zbuf); /* a worker keeps no huge buffer for one big message */
+        w->zbits = 0;
+    }
     if (rc && !ws->dp.server_no_takeover)
         fail_conn(ws, VIAL__WS_C_INTERNAL, "out of memory"); /* the shared context is lost */
     return rc;

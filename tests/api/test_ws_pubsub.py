@@ -210,3 +210,26 @@ def test_realtime_metrics(start_server):
     e = settle(srv, "vial_ws_connections", 0)
     assert e.get("vial_ws_connections") == 0
     promtool(e.text)
+
+
+def test_compressed_broadcast(start_server):
+    """Subscribers with permessage-deflate: a message compressed once per
+    worker serves every connection of it; the next message of the same
+    length but other bytes is compressed anew (nobody gets a stale copy)."""
+    srv = start_server("--workers", "2")
+
+    async def go():
+        conns, _ = await clients_on_both_workers(srv.port, n=6)  # python websockets offers deflate
+        assert all(ws.extensions for ws in conns)
+        for ws in conns:
+            await subscribe(ws, "z")
+        bodies = ["a" * 3000, "b" * 3000, "ab" * 1500, "a" * 2999 + "c"]
+        for b in bodies:
+            r = srv.request("POST", "/publish?topic=z", body=b.encode())
+            assert r.status == 204, r
+        for ws in conns:
+            assert [await asyncio.wait_for(ws.recv(), 5) for _ in bodies] == bodies
+        for ws in conns:
+            await ws.close()
+
+    run(go())
