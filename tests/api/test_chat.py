@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -482,6 +483,32 @@ def test_rate_limit_closes_with_1008(servers):
         assert ei.value.rcvd.code == 1008, ei.value
 
     run(go())
+
+
+def test_stopping_the_server_with_chat_clients_connected(servers):
+    """SIGTERM: every chat client gets 1001, and the close handlers (which
+    give names back through the store) run before the worker goes: the
+    server exits 0 with nothing for a sanitizer to say."""
+    e = servers()
+
+    async def go():
+        a, b = await Chat.open(e.srv), await Chat.open(e.srv)
+        ch = uname("stop")
+        await a.hello(uname("s"))
+        await b.hello(uname("t"))
+        await a.ask(type="create", channel=ch)
+        await b.recv()
+        await a.ask(type="join", channel=ch)
+        await b.ask(type="join", channel=ch)
+        e.srv.proc.send_signal(signal.SIGTERM)
+        for x in (a, b):
+            with pytest.raises(websockets.ConnectionClosed) as ei:
+                while True:
+                    await x.recv()
+            assert ei.value.rcvd.code == 1001, ei.value
+
+    run(go())
+    assert e.srv.proc.wait(timeout=15) == 0
 
 
 # ---------------------------------------------------------------------------- auth
