@@ -573,10 +573,10 @@ def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
             for n in ("a", "b")]
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     ch = uname("both")
-    async def numsub(n):
+    async def numsub(n, topic=None):
         deadline = time.monotonic() + 8
-        while True:  # the instances SUBSCRIBEd in Redis
-            r = subprocess.run(["redis-cli", "-p", port, "pubsub", "numsub", f"vial:chat:{ch}"],
+        while True:  # the instances SUBSCRIBEd in Redis (asynchronously, on their Redis threads)
+            r = subprocess.run(["redis-cli", "-p", port, "pubsub", "numsub", f"vial:{topic or 'chat:' + ch}"],
                                capture_output=True, text=True)
             if r.stdout.split()[-1:] == [str(n)]:
                 return
@@ -590,6 +590,7 @@ def test_two_instances_share_one_redis(tmp_path, cluster, redis_url):
             await a.hello(n)
             await b.expect_error("name_taken", type="hello", name=n)
             await b.hello(uname("y"))
+            await numsub(2, "chat")
             await a.ask(type="create", channel=ch)
             assert await b.recv() == {"type": "channel", "channel": ch}  # across instances
             await a.ask(type="join", channel=ch)
