@@ -466,6 +466,31 @@ def test_counter_and_restart(servers):
     run(after(e.srv))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_acknowledged_messages_survive_kill_9(servers, backend):
+    """A message whose copy came back (or whose POST answered 201) is
+    committed: after kill -9 and a restart it is in the history."""
+    e = servers(backend=backend)
+    ch = uname("k9")
+    assert e.http.post("/api/chat/channels", json={"name": ch}).status_code == 201
+    posted = e.http.post(f"/api/chat/channels/{q(ch)}/messages", json={"name": "bot", "text": "by http"}).json()
+
+    async def go(srv):
+        a = await Chat.open(srv)
+        await a.hello(uname("k"))
+        await a.ask(type="join", channel=ch)
+        return await a.ask(type="message", channel=ch, text="acknowledged")
+
+    sent = run(go(e.srv))
+    e.srv.proc.kill()  # SIGKILL: no shutdown, no flush
+    e.srv.proc.wait(timeout=10)
+    e.http.close()
+    e.srv = start_server(e.db, e.tmp, *CHEAP_ARGON2, secret=e.secret)
+    e.http = Client(e.srv, addr=None)
+    msgs = e.http.get(f"/api/chat/channels/{q(ch)}/messages").json()
+    assert [(m["id"], m["text"]) for m in msgs] == [(posted["id"], "by http"), (sent["id"], "acknowledged")]
+
+
 def test_rate_limit_closes_with_1008(servers):
     e = servers("--chat-rate", "1", "--chat-burst", "5")
 
