@@ -80,7 +80,7 @@ static json_t *body_object(vial_req *req)
 static int list_channels(vial_req *req)
 {
     const char *user;
-    if (chat_who(req, &user))
+    if (chat_who(req, true, &user))
         return 0;
     int rc;
     json_t *a = chat_channels(req, true, &rc);
@@ -90,7 +90,7 @@ static int list_channels(vial_req *req)
 static int create_channel(vial_req *req)
 {
     const char *user, *name;
-    if (chat_who(req, &user))
+    if (chat_who(req, false, &user))
         return 0;
     json_t *b = body_object(req);
     if (!b || body_str(req, b, "name", true, &name))
@@ -124,7 +124,7 @@ static int list_messages(vial_req *req)
 {
     const char *user, *name;
     int64_t id;
-    if (chat_who(req, &user) || channel_of(req, &name, &id))
+    if (chat_who(req, true, &user) || channel_of(req, &name, &id))
         return 0;
     vial_page pg;
     if (vial_page_args(req, &by_id, &pg))
@@ -150,7 +150,7 @@ static int post_message(vial_req *req)
 {
     const char *user, *name, *sender, *text;
     int64_t id;
-    if (chat_who(req, &user) || channel_of(req, &name, &id))
+    if (chat_who(req, false, &user) || channel_of(req, &name, &id))
         return 0;
     json_t *b = body_object(req);
     if (!b || body_str(req, b, "name", !user, &sender) || body_str(req, b, "text", true, &text))
@@ -266,7 +266,7 @@ static int events(vial_req *req)
 {
     const char *user, *name;
     int64_t id;
-    if (chat_who(req, &user) || channel_of(req, &name, &id))
+    if (chat_who(req, true, &user) || channel_of(req, &name, &id))
         return 0;
     tail *t = vial_alloc(req, sizeof *t);
     const char *topic = vial_sprintf(req, "chat:%s", name);

@@ -29,11 +29,11 @@ chat_cfg chat_settings;
 
 /* ------------------------------------------------------------------ who */
 
-int chat_who(vial_req *req, const char **user)
+int chat_who(vial_req *req, bool session, const char **user)
 {
     *user = NULL;
     users_account a;
-    int rc = users_current(req, &a);
+    int rc = users_current(req, session, &a);
     if (rc == 0) {
         *user = a.username;
         return 0;

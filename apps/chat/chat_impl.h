@@ -125,8 +125,12 @@ extern chat_cfg chat_settings;
 
 /* The caller's account name (Arena) in *user, or NULL for an anonymous
  * caller; 0, or non-zero once the request was answered (401 for bad
- * credentials or, with chat_anonymous off, none; 503). */
-int chat_who(vial_req *req, const char **user);
+ * credentials or, with chat_anonymous off, none; 503).  `session`: the
+ * dashboard's login counts (reads, and the WebSocket, whose handshake the
+ * Origin check guards); the HTTP API's POSTs take only a bearer token or
+ * an API key (no CSRF token there: a cross-site form must not post as the
+ * browser's user). */
+int chat_who(vial_req *req, bool session, const char **user);
 /* An anonymous display name: held for this connection (0), or name_taken
  * (VIAL_EEXIST: another client holds it or an account has it), or a
  * database/store failure (VIAL_E*). */

@@ -294,7 +294,7 @@ static void message(vial_ws *ws, conn *c, const chat_cmd *cmd)
 static int on_upgrade(vial_req *req, void **ud)
 {
     const char *user;
-    if (chat_who(req, &user))
+    if (chat_who(req, true, &user))
         return 0; /* answered: refused before the 101 */
     conn *c = calloc(1, sizeof *c);
     if (!c || (user && !(c->user = strdup(user)))) {

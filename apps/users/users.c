@@ -461,11 +461,11 @@ int users_get(vial_req *req, int64_t uid, users_account *out)
     return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
 }
 
-int users_current(vial_req *req, users_account *out)
+int users_current(vial_req *req, bool session, users_account *out)
 {
     /* The dashboard's login first (a browser page), then what the auth
      * module reads: a bearer token or an API key. */
-    json_t *s = vial_session(req);
+    json_t *s = session ? vial_session(req) : NULL;
     json_t *uid = s ? json_object_get(s, "uid") : NULL;
     if (json_is_integer(uid)) {
         int rc = users_get(req, (int64_t)json_integer_value(uid), out);
