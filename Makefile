@@ -1,7 +1,8 @@
 # vial — the two commands that matter:
 #   make run    install what is missing, build, start vial-server on 127.0.0.1:5000
 #   make test   install what tests need, build, run every suite, print "N passed, N failed"
-# Also: make build | hello | docs | bench | fuzz | install [PREFIX=/usr/local] | clean
+# Also: make build | hello | docs | bench | bench-ws | bench-metrics | fuzz | install [PREFIX=/usr/local] [DESTDIR=]
+#       | uninstall | deb | deb-check | clean
 
 BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -9,7 +10,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_TIME  ?= 60
 
-.PHONY: all build deps assets run hello docs test bench fuzz install clean
+.PHONY: all build deps assets run hello docs test bench bench-ws bench-metrics fuzz install uninstall deb deb-check clean
 
 all: build
 
@@ -60,11 +61,41 @@ bench: build
 	@scripts/deps.sh bench
 	@VIAL_BUILD_DIR=$(BUILD) bench/run.sh
 
+# WebSocket echo and idle connections against Node ws and Flask-SocketIO (issue 11).
+bench-ws: build
+	@scripts/deps.sh bench
+	@VIAL_BUILD_DIR=$(BUILD) bench/ws.sh
+
+# /json with metrics on against metrics off (issue 13).
+bench-metrics: build
+	@scripts/deps.sh bench
+	@VIAL_BUILD_DIR=$(BUILD) bench/metrics.sh
+
 fuzz:
 	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
 
+# The library (shared, with its SONAME, and static), vial.h, vial.pc, the
+# CMake package, vial-server and its data (share/vial), the `vial` command
+# and its project skeleton, man pages.  DESTDIR stages the tree elsewhere
+# (packaging).  What was installed is listed in $(BUILD)/install_manifest.txt.
 install: build
-	cmake --install $(BUILD)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# Removes exactly what the last `make install` of this build put there
+# (the same DESTDIR, if one was given).
+uninstall:
+	DESTDIR="$(DESTDIR)" cmake -DMANIFEST=$(BUILD)/install_manifest.txt -P cmake/uninstall.cmake
+
+# Debian packages (libvial0, libvial-dev, vial-server) in ../, unsigned.
+deb:
+	@scripts/deps.sh deb
+	dpkg-buildpackage -us -uc -b
+
+# The packages' own suite (a full package build in a temporary copy, lintian,
+# the unpacked packages at work): not part of `make test`, see tests/install/test_deb.py.
+deb-check:
+	@scripts/deps.sh test deb
+	VIAL_TEST_DEB=1 /usr/bin/python3 -m pytest tests/install/test_deb.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -21,6 +21,9 @@
 #ifndef VIAL_DATADIR
 #define VIAL_DATADIR "/usr/local/share/vial"
 #endif
+#ifndef VIAL_BIN_TO_DATA
+#define VIAL_BIN_TO_DATA "../share/vial"
+#endif
 #ifndef VIAL_SOURCE_DIR
 #define VIAL_SOURCE_DIR "."
 #endif
@@ -56,19 +59,33 @@ static int health(vial_req *req)
 
 /* The dashboard's pages, static files and migrations: those of the working
  * directory when it is a checkout (make run), else those `make install` put
- * in VIAL_DATADIR (the same layout), else those of the source tree this
- * binary was built from.  The apps' migration sets (apps/<app>/migrations)
- * are found under migrations_root, which is that same place.  Only
- * defaults: vial.ini, the environment and flags win. */
+ * beside the binary (bin/../share/vial: wherever the tree was installed or
+ * unpacked — a DESTDIR, a moved prefix, a .deb), else those of the prefix
+ * configured at build time, else those of the source tree this binary was
+ * built from.  The apps' migration sets (apps/<app>/migrations) are found
+ * under migrations_root, which is that same place.  Only defaults:
+ * vial.ini, the environment and flags win. */
 static int data_dirs(vial_app *app)
 {
-    static const char *const bases[] = { ".", VIAL_DATADIR, VIAL_SOURCE_DIR };
     static const char *const keys[][2] = { { "dashboard_templates", "/apps/dashboard/templates" },
                                            { "static_dir", "/static" },
                                            { "migrations_dir", "/migrations" },
                                            { "migrations_root", "" } };
-    char path[4096];
+    char beside[4096] = "";
+    ssize_t n = readlink("/proc/self/exe", beside, sizeof beside - 1);
+    if (n > 0) {
+        beside[n] = '\0';
+        char *slash = strrchr(beside, '/');
+        if (slash && (size_t)(slash - beside) + sizeof "/" VIAL_BIN_TO_DATA < sizeof beside)
+            strcpy(slash + 1, VIAL_BIN_TO_DATA);
+        else
+            beside[0] = '\0';
+    }
+    const char *const bases[] = { ".", beside, VIAL_DATADIR, VIAL_SOURCE_DIR };
+    char path[8192];
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+        if (!bases[b][0])
+            continue;
         snprintf(path, sizeof path, "%s/apps/dashboard/templates/base.html", bases[b]);
         if (access(path, R_OK) != 0)
             continue;

@@ -4,6 +4,7 @@
 #   scripts/deps.sh test    + what `make test` needs
 #   scripts/deps.sh bench   + load generator and peers
 #   scripts/deps.sh docs    + the API reference generator (make docs)
+#   scripts/deps.sh deb     + Debian packaging tools (make deb)
 # Checks each package with dpkg -s and installs only what is missing.
 set -euo pipefail
 
@@ -13,9 +14,14 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libjansson-d
 test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-requests
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
-           doxygen)     # the API reference is built, warnings failing, by ctest api_reference
+           doxygen      # the API reference is built, warnings failing, by ctest api_reference
+           man-db)      # man: tests/install renders the man pages with warnings on
 docs_pkgs=(doxygen)
-bench_pkgs=(wrk nginx procps util-linux)
+# bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
+# valgrind: bench/metrics.sh's callgrind A/B.
+bench_pkgs=(wrk nginx procps util-linux nodejs python3-flask-socketio python3-eventlet valgrind)
+# `make deb`: dpkg-buildpackage and the checks of the packages it makes
+deb_pkgs=(devscripts debhelper lintian fakeroot)
 
 want=("${build_pkgs[@]}")
 for what in "$@"; do
@@ -24,7 +30,8 @@ for what in "$@"; do
     test) want+=("${test_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     docs) want+=("${docs_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown set '$what' (build, test, bench, docs)" >&2; exit 2 ;;
+    deb) want+=("${deb_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, bench, docs, deb)" >&2; exit 2 ;;
   esac
 done
 

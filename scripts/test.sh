@@ -44,6 +44,17 @@ api() {  # BUILD_DIR NAME
     --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name"
 }
 
+# vial installed into a temporary prefix, a `vial new` project built with
+# pkg-config and CMake against it, served, and reloaded by `vial run --debug`
+# (tests/install/test_install.py; test_deb.py, a package build, only with
+# VIAL_TEST_DEB=1: `make deb-check`).
+install_tests() {  # BUILD_DIR NAME
+  local dir=$1 name=$2
+  log "install tests ($name)"
+  VIAL_BUILD_DIR="$ROOT/$dir" $PY -m pytest tests/install -q -p no:cacheprovider \
+    --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name"
+}
+
 log "PostgreSQL (a throwaway cluster on a free loopback port)"
 PGDIR=$ROOT/build/pg
 scripts/pg.sh destroy "$PGDIR" >/dev/null 2>&1 || true
@@ -68,6 +79,7 @@ log "build (release)"
 if build build; then
   unit build unit
   api build api
+  install_tests build install
 else
   echo "release build failed"; broken+=(build)
 fi
@@ -78,6 +90,7 @@ if build build-asan -DVIAL_SANITIZE=ON; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   unit build-asan unit-asan
   api build-asan api-asan
+  install_tests build-asan install-asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
   echo "sanitizer build failed"; broken+=(build-asan)

@@ -233,13 +233,15 @@ typedef struct vial__worker {
     uint32_t id_prefix;
     vial_req *spare;     /* finished requests kept for reuse */
     size_t nspare;
-    /* http_requests_total series by (route, method, code), so a request
-     * finds its series without the registry's lock (metrics.c) */
+    /* The cells of http_requests_total by (route, method, code) and of the
+     * route's duration histogram on this worker, so a request finds them
+     * without the registry's lock or lookup (metrics.c) */
     struct {
         uint64_t key;
-        int64_t series;
+        _Atomic double *requests, *duration;
     } mcache[512];
-    uint64_t mcache_gen; /* the route compilation the cache was filled under */
+    uint64_t mcache_gen;         /* the route compilation the cache was filled under */
+    _Atomic double *m_inflight;  /* this worker's http_requests_in_flight cell, once resolved */
 } vial__worker;
 
 vial__worker *vial__worker_new(vial_app *app, int id, vial__pool *pool);

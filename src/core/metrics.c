@@ -222,16 +222,28 @@ int vial__metrics_routes(vial_app *app)
 
 /* ------------------------------------------------------------------ recording */
 
-void vial__metrics_begin(vial_req *req)
+/* Requests in flight: two samples per request, so the worker keeps its cell
+ * (metrics that cost a fixed share of a /json request: issue 13's budget). */
+static void in_flight(vial_req *req, double v)
 {
     appmetrics *am = req->app->metrics;
-    vial__metrics_add(am->reg, req->w->id, am->in_flight, am->in_flight_s, 1);
+    vial__worker *w = req->w;
+    if (!w->m_inflight)
+        w->m_inflight = vial__metrics_cells(am->reg, w->id, am->in_flight_s);
+    if (w->m_inflight)
+        vial__metrics_bump(w->m_inflight, v);
+    else /* not a worker's slot (or out of memory): the shared slot, under the lock */
+        vial__metrics_add(am->reg, w->id, am->in_flight, am->in_flight_s, v);
+}
+
+void vial__metrics_begin(vial_req *req)
+{
+    in_flight(req, 1);
 }
 
 void vial__metrics_end(vial_req *req)
 {
-    appmetrics *am = req->app->metrics;
-    vial__metrics_add(am->reg, req->w->id, am->in_flight, am->in_flight_s, -1);
+    in_flight(req, -1);
 }
 
 void vial__metrics_done(vial_req *req)
@@ -243,31 +255,37 @@ void vial__metrics_done(vial_req *req)
     size_t ridx = req->route ? req->route->idx : app->nall_routes;
     if (ridx > app->nall_routes)
         ridx = app->nall_routes;
-    int64_t series = -1;
     if (w->mcache_gen != am->gen) {
         memset(w->mcache, 0, sizeof w->mcache);
         w->mcache_gen = am->gen;
     }
+    double secs = app->route_dur ? (double)(vial__now_ns() - req->t0_ns) / 1e9 : 0;
     /* A method vial has no bit for is rare and named by its text: no cache. */
     uint64_t key = ((uint64_t)ridx + 1) << 40 | (uint64_t)m->method_bit << 24 | (uint32_t)m->status;
     size_t h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 55); /* 9 bits: 512 entries */
     if (m->method_bit && w->mcache[h].key == key) {
-        series = w->mcache[h].series;
-    } else {
-        char code[12];
-        snprintf(code, sizeof code, "%d", m->status);
-        const char *v[] = { m->method ? m->method : "-",
-                            ridx < app->nall_routes ? app->all_routes[ridx]->pattern : UNMATCHED, code };
-        series = vial__metrics_series(am->reg, am->requests, v);
-        if (series >= 0 && m->method_bit) {
-            w->mcache[h].key = key;
-            w->mcache[h].series = series;
-        }
+        vial__metrics_bump(w->mcache[h].requests, 1);
+        if (w->mcache[h].duration)
+            vial__metrics_record(w->mcache[h].duration, am->duration, secs);
+        return;
     }
+    char code[12];
+    snprintf(code, sizeof code, "%d", m->status);
+    const char *v[] = { m->method ? m->method : "-",
+                        ridx < app->nall_routes ? app->all_routes[ridx]->pattern : UNMATCHED, code };
+    int64_t series = vial__metrics_series(am->reg, am->requests, v);
+    int64_t dseries = app->route_dur ? app->route_dur[ridx] : -1;
     vial__metrics_add(am->reg, w->id, am->requests, series, 1);
-    if (app->route_dur)
-        vial__metrics_add(am->reg, w->id, am->duration, app->route_dur[ridx],
-                          (double)(vial__now_ns() - req->t0_ns) / 1e9);
+    if (dseries >= 0)
+        vial__metrics_add(am->reg, w->id, am->duration, dseries, secs);
+    /* Cached only when every cell it needs resolved: a worker's slot, memory. */
+    _Atomic double *rc = vial__metrics_cells(am->reg, w->id, series);
+    _Atomic double *dc = dseries >= 0 ? vial__metrics_cells(am->reg, w->id, dseries) : NULL;
+    if (m->method_bit && rc && (dseries < 0 || dc)) {
+        w->mcache[h].key = key;
+        w->mcache[h].requests = rc;
+        w->mcache[h].duration = dc;
+    }
 }
 
 /* ------------------------------------------------------------------ the public API */

@@ -284,24 +284,18 @@ static _Atomic double *cells(vial__metrics *m, int slot, size_t base)
     return c + base % CHUNK_CELLS;
 }
 
-static inline void bump(_Atomic double *cell, double v)
-{
-    atomic_store_explicit(cell, atomic_load_explicit(cell, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
-
-static void record(_Atomic double *c, const vial__mfamily *f, double v)
+void vial__metrics_record(_Atomic double *c, const vial__mfamily *f, double v)
 {
     if (f->type != VIAL__M_HISTOGRAM) {
-        bump(c, v);
+        vial__metrics_bump(c, v);
         return;
     }
     size_t b = 0;
     while (b < f->nbounds && v > f->bounds[b])
         b++;
-    bump(&c[b], 1); /* non-cumulative here; the scrape accumulates */
-    bump(&c[f->nbounds + 1], v);
-    bump(&c[f->nbounds + 2], 1);
+    vial__metrics_bump(&c[b], 1); /* non-cumulative here; the scrape accumulates */
+    vial__metrics_bump(&c[f->nbounds + 1], v);
+    vial__metrics_bump(&c[f->nbounds + 2], 1);
 }
 
 void vial__metrics_add(vial__metrics *m, int slot, const vial__mfamily *f, int64_t series, double v)
@@ -312,13 +306,20 @@ void vial__metrics_add(vial__metrics *m, int slot, const vial__mfamily *f, int64
         pthread_mutex_lock(&m->mu);
         _Atomic double *c = cells(m, VIAL__METRICS_SLOTS - 1, (size_t)series);
         if (c)
-            record(c, f, v);
+            vial__metrics_record(c, f, v);
         pthread_mutex_unlock(&m->mu);
         return;
     }
     _Atomic double *c = cells(m, slot, (size_t)series);
     if (c)
-        record(c, f, v); /* else out of memory: a lost sample, not a failed request */
+        vial__metrics_record(c, f, v); /* else out of memory: a lost sample, not a failed request */
+}
+
+_Atomic double *vial__metrics_cells(vial__metrics *m, int slot, int64_t series)
+{
+    if (!m || series < 0 || slot < 0 || slot >= VIAL__METRICS_SLOTS - 1)
+        return NULL;
+    return cells(m, slot, (size_t)series);
 }
 
 /* ------------------------------------------------------------------ exposition */

@@ -91,6 +91,22 @@ int64_t vial__metrics_series(vial__metrics *m, vial__mfamily *f, const char *con
  * in worker `slot`'s cells (the calling thread must be that worker; any
  * other slot number records in the shared slot under the lock). */
 void vial__metrics_add(vial__metrics *m, int slot, const vial__mfamily *f, int64_t series, double v);
+/* The cells of `series` in worker `slot`'s chunk (made on first use), which
+ * stay where they are until vial__metrics_free: a per-request path resolves
+ * them once and records into them with vial__metrics_record, skipping
+ * vial__metrics_add's lookup (two atomic loads and a call per sample).  NULL
+ * when out of memory, `series` < 0 or `slot` is not a worker's. */
+_Atomic double *vial__metrics_cells(vial__metrics *m, int slot, int64_t series);
+/* vial__metrics_add into cells from vial__metrics_cells of a series of `f`;
+ * only their worker's thread records there. */
+void vial__metrics_record(_Atomic double *c, const vial__mfamily *f, double v);
+/* The same for a counter's or gauge's cell, inline: one owner thread, so a
+ * relaxed load and store, no read-modify-write (the scrape reads a value
+ * that is at most one sample old). */
+static inline void vial__metrics_bump(_Atomic double *c, double v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
 /* Appends the exposition (text format 0.0.4) of every metric with a
  * series to `out`, NUL-terminated. */
 int vial__metrics_write(vial__metrics *m, vial__buf *out);
