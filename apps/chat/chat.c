@@ -140,7 +140,7 @@ int chat_publish_message(vial_app *app, const char *origin, const chat_msg *m, c
 int chat_publish_channel(vial_app *app, const char *origin, const char *frame)
 {
     size_t len = strlen(frame);
-    char *payload = malloc(CHAT_ORIGIN_LEN + 1 + len);
+    char *payload = malloc(CHAT_ORIGIN_LEN + 2 + len); /* snprintf's NUL, overwritten by the frame */
     if (!payload)
         return VIAL_ENOMEM;
     snprintf(payload, CHAT_ORIGIN_LEN + 2, "%-16.16s ", origin);
