@@ -4,11 +4,11 @@
  * channel.  Each function takes the request (a view's, or a WebSocket
  * handler's vial_ws_request) and uses its worker's connection.
  *
- * Trimming runs after every insert: one DELETE that finds the 101st newest
+ * Trimming runs with every insert: one DELETE that finds the 101st newest
  * id through the (channel_id, id) index, so a channel never holds more
  * than 100 rows and the cost does not grow with its age.  Both statements
- * autocommit: a message is acknowledged (sent back, published) only after
- * its INSERT committed.
+ * are one transaction: a message is acknowledged (sent back, published)
+ * only after it committed.
  */
 #include "chat_impl.h"
 
@@ -117,30 +117,36 @@ int chat_message_add(vial_req *req, int64_t channel_id, const char *channel, con
     vial_db *db = vial_db_get(req);
     if (!db)
         return VIAL_EDBDOWN;
+    /* One transaction, one commit (half the WAL appends and lock round
+     * trips of two autocommits), committed before the caller acknowledges. */
+    int rc = vial_db_begin(db);
+    if (rc)
+        return rc;
     int64_t now = vial_time_now().us;
     vial_rows *r = vial_db_query(db,
                                  "INSERT INTO chat_messages (channel_id, name, text, time_us) "
                                  "VALUES ($1, $2, $3, $4) RETURNING id",
                                  VIAL_ARGS(VIAL_INT(channel_id), VIAL_TEXT(name), VIAL_TEXT(text), VIAL_INT(now)));
-    if (!r)
-        return vial_db_errcode(db);
-    int rc = vial_rows_next(r);
+    rc = r ? vial_rows_next(r) : vial_db_errcode(db);
     if (rc == 1)
         *out = (chat_msg){ .id = vial_rows_int(r, 0), .time_us = now, .channel = channel, .name = name,
                            .text = text };
-    vial_rows_close(r);
-    if (rc != 1)
-        return rc == 0 ? VIAL_EDB : rc;
-    /* Keep the last CHAT_HISTORY.  A failure here loses nothing (the next
-     * insert trims again): the message stands. */
-    int d = vial_db_exec(db,
-                         "DELETE FROM chat_messages WHERE channel_id = $1 AND id <= "
-                         "(SELECT id FROM chat_messages WHERE channel_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-                         VIAL_ARGS(VIAL_INT(channel_id), VIAL_INT(CHAT_HISTORY)));
-    if (d < 0)
-        vial_req_log(req, VIAL_LOG_WARN, "chat: trimming channel %" PRId64 " failed: %s", channel_id,
-                     vial_strerror(d));
-    return 0;
+    if (r)
+        vial_rows_close(r);
+    if (rc == 1) {
+        /* Keep the last CHAT_HISTORY. */
+        int d = vial_db_exec(db,
+                             "DELETE FROM chat_messages WHERE channel_id = $1 AND id <= "
+                             "(SELECT id FROM chat_messages WHERE channel_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                             VIAL_ARGS(VIAL_INT(channel_id), VIAL_INT(CHAT_HISTORY)));
+        rc = d < 0 ? d : vial_db_commit(db);
+        if (!rc)
+            return 0;
+    } else if (rc == 0) {
+        rc = VIAL_EDB;
+    }
+    vial_db_rollback(db);
+    return rc;
 }
 
 json_t *chat_message_json(const chat_msg *m)
