@@ -15,7 +15,8 @@ test_pkgs=(libcmocka-dev clang llvm libclang-rt-14-dev python3-pytest python3-re
            python3-websockets python3-psycopg2 python3-jwt python3-argon2 postgresql sqlite3 redis-server sqlmap
            prometheus   # prometheus: promtool checks the /metrics text (tests/api/test_metrics.py)
            doxygen      # the API reference is built, warnings failing, by ctest api_reference
-           man-db)      # man: tests/install renders the man pages with warnings on
+           man-db       # man: tests/install renders the man pages with warnings on
+           nginx systemd strace python3-seccomp python3-yaml nodejs npm)  # tests/deploy: nginx -t, systemd-analyze, the syscall filter
 docs_pkgs=(doxygen)
 # bench/ws.sh's peers (npm, for `npm ci` in bench/ws, comes with nodejs here, or is Debian's npm);
 # valgrind: bench/metrics.sh's callgrind A/B.

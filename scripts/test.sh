@@ -84,6 +84,13 @@ else
   echo "release build failed"; broken+=(build)
 fi
 
+if [[ -x tests/deploy/run.sh ]] && [[ ! " ${broken[*]} " =~ " build " ]]; then
+  log "deployment files (nginx, systemd, Prometheus, Grafana, Compose, Docker)"
+  VIAL_BUILD_DIR="$ROOT/build" REPORT_DIR="$REPORTS" tests/deploy/run.sh deploy || true
+  log "scale-out: 3 instances, nginx, PostgreSQL, Redis"
+  VIAL_BUILD_DIR="$ROOT/build" REPORT_DIR="$REPORTS" tests/deploy/run.sh scale || true
+fi
+
 log "build (ASan+UBSan)"
 if build build-asan -DVIAL_SANITIZE=ON; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}

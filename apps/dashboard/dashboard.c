@@ -23,22 +23,55 @@
 #include "logs/logs.h"
 #include "users/users.h"
 
-/* The logged-in account as a template object, or NULL (none, or deleted). */
-static json_t *current_user(vial_req *req)
+/* Who is logged in, found once per request by the blueprint's before-hook
+ * (load_user): a template object, or NULL (none, or a deleted account). */
+#define USER_KEY "dashboard.user"
+
+static void user_free(void *u)
+{
+    json_decref(u);
+}
+
+/* Before every dashboard route.  A session or an account that cannot be
+ * read because Redis (session_store = server) or the database is down is a
+ * 503: answering as if nobody were logged in would send a logged-in user
+ * to the login page, and hand out a form whose CSRF token was never stored. */
+static int load_user(vial_req *req)
 {
     json_t *s = vial_session(req);
-    json_t *uid = s ? json_object_get(s, "uid") : NULL;
+    if (!s) {
+        vial_abort(req, 503, "the session store is unavailable; try again shortly");
+        vial_set_header(req, "Retry-After", "1");
+        return 0;
+    }
+    json_t *uid = json_object_get(s, "uid");
     if (!json_is_integer(uid))
-        return NULL;
+        return 0;
     users_account a;
     int rc = users_get(req, (int64_t)json_integer_value(uid), &a);
-    if (rc) {
-        if (rc == VIAL_ENOENT)
-            json_object_del(s, "uid"); /* the account is gone: so is the login */
-        return NULL;
+    if (rc == VIAL_ENOENT) {
+        json_object_del(s, "uid"); /* the account is gone: so is the login */
+        return 0;
     }
-    return json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role",
-                     a.role, "created_at", a.created_at);
+    if (rc) {
+        if (!vial_responded(req))
+            vial_db_unavailable(req);
+        return 0;
+    }
+    json_t *u = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)a.id, "username", a.username, "role", a.role,
+                          "created_at", a.created_at);
+    if (!u || vial_defer(req, user_free, u)) {
+        json_decref(u);
+        return VIAL_ENOMEM;
+    }
+    return vial_set_local(req, USER_KEY, u);
+}
+
+/* The logged-in account (a new reference), or NULL. */
+static json_t *current_user(vial_req *req)
+{
+    json_t *u = vial_local(req, USER_KEY);
+    return u ? json_incref(u) : NULL;
 }
 
 /* Renders `name` with the common context (user, csrf_token) plus `extra`
@@ -273,6 +306,7 @@ int dashboard_register(vial_app *app)
     rc |= vial_get(bp, "/explorer/stats", stats);
     rc |= vial_get(bp, "/explorer/live", live);
     rc |= vial_get(bp, "/chat", chat_page);
+    rc |= vial_before_request(bp, load_user);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */
     rc |= vial_register(app, bp, "");

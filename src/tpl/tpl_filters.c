@@ -324,7 +324,7 @@ static int to_markup(vial__trender *r, const vial__texpr *x, const vial__tval *i
 static int f_replace(vial__trender *r, const vial__texpr *x, vial__tval *v, const vial__tval *a)
 {
     vial__tval s, old, new;
-    int64_t count;
+    int64_t count = -1; /* set below; initialised for gcc -O3's flow analysis */
     if (vial__tr_str(r, x->pos, v, &s) || vial__tr_str(r, x->pos, &a[0], &old) ||
         vial__tr_str(r, x->pos, &a[1], &new) || int_arg(r, x, &a[2], -1, "count", &count))
         return r->err;
@@ -623,7 +623,7 @@ static bool round_int(int64_t i, int64_t k, int64_t *out, double *big)
 
 static int f_round(vial__trender *r, const vial__texpr *x, vial__tval *v, const vial__tval *a)
 {
-    int64_t prec;
+    int64_t prec = 0; /* set below; initialised for gcc -O3's flow analysis */
     vial__tval method;
     if (int_arg(r, x, &a[0], 0, "precision", &prec) || str_arg(r, x, &a[1], "common", &method))
         return r->err;

@@ -239,10 +239,17 @@ static void finish(vial_req *req, void *arg)
         if (s->rotate && s->id)
             store_delete(req, s, s->id);
         const char *id = (!s->id || s->rotate) ? new_id(req) : s->id;
-        if (id && store_save(req, s, id, now) == 0)
+        if (id && store_save(req, s, id, now) == 0) {
             set_cookie(req, s, id, s->m->lifetime_s);
-        else
+        } else {
             vial_req_log(req, VIAL_LOG_ERROR, "session: cannot save (store unavailable)");
+            /* What the view did with the session did not happen (a login
+             * that is not kept, a CSRF token nobody can check): the answer
+             * is a 503, not the view's success. */
+            if (vial_resp_status(req) < 500 && vial_abort(req, 503, "the session store is unavailable; try again "
+                                                               "shortly") == 0)
+                vial_set_header(req, "Retry-After", "1");
+        }
     }
     free(now);
 }
@@ -357,7 +364,12 @@ static int csrf_hook(vial_req *req, void *ud)
     if (!sent)
         sent = vial_form(req, "csrf_token");
     json_t *d = vial_session(req);
-    json_t *t = d ? json_object_get(d, "_csrf") : NULL;
+    if (!d) { /* the token cannot be checked: the store is down, not the client wrong */
+        if (vial_abort(req, 503, "the session store is unavailable; try again shortly") == 0)
+            vial_set_header(req, "Retry-After", "1");
+        return 0;
+    }
+    json_t *t = json_object_get(d, "_csrf");
     const char *want = json_string_value(t);
     if (!sent || !want || strlen(sent) != strlen(want) || !vial_equal_ct(sent, want, strlen(want))) {
         vial_abort(req, 403, "missing or wrong CSRF token (reload the form and try again)");

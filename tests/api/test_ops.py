@@ -302,6 +302,56 @@ def test_readyz_follows_redis_down_and_back(start_server, tmp_path, redis):
     assert wait_until(lambda: srv.get("/readyz").status == 200, 10), "readiness must come back by itself"
 
 
+def _cookies(r) -> dict:
+    out = {}
+    for v in r.header_all("set-cookie"):
+        k, _, rest = v.partition("=")
+        out[k.strip()] = rest.split(";", 1)[0]
+    return out
+
+
+def _form_post(srv, path, fields: dict, jar: dict):
+    import urllib.parse
+    return srv.request("POST", path, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                             "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())},
+                       body=urllib.parse.urlencode(fields).encode())
+
+
+def test_pages_answer_503_while_the_session_store_is_down(start_server, tmp_path, redis):
+    """session_store = server keeps sessions in Redis.  While it is down a
+    logged-in user must not be sent to the login page as if logged out, a
+    form must not be handed out with a CSRF token that was never stored, and
+    a form post must not be refused as a forgery: all are 503."""
+    srv = start_server(*vial_server_args(tmp_path), "--session-store", "server", name="vial-server",
+                       env={"SECRET_KEY": SECRET, "REDIS_URL": redis.url})
+    r = srv.request("POST", "/api/register", headers={"Content-Type": "application/json"},
+                    body=json.dumps({"username": "sessuser", "password": "a long session password"}).encode())
+    assert r.status == 201, r
+    page = srv.get("/login")
+    jar = _cookies(page)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = _form_post(srv, "/login", {"csrf_token": token, "username": "sessuser", "password": "a long session password"},
+                   jar)
+    assert r.status == 303, r
+    jar.update(_cookies(r))
+    cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+    me = srv.get("/me", headers=cookie)
+    assert me.status == 200 and "sessuser" in me.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', me.text).group(1)
+    redis.stop()
+    r = srv.get("/me", headers=cookie)
+    assert r.status == 503 and r.header("retry-after") == "1", r
+    r = srv.get("/login")  # a new visitor: the session with its token cannot be stored
+    assert r.status == 503, r
+    r = _form_post(srv, "/logout", {"csrf_token": token}, jar)
+    assert r.status == 503, r
+    redis.start()
+    # this Redis keeps nothing on disk: the session is gone, and a new login works again
+    assert wait_until(lambda: srv.get("/login").status == 200, 10)
+    r = srv.get("/me", headers=cookie)
+    assert r.status == 303, r
+
+
 def test_readyz_says_draining_during_drain_delay(start_server):
     srv = start_server("--workers", "1", "--drain-delay", "1500ms", expect_rc=None)
     assert srv.get("/readyz").status == 200

@@ -186,7 +186,7 @@ static const char *const owner_cols[] = { "name", "age" };
  * finish returned, the block in *first and *last. */
 static int64_t owners_with_ids(vial_db *db, const char *tag, size_t n, int64_t *first, int64_t *last)
 {
-    char (*names)[32] = malloc((n ? n : 1) * sizeof *names);
+    char (*names)[64] = malloc((n ? n : 1) * sizeof *names);
     assert_non_null(names);
     vial_batch *bt = vial_db_batch(db, "owners", owner_cols, 2, "id");
     assert_non_null(bt);
@@ -209,7 +209,7 @@ static void check_block(vial_db *db, const char *tag, size_t n, int64_t first)
     vial_rows *r = vial_db_query(db, "SELECT id, name FROM owners WHERE name LIKE $1 ORDER BY id",
                                  VIAL_ARGS(VIAL_TEXT(like)));
     assert_non_null(r);
-    char want[32];
+    char want[64];
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(vial_rows_next(r), 1);
         assert_int_equal(vial_rows_int(r, 0), first + (int64_t)i);
