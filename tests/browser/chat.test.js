@@ -134,6 +134,7 @@ describe('the chat page', () => {
     await c.page.fill('#password', 'correct horse battery staple');
     await c.page.fill('#password2', 'correct horse battery staple');
     await Promise.all([c.page.waitForNavigation(), c.page.click('#register')]);
+    await c.page.waitForLoadState('networkidle'); // the explorer's own requests, not cut short
     await c.page.goto('/chat');
     await c.page.waitForSelector('#chat-main:not([hidden])');
     assert.equal(await c.page.isHidden('#chat-login'), true);
