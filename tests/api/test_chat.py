@@ -343,6 +343,18 @@ def test_node_ws_client_chats_with_python(env):
     assert r["close"] == 1000
 
 
+def test_a_frame_over_1_mib_closes_with_1009(env):
+    async def go():
+        a = await Chat.open(env.srv)
+        await a.hello(uname("big"))
+        await a.raw(json.dumps({"type": "message", "channel": "x", "text": "y" * (1 << 20)}))
+        with pytest.raises(websockets.ConnectionClosed) as ei:
+            await a.recv()
+        assert ei.value.rcvd.code == 1009, ei.value
+
+    run(go())
+
+
 # ---------------------------------------------------------------------------- HTTP API and SSE
 
 
