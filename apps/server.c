@@ -4,10 +4,11 @@
  * Composes the application's blueprints on the database module (SQLite by
  * default, PostgreSQL by DATABASE_URL): the Log REST API (apps/logs), users
  * and tokens (apps/users), the music catalogue (apps/music), the dashboard
- * pages (apps/dashboard), static files, and a JSON health check.
+ * pages (apps/dashboard), the chat (apps/chat), static files, and a JSON health check.
  */
 #include <vial.h>
 
+#include "chat/chat.h"
 #include "dashboard/dashboard.h"
 #include "logs/logs.h"
 #include "music/music.h"
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
     if (vial_db_init(app))
         return 1;
     if (logs_register(app) || users_register(app) || music_register(app) || dashboard_register(app) ||
+        chat_register(app) ||
         vial_static(app, "/static", NULL))
         return 1;
     vial_route_add(vial_app_bp(app), VIAL_GET, "/health", health,

@@ -556,7 +556,8 @@ VIAL_API int vial_stream_wake(vial_app *app, uint64_t id);
 
 /*
  * vial_publish() delivers a message to every subscriber of `topic` (an SSE
- * stream that called vial_sse_subscribe()) in this process, each on the
+ * stream that called vial_sse_subscribe(), a WebSocket that called
+ * vial_ws_subscribe()) in this process, each on the
  * worker that owns it, and — when the app uses the kv store
  * (vial_kv_init(), which vial_auth_init() calls) with REDIS_URL set — to
  * every subscriber of every instance sharing that Redis (channel
@@ -695,7 +696,7 @@ typedef struct vial_ws_handlers {
      * (binary == 0) is valid UTF-8. */
     void (*message)(vial_ws *ws, const char *data, size_t len, int binary);
     /* Optional: a message on a topic the connection subscribed to (pub/sub:
-     * vial_ws_subscribe, to come); `topic` and `data` are Borrowed for the
+     * vial_ws_subscribe); `topic` and `data` are Borrowed for the
      * call.  Without it such messages are sent to the client as text. */
     void (*event)(vial_ws *ws, const char *topic, const char *data, size_t len);
     /* Optional: the last call — the close code the client sent (1005: none),
@@ -757,6 +758,33 @@ VIAL_API uint64_t vial_ws_id(vial_ws *ws);
  * VIAL_ESTATE when the app is not serving, VIAL_EINVAL (text not UTF-8, no
  * such worker), VIAL_ENOMEM. */
 VIAL_API int vial_ws_send_to(vial_app *app, uint64_t id, const void *data, size_t len, int binary);
+/*
+ * Pub/sub for WebSockets: the connection receives every message published
+ * on `topic` (vial_publish, from any thread, any worker, and with
+ * REDIS_URL any instance) on its own worker — through the route's event()
+ * handler when it has one, else sent to the client as a text frame (a
+ * message that is not valid UTF-8 is then dropped).  A message published
+ * once is copied once per worker that has subscribers, not per
+ * subscriber.  Subscribing twice to one topic is one subscription.  Every
+ * subscription ends with the connection; call these on the connection's
+ * worker (in a handler).  `topic` Borrowed (copied).  0, VIAL_EINVAL,
+ * VIAL_ESTATE before open(), VIAL_ECLOSED once closing, VIAL_ENOMEM;
+ * unsubscribe: VIAL_ENOENT when not subscribed.
+ */
+VIAL_API int vial_ws_subscribe(vial_ws *ws, const char *topic);
+VIAL_API int vial_ws_unsubscribe(vial_ws *ws, const char *topic);
+/*
+ * A request context for the handler call in progress (open, message,
+ * event, close), as a view has one: vial_alloc() and the other Arena
+ * calls, vial_db_get() (the worker's connection; a vial_db_tx commits when
+ * the handler returns), vial_kv_*(), vial_publish().  It has no headers,
+ * method GET, the peer's address (vial_client_addr); what
+ * is written into its response goes nowhere.  Arena: valid until the
+ * handler returns (then its rows are closed, an open transaction rolled
+ * back, its memory freed); made on first use, the same for the whole
+ * call.  NULL outside a handler or when out of memory.
+ */
+VIAL_API vial_req *vial_ws_request(vial_ws *ws);
 
 /* ------------------------------------------------------------------ JSON writer */
 
@@ -914,6 +942,10 @@ VIAL_API const char *vial_url_encode(vial_req *req, const char *s);
 /* 1 when the n bytes are valid UTF-8 (no overlongs, no surrogates, nothing
  * above U+10FFFF), else 0. */
 VIAL_API int vial_utf8_valid(const char *s, size_t n);
+/* The number of characters (Unicode code points) of n bytes of UTF-8, as a
+ * length limit counts them ("1..2000 characters"); VIAL_EINVAL when the
+ * bytes are not valid UTF-8 (as vial_utf8_valid). */
+VIAL_API int64_t vial_utf8_count(const char *s, size_t n);
 /* The length of the base64url (RFC 4648 section 5, unpadded) form of n bytes. */
 #define VIAL_B64URL_LEN(n) (((n) * 4 + 2) / 3)
 /* Writes the base64url of n bytes into `out` (VIAL_B64URL_LEN(n) + 1 bytes,

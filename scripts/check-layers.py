@@ -24,7 +24,10 @@ tests/unit/, fuzz/, examples/, bench/ and tests/api/:
   - tests/unit/<m>/: tests/unit/unit.h, its own folder, any header of
     src/<m>/ and the offered header of any module (tests/unit/unit.h and
     other files directly in tests/unit/ get offered headers only);
-  - fuzz/: offered headers of any module, no private ones;
+    tests/unit/apps/<a>/ likewise any file of apps/<a>/ (an app is not in
+    libvial: its tests include the .c they test);
+  - fuzz/: offered headers of any module, no private ones, and files of
+    apps/ (a parser an app owns is fuzzed from its own source);
   - examples/, bench/, tests/api/: vial.h only.
 Quoted includes resolve as the compiler does here: the including file's
 folder first, then src/, apps/, include/, tests/unit/ (angle brackets skip
@@ -172,9 +175,11 @@ def judge(src, target, graph, who):
             return None
         # tests/unit/<m>/ tests <m> from inside: its privates are fair game.
         own = [os.path.dirname(src), 'src/' + parts[2]] if len(parts) > 3 else []
+        if len(parts) > 4 and parts[2] == 'apps':  # tests/unit/apps/<a>/x.c
+            own = [os.path.dirname(src), 'apps/' + parts[3]]
         return allowed(target, graph, who, None, own)
     if top == 'fuzz':
-        return allowed(target, graph, who, None)
+        return allowed(target, graph, who, None, ['apps'])
     return 'only vial.h and system headers are allowed here'
 
 

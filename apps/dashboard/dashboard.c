@@ -248,6 +248,15 @@ static int music(vial_req *req)
     return page(req, 200, "music.html", current_user(req), NULL);
 }
 
+/* The chat (apps/chat): the page only; static/js/chat.js speaks the
+ * WebSocket protocol of /ws/chat.  A logged-in user chats under their
+ * username (the WebSocket handshake carries the session cookie); anyone
+ * else picks a display name on the page. */
+static int chat_page(vial_req *req)
+{
+    return page(req, 200, "chat.html", current_user(req), NULL);
+}
+
 /* The explorer's live mode (static/js/explorer.js): the logs' live tail
  * for the logged-in user, with the page's user and type filters. */
 static int live(vial_req *req)
@@ -419,6 +428,15 @@ static const vial_doc music_doc = {
     .security = "",
 };
 
+static const vial_doc chat_doc = {
+    .summary = "Chat page",
+    .description = "Channels and their messages, live: a client of the WebSocket protocol of /ws/chat "
+                   "(static/js/chat.js).  A signed-in user chats under their username, anyone else "
+                   "picks a display name.",
+    .responses = (const vial_response_doc[]){ R_HTML(200, "the page"), R_END },
+    .security = "",
+};
+
 int dashboard_register(vial_app *app)
 {
     int rc = vial_session_init(app);
@@ -444,11 +462,12 @@ int dashboard_register(vial_app *app)
         VIAL_ROUTE(VIAL_GET, "/explorer/stats", stats, "stats", &stats_doc),
         VIAL_ROUTE(VIAL_GET, "/explorer/live", live, "live", &live_doc),
         VIAL_ROUTE(VIAL_GET, "/music", music, "music", &music_doc),
+        VIAL_ROUTE(VIAL_GET, "/chat", chat_page, "chat_page", &chat_doc),
         VIAL_ROUTE_END,
     };
     rc |= vial_route_table(bp, routes);
-    rc |= vial_bp_describe(bp, "The browser pages: sign-in, registration, the account and the logs "
-                               "explorer (HTML, a session cookie, CSRF-protected forms).");
+    rc |= vial_bp_describe(bp, "The browser pages: sign-in, registration, the account, the logs "
+                               "explorer, the music catalogue and the chat (HTML, a session cookie, CSRF-protected forms).");
     rc |= vial_before_request(bp, load_user);
     rc |= vial_csrf_protect(bp);
     dashboard_bp = bp; /* the app owns it once registered */

@@ -609,6 +609,37 @@ int users_get(vial_req *req, int64_t uid, users_account *out)
     return rc == 1 ? 0 : rc == 0 ? VIAL_ENOENT : rc;
 }
 
+int users_current(vial_req *req, bool session, users_account *out)
+{
+    /* The dashboard's login first (a browser page), then what the auth
+     * module reads: a bearer token or an API key. */
+    json_t *s = session ? vial_session(req) : NULL;
+    json_t *uid = s ? json_object_get(s, "uid") : NULL;
+    if (json_is_integer(uid)) {
+        int rc = users_get(req, (int64_t)json_integer_value(uid), out);
+        if (rc != VIAL_ENOENT)
+            return rc;
+    }
+    const vial_identity *id = vial_auth(req);
+    if (!id) /* credentials sent and refused, or none sent */
+        return vial_header(req, "authorization") || vial_header(req, "x-api-key") ? VIAL_EINVAL : VIAL_ENOENT;
+    return users_get(req, id->user_id, out);
+}
+
+int users_name_exists(vial_req *req, const char *username)
+{
+    vial_db *db = vial_db_get(req);
+    if (!db)
+        return VIAL_EDBDOWN;
+    vial_rows *r = vial_db_query(db, "SELECT 1 FROM users WHERE lower(username) = lower($1)",
+                                 VIAL_ARGS(VIAL_TEXT(username)));
+    if (!r)
+        return vial_db_errcode(db);
+    int rc = vial_rows_next(r);
+    vial_rows_close(r);
+    return rc;
+}
+
 static int update_user(vial_req *req)
 {
     int64_t uid = vial_param_int(req, "id");

@@ -6,6 +6,8 @@
 
 #include <vial.h>
 
+#include <stdbool.h>
+
 /* Sets up the auth module with vial-server's accounts and registers the
  * /api blueprint, the createuser command and the migration set "users"
  * (apps/users/migrations, under migrations_root).  Needs vial_db_init(app). */
@@ -44,5 +46,15 @@ int users_get(vial_req *req, int64_t uid, users_account *out);
  */
 int users_session_login(vial_req *req, int64_t uid);
 int64_t users_session_uid(vial_req *req, users_account *out);
+/* The caller's account: the dashboard's login (session cookie, when
+ * `session`: a route without CSRF protection that changes something must
+ * not take it, a cross-site form would ride it), else a bearer token or API
+ * key.  0 and *out; VIAL_ENOENT when the caller sent none (anonymous);
+ * VIAL_EINVAL when it sent credentials that are not valid
+ * (vial_auth_error() says why); another VIAL_E* when the database failed. */
+int users_current(vial_req *req, bool session, users_account *out);
+/* 1 when an account is named `username` (case-insensitive, as logins
+ * compare), 0 when none is, or VIAL_E*. */
+int users_name_exists(vial_req *req, const char *username);
 
 #endif

@@ -108,6 +108,11 @@ int vial_utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+int64_t vial_utf8_count(const char *s, size_t n)
+{
+    return vial_utf8_valid(s, n) ? (int64_t)vial__utf8_chars(s, n) : VIAL_EINVAL;
+}
+
 size_t vial__utf8_chars(const char *s, size_t n)
 {
     size_t c = 0;

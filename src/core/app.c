@@ -134,6 +134,11 @@ vial_app *vial_app_new(const char *name)
             return NULL;
         }
     }
+    /* The registry first: modules declare their metrics with their keys. */
+    if (vial__metrics_init(app)) {
+        vial_app_free(app);
+        return NULL;
+    }
     for (size_t i = 0; i < nmodule_keys; i++) {
         if (module_keys[i](app)) {
             vial_app_free(app);
@@ -141,7 +146,7 @@ vial_app *vial_app_new(const char *name)
         }
     }
     app->dirty = true;
-    if (vial__metrics_init(app) || vial__app_apply_config(app)) {
+    if (vial__app_apply_config(app)) {
         vial_app_free(app);
         return NULL;
     }

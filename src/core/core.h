@@ -253,6 +253,15 @@ void vial__worker_free(vial__worker *w);
 extern const vial__handler vial__core_handler;
 /* Serves the app until SIGINT/SIGTERM.  Returns a process exit status. */
 int vial__serve(vial_app *app);
+/* A request context for code that runs on worker `w`'s thread outside any
+ * exchange (a WebSocket's handlers, src/rt): a recycled vial_req with its
+ * arena, the worker's slots (the database connection), no headers, method
+ * GET, `client` (Borrowed: must outlive the context) as the peer.  It is
+ * not counted as a request.  NULL when out of memory.  End it on the same
+ * thread with vial__req_context_end(): the finishers run (a request
+ * transaction commits), then the deferred functions, then it is recycled. */
+vial_req *vial__req_context(vial__worker *w, const char *client);
+void vial__req_context_end(vial_req *req);
 /* The in-process test client's worker (testclient.c), made on first use,
  * freed with the app; NULL when out of memory. */
 vial__worker *vial__test_worker(vial_app *app);
@@ -279,6 +288,11 @@ void vial__metrics_begin(vial_req *req); /* an exchange begins (in flight) */
 void vial__metrics_done(vial_req *req);  /* its response is queued (count, duration) */
 void vial__metrics_end(vial_req *req);   /* it is freed */
 int vial__metrics_view(vial_req *req);   /* GET /metrics */
+/* Records like vial_metric_add_series(), into worker `worker`'s slot
+ * without a lock: for code running on that worker's thread outside any
+ * request (a WebSocket's frames, a pub/sub delivery).  Nothing when
+ * metrics are off or `m` is NULL. */
+void vial__metric_add_on(vial_app *app, int worker, vial_metric *m, int64_t series, double v);
 
 /* ------------------------------------------------------------------ the request */
 

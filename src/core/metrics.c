@@ -344,6 +344,12 @@ int vial_metric_add_series(vial_app *app, vial_req *req, vial_metric *m, int64_t
     return 0;
 }
 
+void vial__metric_add_on(vial_app *app, int worker, vial_metric *m, int64_t series, double v)
+{
+    if (app && app->metrics && app->metrics_on && m && series >= 0)
+        vial__metrics_add(((appmetrics *)app->metrics)->reg, worker, (vial__mfamily *)m, series, v);
+}
+
 int vial_metric_add(vial_app *app, vial_req *req, vial_metric *m, const char *const *values, double v)
 {
     int64_t s = vial_metric_series(app, m, values);

@@ -62,6 +62,8 @@ void vial__worker_free(vial__worker *w)
 
 /* ------------------------------------------------------------------ the handler */
 
+static void msg_free(void *ud, vial__msg *m);
+
 static vial__msg *msg_new(void *ud)
 {
     vial__worker *w = ud;
@@ -93,6 +95,40 @@ static vial__msg *msg_new(void *ud)
     if (w->app->metrics_on)
         vial__metrics_begin(req);
     return &req->m;
+}
+
+/* ------------------------------------------------------------------ request contexts */
+
+vial_req *vial__req_context(vial__worker *w, const char *client)
+{
+    vial__msg *m = msg_new(w);
+    if (!m)
+        return NULL;
+    vial_req *req = vial__req_of(m);
+    if (w->app->metrics_on)
+        vial__metrics_end(req); /* not a request in flight: nothing to count */
+    m->method = "GET";
+    m->method_bit = VIAL_GET;
+    m->target = m->path_raw = (vial__str){ "", 0 };
+    m->query_raw = (vial__str){ "", 0 };
+    m->http_minor = 1;
+    m->client = client;
+    return req;
+}
+
+void vial__req_context_end(vial_req *req)
+{
+    /* What a view's request gets after the view: the finishers (the
+     * database's request transaction commits there), then msg_free's
+     * deferred functions and the arena reset. */
+    while (req->finishers) {
+        vial__finisher *f = req->finishers;
+        req->finishers = f->next;
+        f->fn(req, f->arg);
+    }
+    if (req->app->metrics_on)
+        vial__metrics_begin(req); /* msg_free ends it: the gauge stays as it was */
+    msg_free(req->w, &req->m);
 }
 
 static void msg_free(void *ud, vial__msg *m)

@@ -96,6 +96,8 @@ typedef struct psmod {
     atomic_int redis_state;      /* 0: not looked at yet, 1: none, 2: Redis */
     rps *r;
     char prefix[64];
+    vial_metric *m_deliveries; /* vial_pubsub_deliveries_total, per worker slot */
+    int64_t s_deliveries;
 } psmod;
 
 /* A message on its way to the workers: one copy, shared by every post. */
@@ -309,9 +311,15 @@ static void deliver_here(psmod *m, int worker, const char *name, size_t tlen, co
     if (!tp)
         return; /* gone meanwhile, or another name of the same slot */
     t->delivering++;
+    size_t n = 0;
     for (vial__sub *s = tp->subs; s; s = s->next)
-        if (s->deliver)
+        if (s->deliver) {
             s->deliver(s->target, tp->name, data, len);
+            n++;
+        }
+    /* Once per message and worker, not per subscriber. */
+    if (n)
+        vial__metric_add_on(m->app, worker, m->m_deliveries, m->s_deliveries, (double)n);
     /* Subscriptions ended by the callbacks go now (their topic with the
      * last of them), not while the list was walked. */
     if (--t->delivering == 0) {
@@ -1025,6 +1033,10 @@ static int declare_keys(vial_app *app)
         free(m);
         return rc;
     }
+    m->m_deliveries = vial_counter(app, "vial_pubsub_deliveries_total",
+                                   "Published messages handed to a subscriber (WebSocket or SSE stream) here.",
+                                   NULL);
+    m->s_deliveries = vial_metric_series(app, m->m_deliveries, NULL);
     return vial_config_define(app, "pubsub_prefix", "vial:",
                               "Redis channel prefix of pub/sub topics (instances sharing topics use the same)");
 }

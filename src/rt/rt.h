@@ -69,10 +69,9 @@ void vial__unsubscribe(vial__sub *s);
  * WebSocket subscribed to, on its worker: handlers->event(ws, topic, data,
  * len) when the route has one, else `data` goes out as a text frame.
  * Nothing once the WebSocket is closing.  `target` is the vial_ws.
- * vial_ws_subscribe(ws, topic) / vial_ws_unsubscribe() come with pub/sub:
- * vial__subscribe(app, worker, topic, vial__ws_deliver, ws) on the
- * connection's worker, every subscription dropped in ws.c's ws_close()
- * before the vial_ws is freed. */
+ * vial_ws_subscribe(ws, topic) is vial__subscribe(app, worker, topic,
+ * vial__ws_deliver, ws) on the connection's worker; every subscription is
+ * dropped in ws.c's ws_free() before the vial_ws is freed. */
 void vial__ws_deliver(void *target, const char *topic, const char *data, size_t len);
 /* The vial__proto behind every WebSocket (vial__conn_proto() finds one). */
 extern const vial__proto vial__ws_proto;

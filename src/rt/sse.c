@@ -41,7 +41,22 @@ struct vial_sse {
     bool started;       /* the stream function ran: sends must wake it */
     bool batching;      /* inside a delivery: wake once, after */
     bool ended, failed, gone;
+    bool counted;       /* in vial_sse_streams */
 };
+
+/* vial_sse_streams, on every app (set with the keys) */
+typedef struct sse_mx {
+    vial_metric *streams;
+    int64_t s_streams;
+} sse_mx;
+static const char mx_key = 0;
+
+static void count_stream(vial_sse *s, int d)
+{
+    sse_mx *mx = vial__app_ext(s->app, &mx_key);
+    if (mx)
+        vial__metric_add_on(s->app, s->worker, mx->streams, mx->s_streams, d);
+}
 
 static void wake(vial_sse *s)
 {
@@ -100,6 +115,9 @@ static void sse_end(void *arg)
 {
     vial_sse *s = arg;
     s->gone = true;
+    if (s->counted)
+        count_stream(s, -1);
+    s->counted = false;
     for (size_t i = 0; i < s->nsubs; i++)
         vial__unsubscribe(s->subs[i]);
     free(s->subs);
@@ -253,6 +271,8 @@ vial_sse *vial_sse_begin(vial_req *req, const vial_sse_opts *opts)
     s->last_ns = vial__now_ns();
     if (vial_defer(req, sse_end, s))
         return NULL;
+    s->counted = true; /* sse_end, deferred, takes it back */
+    count_stream(s, 1);
     if (vial_stream(req, 200, "text/event-stream", step, s))
         return NULL;
     /* Proxies must neither cache nor buffer it. */
@@ -279,6 +299,13 @@ vial_sse *vial_sse_begin(vial_req *req, const vial_sse_opts *opts)
 /* The settings, on every app (the module has no set-up call). */
 static int declare_keys(vial_app *app)
 {
+    sse_mx *mx = calloc(1, sizeof *mx);
+    if (!mx || vial__app_ext_set(app, &mx_key, mx, free)) {
+        free(mx);
+        return VIAL_ENOMEM;
+    }
+    mx->streams = vial_gauge(app, "vial_sse_streams", "Open Server-Sent Events streams.", NULL);
+    mx->s_streams = vial_metric_series(app, mx->streams, NULL);
     return vial_config_define(app, "sse_heartbeat", "15s",
                               "a comment line on Server-Sent Events streams idle this long (0: none; "
                               "checked on the 5 s tick)") ||

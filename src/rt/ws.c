@@ -35,7 +35,14 @@
  *
  * Other threads reach a WebSocket only by id (vial_ws_send_to): a post to
  * its worker, which finds it with vial__conn_find(); framing and the
- * compressor stay on that worker.
+ * compressor stay on that worker.  Topics (vial_ws_subscribe) arrive the
+ * same way: pub/sub posts a message once per worker, and delivers it here
+ * to each subscribed connection (vial__ws_deliver).
+ *
+ * Handlers get a request context on demand (vial_ws_request): one of the
+ * worker's recycled requests (core's vial__req_context), ended when the
+ * outermost handler call returns, so the database and the kv store work
+ * in handlers as in views.
  */
 #include "rt.h"
 
@@ -62,6 +69,10 @@ typedef struct ws_cfg {
 typedef struct ws_app {
     int slot; /* the per-worker state (vial_worker_slot) */
     ws_cfg cfg;
+    /* vial_ws_connections, vial_ws_messages_total{direction}: recorded on
+     * the connection's worker into its own slot (no lock, no atomic RMW) */
+    vial_metric *m_conns, *m_msgs;
+    int64_t s_conns, s_in, s_out;
 } ws_app;
 
 static const char app_key = 0, route_key = 0;
@@ -95,6 +106,14 @@ typedef struct ws_worker {
     int ninflaters;
     vial__wsz *deflaters[16]; /* by window bits */
     vial__buf zbuf;
+    /* A broadcast sends one message to many connections of the worker:
+     * without context takeover its compressed form is the same for every
+     * connection with the same window, so the last one is kept — `zsrc`
+     * the message, `zbuf` what it compressed to with `zbits` (0: nothing
+     * kept) — and a message equal to it (memcmp: far cheaper than deflate)
+     * is not compressed again. */
+    vial__buf zsrc;
+    int zbits;
 } ws_worker;
 
 static void *worker_init(vial_app *app, int worker, void *ud)
@@ -114,6 +133,7 @@ static void worker_fini(void *state, void *ud)
     for (int i = 0; i < 16; i++)
         vial__wsz_free(w->deflaters[i]);
     vial__buf_free(&w->zbuf);
+    vial__buf_free(&w->zsrc);
     free(w);
 }
 
@@ -228,6 +248,13 @@ static int declare(vial_app *app)
         return rc < 0 ? rc : VIAL_ENOMEM;
     }
     wa->slot = rc;
+    static const char *const dir[] = { "direction", NULL };
+    wa->m_conns = vial_gauge(app, "vial_ws_connections", "Open WebSocket connections.", NULL);
+    wa->m_msgs = vial_counter(app, "vial_ws_messages_total",
+                              "WebSocket data messages, received (in) and sent (out).", dir);
+    wa->s_conns = vial_metric_series(app, wa->m_conns, NULL);
+    wa->s_in = vial_metric_series(app, wa->m_msgs, (const char *const[]){ "in", NULL });
+    wa->s_out = vial_metric_series(app, wa->m_msgs, (const char *const[]){ "out", NULL });
     return vial_on_start(app, ws_start);
 }
 
@@ -265,6 +292,14 @@ static bool is_token(const char *s)
 
 /* ------------------------------------------------------------------ the connection */
 
+/* One topic a WebSocket is subscribed to: the subscription and its name
+ * (pubsub.c keeps the name too, but vial__sub is opaque: unsubscribing by
+ * name needs our own copy). */
+typedef struct ws_topic {
+    vial__sub *sub;
+    char *name;
+} ws_topic;
+
 struct vial_ws {
     const vial__transport *tp;
     void *tp_ud;
@@ -272,6 +307,7 @@ struct vial_ws {
     vial_app *app;
     const ws_route *route;
     const ws_cfg *cfg;
+    const ws_app *wa;
     ws_worker *w;
     void *ud;
     const char *protocol;   /* the route's copy, or NULL */
@@ -283,6 +319,12 @@ struct vial_ws {
     vial__wsz *inf, *def;   /* this connection's, or lent by the worker for a message */
     bool inf_lent;
     size_t inflight;        /* unsent bytes the connection holds outside `out` */
+    struct ws_topic *topics; /* pub/sub subscriptions (vial_ws_subscribe), malloc'd */
+    vial__worker *cw;       /* core's worker state (request contexts) */
+    char *client;           /* the peer's address, for request contexts (malloc'd) */
+    vial_req *ctx;          /* vial_ws_request() of the handler call in progress */
+    int depth;              /* handler calls in progress (one may start another: a close) */
+    size_t ntopics, captopics;
     uint64_t last_rx, last_msg, ping_at, close_at; /* monotonic ms */
     bool attached, awaiting_pong, close_sent, close_rcvd, notified, failed;
 };
@@ -294,14 +336,33 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Around every handler call: the request context (vial_ws_request) lives
+ * until the outermost call returns. */
+static void enter(vial_ws *ws)
+{
+    ws->depth++;
+}
+
+static void leave(vial_ws *ws)
+{
+    if (--ws->depth == 0 && ws->ctx) {
+        vial_req *r = ws->ctx;
+        ws->ctx = NULL;
+        vial__req_context_end(r);
+    }
+}
+
 /* The route's close handler, once: the last call for this connection. */
 static void notify_close(vial_ws *ws, unsigned code, const char *reason)
 {
     if (ws->notified)
         return;
     ws->notified = true;
-    if (ws->route->h.close)
+    if (ws->route->h.close) {
+        enter(ws);
         ws->route->h.close(ws, (int)code, reason ? reason : "");
+        leave(ws);
+    }
 }
 
 static size_t queued(const vial_ws *ws)
@@ -397,26 +458,40 @@ static vial__wsz *worker_deflater(ws_worker *w, int bits)
 
 static int send_message(vial_ws *ws, unsigned op, const void *data, size_t len)
 {
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_msgs, ws->wa->s_out, 1);
     if (!ws->deflate || len < ws->cfg->deflate_min)
         return put_frame(ws, op, data, len, false);
     ws_worker *w = ws->w;
-    vial__wsz *z;
-    if (ws->dp.server_no_takeover)
-        z = worker_deflater(w, ws->dp.server_bits);
-    else
-        z = ws->def ? ws->def : (ws->def = vial__wsz_deflater(ws->dp.server_bits));
-    if (!z)
-        return VIAL_ENOMEM;
-    w->zbuf.n = 0;
-    int rc = vial__wsz_deflate(z, data, len, &w->zbuf);
-    if (ws->dp.server_no_takeover)
-        vial__wsz_reset(z);
-    if (!rc && w->zbuf.n >= len && ws->dp.server_no_takeover)
+    int rc = 0;
+    bool shared = ws->dp.server_no_takeover;
+    if (shared && w->zbits == ws->dp.server_bits && w->zsrc.n == len && !memcmp(w->zsrc.p, data, len)) {
+        /* compressed already, for another connection of this broadcast */
+    } else {
+        vial__wsz *z;
+        if (shared)
+            z = worker_deflater(w, ws->dp.server_bits);
+        else
+            z = ws->def ? ws->def : (ws->def = vial__wsz_deflater(ws->dp.server_bits));
+        if (!z)
+            return VIAL_ENOMEM;
+        w->zbits = 0;
+        w->zbuf.n = 0;
+        rc = vial__wsz_deflate(z, data, len, &w->zbuf);
+        if (shared) {
+            vial__wsz_reset(z);
+            w->zsrc.n = 0;
+            if (!rc && len <= BIG_FRAME && !vial__buf_append(&w->zsrc, data, len))
+                w->zbits = ws->dp.server_bits;
+        }
+    }
+    if (!rc && w->zbuf.n >= len && shared)
         rc = put_frame(ws, op, data, len, false); /* it would only grow: as it is (no context to keep in step) */
     else if (!rc)
         rc = put_frame(ws, op, w->zbuf.p, w->zbuf.n, true);
-    if (w->zbuf.cap > 4 * BIG_FRAME)
+    if (w->zbuf.cap > 4 * BIG_FRAME) {
         vial__buf_free(&w->zbuf); /* a worker keeps no huge buffer for one big message */
+        w->zbits = 0;
+    }
     if (rc && !ws->dp.server_no_takeover)
         fail_conn(ws, VIAL__WS_C_INTERNAL, "out of memory"); /* the shared context is lost */
     return rc;
@@ -430,7 +505,10 @@ static int on_message(void *ud, int op, char *data, size_t len)
     if (ws->close_sent || ws->notified)
         return 0; /* the server is closing: read on only for the client's close */
     ws->last_msg = now_ms();
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_msgs, ws->wa->s_in, 1);
+    enter(ws);
     ws->route->h.message(ws, data, len, op == VIAL__WS_BINARY);
+    leave(ws);
     return 0;
 }
 
@@ -493,12 +571,16 @@ static void ws_attach(void *ud, const vial__transport *tp, void *tp_ud, vial__ou
     ws->tp_ud = tp_ud;
     ws->out = out;
     ws->attached = true;
+    vial__metric_add_on(ws->app, ws->worker, ws->wa->m_conns, ws->wa->s_conns, 1);
     uint64_t cid = tp->id ? tp->id(tp_ud) : 0;
     ws->id = cid ? (uint64_t)ws->worker << ID_CONN_BITS | cid : 0;
     ws->last_rx = ws->last_msg = now_ms();
     tp->phase(tp_ud, VIAL__PH_OPEN);
-    if (ws->route->h.open)
+    if (ws->route->h.open) {
+        enter(ws);
         ws->route->h.open(ws);
+        leave(ws);
+    }
     if (tp->stopping && tp->stopping(tp_ud))
         send_close(ws, VIAL__WS_C_AWAY, "server shutting down");
 }
@@ -587,8 +669,24 @@ static bool ws_wants_read(void *ud, size_t unsent)
     return unsent < ws->app->lim.loop.max_pending_output && !ws->close_rcvd && !ws->failed;
 }
 
+static void drop_topics(vial_ws *ws)
+{
+    for (size_t i = 0; i < ws->ntopics; i++) {
+        vial__unsubscribe(ws->topics[i].sub);
+        free(ws->topics[i].name);
+    }
+    free(ws->topics);
+    ws->topics = NULL;
+    ws->ntopics = ws->captopics = 0;
+}
+
 static void ws_free(vial_ws *ws)
 {
+    /* Before the struct goes: a delivery running now (this worker) sees the
+     * subscription marked and skips it; later ones never find it. */
+    drop_topics(ws);
+    if (ws->attached)
+        vial__metric_add_on(ws->app, ws->worker, ws->wa->m_conns, ws->wa->s_conns, -1);
     vial__wsr_free(&ws->rd);
     if (ws->inf) {
         if (ws->inf_lent && ws->w->ninflaters < SPARE_INFLATERS) {
@@ -599,6 +697,7 @@ static void ws_free(vial_ws *ws)
         }
     }
     vial__wsz_free(ws->def);
+    free(ws->client);
     free(ws);
 }
 
@@ -798,12 +897,19 @@ static int ws_view(vial_req *req)
     ws->app = vial_app_of(req);
     ws->route = rt;
     ws->cfg = c;
+    ws->wa = wa;
+    ws->cw = req->w;
+    if (req->m.client && !(ws->client = strdup(req->m.client))) {
+        free(ws);
+        return vial_abort(req, 503, "out of memory");
+    }
     ws->w = w;
     ws->worker = req->w->id;
     if (rt->h.upgrade) {
         /* The app's own checks, like a view: answering refuses. */
         int rc = rt->h.upgrade(req, &ws->ud);
         if (rc || vial_responded(req)) {
+            free(ws->client);
             free(ws);
             /* `return vial_auth_require(req, ...)` refuses too (it returns 1
              * once it has answered): the answer stands, not a 500. */
@@ -1032,8 +1138,65 @@ void vial__ws_deliver(void *target, const char *topic, const char *data, size_t 
     vial_ws *ws = target;
     if (usable(ws))
         return;
-    if (ws->route->h.event)
+    if (ws->route->h.event) {
+        enter(ws);
         ws->route->h.event(ws, topic, data, len);
-    else
+        leave(ws);
+    } else
         vial_ws_send(ws, data, len, 0);
+}
+
+/* ------------------------------------------------------------------ topics */
+
+int vial_ws_subscribe(vial_ws *ws, const char *topic)
+{
+    int rc = usable(ws);
+    if (rc)
+        return rc;
+    if (!topic || !*topic)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < ws->ntopics; i++)
+        if (!strcmp(ws->topics[i].name, topic))
+            return 0; /* once is enough: a message is delivered once */
+    if (ws->ntopics == ws->captopics) {
+        size_t cap = ws->captopics ? ws->captopics * 2 : 4;
+        ws_topic *v = realloc(ws->topics, cap * sizeof *v);
+        if (!v)
+            return VIAL_ENOMEM;
+        ws->topics = v;
+        ws->captopics = cap;
+    }
+    char *name = strdup(topic);
+    if (!name)
+        return VIAL_ENOMEM;
+    vial__sub *sub = vial__subscribe(ws->app, ws->worker, topic, vial__ws_deliver, ws);
+    if (!sub) {
+        free(name);
+        return VIAL_ENOMEM;
+    }
+    ws->topics[ws->ntopics++] = (ws_topic){ sub, name };
+    return 0;
+}
+
+int vial_ws_unsubscribe(vial_ws *ws, const char *topic)
+{
+    if (!ws || !topic)
+        return VIAL_EINVAL;
+    for (size_t i = 0; i < ws->ntopics; i++)
+        if (!strcmp(ws->topics[i].name, topic)) {
+            vial__unsubscribe(ws->topics[i].sub);
+            free(ws->topics[i].name);
+            ws->topics[i] = ws->topics[--ws->ntopics];
+            return 0;
+        }
+    return VIAL_ENOENT;
+}
+
+vial_req *vial_ws_request(vial_ws *ws)
+{
+    if (!ws || !ws->depth || !ws->cw)
+        return NULL;
+    if (!ws->ctx)
+        ws->ctx = vial__req_context(ws->cw, ws->client);
+    return ws->ctx;
 }

@@ -24,6 +24,7 @@
  *   /upload          multipart form: fields and uploads as JSON, each upload
  *                    saved under testapp.upload_dir when that is set
  *   /ws/echo         WebSocket echo; text commands: "id" (vial_ws_id), "close-me"
+ *                    "sub T" / "unsub T" (pub/sub topic T; answered "ok ..."),
  *                    (closes 4000), "protocol", "whoami", "flood N SIZE"
  *                    (N binary messages at once), "bad-text" (sends invalid UTF-8)
  *   /ws/chat         the same with subprotocols chat.v2, chat.v1
@@ -983,6 +984,16 @@ static void ws_message(vial_ws *ws, const char *data, size_t len, int binary)
         }
         if (!strcmp(data, "close-me")) {
             vial_ws_close(ws, 4000, "as you wish");
+            return;
+        }
+        if (!strncmp(data, "sub ", 4) || !strncmp(data, "unsub ", 6)) {
+            /* pub/sub: answered "ok <cmd>" or the error, so a client knows
+             * the subscription is in place before it publishes */
+            bool sub = data[0] == 's';
+            int rc = sub ? vial_ws_subscribe(ws, data + 4) : vial_ws_unsubscribe(ws, data + 6);
+            char b[160];
+            snprintf(b, sizeof b, "%s %s", rc ? "error" : "ok", rc ? vial_strerror(rc) : data);
+            vial_ws_send_text(ws, b);
             return;
         }
         if (!strcmp(data, "protocol")) {

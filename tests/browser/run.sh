@@ -8,18 +8,18 @@
 # Chart.js copy in static/vendor), builds nothing: it runs
 # ${VIAL_BUILD_DIR:-<repo>/build}/vial-server on a free loopback port with a
 # fresh SQLite database in a temporary directory (with a generated music
-# catalogue imported), runs dashboard.test.js and music.test.js with node's
+# catalogue imported), runs dashboard.test.js (with docs.test.js and chat.test.js) and music.test.js with node's
 # test runner, writes JUnit XML to $REPORT when set, and leaves a
 # screenshot of the explorer in ${ARTIFACTS:-<repo>/build/artifacts}/.
 # Every process it starts is stopped by PID; exits non-zero on failure.
-# Bounded: node gets SUITE_TIMEOUT seconds (default 120; the whole run stays under 140).
+# Bounded: node gets SUITE_TIMEOUT seconds (default 150 per node run).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "${VIAL_BUILD_DIR:-$ROOT/build}" 2>/dev/null && pwd) || BUILD=${VIAL_BUILD_DIR:-$ROOT/build}
 ARTIFACTS=${ARTIFACTS:-$ROOT/build/artifacts}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-SUITE_TIMEOUT=${SUITE_TIMEOUT:-120}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-150}
 BIN=$BUILD/vial-server
 
 say() { printf 'browser: %s\n' "$*" >&2; }
@@ -160,8 +160,9 @@ if [[ -n ${REPORT:-} ]]; then
   reporters+=(--test-reporter=junit --test-reporter-destination="$REPORT")
 fi
 start=$(date +%s%N)
-# node runs the files itself (no child process per file; docs.test.js is
-# loaded with --require into the dashboard's run, so one report holds both);
+# node runs the files itself (no child process per file; docs.test.js and
+# chat.test.js are loaded with --require into the dashboard's run, so one
+# report holds the three);
 # "$WORK/" on its command line marks it as ours for the cleanup.
 # One node per file, in order (the music page's after the dashboard's);
 # with REPORT, the second writes <REPORT without .xml>-music.xml.
@@ -169,7 +170,7 @@ rc=0
 for suite in dashboard music; do
   r=("${reporters[@]}")
   require=()
-  [[ $suite == dashboard ]] && require=(--require "$HERE/docs.test.js")
+  [[ $suite == dashboard ]] && require=(--require "$HERE/docs.test.js" --require "$HERE/chat.test.js")
   if [[ -n ${REPORT:-} && $suite != dashboard ]]; then
     r=(--test-reporter=spec --test-reporter-destination=stdout
        --test-reporter=junit --test-reporter-destination="${REPORT%.xml}-$suite.xml")

@@ -106,6 +106,20 @@ static void test_utf8_valid_boundaries(void **state)
     VALID("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 }
 
+static void test_utf8_count(void **state)
+{
+    (void)state;
+    assert_int_equal(vial_utf8_count("", 0), 0);
+    assert_int_equal(vial_utf8_count("abc", 3), 3);
+    assert_int_equal(vial_utf8_count("h\xc3\xa9llo", 6), 5);            /* é: 2 bytes, 1 character */
+    assert_int_equal(vial_utf8_count("\xe2\x82\xac\xf0\x9f\x98\x80", 7), 2); /* €, U+1F600 */
+    assert_int_equal(vial_utf8_count("a\0b", 3), 3);                    /* NUL is a character */
+    assert_int_equal(vial_utf8_count("\xc3", 1), VIAL_EINVAL);           /* truncated */
+    assert_int_equal(vial_utf8_count("\xed\xa0\x80", 3), VIAL_EINVAL);   /* a surrogate */
+    assert_int_equal(vial_utf8_count("\xc0\xaf", 2), VIAL_EINVAL);       /* overlong */
+    assert_int_equal(vial_utf8_count(NULL, 0), VIAL_EINVAL);
+}
+
 static void test_utf8_overlongs(void **state)
 {
     (void)state;
@@ -338,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_u64toa),
         cmocka_unit_test(test_hexval),
         cmocka_unit_test(test_utf8_valid_boundaries),
+        cmocka_unit_test(test_utf8_count),
         cmocka_unit_test(test_utf8_overlongs),
         cmocka_unit_test(test_utf8_surrogates),
         cmocka_unit_test(test_utf8_above_max),

@@ -55,6 +55,37 @@ static void on_message(vial_ws *ws, const char *data, size_t len, int binary)
         vial_ws_send_text(ws, p ? p : "(none)");
         return;
     }
+    /* pub/sub: "sub:T", "unsub:T", "pub:T:data" (published from the
+     * handler: without a server it is delivered at once, on this thread) */
+    if (!binary && !strncmp(data, "sub:", 4)) {
+        assert_int_equal(vial_ws_subscribe(ws, data + 4), 0);
+        assert_int_equal(vial_ws_subscribe(ws, data + 4), 0); /* once is one subscription */
+        return;
+    }
+    if (!binary && !strncmp(data, "unsub:", 6)) {
+        int rc = vial_ws_unsubscribe(ws, data + 6);
+        vial_ws_send_text(ws, rc == 0 ? "unsubscribed" : rc == VIAL_ENOENT ? "not subscribed" : "?");
+        return;
+    }
+    if (!binary && !strncmp(data, "pub:", 4)) {
+        char topic[64];
+        const char *colon = strchr(data + 4, ':');
+        assert_non_null(colon);
+        snprintf(topic, sizeof topic, "%.*s", (int)(colon - data - 4), data + 4);
+        assert_int_equal(vial_publish(vial_ws_app(ws), topic, colon + 1, strlen(colon + 1)), 0);
+        return;
+    }
+    if (!binary && !strcmp(data, "ctx")) {
+        /* a request context for this call: arena memory, the same object
+         * for the whole call */
+        vial_req *r = vial_ws_request(ws);
+        assert_non_null(r);
+        assert_ptr_equal(vial_ws_request(ws), r);
+        assert_ptr_equal(vial_app_of(r), app);
+        char *p = vial_strdup(r, "context ok");
+        vial_ws_send_text(ws, p);
+        return;
+    }
     if (!binary && !strcmp(data, "ud")) {
         vial_ws_send_text(ws, vial_ws_ud(ws) ? (const char *)vial_ws_ud(ws) : "(null)");
         return;
@@ -504,6 +535,33 @@ static void test_server_close(void **state)
     assert_int_equal(send_bad_text_rc, VIAL_EINVAL);
 }
 
+/* A subscribed connection gets what is published on its topics as text
+ * frames (the route has no event handler), once however often it
+ * subscribed, and nothing after unsubscribing; subscriptions go with the
+ * connection (ASan: nothing leaks, nothing is delivered to a freed one). */
+static void test_subscribe(void **state)
+{
+    (void)state;
+    vial__buf f = { 0 };
+    cframe(&f, 0x81, "sub:news", 8);
+    cframe(&f, 0x81, "sub:sport", 9);
+    cframe(&f, 0x81, "pub:news:hello", 14);
+    cframe(&f, 0x81, "pub:weather:nobody", 18);
+    cframe(&f, 0x81, "pub:sport:goal", 14);
+    cframe(&f, 0x81, "unsub:news", 10);
+    cframe(&f, 0x81, "unsub:news", 10);
+    cframe(&f, 0x81, "pub:news:unheard", 16);
+    cframe(&f, 0x81, "pub:sport:again", 15);
+    cframe(&f, 0x81, "ctx", 3);
+    cframe(&f, 0x81, "ctx", 3);
+    cframe(&f, 0x88, "\x03\xe8", 2);
+    converse("/echo", "", &f, "1:hello|1:goal|1:unsubscribed|1:not subscribed|1:again|1:context ok|1:context ok|8:1000|");
+    /* the connection is gone: its subscriptions too */
+    assert_int_equal(vial_publish_wanted(app, "sport"), 0);
+    assert_int_equal(vial_ws_subscribe(NULL, "x"), VIAL_EINVAL);
+    assert_int_equal(vial_ws_unsubscribe(NULL, "x"), VIAL_EINVAL);
+}
+
 static void test_violations(void **state)
 {
     (void)state;
@@ -628,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_callback),
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_server_close),
+        cmocka_unit_test(test_subscribe),
         cmocka_unit_test(test_violations),
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_compression),
