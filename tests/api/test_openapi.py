@@ -168,7 +168,7 @@ def test_builtins_and_blueprints_as_tags(doc):
                  "/static/{filename}"):
         assert "get" in doc["paths"][path], path
     tags = {t["name"]: t.get("description") for t in doc["tags"]}
-    assert set(tags) == {"logs", "users", "dashboard"}
+    assert set(tags) == {"logs", "users", "dashboard", "music", "chat"}
     assert all(tags.values())
     assert doc["paths"]["/logs/{id}"]["get"]["tags"] == ["logs"]
     assert "tags" not in doc["paths"]["/health"]["get"]
