@@ -312,7 +312,7 @@ static const vial_schema channel_schema = { channel_f, 0 };
 static const vial_field channels_f = VIAL_FIELD("channels", VIAL_F_ARRAY, 0, .schema = &channel_schema,
                                                 .doc = "oldest channel first");
 static const vial_field message_f[] = {
-    VIAL_FIELD("id", VIAL_F_INT, VIAL_REQUIRED, .min = 1, .doc = "increasing with time, across channels"),
+    VIAL_FIELD("id", VIAL_F_INT, VIAL_REQUIRED, .doc = "increasing with time, across channels"),
     VIAL_FIELD("channel", VIAL_F_STRING, VIAL_REQUIRED),
     VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED, .doc = "the sender's display name"),
     VIAL_FIELD("text", VIAL_F_STRING, VIAL_REQUIRED),

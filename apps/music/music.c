@@ -227,7 +227,8 @@ static const vial_schema ref_schema = { ref_f, 0 };
     VIAL_FIELD("loudness", VIAL_F_NUMBER, flags, .min = -100, .max = 100, .doc = "dB"),          \
     VIAL_FIELD("duration_ms", dur, flags, .min = 0, .max = 1e9, .doc = "milliseconds")
 static const vial_field song_f[] = {
-    VIAL_FIELD("position", VIAL_F_INT, 0, .min = 1, .doc = "in a playlist only: the song's place, 1..n"),
+    VIAL_FIELD("position", VIAL_F_INT, 0, .min = 1, .max = 10000,
+               .doc = "in a playlist only: the song's place, 1..n"),
     VIAL_FIELD("id", VIAL_F_STRING, VIAL_REQUIRED, .doc = "the Spotify track id"),
     VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED),
     VIAL_FIELD("album", VIAL_F_OBJECT, VIAL_REQUIRED, .schema = &ref_schema),
@@ -278,7 +279,7 @@ static const vial_schema artist_schema = { artist_f, 0 };
 
 static const vial_field year_f[] = {
     VIAL_FIELD("year", VIAL_F_INT, VIAL_REQUIRED),
-    VIAL_FIELD("songs", VIAL_F_INT, VIAL_REQUIRED, .min = 1),
+    VIAL_FIELD("songs", VIAL_F_INT, VIAL_REQUIRED, .doc = "at least 1"),
     FEATURES_F(VIAL_REQUIRED, VIAL_F_NUMBER),
     VIAL_FIELD_END,
 };
