@@ -29,7 +29,8 @@
  *    every way of splitting keys that contain '.' or '['), it reaches an
  *    existing value — or, for "required", a missing member of an existing
  *    object;
- *  - a schema that names a field twice is refused (VIAL_EINVAL) exactly when
+ *  - a schema that names a field twice, or gives one bounds no value meets,
+ *    is refused (VIAL_EINVAL) exactly when
  *    the reference meets one (without that, a recursive schema took time
  *    exponential in the body's depth);
  *  - validation never changes the value, is deterministic, and returns the
@@ -275,6 +276,18 @@ static bool has_bounds(const vial_field *f)
     return !(f->min == 0 && f->max == 0);
 }
 
+/* Bounds no value meets: the schema is refused (VIAL_EINVAL). */
+static bool impossible(const vial_field *f)
+{
+    return has_bounds(f) && f->max != 0 && f->min > f->max;
+}
+
+/* A number's maximum applies unless only a positive minimum is given. */
+static bool num_max(const vial_field *f)
+{
+    return f->max != 0 || f->min <= 0;
+}
+
 static size_t ref_object(const vial_schema *s, json_t *obj, const char *path, problems *ps);
 
 static size_t ref_value(const vial_field *f, json_t *v, const char *path, problems *ps)
@@ -350,8 +363,11 @@ static size_t ref_value(const vial_field *f, json_t *v, const char *path, proble
             emit(ps, path, "must be a number");
             return 1;
         }
-        if (has_bounds(f) && (compare(v, f->min) < 0 || compare(v, f->max) > 0)) {
-            snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
+        if (has_bounds(f) && (compare(v, f->min) < 0 || (num_max(f) && compare(v, f->max) > 0))) {
+            if (num_max(f))
+                snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
+            else
+                snprintf(why, sizeof why, "must be at least %.15g", f->min);
             emit(ps, path, why);
             return 1;
         }
@@ -431,6 +447,9 @@ static size_t ref_object(const vial_schema *s, json_t *obj, const char *path, pr
         for (size_t j = i + 1; s->fields[j].name; j++)
             if (!strcmp(s->fields[i].name, s->fields[j].name))
                 ps->bad_schema = true;
+    for (const vial_field *f = s->fields; f->name; f++)
+        if (impossible(f) || (f->items && impossible(f->items)))
+            ps->bad_schema = true;
     if (ps->bad_schema)
         return 0; /* stops everything: the whole validation fails */
     if (!json_is_object(obj)) {
@@ -536,7 +555,7 @@ static void compare_errors(int n, json_t *errors, problems *ps, const char *what
 {
     if (ps->bad_schema || n == VIAL_EINVAL) {
         if (!ps->bad_schema || n != VIAL_EINVAL)
-            die("%s returned %d; the reference %s a field named twice", what, n,
+            die("%s returned %d; the reference %s a broken schema (a field named twice, impossible bounds)", what, n,
                 ps->bad_schema ? "met" : "did not meet");
         return;
     }
@@ -657,7 +676,10 @@ static void run(const vial_schema *schema, const vial_field *field, json_t *v, c
         n = vial_validate_field(field, v, prefix, errors);
         n2 = vial_validate_field(field, v, prefix, again);
         n3 = vial_validate_field(field, v, prefix, NULL);
-        ref_value(field, v, prefix, &ps);
+        if (impossible(field) || (field->items && impossible(field->items)))
+            ps.bad_schema = true;
+        else
+            ref_value(field, v, prefix, &ps);
     }
     const char *what = schema ? "vial_validate" : "vial_validate_field";
     if (n != n2 || n != n3 || !json_equal(errors, again))
