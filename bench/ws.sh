@@ -54,7 +54,7 @@ LOAD=$BUILD_DIR/ws-load
 common_knobs  # SERVER_CPU CLIENT_CPU DURATION WARMUP RUNS FOREIGN_MAX FOREIGN_RETRIES RETRY_BUDGET NICE
 
 SERVERS=${SERVERS:-vial node flask}
-MODES=${MODES:-rt pipe16}
+MODES=${MODES-rt pipe16}  # set but empty: no echo
 CONNS=${CONNS:-64}
 SIZE=${SIZE:-64}                      # payload bytes (Socket.IO adds its 13-byte event wrapper)
 MSGS=${MSGS:-4000}                    # messages per connection and run (vial, node) in rt
