@@ -66,7 +66,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_SERVERS=${IDLE_SERVERS-$SERVERS}  # set but empty: no idle phase
 FANOUT_SUBS=${FANOUT_SUBS-1000 10000}   # subscriber counts; empty: no fan-out
 FANOUT_MSGS=${FANOUT_MSGS:-300}         # messages per round at 1,000 subscribers (vial, node); x1000/N
-FANOUT_MSGS_FLASK=${FANOUT_MSGS_FLASK:-20}  # the same for flask (~x50 slower per delivery)
+FANOUT_MSGS_FLASK=${FANOUT_MSGS_FLASK:-40}  # the same for flask (~x50 slower per delivery)
 FANOUT_WINDOW=${FANOUT_WINDOW:-8}       # published messages not yet received by every subscriber
 FANOUT_LIMIT=${FANOUT_LIMIT:-30}        # seconds per round
 FANOUT_CONNECT_LIMIT=${FANOUT_CONNECT_LIMIT:-90}  # seconds for every subscriber's handshake
@@ -164,7 +164,7 @@ load() {  # SERVER MODE MSGS OUTFILE [more ws-load flags]
 {
   echo "# vial bench ws  $(date -u '+%Y-%m-%dT%H:%M:%SZ')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty')"
   echo "# $(uname -r), $(getconf _NPROCESSORS_ONLN) CPUs ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), load avg $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# servers on CPU $SERVER_CPU: vial $BIN --workers 1; node $(node -v 2>/dev/null) ws $(node -p 'require(process.argv[1]).version' "$HERE/ws/node_modules/ws/package.json" 2>/dev/null);" \
+  echo "# servers on CPU $SERVER_CPU: vial $BIN (fan-out: examples/ws_broadcast) --workers 1; node $(node -v 2>/dev/null) ws $(node -p 'require(process.argv[1]).version' "$HERE/ws/node_modules/ws/package.json" 2>/dev/null);" \
     "flask-socketio $(/usr/bin/python3 -c 'import importlib.metadata as m; print(m.version("flask-socketio"), "eventlet", m.version("eventlet"))' 2>/dev/null)"
   [[ -n $FANOUT_SUBS ]] && echo "# fan-out: $FANOUT_SUBS subscribers, window $FANOUT_WINDOW, $SIZE-byte messages," \
     "per round vial/node $FANOUT_MSGS x 1000/N, flask $FANOUT_MSGS_FLASK x 1000/N (at least 5); warm-up + $RUNS rounds on one set of connections"
@@ -467,14 +467,14 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
   # What user space can win at most: vial's kernel time alone (its srv_us/msg less its user_us/msg,
   # the read and write of every message) against the peer's whole cost.
   p=node
-  for m in $MODES; do
+  ((${#COMBOS[@]})) && for m in $MODES; do
     [[ " ${SERVERS[*]} " == *" $p "* && " ${SERVERS[*]} " == *" vial "* ]] || continue
     printf '#    %-7s vial kernel time alone %s us/msg: even with no user time at all, x%s of %s\n' "$m" \
       "$(awk -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" 'BEGIN{printf "%.3f", a - u}')" \
       "$(awk -v p="${M_US[$p $m]:-0}" -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" \
         'BEGIN{ if (a - u > 0) printf "%.2f", p / (a - u); else print "-" }')" "$p"
   done
-  echo "# the budget is the round-trip echo (rt); pipe16 shows what batching frames in and out is worth"
+  ((${#COMBOS[@]})) && echo "# the echo budget is the round trip (rt); pipe16 shows what batching frames in and out is worth"
   echo "# raw ws-load output and server logs: $OUT; total $((SECONDS - T0)) s"
 } | tee -a "$REPORT"
 exit 0

@@ -18,7 +18,7 @@
  * client is woken once per turn.  Only the plain case waits: a connection
  * that is already writing, closing, streaming, upgrading or holding more
  * than max_pending_output is pumped at once.  A protocol's own output
- * (tp_want_write: WebSocket frames, SSE events, from any callback of the
+ * (tp_want_write: WebSocket frames, from any callback of the
  * turn) waits the same way, so frames for one connection coalesce.
  *
  * Timeouts: a connection sits in at most one of the worker's timeout lists,
@@ -480,7 +480,7 @@ void vial__conn_flush_deferred(vial__wctx *wc)
 
 /* ------------------------------------------------------------------ the transport a protocol sees */
 
-/* A protocol queued output (a WebSocket frame, an SSE event): written at the
+/* A protocol queued output (a WebSocket frame): written at the
  * end of the loop turn like a response, so that what one turn queues for a
  * connection leaves in one write — a broadcast of several messages to
  * thousands of subscribers costs one write per subscriber, not one per
