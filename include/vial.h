@@ -1446,7 +1446,8 @@ typedef struct vial_field {
     vial_ftype type;    /* the JSON type required */
     unsigned flags;     /* VIAL_REQUIRED, VIAL_NULLABLE, VIAL_NONEMPTY */
     /* INT/NUMBER: value bounds; STRING: length in characters; ARRAY: items.
-     * Checked when min < max or either is non-zero (0/0: unbounded). */
+     * Checked when either is non-zero (0/0: unbounded); max 0 with a
+     * positive min means no maximum ("at least min"), for numbers too. */
     double min;
     double max; /* see min */
     const char *const *one_of;         /* STRING: allowed values, NULL-terminated */
@@ -1476,7 +1477,8 @@ typedef struct vial_schema {
  * ("" for the body itself, "[0]" for the first element of an array body:
  * "[0].actions[3].time").  Returns the number of problems (0: valid), or
  * VIAL_ENOMEM, or VIAL_EINVAL for a schema (nested ones included) that
- * names a field twice.  Only the first reason per path is kept.
+ * names a field twice or gives a field bounds no value meets (min above a
+ * non-zero max).  Only the first reason per path is kept.
  */
 VIAL_API int vial_validate(const vial_schema *schema, json_t *value, const char *prefix,
                            json_t *errors);
@@ -1487,8 +1489,8 @@ VIAL_API int vial_validate_field(const vial_field *field, json_t *value, const c
  * The request's JSON body if it is valid against `schema` (borrowed, owned
  * by the request).  Otherwise answers 400 — "invalid JSON" with the parse
  * position, or "invalid body" with a "fields" object naming every bad field
- * — and returns NULL; the handler then returns 0.  (A schema that names a
- * field twice gives a 500, logged.)
+ * — and returns NULL; the handler then returns 0.  (A broken schema, see
+ * vial_validate, gives a 500, logged.)
  */
 VIAL_API json_t *vial_body_json_valid(vial_req *req, const vial_schema *schema);
 /*

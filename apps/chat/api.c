@@ -279,12 +279,149 @@ static int events(vial_req *req)
     return s ? 0 : vial_abort(req, 503, "out of memory");
 }
 
-int chat_api_register(vial_bp *bp)
+/* ------------------------------------------------------------------ the API document */
+
+/* What the routes take and answer, as /openapi.json shows it.  The views
+ * check bodies themselves, with the chat protocol's error codes and the
+ * rules of proto.c (chat_check_*): these schemas restate them, and are not
+ * what the views validate with (vial_validate has no place for a "code"). */
+static const vial_field new_channel_f[] = {
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED, .min = 1, .max = CHAT_CHANNEL_MAX,
+               .doc = "1..64 characters, any UTF-8 but control characters; unique"),
+    VIAL_FIELD_END,
+};
+static const vial_schema new_channel_schema = { new_channel_f, 0 };
+static const vial_field new_message_f[] = {
+    VIAL_FIELD("name", VIAL_F_STRING, 0, .min = 1, .max = CHAT_NAME_MAX,
+               .doc = "the sender's display name: required when anonymous (1..32 characters, no control "
+                      "characters, no space at either end, not an account's nor a connected client's); "
+                      "with credentials the account's username, or left out"),
+    VIAL_FIELD("text", VIAL_F_STRING, VIAL_REQUIRED, .min = 1, .max = CHAT_TEXT_MAX,
+               .doc = "1..2000 characters"),
+    VIAL_FIELD_END,
+};
+static const vial_schema new_message_schema = { new_message_f, 0 };
+
+static const vial_field channel_f[] = {
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("messages", VIAL_F_INT, VIAL_REQUIRED, .min = 0, .max = CHAT_HISTORY,
+               .doc = "messages kept (the last 100)"),
+    VIAL_FIELD_END,
+};
+static const vial_schema channel_schema = { channel_f, 0 };
+static const vial_field channels_f = VIAL_FIELD("channels", VIAL_F_ARRAY, 0, .schema = &channel_schema,
+                                                .doc = "oldest channel first");
+static const vial_field message_f[] = {
+    VIAL_FIELD("id", VIAL_F_INT, VIAL_REQUIRED, .doc = "increasing with time, across channels"),
+    VIAL_FIELD("channel", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("name", VIAL_F_STRING, VIAL_REQUIRED, .doc = "the sender's display name"),
+    VIAL_FIELD("text", VIAL_F_STRING, VIAL_REQUIRED),
+    VIAL_FIELD("time", VIAL_F_TIMESTAMP, VIAL_REQUIRED, .doc = "when it was stored (UTC)"),
+    VIAL_FIELD_END,
+};
+static const vial_schema message_schema = { message_f, 0 };
+static const vial_field messages_f = VIAL_FIELD("messages", VIAL_F_ARRAY, 0, .schema = &message_schema,
+                                                .doc = "oldest first; a Link header (rel=\"next\") points at "
+                                                       "the next page while newer ones follow");
+
+static const vial_field channel_p[] = {
+    VIAL_FIELD("name", VIAL_F_STRING, 0, .min = 1, .max = CHAT_CHANNEL_MAX, .doc = "a channel's name"),
+    VIAL_FIELD_END,
+};
+static const vial_field page_q[] = {
+    VIAL_FIELD("limit", VIAL_F_INT, 0, .min = 1, .max = CHAT_HISTORY, .doc = "messages per page (default 100)"),
+    VIAL_FIELD("after", VIAL_F_STRING, 0, .doc = "the opaque cursor of the Link header's next page"),
+    VIAL_FIELD_END,
+};
+
+#define R_UNAUTH VIAL_RESPONSE(401, "credentials were sent and refused, or none were and chat_anonymous is off")
+#define R_NOCHAN VIAL_RESPONSE(404, "no channel of this name (code no_such_channel)")
+#define R_NODB VIAL_RESPONSE(503, "the database is unavailable")
+/* Anonymous clients are welcome unless chat_anonymous is off; reads also
+ * know the dashboard's session, writes only tokens and keys (a session
+ * write would need CSRF protection; the page writes over the WebSocket). */
+#define READ_SEC "bearer,api_key,session"
+#define WRITE_SEC "bearer,api_key"
+#define ERRORS "Errors are the common shape with the chat protocol's `code` beside it: " \
+               "`{\"error\": \"bad_request_400\", \"message\": \"...\", \"code\": \"bad_text\"}`."
+
+static const vial_doc channels_doc = {
+    .summary = "List the channels",
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(200, "every channel with its number of messages", .field = &channels_f),
+        R_UNAUTH, R_NODB, VIAL_RESPONSE_END },
+    .security = READ_SEC,
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+static const vial_doc create_channel_doc = {
+    .summary = "Create a channel",
+    .description = "Every WebSocket client that said hello is told (`{\"type\": \"channel\"}`). "
+                   "`Location` names its messages. " ERRORS,
+    .body = &new_channel_schema,
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(201, "the channel", .schema = &channel_schema),
+        VIAL_RESPONSE(400, "not a JSON object (bad_json, bad_request), or a bad name (bad_channel)"),
+        R_UNAUTH,
+        VIAL_RESPONSE(409, "a channel of this name exists (channel_exists)"),
+        R_NODB, VIAL_RESPONSE_END },
+    .security = WRITE_SEC,
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+static const vial_doc channel_messages_doc = {
+    .summary = "A channel's messages",
+    .description = "The last 100 messages the channel keeps, oldest first, a page of `limit` at a time. " ERRORS,
+    .params = channel_p,
+    .query = page_q,
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(200, "a page of messages", .field = &messages_f),
+        VIAL_RESPONSE(400, "a bad limit or cursor"),
+        R_UNAUTH, R_NOCHAN, R_NODB, VIAL_RESPONSE_END },
+    .security = READ_SEC,
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+static const vial_doc post_message_doc = {
+    .summary = "Post a message to a channel",
+    .description = "Stored (the channel keeps its last 100), then sent to every member of the channel "
+                   "on every worker and instance, as a WebSocket frame and an SSE event. " ERRORS,
+    .params = channel_p,
+    .body = &new_message_schema,
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(201, "the stored message", .schema = &message_schema),
+        VIAL_RESPONSE(400, "not a JSON object (bad_json, bad_request), a bad or missing name (bad_name), "
+                           "a bad text (bad_text)"),
+        R_UNAUTH, R_NOCHAN,
+        VIAL_RESPONSE(409, "the name is an account's or a connected client's (name_taken)"),
+        R_NODB, VIAL_RESPONSE_END },
+    .security = WRITE_SEC,
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+static const vial_doc channel_events_doc = {
+    .summary = "A channel's messages as they come (Server-Sent Events)",
+    .description = "One `event: message` per message, `id:` its id and `data:` its JSON (as in the list). "
+                   "A client that reconnects with `Last-Event-ID` first gets what it missed of the messages "
+                   "the channel keeps.",
+    .params = channel_p,
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(200, "the event stream", .content_type = "text/event-stream"),
+        R_UNAUTH, R_NOCHAN, R_NODB, VIAL_RESPONSE_END },
+    .security = READ_SEC,
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+
+static const vial_route_def routes[] = {
+    VIAL_ROUTE(VIAL_GET, "/api/chat/channels", list_channels, "channels", &channels_doc),
+    VIAL_ROUTE(VIAL_POST, "/api/chat/channels", create_channel, "create_channel", &create_channel_doc),
+    VIAL_ROUTE(VIAL_GET, "/api/chat/channels/<name>/messages", list_messages, "channel_messages",
+               &channel_messages_doc),
+    VIAL_ROUTE(VIAL_POST, "/api/chat/channels/<name>/messages", post_message, "post_message", &post_message_doc),
+    VIAL_ROUTE(VIAL_GET, "/api/chat/channels/<name>/events", events, "channel_events", &channel_events_doc),
+    VIAL_ROUTE_END,
+};
+
+int chat_api_register(vial_app *app, vial_bp *bp)
 {
-    int rc = vial_route(bp, VIAL_GET, "/api/chat/channels", list_channels, "channels");
-    rc |= vial_route(bp, VIAL_POST, "/api/chat/channels", create_channel, "create_channel");
-    rc |= vial_route(bp, VIAL_GET, "/api/chat/channels/<name>/messages", list_messages, "channel_messages");
-    rc |= vial_route(bp, VIAL_POST, "/api/chat/channels/<name>/messages", post_message, "post_message");
-    rc |= vial_route(bp, VIAL_GET, "/api/chat/channels/<name>/events", events, "channel_events");
+    int rc = vial_route_table(bp, routes);
+    rc |= vial_openapi_schema(app, &message_schema, "ChatMessage", "a stored chat message");
+    rc |= vial_openapi_schema(app, &channel_schema, "ChatChannel", NULL);
     return rc;
 }

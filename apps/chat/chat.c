@@ -212,7 +212,11 @@ int chat_register(vial_app *app)
     if (!bp)
         return VIAL_ENOMEM;
     int rc = chat_ws_register(bp);
-    rc |= chat_api_register(bp);
+    rc |= chat_api_register(app, bp);
+    rc |= vial_bp_describe(bp, "The chat: channels keeping their last 100 messages, delivered live to "
+                               "every member on every worker and instance. Clients speak the WebSocket "
+                               "protocol at /ws/chat; bots and readers use the HTTP API and the SSE "
+                               "events beside it.");
     rc |= vial_register(app, bp, "");
     return rc ? VIAL_EINVAL : 0;
 }

@@ -154,6 +154,6 @@ void chat_count(vial_req *req, bool via_ws);
 /* ------------------------------------------------------------------ ws.c, api.c */
 
 int chat_ws_register(vial_bp *bp);
-int chat_api_register(vial_bp *bp);
+int chat_api_register(vial_app *app, vial_bp *bp);
 
 #endif

@@ -411,7 +411,39 @@ static const vial_ws_handlers handlers = {
     .upgrade = on_upgrade, .message = on_message, .event = on_event, .close = on_close,
 };
 
+/* The endpoint in the API document: the handshake's answers, and the
+ * protocol in brief (README.md has it in full, with an example session). */
+static const vial_doc ws_doc = {
+    .summary = "The chat protocol (WebSocket)",
+    .description =
+        "A GET with `Upgrade: websocket` (RFC 6455, permessage-deflate) opens a chat connection: JSON "
+        "text frames, each an object with a `type`.\n\n"
+        "- `{\"type\": \"hello\", \"name\": \"alice\"}` first (a logged-in client may leave out `name`) "
+        "→ `{\"type\": \"welcome\", \"name\", \"channels\": [...]}`\n"
+        "- `{\"type\": \"create\", \"channel\"}` → every client that said hello gets "
+        "`{\"type\": \"channel\", \"channel\"}`\n"
+        "- `{\"type\": \"join\", \"channel\"}` → `{\"type\": \"history\", \"channel\", \"messages\": [...]}` "
+        "(the last 100, oldest first); `{\"type\": \"leave\", \"channel\"}` → `{\"type\": \"left\", \"channel\"}`\n"
+        "- `{\"type\": \"message\", \"channel\", \"text\", \"ref\"}` → every member gets "
+        "`{\"type\": \"message\", \"id\", \"channel\", \"name\", \"text\", \"time\"}`, the sender's copy "
+        "with its `ref`\n"
+        "- a problem: `{\"type\": \"error\", \"code\", \"message\", \"ref\"}`, the connection stays open\n\n"
+        "A binary frame closes the connection with 1003, a client over `chat_rate` / `chat_burst` with "
+        "1008, a message over ws_max_message (1 MiB) with 1009. Anonymous clients choose a display name unless "
+        "`chat_anonymous` is off.",
+    .responses = (const vial_response_doc[]){
+        VIAL_RESPONSE(101, "switching to the chat protocol"),
+        VIAL_RESPONSE(400, "a malformed handshake"),
+        VIAL_RESPONSE(401, "credentials were sent and refused, or none were and chat_anonymous is off"),
+        VIAL_RESPONSE(403, "an Origin of another site"),
+        VIAL_RESPONSE(426, "a plain HTTP request, or another WebSocket version"),
+        VIAL_RESPONSE(503, "the database is unavailable"),
+        VIAL_RESPONSE_END },
+    .security = "bearer,api_key,session",
+    .flags = VIAL_DOC_AUTH_OPTIONAL,
+};
+
 int chat_ws_register(vial_bp *bp)
 {
-    return vial_ws_route(bp, "/ws/chat", &handlers, &(vial_ws_opts){ .endpoint = "ws" });
+    return vial_ws_route(bp, "/ws/chat", &handlers, &(vial_ws_opts){ .endpoint = "ws", .doc = &ws_doc });
 }

@@ -155,6 +155,10 @@ int move_playlist_song(vial_req *req);
 int remove_playlist_song(vial_req *req);
 int user_playlists(vial_req *req);
 
+/* The playlist request bodies (playlists.c), documented on their routes
+ * (music.c) and checked against that documentation. */
+extern const vial_schema music_create_schema, music_update_schema, music_add_schema, music_move_schema;
+
 /* vial-server import-songs (import.c). */
 int music_import_command(vial_app *app, int argc, char **argv);
 

@@ -74,4 +74,12 @@ json_t *vial__jsonschema_object(vial__jsdefs *d, const vial_schema *s);
  * it on the parameter instead). */
 json_t *vial__jsonschema_field(vial__jsdefs *d, const vial_field *f, bool with_doc);
 
+/* A number field's upper bound applies unless only a positive minimum is
+ * given (.min = 1 alone: "at least 1", as for lengths; 1..0 would refuse
+ * every value). */
+static inline bool vial__num_has_max(const vial_field *f)
+{
+    return f->max != 0 || f->min <= 0;
+}
+
 #endif /* VIAL_JSON_H */

@@ -246,7 +246,8 @@ json_t *vial__jsonschema_field(vial__jsdefs *d, const vial_field *f, bool with_d
             put(d, o, "format", json_string("int64"));
         if (o && bounded) { /* schema.c checks both bounds once either is set */
             put(d, o, "minimum", json_real(f->min));
-            put(d, o, "maximum", json_real(f->max));
+            if (vial__num_has_max(f))
+                put(d, o, "maximum", json_real(f->max));
         }
         break;
     case VIAL_F_BOOL:

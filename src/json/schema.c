@@ -99,9 +99,27 @@ static bool names_a_field_twice(const vial_schema *s)
     return false;
 }
 
-static int check_object(const vial_schema *s, json_t *obj, const char *path, json_t *errors)
+/* Bounds that no value meets (min above max: .min = 1 with .max left 0
+ * reads as 1..0) are the schema's mistake, not the client's: refused
+ * loudly rather than answering every request 400. */
+static bool impossible_bounds(const vial_field *f)
+{
+    return bounded(f) && f->max != 0 && f->min > f->max;
+}
+
+static bool schema_broken(const vial_schema *s)
 {
     if (names_a_field_twice(s))
+        return true;
+    for (const vial_field *f = s->fields; f && f->name; f++)
+        if (impossible_bounds(f) || (f->items && impossible_bounds(f->items)))
+            return true;
+    return false;
+}
+
+static int check_object(const vial_schema *s, json_t *obj, const char *path, json_t *errors)
+{
+    if (schema_broken(s))
         return VIAL_EINVAL;
     if (!json_is_object(obj))
         return add(errors, path, "must be an object");
@@ -184,13 +202,16 @@ static int check_value(const vial_field *f, json_t *v, const char *path, json_t 
         bool outside;
         if (json_is_integer(v)) {
             json_int_t x = json_integer_value(v);
-            outside = int_below(x, f->min) || int_above(x, f->max);
+            outside = int_below(x, f->min) || (vial__num_has_max(f) && int_above(x, f->max));
         } else {
             double x = json_real_value(v);
-            outside = x < f->min || x > f->max;
+            outside = x < f->min || (vial__num_has_max(f) && x > f->max);
         }
         if (bounded(f) && outside) {
-            snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
+            if (vial__num_has_max(f))
+                snprintf(why, sizeof why, "must be between %.15g and %.15g", f->min, f->max);
+            else
+                snprintf(why, sizeof why, "must be at least %.15g", f->min);
             return add(errors, path, why);
         }
         break;
@@ -267,7 +288,7 @@ int vial_validate(const vial_schema *schema, json_t *value, const char *prefix, 
 
 int vial_validate_field(const vial_field *field, json_t *value, const char *path, json_t *errors)
 {
-    if (!field)
+    if (!field || impossible_bounds(field) || (field->items && impossible_bounds(field->items)))
         return VIAL_EINVAL;
     if (!value)
         return (field->flags & VIAL_REQUIRED) ? add(errors, path ? path : "", "required") : 0;

@@ -1441,6 +1441,7 @@ def test_upload_aborted_mid_body_leaks_nothing(uploader, upload_dirs):
     spool = upload_dirs[1]
     body, ctype = multipart([("file", "a.bin", "application/octet-stream", os.urandom(400_000))])
     ok, _ = multipart([("a", "b")])
+    before = len(os.listdir(f"/proc/{uploader.proc.pid}/fd"))
     with Conn(uploader.port, timeout=5) as c:  # positive control: a spool file while it arrives
         c.send(build_request("POST", "/upload", [("Content-Type", ctype), ("Content-Length", str(len(body)))]))
         c.send(body[:200_000])
@@ -1458,8 +1459,9 @@ def test_upload_aborted_mid_body_leaks_nothing(uploader, upload_dirs):
     assert _spool_fds(uploader.proc.pid, spool) == [], "spool files of aborted uploads still open"
     assert post_upload(uploader, ok, ctype).status == 200
     assert list(spool.iterdir()) == []
+    # 21 aborted uploads leave nothing: a descriptor or two of connections still closing at most
     total = len(os.listdir(f"/proc/{uploader.proc.pid}/fd"))
-    assert total < 60, f"{total} descriptors open"
+    assert total <= before + 2, f"{total} descriptors open, {before} before"
 
 
 # ============================================================================ under a URL prefix

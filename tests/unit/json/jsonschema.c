@@ -76,6 +76,8 @@ static void test_one_sided_bounds(void **state)
         VIAL_FIELD("lo", VIAL_F_STRING, 0, .min = 2),
         VIAL_FIELD("hi", VIAL_F_ARRAY, 0, .max = 5),
         VIAL_FIELD("big", VIAL_F_STRING, 0, .max = 1e300), /* clamped to an integer JSON Schema takes */
+        VIAL_FIELD("atleast", VIAL_F_INT, 0, .min = 1),   /* a positive minimum alone: no maximum */
+        VIAL_FIELD("upto0", VIAL_F_NUMBER, 0, .min = -3), /* -3..0 */
         VIAL_FIELD_END,
     };
     static const vial_schema s = { f, 0 };
@@ -84,6 +86,8 @@ static void test_one_sided_bounds(void **state)
     same(json_object_get(p, "lo"), "{\"type\": \"string\", \"minLength\": 2}");
     same(json_object_get(p, "hi"), "{\"type\": \"array\", \"maxItems\": 5}");
     same(json_object_get(p, "big"), "{\"type\": \"string\", \"maxLength\": 9007199254740992}");
+    same(json_object_get(p, "atleast"), "{\"type\": \"integer\", \"format\": \"int64\", \"minimum\": 1.0}");
+    same(json_object_get(p, "upto0"), "{\"type\": \"number\", \"minimum\": -3.0, \"maximum\": 0.0}");
     json_decref(j);
 }
 

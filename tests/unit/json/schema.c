@@ -336,6 +336,39 @@ static void test_field_named_twice(void **state)
     vial_app_free(app);
 }
 
+/* A positive minimum alone is "at least" for numbers as for lengths;
+ * bounds no value meets are the schema's mistake. */
+static const vial_schema at_least = { (const vial_field[]){
+    VIAL_FIELD("n", VIAL_F_INT, 0, .min = 1),
+    VIAL_FIELD("x", VIAL_F_NUMBER, 0, .min = 0.5),
+    VIAL_FIELD("neg", VIAL_F_INT, 0, .min = -3), /* -3..0 */
+    VIAL_FIELD_END }, 0 };
+static const vial_schema impossible = { (const vial_field[]){
+    VIAL_FIELD("n", VIAL_F_INT, 0, .min = 5, .max = 3), VIAL_FIELD_END }, 0 };
+
+static void test_min_alone_and_impossible_bounds(void **state)
+{
+    (void)state;
+    int n;
+    json_t *e = errors_of(&at_least, "{\"n\":9007199254740993,\"x\":1e300,\"neg\":-3}", "", &n);
+    assert_int_equal(n, 0);
+    json_decref(e);
+    e = errors_of(&at_least, "{\"n\":0,\"x\":0.25,\"neg\":1}", "", &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(json_string_value(json_object_get(e, "n")), "must be at least 1");
+    assert_string_equal(json_string_value(json_object_get(e, "x")), "must be at least 0.5");
+    assert_string_equal(json_string_value(json_object_get(e, "neg")), "must be between -3 and 0");
+    json_decref(e);
+    e = errors_of(&impossible, "{\"n\":4}", "", &n);
+    assert_int_equal(n, VIAL_EINVAL);
+    json_decref(e);
+    static const vial_field bad = VIAL_FIELD("f", VIAL_F_NUMBER, 0, .min = 2, .max = 1);
+    json_t *v = json_integer(1), *errs = json_object();
+    assert_int_equal(vial_validate_field(&bad, v, "f", errs), VIAL_EINVAL);
+    json_decref(v);
+    json_decref(errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_one_of_long_list),
         cmocka_unit_test(test_nested_too_deeply_counts),
         cmocka_unit_test(test_field_named_twice),
+        cmocka_unit_test(test_min_alone_and_impossible_bounds),
     };
     return RUN_GROUP(tests);
 }
