@@ -9,7 +9,7 @@ log=/tmp/ws-broadcast-smoke.$$.log
 "$bin" --port "$port" --workers 2 --no-access-log >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 /usr/bin/python3 - "$port" <<'PY'
 import asyncio, sys, websockets
 async def main(port):
