@@ -1459,9 +1459,14 @@ def test_upload_aborted_mid_body_leaks_nothing(uploader, upload_dirs):
     assert _spool_fds(uploader.proc.pid, spool) == [], "spool files of aborted uploads still open"
     assert post_upload(uploader, ok, ctype).status == 200
     assert list(spool.iterdir()) == []
-    # 21 aborted uploads leave nothing: a descriptor or two of connections still closing at most
-    total = len(os.listdir(f"/proc/{uploader.proc.pid}/fd"))
-    assert total <= before + 2, f"{total} descriptors open, {before} before"
+    # 21 aborted uploads leave nothing (their sockets close as the server
+    # sees each end: on a loaded machine give it a moment)
+    def fds():
+        return len(os.listdir(f"/proc/{uploader.proc.pid}/fd"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and fds() > before + 2:
+        time.sleep(0.05)
+    assert fds() <= before + 2, f"{fds()} descriptors open, {before} before"
 
 
 # ============================================================================ under a URL prefix
