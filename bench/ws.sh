@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/ws.sh: WebSocket echo and idle connections (issue 11): vial against Node's
-# ws and Flask-SocketIO, side by side in the same run, on this 2-core machine.
+# bench/ws.sh: WebSocket echo, broadcast fan-out and idle connections (issue 11): vial
+# against Node's ws and Flask-SocketIO, side by side in the same run, on this 2-core machine.
 #
 #   bench/ws.sh                                  # uses ./build/examples/ws_echo and ./build/ws-load
 #   VIAL_BUILD_DIR=build-bench bench/ws.sh       # another build directory
 #   SERVERS="vial node" MODES=rt bench/ws.sh     # a subset
+#   MODES= IDLE_SERVERS= bench/ws.sh             # the fan-out alone (FANOUT_SUBS= skips it)
 #
 # The servers, each pinned to CPU $SERVER_CPU, one event loop each:
 #   vial   examples/ws_echo.c --workers 1 --no-access-log   (vial_ws_send of every message)
@@ -25,11 +26,22 @@
 # connection, fewer for flask, which is ~40x slower) and in time ($RUN_LIMIT s).
 # Foreign load (what else used the cores) is measured around each run as in run.sh;
 # a noisy run is measured again, then flagged.
+# Fan-out: per server and subscriber count ($FANOUT_SUBS: 1,000 and 10,000) a fresh
+# instance of its broadcast endpoint (vial examples/ws_broadcast.c: every connection
+# subscribes to one topic, every message is vial_publish()ed to it; node
+# bench/ws/node_broadcast.js: wss.clients.forEach(c => c.send(m)); flask
+# bench/ws/flask_broadcast.py: emit("msg", data, broadcast=True)); ws-load --fanout opens
+# N subscribers (bounded by $FANOUT_CONNECT_LIMIT s: what a server reached is reported),
+# the first also publishes, $FANOUT_WINDOW messages in flight at most; every subscriber
+# must get every message once, in order, intact.  A warm-up round, then $RUNS rounds
+# on the same connections ($FANOUT_MSGS messages at 1,000 subscribers, a tenth of that at
+# 10,000; Flask $FANOUT_MSGS_FLASK), each bounded by $FANOUT_LIMIT s: server CPU per
+# delivery (/proc/PID/stat around each round), deliveries/s, p99 publish-to-receive.
 # Idle: per server a fresh instance, its RSS at rest, then $IDLE_CONNS WebSocket
 # connections opened (every handshake completed) and held idle, RSS again.
 #
 # stdout: the report; stderr: progress; raw output: a temp dir ($BENCH_OUT).  Budgets
-# (issue 11: messages per server CPU second >= 3x node and >= 30x flask; 10,000 idle
+# (issue 11: messages per server CPU second >= 3x node and >= 30x flask, echo and fan-out; 10,000 idle
 # connections <= 64 MiB above idle) print as PASS/OVER; the exit status is 0 whenever
 # the harness ran.  It stops itself after $MAX_SECONDS and stops what it started by PID.
 set -uo pipefail
@@ -42,7 +54,7 @@ LOAD=$BUILD_DIR/ws-load
 common_knobs  # SERVER_CPU CLIENT_CPU DURATION WARMUP RUNS FOREIGN_MAX FOREIGN_RETRIES RETRY_BUDGET NICE
 
 SERVERS=${SERVERS:-vial node flask}
-MODES=${MODES:-rt pipe16}
+MODES=${MODES-rt pipe16}  # set but empty: no echo
 CONNS=${CONNS:-64}
 SIZE=${SIZE:-64}                      # payload bytes (Socket.IO adds its 13-byte event wrapper)
 MSGS=${MSGS:-4000}                    # messages per connection and run (vial, node) in rt
@@ -51,7 +63,13 @@ MSGS_FLASK=${MSGS_FLASK:-150}         # flask, rt
 MSGS_FLASK_PIPE=${MSGS_FLASK_PIPE:-300}
 RUN_LIMIT=${RUN_LIMIT:-20}            # seconds: a run stops there (complete=0 in the raw line)
 IDLE_CONNS=${IDLE_CONNS:-10000}
-IDLE_SERVERS=${IDLE_SERVERS:-$SERVERS}
+IDLE_SERVERS=${IDLE_SERVERS-$SERVERS}  # set but empty: no idle phase
+FANOUT_SUBS=${FANOUT_SUBS-1000 10000}   # subscriber counts; empty: no fan-out
+FANOUT_MSGS=${FANOUT_MSGS:-300}         # messages per round at 1,000 subscribers (vial, node); x1000/N
+FANOUT_MSGS_FLASK=${FANOUT_MSGS_FLASK:-40}  # the same for flask (~x50 slower per delivery)
+FANOUT_WINDOW=${FANOUT_WINDOW:-8}       # published messages not yet received by every subscriber
+FANOUT_LIMIT=${FANOUT_LIMIT:-30}        # seconds per round
+FANOUT_CONNECT_LIMIT=${FANOUT_CONNECT_LIMIT:-90}  # seconds for every subscriber's handshake
 PORT_BASE=${PORT_BASE:-18490}
 RETRY_UNTIL=${RETRY_UNTIL:-600}       # no retries once the run is this many seconds old
 MAX_SECONDS=${MAX_SECONDS:-900}       # hard stop for the whole run
@@ -71,6 +89,8 @@ arm_cleanup
 # ---------------------------------------------------------------- preflight
 [[ -x $BIN ]] || die "no $BIN: build it first (cmake --build <dir> --target ws_echo ws-load; VIAL_BUILD_DIR=<dir>)"
 [[ -x $LOAD ]] || die "no $LOAD: build it first (cmake --build <dir> --target ws-load)"
+[[ -z $FANOUT_SUBS || -x $BUILD_DIR/examples/ws_broadcast ]] ||
+  die "no $BUILD_DIR/examples/ws_broadcast: build it first (cmake --build <dir> --target ws_broadcast)"
 for t in taskset awk; do command -v "$t" >/dev/null || die "missing $t: run scripts/deps.sh bench"; done
 (($(getconf _NPROCESSORS_ONLN) > SERVER_CPU && $(getconf _NPROCESSORS_ONLN) > CLIENT_CPU)) ||
   die "needs CPUs $CLIENT_CPU and $SERVER_CPU"
@@ -102,12 +122,12 @@ taskset -p -c "$CLIENT_CPU" $$ >/dev/null  # the harness stays on the client cor
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null
 (($(ulimit -Sn) > IDLE_CONNS + 100)) || log "warning: ulimit -n $(ulimit -Sn) is below $IDLE_CONNS connections"
 
-start_kind() {  # KIND INSTANCE PORT
-  local kind=$1 inst=$2 port=$3
+start_kind() {  # KIND INSTANCE PORT [echo|broadcast]
+  local kind=$1 inst=$2 port=$3 what=${4:-echo}
   case $kind in
-    vial) start_server "$inst" "$port" "$BIN" --workers 1 --host 127.0.0.1 --port "$port" --no-access-log ;;
-    node) start_server "$inst" "$port" node "$HERE/ws/node_echo.js" "$port" ;;
-    flask) start_server "$inst" "$port" /usr/bin/python3 "$HERE/ws/flask_echo.py" "$port" eventlet ;;
+    vial) start_server "$inst" "$port" "$BUILD_DIR/examples/ws_$what" --workers 1 --host 127.0.0.1 --port "$port" --no-access-log ;;
+    node) start_server "$inst" "$port" node "$HERE/ws/node_$what.js" "$port" ;;
+    flask) start_server "$inst" "$port" /usr/bin/python3 "$HERE/ws/flask_$what.py" "$port" eventlet ;;
   esac
 }
 proto_of() { [[ $1 == flask* ]] && echo socketio || echo ws; }
@@ -144,9 +164,11 @@ load() {  # SERVER MODE MSGS OUTFILE [more ws-load flags]
 {
   echo "# vial bench ws  $(date -u '+%Y-%m-%dT%H:%M:%SZ')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty')"
   echo "# $(uname -r), $(getconf _NPROCESSORS_ONLN) CPUs ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), load avg $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# servers on CPU $SERVER_CPU: vial $BIN --workers 1; node $(node -v 2>/dev/null) ws $(node -p 'require(process.argv[1]).version' "$HERE/ws/node_modules/ws/package.json" 2>/dev/null);" \
+  echo "# servers on CPU $SERVER_CPU: vial $BIN (fan-out: examples/ws_broadcast) --workers 1; node $(node -v 2>/dev/null) ws $(node -p 'require(process.argv[1]).version' "$HERE/ws/node_modules/ws/package.json" 2>/dev/null);" \
     "flask-socketio $(/usr/bin/python3 -c 'import importlib.metadata as m; print(m.version("flask-socketio"), "eventlet", m.version("eventlet"))' 2>/dev/null)"
-  echo "# ws-load on CPU $CLIENT_CPU: $CONNS connections, $SIZE-byte text messages, messages per connection and run:" \
+  [[ -n $FANOUT_SUBS ]] && echo "# fan-out: $FANOUT_SUBS subscribers, window $FANOUT_WINDOW, $SIZE-byte messages," \
+    "per round vial/node $FANOUT_MSGS x 1000/N, flask $FANOUT_MSGS_FLASK x 1000/N (at least 5); warm-up + $RUNS rounds on one set of connections"
+  echo "# ws-load on CPU $CLIENT_CPU: echo $CONNS connections, $SIZE-byte text messages, messages per connection and run:" \
     "vial/node rt $MSGS, pipe $MSGS_PIPE; flask rt $MSGS_FLASK, pipe $MSGS_FLASK_PIPE; bounded at $RUN_LIMIT s; warm-up, median of $RUNS runs, interleaved"
   [[ -n $NICE ]] && echo "# servers and client at nice $NICE (NICE)"
 } | tee "$REPORT"
@@ -192,7 +214,9 @@ for s in "${IDLE_SERVERS[@]}"; do idle_phase "$s"; done
 
 # ---------------------------------------------------------------- echo
 port=$PORT_BASE
-for s in "${SERVERS[@]}"; do
+ECHO_SERVERS=()
+[[ -n ${MODES// /} ]] && ECHO_SERVERS=("${SERVERS[@]}")
+for s in "${ECHO_SERVERS[@]}"; do
   port=$(free_port "$port")
   start_kind "$s" "$s" "$port" || die "$s did not start (log: $OUT/$s.log)"
   port=$((port + 1))
@@ -258,12 +282,75 @@ for i in $(seq "$RUNS"); do
     one_run "$k" "$i"
   done
 done
-for s in "${SERVERS[@]}"; do stop_server "$s"; done
+for s in "${ECHO_SERVERS[@]}"; do stop_server "$s"; done
+
+# ---------------------------------------------------------------- fan-out
+declare -A F_REACH=() F_CONN=() F_DPS=() F_P50=() F_P99=() F_US=() F_UU=() F_CU=() F_BAD=() F_FOR=() F_NOTE=()
+fanout_msgs() {  # SERVER SUBS -> messages per round: the same number of deliveries at any N
+  local base=$FANOUT_MSGS n
+  [[ $1 == flask ]] && base=$FANOUT_MSGS_FLASK
+  n=$((base * 1000 / $2))
+  ((n < 5)) && n=5
+  echo "$n"
+}
+fanout_phase() {  # KIND SUBS: a fresh instance, ws-load --fanout with a warm-up and $RUNS rounds
+  local kind=$1 n=$2 k="$1 $2" inst="$1-fan$2" port out path pids=() p c0 sb0 c1 sb1 p0 p1 x0 x1 w0 w1 el f line
+  port=$(free_port $((PORT_BASE + 20)))
+  start_kind "$kind" "$inst" "$port" broadcast || { F_NOTE[$k]="did not start"; stop_server "$inst"; return; }
+  # shellcheck disable=SC2086
+  for p in ${SRV_TREE[$inst]}; do pids+=(--pid "$p"); done
+  out=$OUT/$kind.fanout$n.txt
+  path=/broadcast
+  [[ $kind == flask ]] && path=$(path_of flask)
+  log "$k: fan-out, $n subscribers, $(fanout_msgs "$kind" "$n") messages per round"
+  x0=$(self_ticks); read -r c0 sb0 < <(cpu_busy)
+  # shellcheck disable=SC2086
+  p0=$(proc_ticks ${SRV_TREE[$inst]}); w0=$(now_us)
+  timeout $((FANOUT_CONNECT_LIMIT + (RUNS + 1) * FANOUT_LIMIT + 30)) taskset -c "$CLIENT_CPU" "${PRIO[@]}" "$LOAD" \
+    --port "$port" --proto "$(proto_of "$kind")" --fanout --conns "$n" --msgs "$(fanout_msgs "$kind" "$n")" \
+    --rounds "$RUNS" --window "$FANOUT_WINDOW" --size "$SIZE" --time-limit "$FANOUT_LIMIT" \
+    --connect-limit "$FANOUT_CONNECT_LIMIT" ${pids[@]+"${pids[@]}"} \
+    --path "$path" >"$out" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID"
+  WRK_PID=""
+  w1=$(now_us)
+  # shellcheck disable=SC2086
+  p1=$(proc_ticks ${SRV_TREE[$inst]}); read -r c1 sb1 < <(cpu_busy); x1=$(self_ticks)
+  el=$(((w1 - w0) * HZ / 1000000)); ((el > 0)) || el=1
+  f=$(((c1 - c0 + sb1 - sb0 - (p1 - p0) - (x1 - x0)) * 100 / el)); ((f < 0)) && f=0
+  F_FOR[$k]=$f
+  echo "$k fanout foreign=${f}% server_core=$(((sb1 - sb0) * 100 / el))%" >>"$OUT/foreign.txt"
+  while read -r line; do
+    F_REACH[$k]=$(sed -n 's/.* subs=\([0-9]*\).*/\1/p' <<<"$line")
+    F_CONN[$k]=$(sed -n 's/.* connect_secs=\([^ ]*\).*/\1/p' <<<"$line")
+    F_DPS[$k]+="$(sed -n 's/.* deliveries_per_s=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_P50[$k]+="$(sed -n 's/.* p50_us=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_P99[$k]+="$(sed -n 's/.* p99_us=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_US[$k]+="$(sed -n 's/.* srv_us_per_msg=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_UU[$k]+="$(sed -n 's/.* srv_user_us_per_msg=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_CU[$k]+="$(sed -n 's/.* cli_us_per_msg=\([^ ]*\).*/\1/p' <<<"$line") "
+    F_BAD[$k]=$((${F_BAD[$k]:-0} + $(sed -n 's/.* mismatches=\([0-9]*\) errors=\([0-9]*\).*/\1 + \2/p' <<<"$line")))
+    [[ $line == *complete=1* ]] ||
+      F_NOTE[$k]="${F_NOTE[$k]:+${F_NOTE[$k]}; }$(sed -n 's/.* round=\([0-9]*\).* expected=\([0-9]*\) recv=\([0-9]*\).*/round \1 incomplete: \3 of \2 deliveries/p' <<<"$line") in ${FANOUT_LIMIT}s"
+  done < <(grep -E '^(result|warmup) ' "$out" | grep -v '^warmup')
+  [[ -n ${F_REACH[$k]:-} ]] || F_NOTE[$k]="no result: $(tail -2 "$out" | tr '\n' ' ' | head -c 200)"
+  [[ -n ${F_REACH[$k]:-} && ${F_REACH[$k]} -lt $n ]] &&
+    F_NOTE[$k]="${F_NOTE[$k]:+${F_NOTE[$k]}; }HELD ONLY ${F_REACH[$k]} OF $n SUBSCRIBERS within ${FANOUT_CONNECT_LIMIT}s (measured with those)"
+  grep -q '^first_error' "$out" && F_NOTE[$k]="${F_NOTE[$k]:+${F_NOTE[$k]}; }$(grep -m1 '^first_error' "$out" | head -c 160)"
+  kill -0 "${SRV_PID[$inst]}" 2>/dev/null || F_NOTE[$k]+=" SERVER DIED"
+  stop_server "$inst"
+}
+FAN_COMBOS=()
+for n in $FANOUT_SUBS; do
+  for s in "${SERVERS[@]}"; do FAN_COMBOS+=("$s $n"); fanout_phase "$s" "$n"; done
+done
 
 # ---------------------------------------------------------------- report
 declare -A M_MPS=() M_US=()
 FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
 {
+  if ((${#COMBOS[@]})); then
   echo
   echo "## Echo: messages per second and server CPU per message (medians of $RUNS runs)"
   printf "$FMT" server mode msgs/s p50_us p99_us srv_us/msg user_us/msg cli_us/msg srv_core% bad foreign% note
@@ -292,7 +379,42 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
         "$(ratio "${M_MPS[vial $m]:-}" "${M_MPS[$p $m]:-}")" "$(ratio "${M_US[$p $m]:-}" "${M_US[vial $m]:-}")"
     done
   done
+  fi
 
+  declare -A FM_US=() FM_DPS=()
+  if ((${#FAN_COMBOS[@]})); then
+  echo
+  echo "## Fan-out: N subscribers of one topic, one of them publishing (medians of $RUNS rounds, window $FANOUT_WINDOW)"
+  FFMT='%-6s %6s %13s %11s %10s %10s %13s %12s %11s %5s %8s  %s
+'
+  printf "$FFMT" server subs reached_in deliveries/s p50_us p99_us srv_us/deliv user_us/deliv cli_us/deliv bad foreign% note
+  for k in "${FAN_COMBOS[@]}"; do
+    FM_US[$k]=$(med "${F_US[$k]:-}")
+    FM_DPS[$k]=$(med "${F_DPS[$k]:-}")
+    note=${F_NOTE[$k]:-}
+    ((${F_FOR[$k]:-0} > FOREIGN_MAX)) && note="${note:+$note; }NOISY: other load took ${F_FOR[$k]}% of a core"
+    ((${F_BAD[$k]:-0} > 0)) && note="${note:+$note; }MISSING, DUPLICATED, REORDERED OR CHANGED DELIVERIES OR ERRORS"
+    printf "$FFMT" "${k% *}" "${k#* }" "${F_REACH[$k]:--}${F_CONN[$k]:+ in ${F_CONN[$k]}s}" "${FM_DPS[$k]}" "$(med "${F_P50[$k]:-}")" "$(med "${F_P99[$k]:-}")" \
+      "${FM_US[$k]}" "$(med "${F_UU[$k]:-}")" "$(med "${F_CU[$k]:-}")" "${F_BAD[$k]:-0}" "${F_FOR[$k]:-0}" "$note"
+  done
+  echo "# a delivery: one message received by one subscriber; srv_us/deliv: the server's utime+stime over a round /"
+  echo "#   deliveries; latency: from the publisher's write (its clock in the payload) to each subscriber's read, with up to"
+  echo "#   $FANOUT_WINDOW messages x N subscribers queued (so p99 grows with N and the window); reached: subscribers"
+  echo "#   whose handshake completed within ${FANOUT_CONNECT_LIMIT}s (the rounds ran with those); foreign%: over the whole ws-load run"
+  echo "# per-round deliveries/s | srv_us/deliv | p99_us:"
+  for k in "${FAN_COMBOS[@]}"; do printf '#   %-12s %s| %s| %s\n' "$k" "${F_DPS[$k]:-}" "${F_US[$k]:-}" "${F_P99[$k]:-}"; done
+  echo
+  echo "## Fan-out ratios (vial / peer, from the medians): deliveries/s, and deliveries per server CPU second"
+  for n in $FANOUT_SUBS; do
+    for p in "${SERVERS[@]}"; do
+      [[ $p == vial ]] && continue
+      printf 'vial/%-6s %6s subscribers  deliveries/s x%-8s deliveries per server CPU second x%s\n' "$p" "$n" \
+        "$(ratio "${FM_DPS[vial $n]:-}" "${FM_DPS[$p $n]:-}")" "$(ratio "${FM_US[$p $n]:-}" "${FM_US[vial $n]:-}")"
+    done
+  done
+  fi
+
+  if ((${#IDLE_SERVERS[@]})); then
   echo
   echo "## Idle: $IDLE_CONNS WebSocket connections held open (VmRSS of the server's processes; fresh instances)"
   printf '%-6s %9s %13s %10s  %s\n' server idle_MiB "held_MiB" delta_MiB ws-load
@@ -304,6 +426,7 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
       printf '%-6s %9s %13s %10s  %s\n' "$s" "$(mib "${RSS_IDLE[$s]:-0}")" - - "${IDLE_NOTE[$s]:-}"
     fi
   done
+  fi
 
   echo
   echo "## Budgets (issue 11; PASS/OVER as measured in this run, never an exit status)"
@@ -319,6 +442,22 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
         "$v" "$m" "$b" "$p" "${M_US[vial $m]:-}" "$p" "${M_US[$p $m]:-}" "$r" "$(close_call "$r" "$b")" "$noisy"
     done
   done
+  for n in $FANOUT_SUBS; do
+    for pb in "node $BUDGET_NODE" "flask $BUDGET_FLASK"; do
+      p=${pb% *} b=${pb#* }
+      [[ " ${SERVERS[*]} " == *" $p "* && " ${SERVERS[*]} " == *" vial "* ]] || continue
+      r=$(ratio "${FM_US[$p $n]:-}" "${FM_US[vial $n]:-}")
+      v=OVER; ge "$r" "$b" && v=PASS
+      held=""
+      [[ -n ${F_REACH[$p $n]:-} && ${F_REACH[$p $n]} -lt $n ]] && held=" ($p held only ${F_REACH[$p $n]} of $n subscribers: it fails the $n case)"
+      [[ -n ${F_REACH[vial $n]:-} && ${F_REACH[vial $n]} -lt $n ]] && { v=OVER; held+=" (vial held only ${F_REACH[vial $n]})"; }
+      noisy=""
+      ((${F_FOR[vial $n]:-0} > FOREIGN_MAX || ${F_FOR[$p $n]:-0} > FOREIGN_MAX)) && noisy=" (noisy run: re-run to confirm)"
+      ((${F_BAD[vial $n]:-0} > 0)) && { v=OVER; noisy+=" (vial lost or reordered deliveries)"; }
+      printf '%-4s fan-out %5s subs  deliveries per server CPU second >= %sx %s: vial %s us/delivery, %s %s (x%s)%s%s%s\n' \
+        "$v" "$n" "$b" "$p" "${FM_US[vial $n]:-}" "$p" "${FM_US[$p $n]:-}" "$r" "$(close_call "$r" "$b")" "$held" "$noisy"
+    done
+  done
   if [[ -n ${RSS_HELD[vial]:-} ]]; then
     d=$((RSS_HELD[vial] - RSS_IDLE[vial]))
     v=OVER; ((d <= BUDGET_IDLE_MIB * 1024)) && v=PASS
@@ -328,14 +467,14 @@ FMT='%-6s %-7s %9s %9s %9s %11s %12s %11s %10s %6s %8s  %s\n'
   # What user space can win at most: vial's kernel time alone (its srv_us/msg less its user_us/msg,
   # the read and write of every message) against the peer's whole cost.
   p=node
-  for m in $MODES; do
+  ((${#COMBOS[@]})) && for m in $MODES; do
     [[ " ${SERVERS[*]} " == *" $p "* && " ${SERVERS[*]} " == *" vial "* ]] || continue
     printf '#    %-7s vial kernel time alone %s us/msg: even with no user time at all, x%s of %s\n' "$m" \
       "$(awk -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" 'BEGIN{printf "%.3f", a - u}')" \
       "$(awk -v p="${M_US[$p $m]:-0}" -v a="${M_US[vial $m]:-0}" -v u="$(med "${R_UU[vial $m]:-}")" \
         'BEGIN{ if (a - u > 0) printf "%.2f", p / (a - u); else print "-" }')" "$p"
   done
-  echo "# the budget is the round-trip echo (rt); pipe16 shows what batching frames in and out is worth"
+  ((${#COMBOS[@]})) && echo "# the echo budget is the round trip (rt); pipe16 shows what batching frames in and out is worth"
   echo "# raw ws-load output and server logs: $OUT; total $((SECONDS - T0)) s"
 } | tee -a "$REPORT"
 exit 0

@@ -24,6 +24,26 @@
  * writes "ready open=N failed=F" to --status (or stdout), then holds them
  * (answering pings) for --hold seconds or until SIGTERM/SIGINT.
  *
+ * Fan-out mode (--fanout): opens --conns subscribers of a broadcast endpoint
+ * (every message one client sends reaches every client, the sender
+ * included), at most --connect-limit seconds for all the handshakes (what
+ * was reached is measured and reported: open=..), then the first open one
+ * also publishes: message k carries its number and the publisher's clock
+ * (uv_hrtime) "<k>:<ns>:xxx.." (--size bytes), at most --window messages
+ * not yet received by every subscriber.  Each subscriber must receive every
+ * message, once, in order, intact (else mismatches=..).  A warm-up round of
+ * --msgs/4+1 messages, then --rounds rounds of --msgs, each bounded by
+ * --time-limit, one line each (server CPU read around each round):
+ *   warmup|result round=.. subs=.. msgs=.. expected=.. recv=.. mismatches=..
+ *          errors=.. secs=.. deliveries_per_s=.. pubs_per_s=.. p50_us=..
+ *          p90_us=.. p99_us=.. p999_us=.. max_us=.. srv_ticks=..
+ *          srv_us_per_msg=.. srv_user_us_per_msg=.. cli_us_per_msg=..
+ *          connect_secs=.. complete=0|1
+ * where the per-message figures are per delivery (one message received by
+ * one subscriber) and latency is from the publisher's write to each
+ * subscriber's read.  Socket.IO: the publisher emits "pub", subscribers get
+ * "msg" events.
+ *
  * Protocols: --proto ws sends plain RFC 6455 text frames; --proto socketio
  * speaks Socket.IO 5 over Engine.IO 4 on the websocket transport alone
  * (/socket.io/?EIO=4&transport=websocket: the open packet "0{...}", a "40"
@@ -71,14 +91,35 @@ typedef struct conn {
     uint32_t mask_state;  /* xorshift for the masking keys */
 } conn;
 
+/* Fan-out state: published messages are numbered from 0 across rounds;
+ * cnt[k % ring] counts the subscribers that received k, and `fully` is the
+ * first message some subscriber still lacks. */
+#define LAT_US 200000 /* latency histogram: 1 us buckets up to 200 ms, then 1 ms up to 200 s */
+#define LAT_MS 200000
+static struct {
+    conn *pub;
+    int subs, round, rounds;
+    uint64_t published, fully, round_first, round_end;
+    uint32_t *cnt;
+    uint64_t ring;
+    uint32_t *hist_us, *hist_ms;
+    uint64_t nlat, max_ns, recv, bad;
+    uint64_t tconn0, tconn1;
+} fo;
+static void fanout_got(conn *c, const char *data, size_t len);
+static void fanout_start(void);
+static void fanout_round_end(int complete);
+
 static struct {
     const char *host, *path, *status;
     int port, conns, depth, size, connecting, idle, hold;
     double time_limit;
+    int fanout, window, rounds;
+    double connect_limit;
     uint64_t msgs;
     enum proto proto;
     int pids[MAX_PIDS], npids;
-} opt = { "127.0.0.1", NULL, NULL, 0, 64, 1, 64, 200, 0, 60, 60.0, 10000, P_WS, { 0 }, 0 };
+} opt = { "127.0.0.1", NULL, NULL, 0, 64, 1, 64, 200, 0, 60, 60.0, 0, 8, 3, 120.0, 10000, P_WS, { 0 }, 0 };
 
 static uv_loop_t *loop;
 static conn *conns;
@@ -294,13 +335,19 @@ static void fail(conn *c, const char *fmt, ...)
     close_conn(c);
     if (was == S_OPEN) {
         nclosed_early++;
+        if (opt.fanout) {
+            if (measuring)
+                fanout_round_end(0); /* a subscriber lost: the round cannot complete */
+            return;
+        }
         if (measuring && c->recv < opt.msgs)
             done_conns++; /* it will send no more */
         if (measuring && done_conns == nopen)
             finish(0);
     } else {
         nfailed++;
-        connect_more();
+        if (!tried_all)
+            connect_more();
     }
 }
 
@@ -332,7 +379,10 @@ static void all_tried(void)
         uv_timer_start(&hold_timer, stop_loop, (uint64_t)opt.hold * 1000, 0);
         return;
     }
-    start_measuring();
+    if (opt.fanout)
+        fanout_start();
+    else
+        start_measuring();
 }
 
 /* ------------------------------------------------------------------ reading */
@@ -365,6 +415,10 @@ static void got_message(conn *c, int op, const char *data, size_t len)
     if (c->state != S_OPEN || opt.idle)
         return;
     (void)op;
+    if (opt.fanout) {
+        fanout_got(c, data, len);
+        return;
+    }
     if (!measuring || c->recv >= c->sent) {
         mismatches++; /* an echo of nothing sent */
         return;
@@ -544,6 +598,8 @@ static void b64(const unsigned char *in, size_t n, char *out)
 static void on_connect(uv_connect_t *req, int status)
 {
     conn *c = req->data;
+    if (c->state == S_CLOSED)
+        return; /* cut off by --connect-limit */
     if (status < 0) {
         c->state = S_HANDSHAKE; /* counted as in progress: fail() settles it */
         fail(c, "connect: %s", uv_strerror(status));
@@ -683,9 +739,223 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
     (void)signum;
-    if (!opt.idle)
+    if (opt.fanout) {
+        if (measuring)
+            fanout_round_end(0);
+    } else if (!opt.idle)
         finish(0);
     uv_stop(loop);
+}
+
+
+/* ------------------------------------------------------------------ fan-out */
+
+/* The body of published message K sent at T ns: "<k>:<t>:" and 'x' up to
+ * --size; in the wire form of the protocol (EVENT is the Socket.IO event
+ * around it).  Returns its length. */
+static size_t fanout_body(uint64_t k, uint64_t t, const char *event, char *buf, size_t cap)
+{
+    char body[65536];
+    size_t size = (size_t)opt.size < sizeof body ? (size_t)opt.size : sizeof body - 1;
+    size_t len = (size_t)snprintf(body, sizeof body, "%" PRIu64 ":%" PRIu64 ":", k, t);
+    if (len < size) {
+        memset(body + len, 'x', size - len);
+        len = size;
+    }
+    if (opt.proto == P_SOCKETIO) {
+        int m = snprintf(buf, cap, "42[\"%s\",\"%.*s\"]", event, (int)len, body);
+        return (size_t)m < cap ? (size_t)m : cap - 1;
+    }
+    len = len < cap ? len : cap;
+    memcpy(buf, body, len);
+    return len;
+}
+
+/* Publishes while fewer than --window messages lack a subscriber and the
+ * round has more to send; one write per message (its clock read just before). */
+static void fanout_publish(void)
+{
+    static char buf[65600];
+    conn *p = fo.pub;
+    while (p->state == S_OPEN && fo.published < fo.round_end && fo.published - fo.fully < (uint64_t)opt.window) {
+        size_t len = fanout_body(fo.published, uv_hrtime(), "pub", buf, sizeof buf);
+        put_frame(p, 1, buf, len);
+        fo.published++;
+        flush(p);
+    }
+}
+
+static void fanout_got(conn *c, const char *data, size_t len)
+{
+    uint64_t now = uv_hrtime();
+    if (!measuring) {
+        fo.bad++; /* nothing was published */
+        return;
+    }
+    const char *b = data, *end = data + len;
+    if (opt.proto == P_SOCKETIO) {
+        static const char pre[] = "42[\"msg\",\"";
+        if (len < sizeof pre || memcmp(data, pre, sizeof pre - 1) != 0) {
+            fo.bad++;
+            return;
+        }
+        b += sizeof pre - 1;
+    }
+    /* "<k>:<t>:": parsed by hand (the frame is not NUL-terminated) */
+    uint64_t k = 0, t = 0;
+    const char *q = b;
+    while (q < end && *q >= '0' && *q <= '9')
+        k = k * 10 + (uint64_t)(*q++ - '0');
+    int ok = q > b && q < end && *q == ':';
+    const char *r = ++q;
+    while (ok && q < end && *q >= '0' && *q <= '9')
+        t = t * 10 + (uint64_t)(*q++ - '0');
+    ok = ok && q > r && q < end && *q == ':';
+    if (ok) {
+        static char want[65600];
+        size_t wl = fanout_body(k, t, "msg", want, sizeof want);
+        ok = wl == len && memcmp(want, data, len) == 0;
+    }
+    if (!ok || k != c->recv || k >= fo.published) {
+        fo.bad++; /* changed, missing, duplicated, reordered or never published */
+        if (ok && k > c->recv && k < fo.published)
+            c->recv = k + 1; /* resynchronise: the gap is counted once */
+        return;
+    }
+    c->recv++;
+    fo.recv++;
+    uint64_t ns = now > t ? now - t : 0, us = ns / 1000;
+    if (us < LAT_US)
+        fo.hist_us[us]++;
+    else
+        fo.hist_ms[us / 1000 < LAT_MS ? us / 1000 : LAT_MS - 1]++;
+    fo.nlat++;
+    if (ns > fo.max_ns)
+        fo.max_ns = ns;
+    uint64_t moved = fo.fully;
+    if (++fo.cnt[k % fo.ring] == (uint32_t)fo.subs) {
+        while (fo.fully < fo.published && fo.cnt[fo.fully % fo.ring] == (uint32_t)fo.subs)
+            fo.cnt[fo.fully++ % fo.ring] = 0;
+    }
+    if (fo.fully == fo.round_end)
+        fanout_round_end(1);
+    else if (fo.fully != moved)
+        fanout_publish();
+}
+
+static double fanout_pct(double p)
+{
+    if (!fo.nlat)
+        return 0;
+    uint64_t want = (uint64_t)(p * (double)(fo.nlat - 1)) + 1, seen = 0;
+    for (uint64_t i = 0; i < LAT_US; i++)
+        if ((seen += fo.hist_us[i]) >= want)
+            return (double)i + 0.5;
+    for (uint64_t i = 0; i < LAT_MS; i++)
+        if ((seen += fo.hist_ms[i]) >= want)
+            return (double)i * 1000 + 500;
+    return (double)fo.max_ns / 1e3;
+}
+
+static void fanout_round_timeout(uv_timer_t *t)
+{
+    (void)t;
+    fanout_round_end(0);
+}
+
+static void fanout_round_begin(void)
+{
+    uint64_t n = fo.round == 0 ? opt.msgs / 4 + 1 : opt.msgs;
+    memset(fo.hist_us, 0, LAT_US * sizeof *fo.hist_us);
+    memset(fo.hist_ms, 0, LAT_MS * sizeof *fo.hist_ms);
+    fo.nlat = fo.max_ns = fo.recv = fo.bad = 0;
+    errors = 0;
+    fo.round_first = fo.published;
+    fo.round_end = fo.published + n;
+    measuring = 1;
+    srv0 = proc_ticks(&usr0);
+    getrusage(RUSAGE_SELF, &ru0);
+    t0 = uv_hrtime();
+    uv_timer_start(&limit_timer, fanout_round_timeout, (uint64_t)(opt.time_limit * 1000), 0);
+    fanout_publish();
+}
+
+static void fanout_round_end(int complete)
+{
+    if (!measuring)
+        return;
+    measuring = 0;
+    uv_timer_stop(&limit_timer);
+    t1 = uv_hrtime();
+    srv1 = proc_ticks(&usr1);
+    getrusage(RUSAGE_SELF, &ru1);
+    double secs = (double)(t1 - t0) / 1e9;
+    long hz = sysconf(_SC_CLK_TCK);
+    double d = fo.recv ? (double)fo.recv : 1;
+    double cli = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    uint64_t msgs = fo.round_end - fo.round_first;
+    printf("%s round=%d subs=%d conns=%d failed=%d msgs=%" PRIu64 " published=%" PRIu64 " expected=%" PRIu64
+           " recv=%" PRIu64 " mismatches=%" PRIu64 " errors=%" PRIu64 " secs=%.3f deliveries_per_s=%.0f"
+           " pubs_per_s=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f srv_ticks=%ld"
+           " srv_us_per_msg=%.3f srv_user_us_per_msg=%.3f cli_us_per_msg=%.3f window=%d connect_secs=%.1f"
+           " complete=%d\n",
+           fo.round == 0 ? "warmup" : "result", fo.round, fo.subs, opt.conns, nfailed, msgs,
+           fo.published - fo.round_first, msgs * (uint64_t)fo.subs, fo.recv, fo.bad, errors, secs,
+           secs > 0 ? (double)fo.recv / secs : 0, secs > 0 ? (double)(fo.fully - fo.round_first) / secs : 0,
+           fanout_pct(0.5), fanout_pct(0.9), fanout_pct(0.99), fanout_pct(0.999), (double)fo.max_ns / 1e3,
+           srv1 - srv0, (double)(srv1 - srv0) / (double)hz * 1e6 / d, (double)(usr1 - usr0) / (double)hz * 1e6 / d,
+           cli * 1e6 / d, opt.window, (double)(fo.tconn1 - fo.tconn0) / 1e9, complete);
+    if (first_error[0])
+        printf("first_error %s\n", first_error);
+    fflush(stdout);
+    if (!complete || fo.bad || ++fo.round > fo.rounds) {
+        finished = 1; /* an incomplete round leaves stragglers: no round after it */
+        uv_stop(loop);
+        return;
+    }
+    fanout_round_begin();
+}
+
+/* Every connection was tried (or --connect-limit cut it short): the open
+ * ones are the subscribers, the first of them publishes too. */
+static void fanout_start(void)
+{
+    uv_timer_stop(&limit_timer);
+    fo.tconn1 = uv_hrtime();
+    for (int i = 0; i < opt.conns && !fo.pub; i++)
+        if (conns[i].state == S_OPEN)
+            fo.pub = &conns[i];
+    fo.subs = 0;
+    for (int i = 0; i < opt.conns; i++)
+        fo.subs += conns[i].state == S_OPEN;
+    fo.rounds = opt.rounds;
+    if (!fo.pub) {
+        printf("result round=0 subs=0 conns=%d failed=%d complete=0\nfirst_error %s\n", opt.conns, nfailed,
+               first_error[0] ? first_error : "no connection opened");
+        fflush(stdout);
+        finished = 1;
+        uv_stop(loop);
+        return;
+    }
+    fanout_round_begin();
+}
+
+/* Handshakes still unfinished after --connect-limit are abandoned; the
+ * rounds go on with the subscribers reached (the report says how many). */
+static void on_connect_limit(uv_timer_t *t)
+{
+    (void)t;
+    if (tried_all)
+        return;
+    fprintf(stderr, "ws-load: %d of %d subscribers open after %.0f s, going on with them\n", nopen, opt.conns,
+            opt.connect_limit);
+    next_to_connect = opt.conns;
+    for (int i = 0; i < opt.conns; i++)
+        if (conns[i].state != S_OPEN && conns[i].state != S_CLOSED && conns[i].ts) /* ts: was started */
+            close_conn(&conns[i]);
+    tried_all = 1;
+    fanout_start();
 }
 
 /* ------------------------------------------------------------------ main */
@@ -695,7 +965,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: ws-load --port P [--host 127.0.0.1] [--path /echo] [--proto ws|socketio]\n"
             "               [--conns 64] [--msgs 10000] [--depth 1] [--size 64] [--connecting 200]\n"
-            "               [--time-limit 60] [--pid PID]... [--idle [--hold 60] [--status FILE]]\n");
+            "               [--time-limit 60] [--pid PID]... [--idle [--hold 60] [--status FILE]]\n"
+            "               [--fanout [--window 8] [--rounds 3] [--connect-limit 120]]\n");
     exit(2);
 }
 
@@ -729,6 +1000,12 @@ int main(int argc, char **argv)
             opt.connecting = atoi(v);
         else if (ARG("--time-limit"))
             opt.time_limit = atof(v);
+        else if (ARG("--window"))
+            opt.window = atoi(v);
+        else if (ARG("--rounds"))
+            opt.rounds = atoi(v);
+        else if (ARG("--connect-limit"))
+            opt.connect_limit = atof(v);
         else if (ARG("--hold"))
             opt.hold = atoi(v);
         else if (ARG("--status"))
@@ -738,14 +1015,18 @@ int main(int argc, char **argv)
                 opt.pids[opt.npids++] = atoi(v);
         } else if (strcmp(a, "--idle") == 0)
             opt.idle = 1;
+        else if (strcmp(a, "--fanout") == 0)
+            opt.fanout = 1;
         else
             usage();
 #undef ARG
     }
-    if (!opt.port || opt.conns < 1 || opt.depth < 1 || opt.size < 1 || opt.size > 65000 || opt.connecting < 1)
+    if (!opt.port || opt.conns < 1 || opt.depth < 1 || opt.window < 1 || opt.rounds < 1 || opt.size < 1 || opt.size > 65000 || opt.connecting < 1)
         usage();
     if (!opt.path)
-        opt.path = opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket" : "/echo";
+        opt.path = opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket"
+                   : opt.fanout              ? "/broadcast"
+                                             : "/echo";
 
     /* 10,000 connections need as many descriptors: raise the soft limit to the hard one. */
     struct rlimit rl;
@@ -759,7 +1040,14 @@ int main(int argc, char **argv)
     conns = calloc((size_t)opt.conns, sizeof *conns);
     if (!conns)
         return 2;
-    if (!opt.idle) {
+    if (opt.fanout) {
+        fo.ring = (uint64_t)opt.window;
+        fo.cnt = calloc(fo.ring, sizeof *fo.cnt);
+        fo.hist_us = calloc(LAT_US, sizeof *fo.hist_us);
+        fo.hist_ms = calloc(LAT_MS, sizeof *fo.hist_ms);
+        if (!fo.cnt || !fo.hist_us || !fo.hist_ms)
+            return 2;
+    } else if (!opt.idle) {
         lat_cap = (size_t)opt.conns * opt.msgs;
         if (lat_cap > 50u * 1000 * 1000)
             lat_cap = 50u * 1000 * 1000;
@@ -773,10 +1061,14 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
-    if (!opt.idle)
+    if (opt.fanout) {
+        fo.tconn0 = uv_hrtime();
+        uv_timer_start(&limit_timer, on_connect_limit, (uint64_t)(opt.connect_limit * 1000), 0);
+    } else if (!opt.idle)
         uv_timer_start(&limit_timer, on_limit, (uint64_t)(opt.time_limit * 1000), 0);
     connect_more();
-    uv_run(loop, UV_RUN_DEFAULT); /* echo: until finish(); idle: until --hold ran out or a signal */
+    uv_run(loop, UV_RUN_DEFAULT); /* echo: until finish(); idle: until --hold ran out or a signal;
+                                     fanout: until the last round */
     if (opt.idle) {
         FILE *f = opt.status ? fopen(opt.status, "a") : stdout;
         if (f) {
