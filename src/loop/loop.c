@@ -166,6 +166,10 @@ static void on_prepare(uv_prepare_t *p)
     vial__wctx *wc = p->data;
     if (wc->srv->ops->turn)
         wc->srv->ops->turn(wc->wstate);
+    /* Output queued outside the poll phase (a timer's ping or heartbeat, a
+     * write completion, a close callback) goes out before the loop blocks:
+     * the check handle would only run after the next event. */
+    vial__conn_flush_deferred(wc);
     vial__log_flush(); /* access log: one write per loop turn */
 }
 
