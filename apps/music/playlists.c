@@ -183,6 +183,17 @@ static int show(vial_req *req, vial_db *db, int status, int64_t id, int64_t me)
     return vial_jw_finish(w);
 }
 
+/* What every change to a playlist starts with: a transaction, and the
+ * playlist of the path, which `me` must own.  Its connection, or NULL once
+ * answered (404, 403, 503). */
+static vial_db *open_mine(vial_req *req, int64_t me, playlist *p)
+{
+    if (vial_db_tx(req))
+        return NULL;
+    vial_db *db = vial_db_get(req);
+    return load(req, db, vial_param_int(req, "id"), me, true, p) ? NULL : db;
+}
+
 static int touch(vial_db *db, int64_t id)
 {
     char now[40];
@@ -253,13 +264,11 @@ int update_playlist(vial_req *req)
     json_t *name = json_object_get(body, "name"), *pub = json_object_get(body, "public");
     if (!name && !pub)
         return vial_abort(req, 400, "nothing to change: send name or public");
-    if (vial_db_tx(req))
-        return 0;
-    vial_db *db = vial_db_get(req);
-    int64_t id = vial_param_int(req, "id");
     playlist p;
-    if (load(req, db, id, me, true, &p))
+    vial_db *db = open_mine(req, me, &p);
+    if (!db)
         return 0;
+    int64_t id = p.id;
     if (name && vial_db_exec(db, "UPDATE playlists SET name = $2 WHERE id = $1",
                              VIAL_ARGS(VIAL_INT(id), VIAL_TEXT(json_string_value(name)))) < 0)
         return vial_db_abort(req, db);
@@ -276,13 +285,11 @@ int delete_playlist(vial_req *req)
     int64_t me = writer(req);
     if (!me)
         return 0;
-    if (vial_db_tx(req))
-        return 0;
-    vial_db *db = vial_db_get(req);
-    int64_t id = vial_param_int(req, "id");
     playlist p;
-    if (load(req, db, id, me, true, &p))
+    vial_db *db = open_mine(req, me, &p);
+    if (!db)
         return 0;
+    int64_t id = p.id;
     if (vial_db_exec(db, "DELETE FROM playlists WHERE id = $1", VIAL_ARGS(VIAL_INT(id))) < 0)
         return vial_db_abort(req, db);
     return vial_no_content(req);
@@ -296,13 +303,11 @@ int add_playlist_song(vial_req *req)
     json_t *body = vial_body_json_valid(req, NULL);
     if (!body)
         return 0;
-    if (vial_db_tx(req))
-        return 0;
-    vial_db *db = vial_db_get(req);
-    int64_t id = vial_param_int(req, "id");
     playlist p;
-    if (load(req, db, id, me, true, &p))
+    vial_db *db = open_mine(req, me, &p);
+    if (!db)
         return 0;
+    int64_t id = p.id;
     const char *sid = json_string_value(json_object_get(body, "song_id"));
     vial_rows *r = vial_db_query(db, "SELECT id FROM songs WHERE spotify_id = $1", VIAL_ARGS(VIAL_TEXT(sid)));
     int rc = r ? vial_rows_next(r) : -1;
@@ -353,12 +358,12 @@ int remove_playlist_song(vial_req *req)
     int64_t me = writer(req);
     if (!me)
         return 0;
-    if (vial_db_tx(req))
-        return 0;
-    vial_db *db = vial_db_get(req);
-    int64_t id = vial_param_int(req, "id"), at = vial_param_int(req, "position");
     playlist p;
-    if (load(req, db, id, me, true, &p) || !song_at(req, db, id, at, &p))
+    vial_db *db = open_mine(req, me, &p);
+    if (!db)
+        return 0;
+    int64_t id = p.id, at = vial_param_int(req, "position");
+    if (!song_at(req, db, id, at, &p))
         return 0;
     if (vial_db_exec(db, "DELETE FROM playlist_songs WHERE playlist_id = $1 AND position = $2",
                      VIAL_ARGS(VIAL_INT(id), VIAL_INT(at))) < 0 ||
@@ -375,14 +380,12 @@ int move_playlist_song(vial_req *req)
     json_t *body = vial_body_json_valid(req, NULL);
     if (!body)
         return 0;
-    if (vial_db_tx(req))
-        return 0;
-    vial_db *db = vial_db_get(req);
-    int64_t id = vial_param_int(req, "id"), from = vial_param_int(req, "position");
-    int64_t to = (int64_t)json_integer_value(json_object_get(body, "position"));
     playlist p;
-    if (load(req, db, id, me, true, &p))
+    vial_db *db = open_mine(req, me, &p);
+    if (!db)
         return 0;
+    int64_t id = p.id, from = vial_param_int(req, "position");
+    int64_t to = (int64_t)json_integer_value(json_object_get(body, "position"));
     int64_t song = song_at(req, db, id, from, &p);
     if (!song)
         return 0;
