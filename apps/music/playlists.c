@@ -415,16 +415,12 @@ int user_playlists(vial_req *req)
     if (vial_page_args(req, &by_id, &pg))
         return 0;
     vial_db *db = vial_db_get(req);
-    if (!db)
-        return 0;
     int64_t uid = vial_param_int(req, "id"), me = music_caller(req);
-    vial_rows *r = vial_db_query(db, "SELECT 1 FROM users WHERE id = $1", VIAL_ARGS(VIAL_INT(uid)));
-    int rc = r ? vial_rows_next(r) : -1;
+    vial_rows *r = vial_db_one(req, db, "SELECT 1 FROM users WHERE id = $1", VIAL_ARGS(VIAL_INT(uid)),
+                               vial_sprintf(req, "no user with id %" PRId64, uid));
+    if (!r)
+        return 0;
     vial_rows_close(r);
-    if (rc < 0)
-        return vial_db_abort(req, db);
-    if (rc == 0)
-        return vial_abortf(req, 404, "no user with id %" PRId64, uid);
     /* the owner sees every one, anyone else the public ones */
     r = vial_db_query(db, PLAYLIST_SELECT "WHERE p.user_id = $1 AND (p.public = $2 OR p.user_id = $3) AND p.id > $4 "
                                           "ORDER BY p.id LIMIT $5",
@@ -436,6 +432,7 @@ int user_playlists(vial_req *req)
     int64_t n = 0;
     const char *next = NULL;
     bool more = false;
+    int rc;
     while ((rc = vial_rows_next(r)) > 0) {
         if (n == pg.limit) {
             more = true;

@@ -426,15 +426,11 @@ int get_song(vial_req *req)
 int get_album(vial_req *req)
 {
     vial_db *db = vial_db_get(req);
-    if (!db)
-        return 0;
     const char *id = vial_param(req, "id");
-    vial_rows *r = vial_db_query(db, "SELECT id, name FROM albums WHERE spotify_id = $1", VIAL_ARGS(VIAL_TEXT(id)));
-    int rc = r ? vial_rows_next(r) : -1;
-    if (rc < 0)
-        return vial_db_abort(req, db);
-    if (rc == 0)
-        return vial_abortf(req, 404, "no album with id '%s'", id);
+    vial_rows *r = vial_db_one(req, db, "SELECT id, name FROM albums WHERE spotify_id = $1",
+                               VIAL_ARGS(VIAL_TEXT(id)), vial_sprintf(req, "no album with id '%s'", id));
+    if (!r)
+        return 0;
     int64_t album = vial_rows_int(r, 0);
     const char *name = dup_text(req, r, 1);
     vial_rows_close(r);
@@ -490,15 +486,11 @@ int get_album(vial_req *req)
 int get_artist(vial_req *req)
 {
     vial_db *db = vial_db_get(req);
-    if (!db)
-        return 0;
     const char *id = vial_param(req, "id");
-    vial_rows *r = vial_db_query(db, "SELECT id, name FROM artists WHERE spotify_id = $1", VIAL_ARGS(VIAL_TEXT(id)));
-    int rc = r ? vial_rows_next(r) : -1;
-    if (rc < 0)
-        return vial_db_abort(req, db);
-    if (rc == 0)
-        return vial_abortf(req, 404, "no artist with id '%s'", id);
+    vial_rows *r = vial_db_one(req, db, "SELECT id, name FROM artists WHERE spotify_id = $1",
+                               VIAL_ARGS(VIAL_TEXT(id)), vial_sprintf(req, "no artist with id '%s'", id));
+    if (!r)
+        return 0;
     int64_t artist = vial_rows_int(r, 0);
     const char *name = dup_text(req, r, 1);
     vial_rows_close(r);
@@ -519,6 +511,7 @@ int get_artist(vial_req *req)
     vial_jw_key(w, "albums");
     vial_jw_array(w);
     int64_t songs = 0;
+    int rc;
     while ((rc = vial_rows_next(r)) > 0) {
         vial_jw_object(w);
         vial_jw_key(w, "id");
