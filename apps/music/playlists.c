@@ -12,6 +12,7 @@
  * UPDATE, and shifting in place would collide on the way.
  */
 #include "music_impl.h"
+#include "users/users.h"
 
 #include <string.h>
 
@@ -52,13 +53,6 @@ static const vial_field move_f[] = {
     VIAL_FIELD_END,
 };
 const vial_schema music_move_schema = { move_f, VIAL_SCHEMA_STRICT };
-
-static void now_rfc3339(char out[40])
-{
-    vial_time t = vial_time_now();
-    t.us -= t.us % 1000000;
-    vial_time_format(t, out);
-}
 
 /* A playlist as stored. */
 typedef struct playlist {
@@ -197,7 +191,7 @@ static vial_db *open_mine(vial_req *req, int64_t me, playlist *p)
 static int touch(vial_db *db, int64_t id)
 {
     char now[40];
-    now_rfc3339(now);
+    users_now_rfc3339(now);
     return vial_db_exec(db, "UPDATE playlists SET updated_at = $2 WHERE id = $1",
                         VIAL_ARGS(VIAL_INT(id), VIAL_TEXT(now))) < 0;
 }
@@ -227,7 +221,7 @@ int create_playlist(vial_req *req)
     if (!db)
         return 0;
     char now[40];
-    now_rfc3339(now);
+    users_now_rfc3339(now);
     vial_rows *r = vial_db_query(db,
                                  "INSERT INTO playlists (user_id, name, public, created_at, updated_at) "
                                  "VALUES ($1, $2, $3, $4, $4) RETURNING id",

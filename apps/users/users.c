@@ -71,8 +71,7 @@ static int parse_limit(vial_app *app, const char *key, vial_limit *l)
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Now, to the second, as accounts and keys have always shown it. */
-static void now_rfc3339(char out[40])
+void users_now_rfc3339(char out[40])
 {
     vial_time t = vial_time_now();
     t.us -= t.us % 1000000;
@@ -386,7 +385,7 @@ static int insert_user(vial_db *db, const char *username, const char *hash, cons
                        int64_t *id)
 {
     char created[40];
-    now_rfc3339(created);
+    users_now_rfc3339(created);
     vial_rows *r = vial_db_query(db,
                                  "INSERT INTO users (username, password_hash, role, created_at) "
                                  "VALUES ($1, $2, $3, $4) RETURNING id",
@@ -787,7 +786,7 @@ static int create_key(vial_req *req)
     sodium_memzero(raw, sizeof raw);
     snprintf(key, sizeof key, "vk_%s", b64);
     key_hash(key, hex);
-    now_rfc3339(created);
+    users_now_rfc3339(created);
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;

@@ -46,6 +46,11 @@ int users_get(vial_req *req, int64_t uid, users_account *out);
  */
 int users_session_login(vial_req *req, int64_t uid);
 int64_t users_session_uid(vial_req *req, users_account *out);
+
+/* Now as RFC 3339 to the second, the way accounts, keys and the records
+ * other apps keep for them (playlists) show their times.  `out` needs 40
+ * bytes. */
+void users_now_rfc3339(char out[40]);
 /* The caller's account: the dashboard's login (session cookie, when
  * `session`: a route without CSRF protection that changes something must
  * not take it, a cross-site form would ride it), else a bearer token or API
