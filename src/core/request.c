@@ -197,16 +197,18 @@ const char *vial_header(vial_req *req, const char *name)
     if (!out)
         return NULL;
     size_t o = 0;
+    bool more = false; /* not `o`: an empty first value still gets its comma */
     for (size_t i = 0; i < req->m.nhdrs; i++) {
         const vial__hdr *h = &req->m.hdrs[i];
         if (!vial__streq_ci(h->name.p, h->name.n, name))
             continue;
-        if (o) {
+        if (more) {
             out[o++] = cookie ? ';' : ',';
             out[o++] = ' ';
         }
         memcpy(out + o, h->value.p, h->value.n);
         o += h->value.n;
+        more = true;
     }
     out[o] = '\0';
     return out;

@@ -25,6 +25,7 @@ typedef struct dbmod {
     bool parsed;
     int slot;
     vial__dbmx mx;
+    unsigned up_gen; /* bumped (atomically) by every successful (re)connect */
 } dbmod;
 
 static const char ext_key = 0;
@@ -125,17 +126,28 @@ int vial__db_connect(vial_db *db)
     db->err = 0;
     if (db->impl && !db->broken)
         return 0;
-    if (db->impl)
-        return db->ops->ensure(db);
-    /* Do not hammer a database that just refused us: one try per second. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    if (now < db->next_retry_ms)
-        return vial__db_fail(db, VIAL_EDBDOWN, "database unavailable (retrying shortly)");
-    int rc = db->ops->connect(db, &mod_of(db->app)->url);
-    if (rc)
-        db->next_retry_ms = now + 1000;
+    dbmod *m = mod_of(db->app);
+    unsigned gen = __atomic_load_n(&m->up_gen, __ATOMIC_ACQUIRE);
+    int rc;
+    if (db->impl) {
+        rc = db->ops->ensure(db);
+    } else {
+        /* Do not hammer a database that just refused us: one try per
+         * second, unless another worker has reached it since (the database
+         * is back: waiting out the second would answer 503 for nothing). */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (now < db->next_retry_ms && gen == db->fail_gen)
+            return vial__db_fail(db, VIAL_EDBDOWN, "database unavailable (retrying shortly)");
+        rc = db->ops->connect(db, &m->url);
+        if (rc) {
+            db->next_retry_ms = now + 1000;
+            db->fail_gen = gen;
+        }
+    }
+    if (!rc)
+        __atomic_fetch_add(&m->up_gen, 1, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -227,6 +239,8 @@ vial_db *vial_db_get(vial_req *req)
             return NULL;
         }
         db->req = req;
+        if (db->impl && !db->broken && !db->in_tx && db->ops->check_idle)
+            db->ops->check_idle(db);
     }
     if (vial__db_connect(db)) {
         vial_req_log(req, VIAL_LOG_ERROR, "database: %s", db->errmsg);

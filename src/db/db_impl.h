@@ -31,6 +31,7 @@ struct vial_db {
     bool in_tx;
     bool broken;       /* PostgreSQL: the connection dropped; reconnect on next use */
     uint64_t next_retry_ms;
+    unsigned fail_gen; /* the module's up_gen when connecting last failed */
     int err;
     char errmsg[512];
     vial_rows *open;   /* rows not yet closed (closed at request end) */
@@ -77,6 +78,9 @@ struct vial__dbops {
     void (*disconnect)(vial_db *db);
     /* true if the connection can be used (reconnects when broken) */
     int (*ensure)(vial_db *db);
+    /* At a request's first use of an idle connection: notice a connection
+     * the server closed meanwhile (marks it broken); NULL: nothing to check. */
+    void (*check_idle)(vial_db *db);
     int (*script)(vial_db *db, const char *sql);
     /* Starts a transaction (NULL: "BEGIN"); `end` runs after COMMIT or
      * ROLLBACK, whatever they returned (NULL: nothing to do). */

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -27,7 +28,7 @@
     X(PQexecParams) X(PQexecPrepared) X(PQfinish) X(PQfname) X(PQftype) X(PQgetisnull)        \
     X(PQgetlength) X(PQgetvalue) X(PQnfields) X(PQntuples) X(PQprepare) X(PQreset)            \
     X(PQresultErrorField) X(PQresultErrorMessage) X(PQresultStatus) X(PQsetNoticeProcessor)   \
-    X(PQstatus) X(PQputCopyData) X(PQputCopyEnd) X(PQgetResult)
+    X(PQstatus) X(PQputCopyData) X(PQputCopyEnd) X(PQgetResult) X(PQsocket) X(PQconsumeInput)
 
 static struct {
 #define PQ_FIELD(f) __typeof__(f) *f;
@@ -163,6 +164,26 @@ static int p_ensure(vial_db *db)
     db->broken = false;
     vial_log(VIAL_LOG_INFO, "reconnected to PostgreSQL");
     return 0;
+}
+
+/* A server restart (or an idle-session timeout, or an administrator's
+ * pg_terminate_backend) ends the session while the worker is idle: the
+ * server's FATAL message and EOF wait unread in the socket, and the next
+ * query would fail with them — a 503 for a request that came after the
+ * database was back.  An idle connection has nothing to read, so anything
+ * readable is that goodbye (one poll(), no round trip); the connection is
+ * marked broken and p_ensure() reconnects before the request's first
+ * statement. */
+static void p_check_idle(vial_db *db)
+{
+    PGconn *c = db->impl;
+    struct pollfd p = { .fd = pq.PQsocket(c), .events = POLLIN };
+    if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+        return;
+    if (!pq.PQconsumeInput(c) || pq.PQstatus(c) == CONNECTION_BAD) {
+        vial_log(VIAL_LOG_INFO, "the PostgreSQL server closed an idle connection; reconnecting");
+        db->broken = true;
+    }
 }
 
 static int p_script(vial_db *db, const char *sql)
@@ -651,6 +672,7 @@ const vial__dbops vial__pg_ops = {
     .connect = p_connect,
     .disconnect = p_disconnect,
     .ensure = p_ensure,
+    .check_idle = p_check_idle,
     .script = p_script,
     .run = p_run,
     .bulk = p_bulk,

@@ -880,6 +880,8 @@ static int ws_view(vial_req *req)
     const char *ver = vial_header(req, "sec-websocket-version");
     if (!ver || strcmp(ver, "13"))
         return refuse_426(req, "unsupported Sec-WebSocket-Version: this server speaks 13");
+    /* RFC 6455 11.3.1: the key appears once; two (even one empty) is no
+     * key at all, and the joined value fails key_ok(). */
     const char *key = vial_header(req, "sec-websocket-key");
     if (!key_ok(key))
         return vial_abort(req, 400, "Sec-WebSocket-Key must be the base64 of 16 bytes");

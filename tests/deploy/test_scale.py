@@ -318,7 +318,7 @@ def test_sessions_and_csrf_across_instances(cl):
     # ... are good on B: log in there
     r = b.post("/login", form({"csrf_token": token, "username": "scaleuser", "password": "a long scale password"}),
                headers={**FORM, "Cookie": cookie_header(jar)})
-    assert r.status in (302, 303), r
+    assert r.status in (302, 303), (r, s.log()[-3000:])
     jar.update(cookies_of(r))
     # ... and C and nginx know who we are
     r = c.get("/me", headers={"Cookie": cookie_header(jar)})
@@ -331,7 +331,7 @@ def test_sessions_and_csrf_across_instances(cl):
                       headers={**FORM, "Cookie": cookie_header(jar)}).status == 403
     token_c = csrf_of(c.get("/me", headers={"Cookie": cookie_header(jar)}).body)
     r = a.post("/logout", form({"csrf_token": token_c}), headers={**FORM, "Cookie": cookie_header(jar)})
-    assert r.status in (302, 303), r
+    assert r.status in (302, 303), (r, s.log()[-3000:])
     jar.update(cookies_of(r))
     # logged out everywhere
     r = b.get("/me", headers={"Cookie": cookie_header(jar)})
@@ -586,7 +586,8 @@ def test_postgresql_stopped_and_started_again(cl):
     for s in cl.servers:
         assert wait_until(lambda: s.get("/readyz").status == 200, 20), s.log()[-2000:]
         assert wait_until(lambda: s.post("/logs", a_log("pg-back")).status == 201, 10)
-        assert s.get("/logs/1").status in (200, 404)
+        r = s.get("/logs/1")
+        assert r.status in (200, 404), (r, s.log()[-3000:])
     say(f"PostgreSQL back: all instances ready again {time.monotonic() - t0:.2f} s after its start")
     assert [s.pid() for s in cl.servers] == pids, "no instance restarted"
 
@@ -596,7 +597,7 @@ def logged_in_jar(s: Server) -> dict:
     jar = cookies_of(page)
     r = s.post("/login", form({"csrf_token": csrf_of(page.body), "username": "scaleuser",
                                "password": "a long scale password"}), headers={**FORM, "Cookie": cookie_header(jar)})
-    assert r.status in (302, 303), r
+    assert r.status in (302, 303), (r, s.log()[-3000:])
     jar.update(cookies_of(r))
     return jar
 
@@ -610,7 +611,8 @@ def test_redis_stopped_and_started_again(cl):
     tok = cl.a.post("/api/login", {"username": "scaleuser", "password": "a long scale password"}).json()
     auth = {"Authorization": f"Bearer {tok['access_token']}"}
     jar = logged_in_jar(cl.a)
-    assert cl.b.get("/me", headers={"Cookie": cookie_header(jar)}).status == 200
+    r = cl.b.get("/me", headers={"Cookie": cookie_header(jar)})
+    assert r.status == 200, (r, cl.b.log()[-3000:])
     token = csrf_of(cl.c.get("/me", headers={"Cookie": cookie_header(jar)}).body)
     cl.redis.stop()
     pages = [("GET /me (logged in)", lambda s: s.get("/me", headers={"Cookie": cookie_header(jar)}, timeout=8)),

@@ -208,6 +208,9 @@ static void test_repeated_headers_joined(void **state)
           "X-A: 1\r\nx-b: only\r\nx-a: 2\r\nCookie: c1=one\r\nX-A:  3 \r\nCOOKIE: c2=two\r\n",
           "1, 2, 3|only|c1=one; c2=two|null|two|"
           "[X-A:1][x-b:only][x-a:2][Cookie:c1=one][X-A:3][COOKIE:c2=two]");
+    /* an empty first value keeps its place: ", 2", not "2" (a field that
+     * must appear once, like Sec-WebSocket-Key, must not pass as one) */
+    check(app, "/h", "X-A:\r\nX-A: 2\r\n", ", 2|(null)|(null)|null|(null)|[X-A:][X-A:2]");
     vial_app_free(app);
 }
 
