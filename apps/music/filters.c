@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define MAX_Q 500    /* bytes of a search */
-#define MAX_WORDS 16 /* words of a search */
 
 void music_sql_reset(music_sql *q)
 {
@@ -110,25 +109,21 @@ static bool spotify_id(const char *s)
     return true;
 }
 
-/* The FTS5 query for `q`: '"w1" "w2"*', or NULL when it has no words. */
-static const char *fts_query(vial_req *req, const char *q)
+/* The search `q` into f: its words, and the query of every match. */
+static void search_args(vial_req *req, music_filter *f, const char *q)
 {
     size_t n = strlen(q);
     char *words = vial_alloc(req, n + 1);
-    char *out = vial_alloc(req, 2 * n + 4 * MAX_WORDS + 8);
-    if (!words || !out)
-        return NULL;
-    size_t wn = vial_fold_words(q, n, words);
-    if (!wn)
-        return NULL;
-    size_t o = 0;
-    int count = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(words, " ", &save); w && count < MAX_WORDS; w = strtok_r(NULL, " ", &save), count++)
-        o += (size_t)sprintf(out + o, "%s\"%s\"", o ? " " : "", w);
-    out[o++] = '*';
-    out[o] = '\0';
-    return out;
+    size_t cap = MUSIC_SEARCH_CAP(n);
+    char *any = vial_alloc(req, cap);
+    if (!words || !any) {
+        f->nothing = true;
+        return;
+    }
+    music_search_words(q, n, words, &f->nwords);
+    f->words = words;
+    f->fts = music_search_query(any, cap, words, f->nwords, MUSIC_TIER_ANY) ? any : NULL;
+    f->nothing |= !f->fts;
 }
 
 static int bad(vial_req *req, const char *fmt, const char *name, const char *value)
@@ -152,8 +147,7 @@ int music_filter_args(vial_req *req, music_filter *f, const char *const *also)
         if (!strcmp(name, "q")) {
             if (strlen(value) > MAX_Q)
                 return bad(req, "%s: a search is at most 500 bytes%s", name, "");
-            f->fts = fts_query(req, value);
-            f->nothing |= !f->fts;
+            search_args(req, f, value);
         } else if (!strcmp(name, "artist_id") || !strcmp(name, "album_id")) {
             if (!spotify_id(value))
                 return bad(req, "%s: '%s' is not an id (letters and digits)", name, value);
@@ -220,7 +214,7 @@ void music_sql_from_where(music_sql *q, const music_filter *f, const char *where
     if (f->fts) {
         music_sql_add(q, " FROM music_fts(");
         music_sql_arg(q, VIAL_TEXT(f->fts));
-        music_sql_add(q, ") f JOIN songs s ON s.id = f.rowid JOIN albums al ON al.id = s.album_id");
+        music_sql_add(q, ") f JOIN songs s ON s.id = (f.rowid & 4294967295) JOIN albums al ON al.id = s.album_id");
     } else {
         music_sql_add(q, " FROM songs s JOIN albums al ON al.id = s.album_id");
     }

@@ -831,7 +831,8 @@ static int doc_delete(imp *im, int64_t id, const doc *d)
 {
     return vial_db_exec(im->db, "INSERT INTO music_fts (music_fts, rowid, name, artists, album) "
                                 "VALUES ('delete', $1, $2, $3, $4)",
-                        VIAL_ARGS(VIAL_INT(id), VIAL_TEXT(d->name), VIAL_TEXT(d->artists), VIAL_TEXT(d->album))) < 0
+                        VIAL_ARGS(VIAL_INT(music_doc_rowid(id, d->name)), VIAL_TEXT(d->name), VIAL_TEXT(d->artists),
+                                  VIAL_TEXT(d->album))) < 0
                ? db_fail(im, "removing a search document")
                : 0;
 }
@@ -849,7 +850,8 @@ static int doc_remove(imp *im, int64_t id, const doc *d)
 static int doc_insert(imp *im, int64_t id, const doc *d)
 {
     return vial_db_exec(im->db, "INSERT INTO music_fts (rowid, name, artists, album) VALUES ($1, $2, $3, $4)",
-                        VIAL_ARGS(VIAL_INT(id), VIAL_TEXT(d->name), VIAL_TEXT(d->artists), VIAL_TEXT(d->album))) < 0
+                        VIAL_ARGS(VIAL_INT(music_doc_rowid(id, d->name)), VIAL_TEXT(d->name), VIAL_TEXT(d->artists),
+                                  VIAL_TEXT(d->album))) < 0
                ? db_fail(im, "adding a search document")
                : 0;
 }
@@ -1460,7 +1462,7 @@ static int handle_chunk(imp *im, chunk *ch)
 
     /* changed songs one by one; then the credits and documents of both */
     static const char *const ccols[] = { "song_id", "position", "artist_id" };
-    static const char *const dcols[] = { "id", "name", "artists", "album" };
+    static const char *const dcols[] = { "id", "doc", "name", "artists", "album" };
     int64_t next_id = first;
     for (size_t i = 0; i < ch->nrows; i++) {
         row *r = &ch->rows[i];
@@ -1473,7 +1475,7 @@ static int handle_chunk(imp *im, chunk *ch)
     }
     charge(&im->tm, P_UPDATES);
     vial_batch *cb = vial_db_batch(im->db, "song_artists", ccols, 3, NULL);
-    vial_batch *fb = vial_db_batch(im->db, "music_docs", dcols, 4, NULL);
+    vial_batch *fb = vial_db_batch(im->db, "music_docs", dcols, 5, NULL);
     int rc = cb && fb ? 0 : db_fail(im, "adding credits");
     for (size_t i = 0; i < ch->nrows && !rc; i++) {
         row *r = &ch->rows[i];
@@ -1487,8 +1489,8 @@ static int handle_chunk(imp *im, chunk *ch)
             rc = oom(im);
             break;
         }
-        vial_batch_add(fb, (vial_val[]){ VIAL_INT(r->song_id), VIAL_TEXT(d.name), VIAL_TEXT(d.artists),
-                                         VIAL_TEXT(d.album) });
+        vial_batch_add(fb, (vial_val[]){ VIAL_INT(r->song_id), VIAL_INT(music_doc_rowid(r->song_id, d.name)),
+                                         VIAL_TEXT(d.name), VIAL_TEXT(d.artists), VIAL_TEXT(d.album) });
     }
     if (vial_batch_finish(cb, NULL, NULL) < 0 && !rc)
         rc = db_fail(im, "adding credits");
@@ -1713,7 +1715,7 @@ static int begin(imp *im)
 static int flush_docs(imp *im)
 {
     if (vial_db_exec(im->db, "INSERT INTO music_fts (rowid, name, artists, album) "
-                             "SELECT id, name, artists, album FROM music_docs ORDER BY id", VIAL_NOARGS) < 0 ||
+                             "SELECT doc, name, artists, album FROM music_docs ORDER BY doc", VIAL_NOARGS) < 0 ||
         vial_db_exec(im->db, "DELETE FROM music_docs", VIAL_NOARGS) < 0)
         return db_fail(im, "adding search documents");
     return 0;
@@ -1853,7 +1855,7 @@ static int prepare(imp *im)
     im->artists_empty = artists == 0;
     im->albums_empty = albums == 0;
     if (vial_db_exec(im->db, "CREATE TEMPORARY TABLE IF NOT EXISTS music_docs (id BIGINT PRIMARY KEY, "
-                             "name TEXT NOT NULL, artists TEXT NOT NULL, album TEXT NOT NULL)",
+                             "doc BIGINT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL, album TEXT NOT NULL)",
                      VIAL_NOARGS) < 0)
         return db_fail(im, "creating a temporary table");
     if (begin(im))

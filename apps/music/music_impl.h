@@ -44,10 +44,36 @@ int music_feature_find(const char *name, size_t n);
 int64_t music_cell(int f, double v);
 double music_edge(int f, int64_t k);
 
+/* ------------------------------------------------------------------ search (search.c) */
+
+#define MUSIC_MAX_WORDS 16   /* words of a search; more are ignored */
+#define MUSIC_TIERS 6        /* tiers of a ranked search, best first (search.c) */
+#define MUSIC_TIER_ANY (-1)  /* every match, unranked */
+/* A search document's rowid: the words of the song's name (at most
+ * MUSIC_DOC_MAXLEN) above the song's id, so that the index reads a tier's
+ * matches in rank order.  The song's id is rowid & MUSIC_DOC_IDMASK; a
+ * result's rank is tier << MUSIC_TIER_SHIFT | rowid. */
+#define MUSIC_DOC_MAXLEN 255
+#define MUSIC_DOC_IDMASK INT64_C(0xffffffff)
+#define MUSIC_TIER_SHIFT 40
+int64_t music_doc_rowid(int64_t song_id, const char *name_words);
+/* The words of search `q` (n bytes) into `out` (n + 1 bytes), each
+ * NUL-terminated, at most MUSIC_MAX_WORDS; *nwords their number.  Returns
+ * the bytes used. */
+size_t music_search_words(const char *q, size_t n, char *out, size_t *nwords);
+/* The FTS5 query (what music_fts() takes) for the songs of `tier`
+ * (0..MUSIC_TIERS-1, or MUSIC_TIER_ANY) of a search of `nwords` words into
+ * out[cap].  Returns its length, 0 if it did not fit or there are no words. */
+size_t music_search_query(char *out, size_t cap, const char *words, size_t nwords, int tier);
+/* Room for any query of music_search_query() on words of n bytes. */
+#define MUSIC_SEARCH_CAP(n) (3 * ((n) + 6 * MUSIC_MAX_WORDS + 32) + 32)
+
 /* ------------------------------------------------------------------ filters (filters.c) */
 
 typedef struct music_filter {
-    const char *fts;        /* the search as FTS5 syntax ('"love" "nig"*'), NULL: no q */
+    const char *fts;        /* the search, every match (MUSIC_TIER_ANY), NULL: no q */
+    const char *words;      /* its words (music_search_words) */
+    size_t nwords;
     bool nothing;           /* a q without words, or an id that cannot exist: no song matches */
     const char *artist;     /* Spotify ids, NULL: any */
     const char *album;

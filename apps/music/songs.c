@@ -295,6 +295,7 @@ typedef struct sort {
     const char *key, *tie;     /* SQL of the two keys */
     const vial_page_spec *spec;
     bool desc;
+    bool ranked;               /* by rank: tier by tier (list_ranked), key and tie unused */
 } sort;
 
 /* ?sort: name, year, a feature, or rank (with q); '-' for descending. */
@@ -302,7 +303,7 @@ static int parse_sort(vial_req *req, const music_filter *f, sort *out)
 {
     const char *v = vial_arg(req, "sort");
     const char *name = v ? v : f->fts ? "rank" : "name";
-    out->desc = name[0] == '-';
+    *out = (sort){ .desc = name[0] == '-' };
     if (out->desc)
         name++;
     out->tie = "s.id";
@@ -312,7 +313,9 @@ static int parse_sort(vial_req *req, const music_filter *f, sort *out)
         /* (year, year_pos) is unique: the same index that samples */
         out->key = "s.year", out->tie = "s.year_pos", out->spec = &by_int;
     } else if (!strcmp(name, "rank") && f->fts && !out->desc) {
-        out->key = "f.rank", out->spec = &by_double;
+        /* (rank, song id): the rank alone is unique, the id keeps the
+         * cursor's shape that of the other sorts */
+        out->key = "", out->spec = &by_int, out->ranked = true;
     } else {
         int k = music_feature_find(name, strlen(name));
         if (k < 0) {
@@ -324,6 +327,85 @@ static int parse_sort(vial_req *req, const music_filter *f, sort *out)
         out->spec = music_features[k].integer ? &by_int : &by_double;
     }
     return out->key ? 0 : (vial_abort(req, 503, "out of memory"), 1);
+}
+
+/* The end of a page of songs: their artists, the next page's Link, the JSON. */
+static int page_out(vial_req *req, vial_db *db, vial_page *pg, music_song *songs, size_t n, bool more,
+                    const char *next)
+{
+    int rc;
+    if ((rc = music_songs_artists(req, db, songs, n)))
+        return failed(req, db, rc);
+    if (more && (!next || vial_page_link(req, pg, next)))
+        return vial_abort(req, 503, "out of memory");
+    return write_songs(req, songs, n);
+}
+
+/* A page of a ranked search (search.c): tier after tier, each tier's
+ * matches in index order from where the cursor left off, until the page
+ * is full and one more song shows that another page follows.  The common
+ * words' first page is then a read of the first index entries, not a
+ * score for each of their 100,000 matches. */
+static int list_ranked(vial_req *req, vial_db *db, const music_filter *f, vial_page *pg)
+{
+    int tier = 0;
+    int64_t from = -1; /* rowid > from */
+    if (pg->has_after) {
+        int64_t rank = pg->after[0].u.i;
+        tier = (int)(rank >> MUSIC_TIER_SHIFT);
+        from = rank & ((INT64_C(1) << MUSIC_TIER_SHIFT) - 1);
+        if (rank < 0 || tier >= MUSIC_TIERS)
+            return vial_abort(req, 400, "after: not a cursor of this search");
+    }
+    size_t wlen = 0;
+    for (size_t i = 0; i < f->nwords; i++)
+        wlen += strlen(f->words + wlen) + 1;
+    size_t cap = MUSIC_SEARCH_CAP(wlen);
+    char *fts = vial_alloc(req, cap);
+    music_sql *q = vial_alloc(req, sizeof *q);
+    music_song *songs = vial_alloc(req, (size_t)pg->limit * sizeof *songs);
+    if (!fts || !q || !songs)
+        return vial_abort(req, 503, "out of memory");
+    music_filter tf = *f;
+    tf.fts = fts;
+    size_t n = 0;
+    bool more = false;
+    const char *next = NULL;
+    for (; tier < MUSIC_TIERS && !more; tier++, from = -1) {
+        if (!music_search_query(fts, cap, f->words, f->nwords, tier))
+            return vial_abort(req, 503, "out of memory");
+        music_sql_reset(q);
+        music_sql_add(q, "SELECT " MUSIC_SONG_COLS ", f.rowid");
+        q->args[0] = VIAL_INT(from);
+        q->nargs = 1;
+        music_sql_from_where(q, &tf, "f.rowid > $1");
+        music_sql_add(q, " ORDER BY f.rowid LIMIT ");
+        music_sql_arg(q, VIAL_INT(pg->limit - (int64_t)n + 1));
+        if (q->overflow)
+            return vial_abort(req, 503, "out of memory");
+        vial_rows *r = vial_db_query_dynamic(db, q->text, q->args, q->nargs);
+        if (!r)
+            return vial_db_abort(req, db);
+        int rc;
+        while ((rc = vial_rows_next(r)) > 0) {
+            if ((int64_t)n == pg->limit) {
+                more = true;
+                break;
+            }
+            if ((rc = music_song_read(req, r, &songs[n])) < 0)
+                break;
+            n++;
+            if ((int64_t)n == pg->limit) {
+                int64_t rank = (int64_t)tier << MUSIC_TIER_SHIFT | vial_rows_int(r, MUSIC_SONG_NCOLS);
+                vial_val keys[2] = { VIAL_INT(rank), VIAL_INT(songs[n - 1].id) };
+                next = vial_page_cursor(req, pg, keys);
+            }
+        }
+        vial_rows_close(r);
+        if (rc < 0)
+            return failed(req, db, rc);
+    }
+    return page_out(req, db, pg, songs, n, more, next);
 }
 
 int list_songs(vial_req *req)
@@ -343,6 +425,8 @@ int list_songs(vial_req *req)
     vial_db *db = vial_db_get(req);
     if (!db)
         return 0;
+    if (so.ranked)
+        return list_ranked(req, db, &f, &pg);
     music_sql *q = vial_alloc(req, sizeof *q);
     if (!q)
         return vial_abort(req, 503, "out of memory");
@@ -394,11 +478,7 @@ int list_songs(vial_req *req)
     vial_rows_close(r);
     if (rc < 0)
         return failed(req, db, rc);
-    if ((rc = music_songs_artists(req, db, songs, n)))
-        return failed(req, db, rc);
-    if (more && (!next || vial_page_link(req, &pg, next)))
-        return vial_abort(req, 503, "out of memory");
-    return write_songs(req, songs, n);
+    return page_out(req, db, &pg, songs, n, more, next);
 }
 
 /* ------------------------------------------------------------------ one song, album, artist */

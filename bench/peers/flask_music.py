@@ -4,8 +4,9 @@ over the same SQLite database vial-server imported (bench/music.sh; gunicorn -k 
 
 The same paths and JSON shapes as vial-server's music blueprint, written the obvious way:
 - GET /api/songs/<id>: the song, its album and its artists in order (three SELECTs);
-- GET /api/songs?q=WORDS&limit=N: the same FTS5 table, ranked (a fair search: the words are
-  what vial_fold_words gives for plain ASCII, lower-case);
+- GET /api/songs?q=WORDS&limit=N: the same FTS5 table, ranked by its bm25 (ORDER BY rank, the
+  obvious way; vial-server ranks by tiers it reads in index order, apps/music/search.c) (a fair
+  search: the words are what vial_fold_words gives for plain ASCII, lower-case);
 - GET /api/songs/random?n=N[&year_min=&year_max=]: ORDER BY random() LIMIT N;
 - GET /api/stats/years: GROUP BY year with AVG() of each feature;
 - GET /api/stats/histogram?feature=F&bins=B[&year_min=&year_max=]: MIN/MAX, then GROUP BY bin.
@@ -64,7 +65,7 @@ def list_songs():
     q = request.args.get("q", "")
     limit = int(request.args.get("limit", 50))
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT {SONG_COLS} FROM music_fts f JOIN songs s ON s.id = f.rowid "
+        rows = conn.execute(text(f"SELECT {SONG_COLS} FROM music_fts f JOIN songs s ON s.id = (f.rowid & 4294967295) "
                                  "JOIN albums al ON al.id = s.album_id WHERE music_fts MATCH :q "
                                  "ORDER BY f.rank, s.id LIMIT :n"), {"q": q, "n": limit}).all()
         return jsonify([song_json(conn, r) for r in rows])

@@ -329,30 +329,61 @@ def test_sorts_page_in_order(env, sort):
     assert vals == sorted(vals, reverse=sort.startswith("-"))
 
 
-def test_search_is_ranked(env):
-    """Default order with q: rank — the name weighs most (bm25 on SQLite,
-    ts_rank on PostgreSQL: not the same numbers, the same preference): the
-    first results have the word in their name, and songs that have it only
-    in an artist or album name come later on average."""
-    for q in ("love", "night", "summer", "gold"):
-        got = env.ok("/api/songs", {"q": q, "limit": 1000})
-        assert got, q
-        in_name = [any(t.startswith(q) for t in fold(s["name"])) for s in got]
-        assert any(in_name) and not all(in_name), q
-        assert all(in_name[:3]), (q, in_name[:10])
-        pos = lambda want: sum(i for i, x in enumerate(in_name) if x == want) / in_name.count(want)  # noqa: E731
-        assert pos(True) < pos(False), (q, in_name)
-        # the same songs sorted by name on request
-        by_name = env.ok("/api/songs", {"q": q, "limit": 1000, "sort": "name"})
-        assert sorted(ids(by_name)) == sorted(ids(got))
-        assert [s["name"].encode() for s in by_name] == sorted(s["name"].encode() for s in by_name)
+def search_tier(m, sid: str, words: list[str]) -> int:
+    """The tier of a ranked search a song is in (apps/music/search.c): the
+    words in its name, then in its name and artists' names, then anywhere;
+    at each, the last word whole before the last word as a prefix."""
+    s = m.songs[sid]
+    name = set(fold(s.name))
+    na = name | set(fold(" ".join(m.artist_names[i] for i in s.artist_ids)))
+    every = na | set(fold(m.album_names[s.album_id]))
+    for t, (tokens, whole) in enumerate([(name, True), (name, False), (na, True), (na, False),
+                                         (every, True), (every, False)]):
+        last = words[-1] in tokens if whole else any(x.startswith(words[-1]) for x in tokens)
+        if last and all(w in tokens for w in words[:-1]):
+            return t
+    raise AssertionError(f"{sid} does not match {words}")
 
 
-def test_search_pages_by_rank(env):
-    params = {"q": "love"}
+@pytest.mark.parametrize("q", ["love", "night", "summer", "gold", "love night", "the b"])
+def test_search_is_ranked(env, q):
+    """Default order with q: rank — tier by tier (the words in the song's
+    name, the last one whole, then as a prefix; then in the name and the
+    artists' names; then anywhere), and within a tier fewer words in the
+    song's name first.  The same on both backends."""
+    m = env.model
+    words = fold(q)
+    got = env.ok("/api/songs", {"q": q, "limit": 1000})
+    assert got, q
+    assert set(ids(got)) == m.select({"q": q})
+    keys = [(search_tier(m, s["id"], words), min(len(fold(s["name"])), 255)) for s in got]
+    assert keys == sorted(keys), (q, keys[:40])
+    if len(q.split()) == 1:
+        assert len({k[0] for k in keys}) > 1, (q, "the case should have songs in more than one tier")
+        assert keys[0][0] == 0, "the word itself in a song's name comes first"
+    # the same songs sorted by name on request
+    by_name = env.ok("/api/songs", {"q": q, "limit": 1000, "sort": "name"})
+    assert sorted(ids(by_name)) == sorted(ids(got))
+    assert [s["name"].encode() for s in by_name] == sorted(s["name"].encode() for s in by_name)
+
+
+@pytest.mark.parametrize("q", ["love", "night b"])
+def test_search_pages_by_rank(env, q):
+    """Pages of a ranked search cross the tiers: every match once, in the
+    order of one big page; a cursor from elsewhere is a 400."""
+    params = {"q": q}
     got = env.all_pages(params, limit=7)
     assert set(ids(got)) == env.model.select(params)
-    assert ids(got) == ids(env.ok("/api/songs", {"q": "love", "limit": 1000}))
+    assert ids(got) == ids(env.ok("/api/songs", {"q": q, "limit": 1000}))
+
+    def after(r):
+        link = [v for k, v in r.raw.headers.items() if k.lower() == "link"][0]
+        return urllib.parse.parse_qs(urllib.parse.urlparse(LINK_RE.match(link).group(1)).query)["after"][0]
+
+    cursor = after(env.get("/api/songs", {"q": q, "limit": 3}))
+    assert env.ok("/api/songs", {"q": q, "limit": 3, "after": cursor}) == got[3:6]
+    other = after(env.get("/api/songs", {"limit": 3}))  # a cursor of the list by name
+    assert "after" in error(env.get("/api/songs", {"q": q, "after": other}), 400)["message"]
 
 
 BAD = [

@@ -66,14 +66,18 @@ CREATE TABLE song_artists (
 ) WITHOUT ROWID;
 CREATE INDEX song_artists_artist ON song_artists (artist_id, song_id);
 
--- Search: one document per song (rowid = songs.id), its name, its artists
--- and its album as search words (vial_fold_words), so the ascii tokenizer
--- only splits on spaces and PostgreSQL indexes exactly the same words.
+-- Search: one document per song, its name, its artists and its album as
+-- search words (vial_fold_words), so the ascii tokenizer only splits on
+-- spaces and PostgreSQL indexes exactly the same words.  The rowid is the
+-- song's id under the number of words of its name (music_doc_rowid in
+-- apps/music/search.c): the order of results within a tier of a ranked
+-- search, which the index then reads in order and stops at the page.
 -- Contentless: the words are not stored twice; a document is removed with
 -- FTS5's 'delete' command and its old words, which the importer rebuilds
 -- from the rows.  Read as a table-valued function, music_fts($1), with the
--- hidden columns rowid and rank (bm25, the name weighing most; lower is
--- better); PostgreSQL has a function of that name returning those columns.
+-- hidden column rowid; PostgreSQL has a function of that name returning it.
+-- (bm25 with the name weighing most is configured as FTS5's rank for ad
+-- hoc queries; the app does not order by it.)
 CREATE VIRTUAL TABLE music_fts USING fts5 (name, artists, album, tokenize = 'ascii', content = '');
 INSERT INTO music_fts (music_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
 
