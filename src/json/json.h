@@ -42,6 +42,10 @@ struct vial_jw {
 };
 /* A writer appending to `out` (borrowed, must outlive the writer). */
 void vial__jw_init(vial_jw *w, vial__buf *out);
+/* `v` in plain notation with the fewest decimals that read back as v, when
+ * that is at most 15 significant digits and %g would not use an exponent
+ * (then it is what "%.15g" prints); else 0.  out: NUL-terminated. */
+size_t vial__fmt_double_fixed(double v, char out[32]);
 /* Appends `s` as a JSON string body (no quotes), escaped. */
 int vial__json_escape(vial__buf *out, const char *s, size_t n);
 

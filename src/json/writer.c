@@ -232,6 +232,64 @@ void vial_jw_int(vial_jw *w, int64_t v)
     after_value(w);
 }
 
+/* Powers of ten a double holds exactly (up to 1e22; 1e17 is enough here). */
+static const double pow10_exact[] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                      1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17 };
+
+/* The common case without printf: a value that some decimal of at most
+ * 15 significant digits in plain notation reads back as — what "%.15g"
+ * prints for it, as 15-digit decimals are distinct doubles (DBL_DIG).
+ * The fewest decimals k for which m / 10^k == |v|, m an integer: both are
+ * exact doubles, so the division is correctly rounded, as reading the
+ * text "m e-k" back is.  Returns the length, or 0 (the value needs more
+ * digits or an exponent; printf then). */
+size_t vial__fmt_double_fixed(double v, char out[32])
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0; /* %g's exponent form, or zero (-0 keeps its sign there) */
+    for (int k = 0; k <= 17; k++) {
+        double m = nearbyint(a * pow10_exact[k]);
+        if (m >= 1e15)
+            return 0; /* more than 15 digits */
+        if (m / pow10_exact[k] != a)
+            continue;
+        char digits[24];
+        int nd = 0;
+        for (uint64_t u = (uint64_t)m; u; u /= 10)
+            digits[nd++] = (char)('0' + u % 10); /* reversed */
+        size_t o = 0;
+        if (v < 0)
+            out[o++] = '-';
+        if (nd <= k) { /* 0.000ddd */
+            out[o++] = '0';
+            out[o++] = '.';
+            for (int z = nd; z < k; z++)
+                out[o++] = '0';
+            while (nd)
+                out[o++] = digits[--nd];
+        } else {
+            while (nd > k)
+                out[o++] = digits[--nd];
+            if (k) {
+                out[o++] = '.';
+                while (nd)
+                    out[o++] = digits[--nd];
+            }
+        }
+        /* the fewest k leaves no trailing zero, unless rounding in a*10^k
+         * skipped it: trim what printf would not print */
+        if (k)
+            while (out[o - 1] == '0')
+                o--;
+        if (out[o - 1] == '.')
+            o--;
+        out[o] = '\0';
+        return o;
+    }
+    return 0;
+}
+
 void vial_jw_double(vial_jw *w, double v)
 {
     if (!w || !before_value(w))
@@ -239,18 +297,18 @@ void vial_jw_double(vial_jw *w, double v)
     if (!isfinite(v)) {
         put(w, "null", 4);
     } else {
-        /* %.17g round-trips every double; trim to the shortest form that
-         * still reads back the same value. */
+        /* %.17g round-trips every double; the shortest form that still
+         * reads back the same value, without printf when it is short. */
         char tmp[40];
-        int n = 0;
-        for (int prec = 15; prec <= 17; prec++) {
-            n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-            if (strtod(tmp, NULL) == v)
-                break;
+        size_t n = vial__fmt_double_fixed(v, tmp);
+        for (int prec = 15; !n && prec <= 17; prec++) {
+            n = (size_t)snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (prec < 17 && strtod(tmp, NULL) != v)
+                n = 0;
         }
         /* Keep it a JSON number that reads back as a float in Python/JS. */
-        bool plain_int = !strpbrk(tmp, ".eEn");
-        put(w, tmp, (size_t)n);
+        bool plain_int = !memchr(tmp, '.', n) && !memchr(tmp, 'e', n) && !memchr(tmp, 'n', n);
+        put(w, tmp, n);
         if (plain_int)
             put(w, ".0", 2);
     }

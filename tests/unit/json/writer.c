@@ -131,6 +131,69 @@ static void test_numbers(void **state)
     vial__buf_free(&b);
 }
 
+/* What the writer printed before the fast path: the shortest of %.15g,
+ * %.16g, %.17g that reads back. */
+static void printf_shortest(double v, char *out, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+static void check_fixed(double v)
+{
+    char fast[32], slow[40];
+    size_t n = vial__fmt_double_fixed(v, fast);
+    printf_shortest(v, slow, sizeof slow);
+    if (n) {
+        assert_int_equal(n, strlen(fast));
+        if (strtod(fast, NULL) != v || strcmp(fast, slow))
+            fail_msg("%.17g: fast path %s, printf %s", v, fast, slow);
+    } else {
+        /* declined: printf needs an exponent or more than 15 digits */
+        double a = fabs(v);
+        bool expo = strchr(slow, 'e') != NULL;
+        size_t sig = 0;
+        for (const char *p = slow; *p && *p != 'e'; p++)
+            sig += *p >= '0' && *p <= '9';
+        if (!(expo || a < 1e-4 || a >= 1e15 || sig > 15 || v == 0))
+            fail_msg("%.17g declined, printf %s", v, slow);
+    }
+}
+
+static void test_fixed_doubles(void **state)
+{
+    (void)state;
+    static const double cases[] = { 0.1, 0.5, 1.0, -1.0, 3.0, 100.0, 120.034, 0.512, -60.0, -5.0211, 0.0001,
+                                     0.00012345, 9.99e-05, 123456789012345.0, 1e15, 999999999999999.0,
+                                     0.3333333333333333, 2.0 / 3.0, 1e-300, 0.0, -0.0, 4294967296.5,
+                                     1.7976931348623157e308, 5e-324, 0.1 + 0.2, 1234.5678, 0.000999 };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_fixed(cases[i]);
+    char out[32];
+    assert_int_equal(vial__fmt_double_fixed(120.034, out), 7);
+    assert_string_equal(out, "120.034");
+    assert_int_equal(vial__fmt_double_fixed(-0.0001, out), 7);
+    assert_string_equal(out, "-0.0001");
+    assert_int_equal(vial__fmt_double_fixed(0.0, out), 0);
+    /* decimals as a dataset writes them, and random bit patterns */
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int digits = (int)(x % 9);
+        double d = (double)(int64_t)(x >> 20 & 0xfffffff) / pow(10, digits);
+        check_fixed((x & 1) ? -d : d);
+        double r;
+        uint64_t bits = x * 0x9e3779b97f4a7c15u;
+        memcpy(&r, &bits, sizeof r);
+        if (isfinite(r))
+            check_fixed(r);
+        check_fixed((double)(x % 1000000) / 1000.0 + 0.001 * (double)(x % 7));
+    }
+}
+
 static void test_jansson_value(void **state)
 {
     (void)state;
@@ -192,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_misuse_is_sticky),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_fixed_doubles),
         cmocka_unit_test(test_jansson_value),
         cmocka_unit_test(test_in_response),
     };
