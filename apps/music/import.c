@@ -841,7 +841,9 @@ static int doc_delete(imp *im, int64_t id, const doc *d)
  * transaction (music_docs, see flush_docs), or in the index. */
 static int doc_remove(imp *im, int64_t id, const doc *d)
 {
-    int n = vial_db_exec(im->db, "DELETE FROM music_docs WHERE id = $1", VIAL_ARGS(VIAL_INT(id)));
+    /* staged under the same rowid: its name is the song's in the database */
+    int n = vial_db_exec(im->db, "DELETE FROM music_docs WHERE doc = $1",
+                         VIAL_ARGS(VIAL_INT(music_doc_rowid(id, d->name))));
     if (n < 0)
         return db_fail(im, "removing a search document");
     return n ? 0 : doc_delete(im, id, d);
@@ -1854,9 +1856,18 @@ static int prepare(imp *im)
     im->bulk = songs == 0;
     im->artists_empty = artists == 0;
     im->albums_empty = albums == 0;
-    if (vial_db_exec(im->db, "CREATE TEMPORARY TABLE IF NOT EXISTS music_docs (id BIGINT PRIMARY KEY, "
-                             "doc BIGINT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL, album TEXT NOT NULL)",
-                     VIAL_NOARGS) < 0)
+    /* Keyed by the document's rowid, in which order FTS5 wants them (a
+     * smaller rowid than the last makes it write out what it holds): on
+     * SQLite the key is the table's rowid, so the chunks' documents go in
+     * near the end of their name length's run and come out in order without
+     * a sort.  (PostgreSQL's INTEGER is 32 bits, and its index is no table.) */
+    bool sqlite = !strcmp(vial_db_backend(im->db), "sqlite");
+    if (vial_db_exec_dynamic(im->db,
+                             sqlite ? "CREATE TEMPORARY TABLE IF NOT EXISTS music_docs (doc INTEGER PRIMARY KEY, "
+                                      "id BIGINT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL, album TEXT NOT NULL)"
+                                    : "CREATE TEMPORARY TABLE IF NOT EXISTS music_docs (doc BIGINT PRIMARY KEY, "
+                                      "id BIGINT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL, album TEXT NOT NULL)",
+                             VIAL_NOARGS) < 0)
         return db_fail(im, "creating a temporary table");
     if (begin(im))
         return -1;
