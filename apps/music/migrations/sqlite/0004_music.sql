@@ -78,7 +78,7 @@ CREATE INDEX song_artists_artist ON song_artists (artist_id, song_id);
 -- hidden column rowid; PostgreSQL has a function of that name returning it.
 -- (bm25 with the name weighing most is configured as FTS5's rank for ad
 -- hoc queries; the app does not order by it.)
-CREATE VIRTUAL TABLE music_fts USING fts5 (name, artists, album, tokenize = 'ascii', content = '', detail = 'column');
+CREATE VIRTUAL TABLE music_fts USING fts5 (name, artists, album, tokenize = 'ascii', content = '');
 INSERT INTO music_fts (music_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
 
 -- Per year: how many songs, the highest year_pos handed out (the sampling
