@@ -979,7 +979,8 @@ def test_database_from_before_keeps_its_ids(servers, database):
             c.execute("SELECT version FROM schema_migrations ORDER BY version")
             versions = [r[0] for r in c.fetchall()]
         con.close()
-    assert versions == ["0001_logs", "0001_vial_sequences", "0002_users", "0003_logs_ids", "0004_chat", "0004_music"]
+    assert versions == ["0001_logs", "0001_vial_sequences", "0002_users", "0003_logs_ids", "0004_chat", "0004_music",
+                        "0005_music_search"]
 
 
 def test_delete_takes_no_pagination_arguments(api):

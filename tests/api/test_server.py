@@ -379,7 +379,8 @@ def test_vial_server_migrate_from_elsewhere(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["applied 0001_vial_sequences (vial_db)", "applied 0001_logs.sql (logs)",
                                      "applied 0003_logs_ids.sql (logs)", "applied 0002_users.sql (users)",
-                                     "applied 0004_music.sql (music)", "applied 0004_chat.sql (chat)"]
+                                     "applied 0004_music.sql (music)", "applied 0005_music_search.sql (music)",
+                                     "applied 0004_chat.sql (chat)"]
     assert "does not exist" not in p.stderr  # no migrations/ here, and none needed
     p = run_cli(["migrate"], name="vial-server", env=env, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout == "database is up to date (sqlite)\n", (p.stdout, p.stderr)

@@ -66,7 +66,7 @@ CREATE INDEX song_artists_artist ON song_artists (artist_id, song_id);
 --   INSERT INTO music_fts (rowid, name, artists, album) VALUES (...)    index a document
 --   INSERT INTO music_fts (music_fts, rowid, name, artists, album)
 --       VALUES ('delete', ...)                                           remove one (FTS5's command)
---   SELECT rowid FROM music_fts($1)                                      search (apps/music/search.c)
+--   SELECT rowid, rank FROM music_fts($1)                                search; lower rank is better
 -- The documents hold search words (vial_fold_words), so the tsvector is
 -- built from them as they are (music_tsvector: split on spaces, no parser,
 -- no dictionary, no locale), with positions so that the weights hold: name
@@ -102,29 +102,18 @@ $$;
 CREATE TRIGGER music_fts_command BEFORE INSERT ON music_fts
     FOR EACH ROW WHEN (NEW.music_fts IS NOT NULL) EXECUTE FUNCTION music_fts_command();
 
--- The queries the app writes for FTS5 (apps/music/search.c), as tsqueries:
--- a group '{name artists}: ("love" "nig"*)' is 'love':AB & 'nig':*AB (the
--- columns are the weights), and 'G NOT (H OR K)' is G & !(H | K).
-CREATE FUNCTION music_group_tsquery(g TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
-    SELECT '(' || coalesce(string_agg(quote_literal(m[1]) || ':' || m[2] || w.weights, ' & '), '') || ')'
-    FROM (SELECT coalesce(replace(replace(replace(replace(substring(g FROM '^\{([a-z ]+)\}'), 'name', 'A'),
-                                                  'artists', 'B'), 'album', 'C'), ' ', ''), '') AS weights) w,
-         regexp_matches(g, '"([^"]+)"(\*?)', 'g') AS m
-$$;
-
+-- The query the app writes for FTS5, '"love" "nig"*' (quoted search words,
+-- the last one a prefix), as a tsquery: 'love' & 'nig':*.
 CREATE FUNCTION music_tsquery(q TEXT) RETURNS tsquery LANGUAGE sql IMMUTABLE AS $$
-    SELECT (music_group_tsquery(split_part(q, ' NOT (', 1)) ||
-            coalesce(' & !(' || (SELECT string_agg(music_group_tsquery(g[1]), ' | ')
-                                 FROM regexp_matches(substring(q FROM ' NOT \((.*)\)$'),
-                                                     '(\{[a-z ]+\}: \([^)]*\))', 'g') AS g) || ')', ''))::tsquery
+    SELECT coalesce(string_agg(quote_literal(m[1]) || CASE WHEN m[2] = '*' THEN ':*' ELSE '' END, ' & '), '')::tsquery
+    FROM regexp_matches(q, '"([^"]+)"(\*?)', 'g') AS m
 $$;
 
--- SELECT rowid FROM music_fts($1): the documents that match, as FTS5's
--- table-valued function gives them (it has a rank too, bm25, which the app
--- does not order by: see apps/music/search.c).
-CREATE FUNCTION music_fts(q TEXT) RETURNS TABLE (rowid BIGINT)
+CREATE FUNCTION music_fts(q TEXT) RETURNS TABLE (rowid BIGINT, rank DOUBLE PRECISION)
 LANGUAGE sql STABLE AS $$
-    SELECT f.rowid FROM music_fts f WHERE f.vec @@ music_tsquery(q)
+    SELECT f.rowid, -ts_rank('{0.1, 0.25, 0.5, 1.0}', f.vec, t.q)::DOUBLE PRECISION
+    FROM music_fts f, music_tsquery(q) AS t(q)
+    WHERE f.vec @@ t.q
 $$;
 
 CREATE TABLE music_years (
