@@ -8,9 +8,9 @@
  * minimum above its maximum is a 400 naming the parameter), so a typo is
  * an error rather than a silently unfiltered list.  SQL is assembled from
  * fixed fragments and column names from the feature table only; every
- * value is a bound parameter.  A search is FTS5 syntax made from the
- * query's search words (vial_fold_words), each quoted, the last a prefix:
- * the same words SQLite and PostgreSQL indexed (migrations).
+ * value is a bound parameter.  A search is FTS5 syntax made by search.c
+ * from the query's search words (vial_fold_words), each quoted, the last
+ * also a prefix: the same words SQLite and PostgreSQL indexed.
  */
 #include "music_impl.h"
 
