@@ -201,6 +201,7 @@ describe('vial-server music page', () => {
     await page.fill('#password', PASSWORD);
     await page.fill('#password2', PASSWORD);
     await Promise.all([page.waitForNavigation(), page.click('#register')]);
+    await page.waitForLoadState('networkidle'); // the explorer's own requests, not cut short
     await go(page, '/music');
     await page.waitForSelector('#m-pl-select');
     await page.fill('#m-pl-name', 'Evening <mix>');
