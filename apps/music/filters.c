@@ -54,9 +54,7 @@ void music_sql_arg(music_sql *q, vial_val v)
     music_sql_add(q, "$%zu", q->nargs);
 }
 
-/* A number as the API takes it: decimal, optionally signed, with a
- * fraction and an exponent; not hex, inf or nan (which strtod would take). */
-static bool number(const char *s, double *out)
+bool music_decimal(const char *s, double *out)
 {
     const char *p = s;
     if (*p == '+' || *p == '-')
@@ -172,7 +170,7 @@ int music_filter_args(vial_req *req, music_filter *f, const char *const *also)
             if (k < 0)
                 return bad(req, "unknown parameter '%s'%s", name, "");
             double v;
-            if (!number(value, &v))
+            if (!music_decimal(value, &v))
                 return bad(req, "%s: '%s' is not a number", name, value);
             if (name[nl - 2] == 'i') {
                 f->has_min[k] = true;
@@ -209,6 +207,23 @@ bool music_filter_years_only(const music_filter *f)
     return true;
 }
 
+bool music_sql_years(music_sql *q, const music_filter *f, const char *and, const char *col)
+{
+    if (!f->has_year_min && !f->has_year_max)
+        return false;
+    /* unknown years (0) are outside every year range */
+    music_sql_add(q, "%s%s > 0", and, col);
+    if (f->has_year_min) {
+        music_sql_add(q, " AND %s >= ", col);
+        music_sql_arg(q, VIAL_INT(f->year_min));
+    }
+    if (f->has_year_max) {
+        music_sql_add(q, " AND %s <= ", col);
+        music_sql_arg(q, VIAL_INT(f->year_max));
+    }
+    return true;
+}
+
 void music_sql_from_where(music_sql *q, const music_filter *f, const char *where)
 {
     if (f->fts) {
@@ -235,19 +250,8 @@ void music_sql_from_where(music_sql *q, const music_filter *f, const char *where
         music_sql_arg(q, VIAL_TEXT(f->album));
         and = " AND ";
     }
-    if (f->has_year_min || f->has_year_max) {
-        /* unknown years (0) are outside every year range */
-        music_sql_add(q, "%ss.year > 0", and);
+    if (music_sql_years(q, f, and, "s.year"))
         and = " AND ";
-    }
-    if (f->has_year_min) {
-        music_sql_add(q, "%ss.year >= ", and);
-        music_sql_arg(q, VIAL_INT(f->year_min));
-    }
-    if (f->has_year_max) {
-        music_sql_add(q, "%ss.year <= ", and);
-        music_sql_arg(q, VIAL_INT(f->year_max));
-    }
     if (f->explicit_ >= 0) {
         music_sql_add(q, "%ss.explicit = ", and);
         music_sql_arg(q, VIAL_BOOL(f->explicit_));

@@ -268,38 +268,12 @@ static void give(reader *rd, chunk *c, bool full)
 
 /* ------------------------------------------------------------------ parsing a row (the reader) */
 
-static bool decimal(const char *s, double *out)
-{
-    const char *p = s + (*s == '+' || *s == '-');
-    size_t digits = strspn(p, "0123456789");
-    p += digits;
-    if (*p == '.') {
-        size_t frac = strspn(p + 1, "0123456789");
-        digits += frac;
-        p += 1 + frac;
-    }
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        p += *p == '+' || *p == '-';
-        size_t e = strspn(p, "0123456789");
-        if (!e)
-            return false;
-        p += e;
-    }
-    if (*p)
-        return false;
-    *out = strtod(s, NULL);
-    return isfinite(*out);
-}
-
 /* An integer, also written as a float with nothing after the point (the
  * file writes time_signature 4.0). */
 static bool whole(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     double d;
-    if (!decimal(s, &d) || d != floor(d) || d < (double)lo || d > (double)hi)
+    if (!music_decimal(s, &d) || d != floor(d) || d < (double)lo || d > (double)hi)
         return false;
     *out = (int64_t)d;
     return true;
@@ -497,7 +471,7 @@ static int parse_row(reader *rd, pool *mem, row *r)
         int col = feature_col[f];
         const music_feature *mf = &music_features[f];
         double d;
-        if (!decimal(v[col], &d)) {
+        if (!music_decimal(v[col], &d)) {
             report(rd, line, (size_t)col + 1, "%s is not a number", shown(v[col], b));
             return 0;
         }

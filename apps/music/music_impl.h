@@ -89,6 +89,10 @@ typedef struct music_filter {
  * 400 naming it, as are bad numbers and min > max.  Returns 0, or 1 once
  * the request was answered. */
 int music_filter_args(vial_req *req, music_filter *f, const char *const *also);
+/* A number as the API and the file take it: decimal, optionally signed,
+ * with a fraction and an exponent; not hex, inf or nan (which strtod
+ * would take). */
+bool music_decimal(const char *s, double *out);
 /* True when only years (or nothing) are filtered: the aggregates answer. */
 bool music_filter_years_only(const music_filter *f);
 
@@ -112,6 +116,9 @@ void music_sql_arg(music_sql *q, vial_val v);
  * ... [music_fts(...) f] WHERE ...", the conditions ANDed after `where`
  * (a condition the caller adds, or "" for none). */
 void music_sql_from_where(music_sql *q, const music_filter *f, const char *where);
+/* The year range of `f` on column `col`, after `and` (" AND ", or " WHERE ");
+ * false when `f` has none (nothing written). */
+bool music_sql_years(music_sql *q, const music_filter *f, const char *and, const char *col);
 
 /* ------------------------------------------------------------------ songs (songs.c) */
 

@@ -503,17 +503,29 @@ int get_song(vial_req *req)
     return vial_jw_finish(w);
 }
 
+/* The album or artist of the path's Spotify id by `sql` (its id and name),
+ * or false once the request was answered (404 naming it, or the error). */
+static bool find_named(vial_req *req, vial_db *db, const char *sql, const char *what, int64_t *row_id,
+                       const char **name)
+{
+    const char *id = vial_param(req, "id");
+    vial_rows *r = vial_db_one_dynamic(req, db, sql, VIAL_ARGS(VIAL_TEXT(id)),
+                                       vial_sprintf(req, "no %s with id '%s'", what, id));
+    if (!r)
+        return false;
+    *row_id = vial_rows_int(r, 0);
+    *name = dup_text(req, r, 1);
+    vial_rows_close(r);
+    return true;
+}
+
 int get_album(vial_req *req)
 {
     vial_db *db = vial_db_get(req);
-    const char *id = vial_param(req, "id");
-    vial_rows *r = vial_db_one(req, db, "SELECT id, name FROM albums WHERE spotify_id = $1",
-                               VIAL_ARGS(VIAL_TEXT(id)), vial_sprintf(req, "no album with id '%s'", id));
-    if (!r)
+    const char *id = vial_param(req, "id"), *name;
+    int64_t album;
+    if (!find_named(req, db, "SELECT id, name FROM albums WHERE spotify_id = $1", "album", &album, &name))
         return 0;
-    int64_t album = vial_rows_int(r, 0);
-    const char *name = dup_text(req, r, 1);
-    vial_rows_close(r);
     music_song *t;
     int64_t n = music_songs_query(req, db,
                                   "SELECT " MUSIC_SONG_COLS " FROM songs s JOIN albums al ON al.id = s.album_id "
@@ -566,15 +578,11 @@ int get_album(vial_req *req)
 int get_artist(vial_req *req)
 {
     vial_db *db = vial_db_get(req);
-    const char *id = vial_param(req, "id");
-    vial_rows *r = vial_db_one(req, db, "SELECT id, name FROM artists WHERE spotify_id = $1",
-                               VIAL_ARGS(VIAL_TEXT(id)), vial_sprintf(req, "no artist with id '%s'", id));
-    if (!r)
+    const char *id = vial_param(req, "id"), *name;
+    int64_t artist;
+    if (!find_named(req, db, "SELECT id, name FROM artists WHERE spotify_id = $1", "artist", &artist, &name))
         return 0;
-    int64_t artist = vial_rows_int(r, 0);
-    const char *name = dup_text(req, r, 1);
-    vial_rows_close(r);
-    r = vial_db_query(db,
+    vial_rows *r = vial_db_query(db,
                       "SELECT al.spotify_id, al.name, max(s.year), count(*) FROM song_artists sa "
                       "JOIN songs s ON s.id = sa.song_id JOIN albums al ON al.id = s.album_id "
                       "WHERE sa.artist_id = $1 GROUP BY al.id, al.spotify_id, al.name "
@@ -722,17 +730,7 @@ static int sample_probed(vial_req *req, vial_db *db, const music_filter *f, uint
         return VIAL_ENOMEM;
     music_sql_reset(q);
     music_sql_add(q, "SELECT year, slots FROM music_years WHERE slots > 0");
-    if (f->has_year_min || f->has_year_max) {
-        music_sql_add(q, " AND year > 0");
-        if (f->has_year_min) {
-            music_sql_add(q, " AND year >= ");
-            music_sql_arg(q, VIAL_INT(f->year_min));
-        }
-        if (f->has_year_max) {
-            music_sql_add(q, " AND year <= ");
-            music_sql_arg(q, VIAL_INT(f->year_max));
-        }
-    }
+    music_sql_years(q, f, " AND ", "year");
     music_sql_add(q, " ORDER BY year");
     vial_rows *r = vial_db_query_dynamic(db, q->text, q->args, q->nargs);
     if (!r)

@@ -81,16 +81,7 @@ static int64_t cells_from_years(vial_req *req, vial_db *db, int feature, const m
     music_sql_reset(q);
     music_sql_add(q, "SELECT cell, sum(songs) FROM music_cells WHERE feature = ");
     music_sql_arg(q, VIAL_INT(feature));
-    if (f->has_year_min || f->has_year_max)
-        music_sql_add(q, " AND year > 0");
-    if (f->has_year_min) {
-        music_sql_add(q, " AND year >= ");
-        music_sql_arg(q, VIAL_INT(f->year_min));
-    }
-    if (f->has_year_max) {
-        music_sql_add(q, " AND year <= ");
-        music_sql_arg(q, VIAL_INT(f->year_max));
-    }
+    music_sql_years(q, f, " AND ", "year");
     music_sql_add(q, " GROUP BY cell HAVING sum(songs) > 0 ORDER BY cell");
     if (q->overflow)
         return VIAL_ENOMEM;
