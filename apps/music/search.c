@@ -15,8 +15,8 @@
  * before "Love Me Tender"), then the older song.
  *
  * Why tiers and not bm25: bm25 scores every match before the first page
- * can be cut, ~1 µs a match, and a common word matches 100,000 songs of a
- * million.  Here the search document's rowid is the order within a tier
+ * can be cut (sqlite3's .timer: 141 ms for the 108,097 matches of love*
+ * among 1.2M generated songs, ~1.3 µs a match).  Here the search document's rowid is the order within a tier
  * (music_doc_rowid: the name's word count above the song's id), so each
  * tier's query reads its matches in index order and stops at the page:
  * the first page of "love" reads 51 index entries, not 108,000 scores.
